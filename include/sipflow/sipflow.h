@@ -1,0 +1,13 @@
+/*
+ * libsipflow: RFC 5626 (SIP Outbound) and NAT keepalive for SIP servers.
+ * The umbrella header: include this one.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#ifndef SIPFLOW_SIPFLOW_H
+#define SIPFLOW_SIPFLOW_H
+
+#include "sipflow/common.h"
+#include "sipflow/version.h"
+
+#endif /* SIPFLOW_SIPFLOW_H */

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, every package libsipflow's build, tests,
+# examples and demo need. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential g++ pkg-config meson ninja-build clang clang-format
+  libsodium-dev libcriterion-dev libuv1-dev libsofia-sip-ua-dev libjansson-dev
+  sip-tester python3 python3-pytest valgrind iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: need root to install packages (run as root or with sudo)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, builds, and runs every check:
+# unit tests, header tests and fuzz-corpus replays (plain and under
+# AddressSanitizer + UndefinedBehaviorSanitizer), the exported-symbol check,
+# the install check and the format check. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+passed=0
+failed=0
+failures=()
+
+pass() { passed=$((passed + 1)); echo "PASS: $1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1"; }
+
+# Adds the counts of a meson test run to the totals.
+add_meson_counts() { # build-dir label
+  local log="$1/meson-logs/testlog.json" counts
+  if [ ! -s "$log" ]; then
+    fail "$2: no test log"
+    return
+  fi
+  counts=$(python3 scripts/count_tests.py "$log") || { fail "$2: unreadable log"; return; }
+  read -r p f <<<"$counts"
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -eq 0 ] || failures+=("$2: $f failed")
+  echo "$2: $p passed, $f failed"
+}
+
+# Configures (once) and builds a meson tree; a failure is counted.
+build_tree() { # dir label meson-args...
+  local dir=$1 label=$2
+  shift 2
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || {
+      cat "$dir.setup.log"; fail "$label: meson setup"; return 1; }
+  fi
+  if ninja -C "$dir" >"$dir.build.log" 2>&1; then
+    pass "$label: build"
+  else
+    tail -50 "$dir.build.log"; fail "$label: build"; return 1
+  fi
+}
+
+scripts/deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+mkdir -p "$root/.build"
+
+# 1. Plain build with warnings as errors, then every meson test.
+if build_tree .build/default "default" -Dwerror=true -Dbuildtype=debugoptimized; then
+  meson test -C .build/default --print-errorlogs >.build/default.test.log 2>&1
+  add_meson_counts .build/default "default"
+fi
+
+# 2. The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+if build_tree .build/asan "asan+ubsan" -Dwerror=true -Dbuildtype=debug \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C .build/asan --print-errorlogs >.build/asan.test.log 2>&1
+  add_meson_counts .build/asan "asan+ubsan"
+fi
+
+# 3. Only sipflow_ symbols are exported.
+so=.build/default/lib/libsipflow.so
+if syms=$(nm -D --defined-only "$so" 2>&1) && grep -q ' sipflow_' <<<"$syms"; then
+  bad=$(awk '{print $3}' <<<"$syms" | grep -v '^sipflow_' || true)
+  if [ -z "$bad" ]; then pass "exports: only sipflow_ symbols in libsipflow.so"
+  else echo "$bad"; fail "exports: non-sipflow symbols exported"; fi
+else
+  fail "exports: cannot read the dynamic symbols of $so"
+fi
+
+# 4. Install into a temporary prefix and build a consumer with pkg-config.
+if tests/install/check.sh .build/default; then pass "install: pkg-config consumer"
+else fail "install: pkg-config consumer"; fi
+
+# 5. Format.
+srcs=$(git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^tests/fuzz/corpus/' || true)
+if [ -n "$srcs" ] && clang-format --dry-run --Werror $srcs >.build/format.log 2>&1; then
+  pass "format: clang-format clean"
+else
+  head -40 .build/format.log; fail "format: clang-format reports differences"
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "Failures:"
+  printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
