@@ -298,6 +298,18 @@ typedef struct sipflow_flow_tuple {
  */
 typedef uint64_t sipflow_flow_id;
 
+/**
+ * What is known of a flow's health. The keepalive scheduler produces it, the
+ * registrar's target selection consumes it (healthy flows are tried first),
+ * and the host carries it from one to the other. @since 0.1
+ */
+typedef enum sipflow_flow_health {
+  SIPFLOW_HEALTH_UNKNOWN = 0, /**< no probe answered or missed yet */
+  SIPFLOW_HEALTH_ALIVE = 1,   /**< the last probe was answered */
+  SIPFLOW_HEALTH_SUSPECT = 2, /**< probes missed, fewer than the limit */
+  SIPFLOW_HEALTH_DEAD = 3     /**< the flow has failed */
+} sipflow_flow_health;
+
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */
 /* ------------------------------------------------------------------------ */
