@@ -8,6 +8,7 @@
 #define SIPFLOW_SIPFLOW_H
 
 #include "sipflow/common.h"
+#include "sipflow/framer.h"
 #include "sipflow/version.h"
 
 #endif /* SIPFLOW_SIPFLOW_H */
