@@ -1,0 +1,163 @@
+/*
+ * libsipflow-uv: drive libsipflow from a libuv loop.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#ifndef SIPFLOW_SIPFLOW_UV_H
+#define SIPFLOW_SIPFLOW_UV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sipflow/sipflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @file sipflow_uv.h
+ * The libuv adapter: one uv_timer_t that follows a context's single deadline,
+ * the clock and randomness a host on libuv needs, and a TCP stream reader
+ * that frames SIP messages and answers CRLF keepalives at once.
+ * Link with `pkg-config --libs sipflow-uv`.
+ */
+
+/* ------------------------------------------------------------------------ */
+/* Clock and randomness                                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The current time for libsipflow calls: uv_hrtime(), monotonic nanoseconds.
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API sipflow_tstamp sipflow_uv_now(void);
+
+/**
+ * A sipflow_rand_cb backed by libsodium's randombytes_buf(); pass it as the
+ * context's `rand` callback. |user_data| is unused. @since 0.1
+ */
+SIPFLOW_API void sipflow_uv_rand(void *user_data, uint8_t *dest, size_t len);
+
+/**
+ * Fill |settings->hash_key| with random bytes (libsodium), so that hash
+ * tables resist collision floods from the network.
+ * @return 0, or SIPFLOW_ERR_INTERNAL if libsodium cannot initialise.
+ * @since 0.1
+ */
+SIPFLOW_API int sipflow_uv_settings_randomize(sipflow_ctx_settings *settings);
+
+/* ------------------------------------------------------------------------ */
+/* The single timer                                                          */
+/* ------------------------------------------------------------------------ */
+
+/** A uv_timer_t that follows one context's deadline. Opaque. @since 0.1 */
+typedef struct sipflow_uv_timer sipflow_uv_timer;
+
+/**
+ * Called after the timer fired and sipflow_ctx_handle_expiry() ran, with its
+ * result, before the timer is re-armed. Optional. @since 0.1
+ */
+typedef void (*sipflow_uv_expired_cb)(sipflow_uv_timer *timer, int rv,
+                                      void *user_data);
+
+/**
+ * Create a timer on |loop| for |ctx|. It stays disarmed until the first
+ * sipflow_uv_timer_update(). Both |loop| and |ctx| must outlive it.
+ * @param on_expired optional, see sipflow_uv_expired_cb.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_NOMEM,
+ * SIPFLOW_ERR_INTERNAL (uv_timer_init failed). @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_uv_timer_new(sipflow_uv_timer **ptimer, uv_loop_t *loop,
+                     sipflow_ctx *ctx, sipflow_uv_expired_cb on_expired,
+                     void *user_data);
+
+/**
+ * Re-arm the timer to the context's current deadline (or stop it if there is
+ * none). Call after every libsipflow call that takes `now`. @since 0.1
+ */
+SIPFLOW_API void sipflow_uv_timer_update(sipflow_uv_timer *timer);
+
+/**
+ * Stop and close the timer; its memory is released from the loop's close
+ * callback, so the loop must run once more. NULL does nothing. @since 0.1
+ */
+SIPFLOW_API void sipflow_uv_timer_del(sipflow_uv_timer *timer);
+
+/** How many times the timer has fired. Callback-safe. @since 0.1 */
+SIPFLOW_API uint64_t sipflow_uv_timer_fired(const sipflow_uv_timer *timer);
+
+/* ------------------------------------------------------------------------ */
+/* Reading SIP from a TCP stream                                             */
+/* ------------------------------------------------------------------------ */
+
+/** A framed reader on a connected uv_tcp_t. Opaque. @since 0.1 */
+typedef struct sipflow_uv_stream sipflow_uv_stream;
+
+/** Stream events, delivered from inside libuv's read callback. @since 0.1 */
+typedef struct sipflow_uv_stream_callbacks {
+  /** A complete SIP message; |data| valid during the call. Required. */
+  void (*on_message)(sipflow_uv_stream *s, const uint8_t *data, size_t len,
+                     void *user_data);
+  /** A CRLF ping arrived (already answered with one CRLF). Optional. */
+  void (*on_ping)(sipflow_uv_stream *s, void *user_data);
+  /** A CRLF pong arrived. Optional. */
+  void (*on_pong)(sipflow_uv_stream *s, void *user_data);
+  /**
+   * The stream ended: |err| is a libuv error (UV_EOF for an orderly close)
+   * or a negative SIPFLOW_ERR_* for a framing error. The handle is being
+   * closed; the object is freed after this returns. Required.
+   */
+  void (*on_close)(sipflow_uv_stream *s, int err, void *user_data);
+} sipflow_uv_stream_callbacks;
+
+/**
+ * Take over a connected |tcp| handle (allocated by the host with malloc and
+ * initialised with uv_tcp_init): start reading, frame, answer pings.
+ * The stream frees |tcp| with free() when it closes.
+ * @param max_message largest SIP message accepted; 0 = 65535.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_NOMEM,
+ * SIPFLOW_ERR_INTERNAL (uv_read_start failed). @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,
+                      const sipflow_uv_stream_callbacks *callbacks,
+                      size_t max_message, void *user_data);
+
+/**
+ * Queue |len| bytes for writing, copied. Writes are serialised per stream,
+ * so a pong never lands inside a partly written message (RFC 5626 §4.4.1).
+ * @return 0, SIPFLOW_ERR_NOMEM, SIPFLOW_ERR_BAD_STATE (closing). @since 0.1
+ */
+SIPFLOW_API int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
+                                        size_t len);
+
+/**
+ * Send a CRLF ping ("\r\n\r\n") and expect a pong.
+ * @return as sipflow_uv_stream_write(). @since 0.1
+ */
+SIPFLOW_API int sipflow_uv_stream_ping(sipflow_uv_stream *s);
+
+/**
+ * Close the stream; on_close follows with UV_ECANCELED. NULL does nothing.
+ * @since 0.1
+ */
+SIPFLOW_API void sipflow_uv_stream_close(sipflow_uv_stream *s);
+
+/** The uv_tcp_t the stream reads. Callback-safe. @since 0.1 */
+SIPFLOW_API uv_tcp_t *sipflow_uv_stream_handle(sipflow_uv_stream *s);
+
+/** The user_data given at creation. Callback-safe. @since 0.1 */
+SIPFLOW_API void *sipflow_uv_stream_user_data(const sipflow_uv_stream *s);
+
+/** Replace the user_data. Callback-safe. @since 0.1 */
+SIPFLOW_API void sipflow_uv_stream_set_user_data(sipflow_uv_stream *s,
+                                                 void *user_data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIPFLOW_SIPFLOW_UV_H */

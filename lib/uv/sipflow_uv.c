@@ -1,0 +1,263 @@
+/*
+ * libsipflow-uv: the libuv adapter.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sipflow/sipflow_uv.h"
+
+/* ---- clock and randomness ------------------------------------------------ */
+
+sipflow_tstamp sipflow_uv_now(void) { return uv_hrtime(); }
+
+void sipflow_uv_rand(void *user_data, uint8_t *dest, size_t len) {
+  (void)user_data;
+  randombytes_buf(dest, len);
+}
+
+int sipflow_uv_settings_randomize(sipflow_ctx_settings *settings) {
+  if (!settings)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (sodium_init() < 0)
+    return SIPFLOW_ERR_INTERNAL;
+  randombytes_buf(settings->hash_key, sizeof(settings->hash_key));
+  return 0;
+}
+
+/* ---- the single timer ---------------------------------------------------- */
+
+struct sipflow_uv_timer {
+  uv_timer_t handle;
+  sipflow_ctx *ctx;
+  sipflow_uv_expired_cb on_expired;
+  void *user_data;
+  uint64_t fired;
+};
+
+static void timer_fire(uv_timer_t *handle) {
+  sipflow_uv_timer *t = handle->data;
+  int rv = sipflow_ctx_handle_expiry(t->ctx, uv_hrtime());
+  t->fired++;
+  if (t->on_expired)
+    t->on_expired(t, rv, t->user_data);
+  sipflow_uv_timer_update(t);
+}
+
+int sipflow_uv_timer_new(sipflow_uv_timer **ptimer, uv_loop_t *loop,
+                         sipflow_ctx *ctx, sipflow_uv_expired_cb on_expired,
+                         void *user_data) {
+  sipflow_uv_timer *t;
+  if (!ptimer || !loop || !ctx)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  *ptimer = NULL;
+  t = calloc(1, sizeof(*t));
+  if (!t)
+    return SIPFLOW_ERR_NOMEM;
+  if (uv_timer_init(loop, &t->handle) != 0) {
+    free(t);
+    return SIPFLOW_ERR_INTERNAL;
+  }
+  t->handle.data = t;
+  t->ctx = ctx;
+  t->on_expired = on_expired;
+  t->user_data = user_data;
+  *ptimer = t;
+  return 0;
+}
+
+void sipflow_uv_timer_update(sipflow_uv_timer *t) {
+  sipflow_tstamp expiry;
+  if (!t || uv_is_closing((uv_handle_t *)&t->handle))
+    return;
+  expiry = sipflow_ctx_get_expiry(t->ctx);
+  if (expiry == SIPFLOW_TSTAMP_NONE) {
+    uv_timer_stop(&t->handle);
+    return;
+  }
+  /* Rounded up: the timer never fires before the deadline, so handling it
+   * always makes progress and the loop never spins at zero delay. */
+  uv_timer_start(&t->handle, timer_fire, sipflow_ms_until(expiry, uv_hrtime()),
+                 0);
+}
+
+static void timer_closed(uv_handle_t *handle) { free(handle->data); }
+
+void sipflow_uv_timer_del(sipflow_uv_timer *t) {
+  if (!t)
+    return;
+  uv_timer_stop(&t->handle);
+  uv_close((uv_handle_t *)&t->handle, timer_closed);
+}
+
+uint64_t sipflow_uv_timer_fired(const sipflow_uv_timer *t) {
+  return t ? t->fired : 0;
+}
+
+/* ---- framed TCP streams -------------------------------------------------- */
+
+struct sipflow_uv_stream {
+  uv_tcp_t *tcp;
+  sipflow_framer *framer;
+  sipflow_uv_stream_callbacks cb;
+  void *user_data;
+  int close_err;
+  int closing;
+};
+
+typedef struct write_req {
+  uv_write_t req;
+  size_t len;
+  char data[];
+} write_req;
+
+static void stream_closed(uv_handle_t *handle) {
+  sipflow_uv_stream *s = handle->data;
+  s->cb.on_close(s, s->close_err, s->user_data);
+  sipflow_framer_del(s->framer);
+  free(s->tcp);
+  free(s);
+}
+
+static void stream_shut(sipflow_uv_stream *s, int err) {
+  if (s->closing)
+    return;
+  s->closing = 1;
+  s->close_err = err;
+  uv_read_stop((uv_stream_t *)s->tcp);
+  uv_close((uv_handle_t *)s->tcp, stream_closed);
+}
+
+static void write_done(uv_write_t *req, int status) {
+  (void)status; /* a failed write shows up as a read error or EOF */
+  free(req);
+}
+
+int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
+                            size_t len) {
+  write_req *w;
+  uv_buf_t buf;
+  if (!s || (!data && len))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->closing)
+    return SIPFLOW_ERR_BAD_STATE;
+  w = malloc(sizeof(*w) + len);
+  if (!w)
+    return SIPFLOW_ERR_NOMEM;
+  memcpy(w->data, data, len);
+  w->len = len;
+  buf = uv_buf_init(w->data, (unsigned int)len);
+  /* uv_write queues in order per stream: messages and pongs never mix. */
+  if (uv_write(&w->req, (uv_stream_t *)s->tcp, &buf, 1, write_done) != 0) {
+    free(w);
+    return SIPFLOW_ERR_BAD_STATE;
+  }
+  return 0;
+}
+
+int sipflow_uv_stream_ping(sipflow_uv_stream *s) {
+  int rv = sipflow_uv_stream_write(s, "\r\n\r\n", 4);
+  if (rv == 0)
+    sipflow_framer_expect_pong(s->framer, 1);
+  return rv;
+}
+
+static void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  (void)handle;
+  if (suggested > 65536)
+    suggested = 65536;
+  buf->base = malloc(suggested);
+  buf->len = buf->base ? suggested : 0;
+}
+
+static void deliver(sipflow_uv_stream *s) {
+  while (!s->closing) {
+    sipflow_frame fr;
+    int rv = sipflow_framer_next(s->framer, &fr);
+    if (rv != 0) {
+      stream_shut(s, rv);
+      return;
+    }
+    switch (fr.type) {
+    case SIPFLOW_FRAME_NONE:
+      return;
+    case SIPFLOW_FRAME_PING:
+      /* RFC 5626 §5.4: answer a ping with one CRLF at once. */
+      sipflow_uv_stream_write(s, "\r\n", 2);
+      if (s->cb.on_ping)
+        s->cb.on_ping(s, s->user_data);
+      break;
+    case SIPFLOW_FRAME_PONG:
+      if (s->cb.on_pong)
+        s->cb.on_pong(s, s->user_data);
+      break;
+    case SIPFLOW_FRAME_MESSAGE:
+      s->cb.on_message(s, fr.data, fr.len, s->user_data);
+      break;
+    }
+  }
+}
+
+static void stream_read(uv_stream_t *stream, ssize_t nread,
+                        const uv_buf_t *buf) {
+  sipflow_uv_stream *s = stream->data;
+  if (nread < 0) {
+    stream_shut(s, (int)nread);
+  } else if (nread > 0 && !s->closing) {
+    int rv = sipflow_framer_feed(s->framer, (const uint8_t *)buf->base,
+                                 (size_t)nread);
+    if (rv != 0)
+      stream_shut(s, rv);
+    else
+      deliver(s);
+  }
+  free(buf->base);
+}
+
+int sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,
+                          const sipflow_uv_stream_callbacks *callbacks,
+                          size_t max_message, void *user_data) {
+  sipflow_uv_stream *s;
+  if (!pstream || !tcp || !callbacks || !callbacks->on_message ||
+      !callbacks->on_close)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  *pstream = NULL;
+  s = calloc(1, sizeof(*s));
+  if (!s)
+    return SIPFLOW_ERR_NOMEM;
+  if (sipflow_framer_new(&s->framer, NULL, max_message) != 0) {
+    free(s);
+    return SIPFLOW_ERR_NOMEM;
+  }
+  s->tcp = tcp;
+  s->cb = *callbacks;
+  s->user_data = user_data;
+  tcp->data = s;
+  if (uv_read_start((uv_stream_t *)tcp, stream_alloc, stream_read) != 0) {
+    sipflow_framer_del(s->framer);
+    free(s);
+    return SIPFLOW_ERR_INTERNAL;
+  }
+  *pstream = s;
+  return 0;
+}
+
+void sipflow_uv_stream_close(sipflow_uv_stream *s) {
+  if (s)
+    stream_shut(s, UV_ECANCELED);
+}
+
+uv_tcp_t *sipflow_uv_stream_handle(sipflow_uv_stream *s) {
+  return s ? s->tcp : NULL;
+}
+
+void *sipflow_uv_stream_user_data(const sipflow_uv_stream *s) {
+  return s ? s->user_data : NULL;
+}
+
+void sipflow_uv_stream_set_user_data(sipflow_uv_stream *s, void *user_data) {
+  if (s)
+    s->user_data = user_data;
+}

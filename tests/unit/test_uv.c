@@ -1,0 +1,238 @@
+/*
+ * The libuv adapter: the timer follows the context's deadline, and a framed
+ * TCP stream answers pings and delivers messages. Runs a real loop over
+ * loopback, bounded by a watchdog timer.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "sipflow/sipflow_uv.h"
+#include "sipflow_int.h"
+
+typedef struct fake_source {
+  sipflow__timer_source src;
+  sipflow_tstamp expiry;
+  int handled;
+  sipflow_tstamp handled_at;
+} fake_source;
+
+static sipflow_tstamp fake_get(const void *obj) {
+  return ((const fake_source *)obj)->expiry;
+}
+static int fake_handle(void *obj, sipflow_tstamp now) {
+  fake_source *f = obj;
+  if (now >= f->expiry) {
+    f->handled++;
+    f->handled_at = now;
+    f->expiry =
+        f->handled < 3 ? now + 2 * SIPFLOW_MILLISECONDS : SIPFLOW_TSTAMP_NONE;
+  }
+  return 0;
+}
+
+static void watchdog_fire(uv_timer_t *t) { uv_stop(t->loop); }
+
+static void start_watchdog(uv_loop_t *loop, uv_timer_t *wd) {
+  uv_timer_init(loop, wd);
+  uv_timer_start(wd, watchdog_fire, 5000, 0);
+  uv_unref((uv_handle_t *)wd);
+}
+
+static int expired_calls;
+static void on_expired(sipflow_uv_timer *t, int rv, void *ud) {
+  (void)t;
+  (void)ud;
+  cr_expect_eq(rv, 0);
+  expired_calls++;
+}
+
+Test(uv, timer_follows_the_context_deadline_until_none) {
+  uv_loop_t loop;
+  uv_timer_t wd;
+  sipflow_ctx *ctx;
+  sipflow_uv_timer *t;
+  fake_source f = {{0}, 0, 0, 0};
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  start_watchdog(&loop, &wd);
+  cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL), 0);
+  f.src.get_expiry = fake_get;
+  f.src.handle_expiry = fake_handle;
+  f.src.obj = &f;
+  sipflow_tstamp start = sipflow_uv_now();
+  f.expiry = start + 3 * SIPFLOW_MILLISECONDS;
+  sipflow__ctx_attach(ctx, &f.src);
+  cr_assert_eq(sipflow_uv_timer_new(&t, &loop, ctx, on_expired, NULL), 0);
+  sipflow_uv_timer_update(t);
+  uv_run(&loop, UV_RUN_DEFAULT); /* returns once the deadline is NONE */
+  cr_expect_eq(f.handled, 3);
+  cr_expect_geq(f.handled_at, start + 7 * SIPFLOW_MILLISECONDS);
+  cr_expect_geq(sipflow_uv_timer_fired(t), 3);
+  cr_expect_eq(expired_calls, (int)sipflow_uv_timer_fired(t));
+  sipflow_uv_timer_del(t);
+  uv_close((uv_handle_t *)&wd, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  sipflow__ctx_detach(&f.src);
+  sipflow_ctx_del(ctx);
+}
+
+Test(uv, rand_and_hash_key_come_from_libsodium) {
+  uint8_t a[32] = {0}, b[32] = {0};
+  sipflow_ctx_settings s;
+  sipflow_uv_rand(NULL, a, sizeof(a));
+  sipflow_uv_rand(NULL, b, sizeof(b));
+  cr_expect_neq(memcmp(a, b, sizeof(a)), 0);
+  sipflow_ctx_settings_default(&s);
+  cr_assert_eq(sipflow_uv_settings_randomize(&s), 0);
+  int nonzero = 0;
+  for (size_t i = 0; i < sizeof(s.hash_key); i++)
+    nonzero |= s.hash_key[i];
+  cr_expect_neq(nonzero, 0);
+  cr_expect_eq(sipflow_uv_settings_randomize(NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- stream: a server side sipflow_uv_stream and a raw client ---------- */
+
+typedef struct rig {
+  uv_loop_t loop;
+  uv_tcp_t server;
+  uv_tcp_t client;
+  uv_connect_t conn;
+  uv_timer_t wd;
+  sipflow_uv_stream *stream;
+  int messages, pings, pongs, closed, close_err;
+  char last_msg[512];
+  char client_got[64];
+  size_t client_len;
+  const char *to_send;
+} rig;
+
+static void on_message(sipflow_uv_stream *s, const uint8_t *d, size_t n,
+                       void *ud) {
+  rig *r = ud;
+  (void)s;
+  r->messages++;
+  snprintf(r->last_msg, sizeof(r->last_msg), "%.*s", (int)n, (const char *)d);
+}
+static void on_ping(sipflow_uv_stream *s, void *ud) {
+  (void)s;
+  ((rig *)ud)->pings++;
+}
+static void on_pong(sipflow_uv_stream *s, void *ud) {
+  (void)s;
+  ((rig *)ud)->pongs++;
+}
+static void on_close(sipflow_uv_stream *s, int err, void *ud) {
+  rig *r = ud;
+  (void)s;
+  r->closed++;
+  r->close_err = err;
+  uv_close((uv_handle_t *)&r->server, NULL);
+  uv_close((uv_handle_t *)&r->client, NULL);
+}
+
+static const sipflow_uv_stream_callbacks stream_cb = {on_message, on_ping,
+                                                      on_pong, on_close};
+
+static void on_accept(uv_stream_t *server, int status) {
+  rig *r = server->data;
+  uv_tcp_t *tcp = malloc(sizeof(*tcp));
+  cr_assert_eq(status, 0);
+  uv_tcp_init(server->loop, tcp);
+  cr_assert_eq(uv_accept(server, (uv_stream_t *)tcp), 0);
+  cr_assert_eq(sipflow_uv_stream_new(&r->stream, tcp, &stream_cb, 0, r), 0);
+  cr_expect_eq(sipflow_uv_stream_handle(r->stream), tcp);
+  cr_expect_eq(sipflow_uv_stream_user_data(r->stream), r);
+}
+
+static void client_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
+  rig *r = h->data;
+  (void)sz;
+  b->base = r->client_got + r->client_len;
+  b->len = sizeof(r->client_got) - 1 - r->client_len;
+}
+
+static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  rig *r = st->data;
+  (void)b;
+  if (n > 0) {
+    r->client_len += (size_t)n;
+    /* got the pong: close from the server side */
+    if (r->client_len >= 2 && r->messages == 1)
+      sipflow_uv_stream_close(r->stream);
+  }
+}
+
+static void client_wrote(uv_write_t *w, int status) {
+  cr_expect_eq(status, 0);
+  free(w);
+}
+
+static void on_connect(uv_connect_t *c, int status) {
+  rig *r = c->data;
+  uv_write_t *w = malloc(sizeof(*w));
+  uv_buf_t b = uv_buf_init((char *)r->to_send, (unsigned)strlen(r->to_send));
+  cr_assert_eq(status, 0);
+  uv_read_start((uv_stream_t *)&r->client, client_alloc, client_read);
+  uv_write(w, (uv_stream_t *)&r->client, &b, 1, client_wrote);
+}
+
+Test(uv, stream_answers_a_ping_and_delivers_a_message) {
+  static rig r;
+  struct sockaddr_in addr;
+  int len = sizeof(addr);
+  memset(&r, 0, sizeof(r));
+  r.to_send = "\r\n\r\nOPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+  cr_assert_eq(uv_loop_init(&r.loop), 0);
+  start_watchdog(&r.loop, &r.wd);
+  uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
+  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
+  uv_tcp_init(&r.loop, &r.client);
+  r.client.data = &r;
+  r.conn.data = &r;
+  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.pings, 1);
+  cr_expect_eq(r.messages, 1);
+  cr_expect_str_eq(r.last_msg,
+                   "OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n");
+  cr_expect_eq(r.client_len, 2);
+  cr_expect_str_eq(r.client_got, "\r\n");
+  cr_expect_eq(r.closed, 1);
+  cr_expect_eq(r.close_err, UV_ECANCELED);
+  uv_close((uv_handle_t *)&r.wd, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&r.loop), 0);
+}
+
+Test(uv, stream_closes_on_a_framing_error) {
+  static rig r;
+  struct sockaddr_in addr;
+  int len = sizeof(addr);
+  memset(&r, 0, sizeof(r));
+  r.to_send = "INVITE sip:a SIP/2.0\r\nContent-Length: nope\r\n\r\n";
+  cr_assert_eq(uv_loop_init(&r.loop), 0);
+  start_watchdog(&r.loop, &r.wd);
+  uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
+  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
+  uv_tcp_init(&r.loop, &r.client);
+  r.client.data = &r;
+  r.conn.data = &r;
+  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.messages, 0);
+  cr_expect_eq(r.closed, 1);
+  cr_expect_eq(r.close_err, SIPFLOW_ERR_MALFORMED);
+  uv_close((uv_handle_t *)&r.wd, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&r.loop), 0);
+}
