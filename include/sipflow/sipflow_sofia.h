@@ -1,0 +1,126 @@
+/*
+ * libsipflow-sofia: sofia-sip parsing and su_root timer glue for libsipflow.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#ifndef SIPFLOW_SIPFLOW_SOFIA_H
+#define SIPFLOW_SIPFLOW_SOFIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/su_wait.h>
+
+#include "sipflow/sipflow.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @file sipflow_sofia.h
+ * The sofia-sip adapter: parse SIP bytes with sofia's msg/sip parser, read
+ * the RFC 5626 facts out of a sip_t, and drive a context's deadline from an
+ * su_root (the way FreeSWITCH and other sofia hosts run).
+ *
+ * It must be compiled against the sofia-sip headers of the library it links:
+ * forks of sofia-sip differ in the layout of sip_t.
+ * Link with `pkg-config --libs sipflow-sofia`.
+ */
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Parse one complete SIP message. sofia reports syntax errors by flagging
+ * the message rather than failing; this call turns those into an error code,
+ * and also refuses what sofia would mis-take for SIP (empty input, CRLF
+ * keepalives, STUN): classify those first.
+ * @param pmsg receives the message; free it with msg_destroy().
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_MALFORMED (not SIP, a
+ * parse error, or a request or response missing Via, From, To, Call-ID or
+ * CSeq), SIPFLOW_ERR_NOMEM. On error *pmsg is NULL.
+ * @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_sofia_parse(msg_t **pmsg, const uint8_t *data, size_t len);
+
+/**
+ * Number of Via header field values (1 means the request came straight from
+ * the UA: the first-hop test of RFC 5626 §5.1). Callback-safe. @since 0.1
+ */
+SIPFLOW_API unsigned sipflow_sofia_via_count(const sip_t *sip);
+
+/**
+ * The +sip.instance of a Contact, unquoted and without angle brackets
+ * ("urn:uuid:..."), copied into |buf| and NUL-terminated.
+ * @return 0, SIPFLOW_ERR_NOT_FOUND (no +sip.instance), SIPFLOW_ERR_MALFORMED
+ * (empty, or unbalanced quotes or brackets), SIPFLOW_ERR_BUFFER_TOO_SMALL.
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API int sipflow_sofia_instance(const sip_contact_t *m, char *buf,
+                                       size_t buflen, size_t *outlen);
+
+/**
+ * The reg-id of a Contact, range-checked (RFC 5626 §10: 1 .. 2^31-1).
+ * @return 0 with *reg_id set, SIPFLOW_ERR_NOT_FOUND (absent),
+ * SIPFLOW_ERR_MALFORMED (empty, not a number, 0, negative, too large).
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API int sipflow_sofia_reg_id(const sip_contact_t *m, uint32_t *reg_id);
+
+/**
+ * The Flow-Timer header (RFC 5626 §10), which sofia does not know and files
+ * among the unknown headers.
+ * @return 0 with *seconds set, SIPFLOW_ERR_NOT_FOUND, SIPFLOW_ERR_MALFORMED.
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API int sipflow_sofia_flow_timer(const sip_t *sip, uint32_t *seconds);
+
+/* ------------------------------------------------------------------------ */
+/* The single timer on an su_root                                            */
+/* ------------------------------------------------------------------------ */
+
+/** An su_timer that follows one context's deadline. Opaque. @since 0.1 */
+typedef struct sipflow_sofia_timer sipflow_sofia_timer;
+
+/**
+ * The current time for libsipflow calls from sofia's monotonic clock
+ * (su_monotime), in nanoseconds. Callback-safe. @since 0.1
+ */
+SIPFLOW_API sipflow_tstamp sipflow_sofia_now(void);
+
+/**
+ * Create a timer on |root| for |ctx|; disarmed until the first update.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_NOMEM. @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_sofia_timer_new(sipflow_sofia_timer **ptimer, su_root_t *root,
+                        sipflow_ctx *ctx);
+
+/**
+ * Re-arm to the context's deadline, or stop when there is none. Call after
+ * every libsipflow call that takes `now`. @since 0.1
+ */
+SIPFLOW_API void sipflow_sofia_timer_update(sipflow_sofia_timer *timer);
+
+/** Destroy the timer. NULL does nothing. @since 0.1 */
+SIPFLOW_API void sipflow_sofia_timer_del(sipflow_sofia_timer *timer);
+
+/** How many times the timer has fired. Callback-safe. @since 0.1 */
+SIPFLOW_API uint64_t
+sipflow_sofia_timer_fired(const sipflow_sofia_timer *timer);
+
+/** The result of the last sipflow_ctx_handle_expiry() the timer made.
+ * Callback-safe. @since 0.1 */
+SIPFLOW_API int
+sipflow_sofia_timer_last_result(const sipflow_sofia_timer *timer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIPFLOW_SIPFLOW_SOFIA_H */
