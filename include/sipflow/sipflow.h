@@ -8,6 +8,13 @@
 #define SIPFLOW_SIPFLOW_H
 
 #include "sipflow/common.h"
+#include "sipflow/keepalive.h"
+#include "sipflow/responder.h"
+#include "sipflow/stun.h"
+#include "sipflow/registrar.h"
+#include "sipflow/edge.h"
+#include "sipflow/flow.h"
+#include "sipflow/token.h"
 #include "sipflow/framer.h"
 #include "sipflow/version.h"
 

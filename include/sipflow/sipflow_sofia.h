@@ -13,6 +13,7 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/su_wait.h>
 
+#include "sipflow/registrar.h"
 #include "sipflow/sipflow.h"
 
 #ifdef __cplusplus
@@ -79,6 +80,66 @@ SIPFLOW_API int sipflow_sofia_reg_id(const sip_contact_t *m, uint32_t *reg_id);
  * Callback-safe. @since 0.1
  */
 SIPFLOW_API int sipflow_sofia_flow_timer(const sip_t *sip, uint32_t *seconds);
+
+/* ------------------------------------------------------------------------ */
+/* REGISTER facts and the answer                                             */
+/* ------------------------------------------------------------------------ */
+
+/** Most Contacts, Path values and unknown Require tags read from one
+ * REGISTER; a request with more is refused with SIPFLOW_ERR_TOO_LARGE
+ * (answer 403 or 400). @since 0.1 */
+#define SIPFLOW_SOFIA_MAX_CONTACTS 32
+/** See SIPFLOW_SOFIA_MAX_CONTACTS. @since 0.1 */
+#define SIPFLOW_SOFIA_MAX_PATH 16
+/** See SIPFLOW_SOFIA_MAX_CONTACTS. @since 0.1 */
+#define SIPFLOW_SOFIA_MAX_REQUIRE 16
+
+/**
+ * Storage for the facts of one REGISTER: sipflow_reg_request points into
+ * it, and its strings live in the message's memory home, so it is valid as
+ * long as both the struct and the message are. @since 0.1
+ */
+typedef struct sipflow_sofia_register {
+  sipflow_reg_request req; /**< pass &req to sipflow_registrar_process() */
+  sipflow_reg_contact contacts[SIPFLOW_SOFIA_MAX_CONTACTS];
+  sipflow_reg_str path[SIPFLOW_SOFIA_MAX_PATH];
+  sipflow_reg_str require_unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
+} sipflow_sofia_register;
+
+/**
+ * Read the facts of a REGISTER out of a parsed message (RFC 3261 §10.3,
+ * RFC 5626 §6, RFC 3327): AoR from To, Call-ID, CSeq, Expires, the
+ * Contacts with URI, +sip.instance (as received: the registrar compares by
+ * URN rules), reg-id, expires, q, ob and their other parameters, the Path
+ * vector, Supported and Require for outbound and path, unknown Require
+ * tags, the Via count and User-Agent.
+ * @param out filled; flow_id, flow and received are left for the host.
+ * @param msg the REGISTER; strings are allocated in its home.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL, or not a REGISTER),
+ * SIPFLOW_ERR_MALFORMED (no To, Call-ID or CSeq; a q value that is not a
+ * number from 0 to 1), SIPFLOW_ERR_TOO_LARGE (more Contacts, Path values or
+ * Require tags than the limits), SIPFLOW_ERR_NOMEM. @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg);
+
+/**
+ * Write the header fields that go with a registrar's answer, one per line
+ * ending in CRLF, for the host to put into the response it builds: for 200,
+ * one Contact per binding with its expires (and +sip.instance and reg-id),
+ * Require: outbound when the result says so, Flow-Timer, the request's Path
+ * echoed when the result says so, Supported; for 423, Min-Expires; for 420
+ * and 421, Unsupported or Require.
+ * @param result from sipflow_registrar_process().
+ * @param msg the REGISTER (for the Path to echo and unknown Require tags).
+ * @param buf receives the text and a NUL.
+ * @param outlen receives its length without the NUL; may be NULL.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_BUFFER_TOO_SMALL.
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API int sipflow_sofia_register_answer(const sipflow_reg_result *result,
+                                              msg_t *msg, char *buf,
+                                              size_t buflen, size_t *outlen);
 
 /* ------------------------------------------------------------------------ */
 /* The single timer on an su_root                                            */

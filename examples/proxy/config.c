@@ -1,0 +1,297 @@
+/*
+ * sipflow-proxy: the command line. Its option names are a contract that
+ * tests outside the project drive; keep them.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+void px_usage(FILE *out) {
+  fputs(
+      "usage: sipflow-proxy [options]\n"
+      "       sipflow-proxy ctl --control PATH dump|flows|stats\n"
+      "\n"
+      "  --listen udp|tcp:HOST:PORT         repeatable; [::1] for IPv6\n"
+      "  --role single|edge|registrar       default single\n"
+      "  --registrar udp|tcp:HOST:PORT      edge role: where REGISTERs and\n"
+      "                                     UA-originated requests go\n"
+      "  --advertise HOST[:PORT]            address in Path / Record-Route\n"
+      "  --domain DOMAIN                    repeatable; others get 404\n"
+      "  --outbound off|supported|required  default supported\n"
+      "  --flow-timer SECONDS               default 25\n"
+      "  --min-expires S --max-expires S --default-expires S\n"
+      "  --max-contacts N\n"
+      "  --keepalive off|auto|options|crlf|stun|udp4   default auto\n"
+      "  --ka-interval S --ka-timeout S --ka-misses N\n"
+      "  --dead-contact remove|expire:N     default remove\n"
+      "  --token-key FILE                   key ring; created if missing\n"
+      "  --control PATH                     unix socket for `ctl`\n"
+      "  --log-level error|warn|info|debug  default info\n"
+      "  --txn-timeout-ms MS                branch timeout before a local 408\n"
+      "                                     (default 32000, RFC 3261 Timer B)\n",
+      out);
+}
+
+static int parse_u32(const char *s, uint32_t *out) {
+  char *end;
+  unsigned long v;
+  if (!s || !*s)
+    return -1;
+  v = strtoul(s, &end, 10);
+  if (*end || v > UINT32_MAX)
+    return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+/* "udp:1.2.3.4:5060", "tcp:[::1]:5060" */
+int px_parse_endpoint(const char *s, px_endpoint_cfg *ep) {
+  const char *colon = strchr(s, ':');
+  const char *host, *port_s;
+  char hostbuf[128];
+  uint32_t port;
+  int t;
+  if (!colon)
+    return -1;
+  t = sipflow_transport_parse(s, (size_t)(colon - s));
+  if (t != SIPFLOW_TRANSPORT_UDP && t != SIPFLOW_TRANSPORT_TCP)
+    return -1;
+  host = colon + 1;
+  port_s = strrchr(host, ':');
+  if (!port_s || (size_t)(port_s - host) >= sizeof(hostbuf))
+    return -1;
+  if (host[0] == '[' && port_s[-1] != ']')
+    return -1;
+  memcpy(hostbuf, host, (size_t)(port_s - host));
+  hostbuf[port_s - host] = '\0';
+  if (parse_u32(port_s + 1, &port) != 0 || port > 65535)
+    return -1;
+  if (sipflow_addr_parse(&ep->addr, hostbuf, (uint16_t)port) != 0)
+    return -1;
+  ep->transport = t;
+  return 0;
+}
+
+static int parse_log_level(const char *s) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, names[i]) == 0)
+      return i;
+  return -1;
+}
+
+static int parse_ka(const char *s, px_ka_mode *m) {
+  static const struct {
+    const char *name;
+    px_ka_mode mode;
+  } modes[] = {{"off", PX_KA_OFF},   {"auto", PX_KA_AUTO},
+               {"options", PX_KA_OPTIONS}, {"crlf", PX_KA_CRLF},
+               {"stun", PX_KA_STUN}, {"udp4", PX_KA_UDP4}};
+  for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+    if (strcmp(s, modes[i].name) == 0) {
+      *m = modes[i].mode;
+      return 0;
+    }
+  return -1;
+}
+
+static void config_defaults(px_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->role = PX_ROLE_SINGLE;
+  cfg->outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;
+  cfg->flow_timer = 25;
+  cfg->min_expires = 60;
+  cfg->max_expires = 3600;
+  cfg->default_expires = 3600;
+  cfg->max_contacts = 10;
+  cfg->ka_mode = PX_KA_AUTO;
+  cfg->ka_interval = 30;
+  cfg->ka_timeout = 10;
+  cfg->ka_misses = 3;
+  cfg->dead_contact_expire = -1;
+  cfg->log_level = SIPFLOW_LOG_INFO;
+  cfg->txn_timeout_ms = 32000;
+}
+
+enum {
+  O_LISTEN = 256, O_ROLE, O_REGISTRAR, O_ADVERTISE, O_DOMAIN, O_OUTBOUND,
+  O_FLOW_TIMER, O_MIN_EXP, O_MAX_EXP, O_DEF_EXP, O_MAX_CONTACTS, O_KA,
+  O_KA_INTERVAL, O_KA_TIMEOUT, O_KA_MISSES, O_DEAD, O_TOKEN_KEY, O_CONTROL,
+  O_LOG_LEVEL, O_TXN_TIMEOUT, O_HELP
+};
+
+static const struct option options[] = {
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"role", required_argument, NULL, O_ROLE},
+    {"registrar", required_argument, NULL, O_REGISTRAR},
+    {"advertise", required_argument, NULL, O_ADVERTISE},
+    {"domain", required_argument, NULL, O_DOMAIN},
+    {"outbound", required_argument, NULL, O_OUTBOUND},
+    {"flow-timer", required_argument, NULL, O_FLOW_TIMER},
+    {"min-expires", required_argument, NULL, O_MIN_EXP},
+    {"max-expires", required_argument, NULL, O_MAX_EXP},
+    {"default-expires", required_argument, NULL, O_DEF_EXP},
+    {"max-contacts", required_argument, NULL, O_MAX_CONTACTS},
+    {"keepalive", required_argument, NULL, O_KA},
+    {"ka-interval", required_argument, NULL, O_KA_INTERVAL},
+    {"ka-timeout", required_argument, NULL, O_KA_TIMEOUT},
+    {"ka-misses", required_argument, NULL, O_KA_MISSES},
+    {"dead-contact", required_argument, NULL, O_DEAD},
+    {"token-key", required_argument, NULL, O_TOKEN_KEY},
+    {"control", required_argument, NULL, O_CONTROL},
+    {"log-level", required_argument, NULL, O_LOG_LEVEL},
+    {"txn-timeout-ms", required_argument, NULL, O_TXN_TIMEOUT},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0}};
+
+static int bad(const char *opt, const char *val) {
+  fprintf(stderr, "sipflow-proxy: invalid value for --%s: '%s'\n", opt, val);
+  return -1;
+}
+
+static int set_advertise(px_config *cfg, const char *v) {
+  const char *colon = strrchr(v, ':');
+  size_t hl = strlen(v);
+  uint32_t port = 0;
+  if (v[0] == '[') { /* [v6]:port or [v6] */
+    const char *rb = strchr(v, ']');
+    if (!rb)
+      return -1;
+    hl = (size_t)(rb - v) + 1;
+    if (rb[1] == ':' && parse_u32(rb + 2, &port) != 0)
+      return -1;
+  } else if (colon) {
+    hl = (size_t)(colon - v);
+    if (parse_u32(colon + 1, &port) != 0)
+      return -1;
+  }
+  if (hl == 0 || hl >= sizeof(cfg->advertise_host) || port > 65535)
+    return -1;
+  memcpy(cfg->advertise_host, v, hl);
+  cfg->advertise_host[hl] = '\0';
+  cfg->advertise_port = (uint16_t)port;
+  return 0;
+}
+
+static int apply(px_config *cfg, int opt, const char *v) {
+  uint32_t n;
+  switch (opt) {
+  case O_LISTEN:
+    if (cfg->nlisten >= PX_MAX_LISTENERS ||
+        px_parse_endpoint(v, &cfg->listen[cfg->nlisten]) != 0)
+      return bad("listen", v);
+    cfg->nlisten++;
+    return 0;
+  case O_ROLE:
+    if (strcmp(v, "single") == 0)
+      cfg->role = PX_ROLE_SINGLE;
+    else if (strcmp(v, "edge") == 0)
+      cfg->role = PX_ROLE_EDGE;
+    else if (strcmp(v, "registrar") == 0)
+      cfg->role = PX_ROLE_REGISTRAR;
+    else
+      return bad("role", v);
+    return 0;
+  case O_REGISTRAR:
+    if (px_parse_endpoint(v, &cfg->registrar) != 0)
+      return bad("registrar", v);
+    cfg->have_registrar = true;
+    return 0;
+  case O_ADVERTISE:
+    return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
+  case O_DOMAIN:
+    if (cfg->ndomains >= PX_MAX_DOMAINS)
+      return bad("domain", v);
+    cfg->domains[cfg->ndomains++] = strdup(v);
+    return 0;
+  case O_OUTBOUND:
+    if (strcmp(v, "off") == 0)
+      cfg->outbound = SIPFLOW_REG_OUTBOUND_OFF;
+    else if (strcmp(v, "supported") == 0)
+      cfg->outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;
+    else if (strcmp(v, "required") == 0)
+      cfg->outbound = SIPFLOW_REG_OUTBOUND_REQUIRED;
+    else
+      return bad("outbound", v);
+    return 0;
+  case O_KA:
+    return parse_ka(v, &cfg->ka_mode) == 0 ? 0 : bad("keepalive", v);
+  case O_DEAD:
+    if (strcmp(v, "remove") == 0) {
+      cfg->dead_contact_expire = -1;
+      return 0;
+    }
+    if (strncmp(v, "expire:", 7) == 0 && parse_u32(v + 7, &n) == 0 &&
+        n <= 86400) {
+      cfg->dead_contact_expire = (int)n;
+      return 0;
+    }
+    return bad("dead-contact", v);
+  case O_TOKEN_KEY:
+    if (strlen(v) >= sizeof(cfg->token_key_file))
+      return bad("token-key", v);
+    strcpy(cfg->token_key_file, v);
+    return 0;
+  case O_CONTROL:
+    if (strlen(v) >= sizeof(cfg->control_path) || strlen(v) >= 100)
+      return bad("control", v);
+    strcpy(cfg->control_path, v);
+    return 0;
+  case O_LOG_LEVEL:
+    cfg->log_level = parse_log_level(v);
+    return cfg->log_level >= 0 ? 0 : bad("log-level", v);
+  default:
+    break;
+  }
+  if (parse_u32(v, &n) != 0)
+    return bad(options[opt - O_LISTEN].name, v);
+  switch (opt) {
+  case O_FLOW_TIMER: cfg->flow_timer = n; break;
+  case O_MIN_EXP: cfg->min_expires = n; break;
+  case O_MAX_EXP: cfg->max_expires = n; break;
+  case O_DEF_EXP: cfg->default_expires = n; break;
+  case O_MAX_CONTACTS: cfg->max_contacts = n; break;
+  case O_KA_INTERVAL: cfg->ka_interval = n ? n : 1; break;
+  case O_KA_TIMEOUT: cfg->ka_timeout = n ? n : 1; break;
+  case O_KA_MISSES: cfg->ka_misses = n ? n : 1; break;
+  case O_TXN_TIMEOUT: cfg->txn_timeout_ms = n ? n : 1; break;
+  default: return -1;
+  }
+  return 0;
+}
+
+int px_config_parse(px_config *cfg, int argc, char **argv) {
+  int opt;
+  config_defaults(cfg);
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    if (opt == 'h' || opt == O_HELP) {
+      px_usage(stdout);
+      exit(0);
+    }
+    if (opt == '?' || apply(cfg, opt, optarg) != 0)
+      return -1;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "sipflow-proxy: unexpected argument '%s'\n", argv[optind]);
+    return -1;
+  }
+  if (cfg->nlisten == 0) {
+    fprintf(stderr, "sipflow-proxy: at least one --listen is needed\n");
+    return -1;
+  }
+  if (cfg->role == PX_ROLE_EDGE && !cfg->have_registrar) {
+    fprintf(stderr, "sipflow-proxy: --role edge needs --registrar\n");
+    return -1;
+  }
+  if (cfg->min_expires > cfg->max_expires) {
+    fprintf(stderr, "sipflow-proxy: --min-expires above --max-expires\n");
+    return -1;
+  }
+  return 0;
+}

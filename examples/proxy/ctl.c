@@ -1,0 +1,310 @@
+/*
+ * sipflow-proxy: the control socket. `sipflow-proxy ctl --control PATH
+ * dump|flows|stats` connects, sends the command and prints the JSON answer.
+ * JSON is made with jansson.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sipflow/keepalive.h>
+
+#include "proxy.h"
+
+typedef struct ctl_client {
+  uv_pipe_t pipe;
+  px *p;
+  char cmd[32];
+  size_t len;
+  char *out;
+} ctl_client;
+
+static json_t *flow_json(px *p, sipflow_flow_id id) {
+  sipflow_flow_info info;
+  char local[64], remote[64], token[SIPFLOW_TOKEN_BUFLEN];
+  json_t *o;
+  if (!id || sipflow_flow_get(p->flows, id, &info) != 0)
+    return json_null();
+  sipflow_addr_format(&info.tuple.local, local, sizeof(local));
+  sipflow_addr_format(&info.tuple.remote, remote, sizeof(remote));
+  if (sipflow_flow_token(p->flows, id, token, sizeof(token), NULL) != 0)
+    token[0] = '\0';
+  o = json_object();
+  json_object_set_new(o, "id", json_integer((json_int_t)id));
+  json_object_set_new(
+      o, "transport",
+      json_string(sipflow_transport_name(info.tuple.transport)));
+  json_object_set_new(o, "local", json_string(local));
+  json_object_set_new(o, "remote", json_string(remote));
+  json_object_set_new(o, "token", json_string(token));
+  return o;
+}
+
+static const char *const method_names[] = {"auto",    "crlf", "stun",
+                                           "options", "udp4", "passive"};
+static const char *const health_names[] = {"unknown", "alive", "suspect",
+                                           "dead"};
+
+/* Microseconds ago, or null. */
+static json_t *ago_us(sipflow_tstamp t, sipflow_tstamp now) {
+  if (!t || t > now)
+    return json_null();
+  return json_integer((json_int_t)((now - t) / SIPFLOW_MICROSECONDS));
+}
+
+static json_t *keepalive_json(px *p, sipflow_flow_id id) {
+  sipflow_keepalive_stats s;
+  sipflow_tstamp now = sipflow_uv_now();
+  json_t *o;
+  if (!p->ka || !id || sipflow_keepalive_get_stats(p->ka, id, &s) != 0)
+    return json_null();
+  o = json_object();
+  json_object_set_new(o, "method", json_string(method_names[s.method % 6]));
+  json_object_set_new(o, "state", json_string(health_names[s.health & 3]));
+  json_object_set_new(o, "last_sent_us_ago", ago_us(s.last_sent, now));
+  json_object_set_new(o, "last_answer_us_ago", ago_us(s.last_answer, now));
+  json_object_set_new(o, "rtt_us",
+                      s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE
+                          ? json_integer((json_int_t)(s.last_rtt / 1000))
+                          : json_null());
+  json_object_set_new(o, "srtt_us",
+                      s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE
+                          ? json_integer((json_int_t)(s.srtt / 1000))
+                          : json_null());
+  json_object_set_new(o, "misses", json_integer(s.consecutive_misses));
+  json_object_set_new(o, "probes_sent", json_integer(s.probes_sent));
+  json_object_set_new(o, "probes_answered", json_integer(s.probes_answered));
+  json_object_set_new(o, "probes_missed", json_integer(s.probes_missed));
+  return o;
+}
+
+static json_t *str_json(sipflow_reg_str s) {
+  return s.len ? json_stringn(s.ptr, s.len) : json_null();
+}
+
+static int dump_one(const sipflow_reg_binding *b, void *ud) {
+  void **args = ud;
+  px *p = args[0];
+  json_t *arr = args[1], *o = json_object();
+  json_object_set_new(o, "aor", str_json(b->aor));
+  json_object_set_new(o, "contact", str_json(b->uri));
+  json_object_set_new(o, "instance", str_json(b->instance));
+  json_object_set_new(o, "reg_id", b->reg_id ? json_integer(b->reg_id)
+                                             : json_null());
+  json_object_set_new(o, "q", b->q >= 0 ? json_real(b->q / 1000.0)
+                                        : json_null());
+  json_object_set_new(o, "expires", json_integer(b->expires));
+  json_object_set_new(o, "path", str_json(b->path));
+  json_object_set_new(o, "outbound", json_boolean(b->outbound));
+  json_object_set_new(o, "call_id", str_json(b->call_id));
+  json_object_set_new(o, "cseq", json_integer(b->cseq));
+  json_object_set_new(o, "user_agent", str_json(b->user_agent));
+  json_object_set_new(o, "flow", flow_json(p, b->flow_id));
+  json_object_set_new(o, "keepalive", keepalive_json(p, b->flow_id));
+  json_array_append_new(arr, o);
+  return 0;
+}
+
+static json_t *cmd_dump(px *p) {
+  json_t *root = json_object(), *arr = json_array();
+  void *args[2] = {p, arr};
+  if (p->reg)
+    sipflow_registrar_foreach(p->reg, sipflow_uv_now(), dump_one, args);
+  json_object_set_new(root, "role",
+                      json_string(p->cfg.role == PX_ROLE_EDGE ? "edge"
+                                  : p->cfg.role == PX_ROLE_REGISTRAR
+                                      ? "registrar"
+                                      : "single"));
+  json_object_set_new(root, "bindings", arr);
+  return root;
+}
+
+static json_t *cmd_flows(px *p) {
+  json_t *root = json_object(), *arr = json_array();
+  sipflow_flow_info info;
+  sipflow_flow_id after = 0;
+  while (sipflow_flow_next(p->flows, after, &info) == 0) {
+    json_t *o = flow_json(p, info.id);
+    json_object_set_new(o, "keepalive", keepalive_json(p, info.id));
+    json_array_append_new(arr, o);
+    after = info.id;
+  }
+  json_object_set_new(root, "flows", arr);
+  return root;
+}
+
+#define STAT(o, s, name) json_object_set_new(o, #name, json_integer((json_int_t)(s)->name))
+
+static json_t *cmd_stats(px *p) {
+  json_t *o = json_object();
+  px_stats *s = &p->stats;
+  STAT(o, s, rx_messages);
+  STAT(o, s, rx_requests);
+  STAT(o, s, rx_responses);
+  STAT(o, s, rx_crlf_pings);
+  STAT(o, s, rx_stun);
+  STAT(o, s, rx_dropped);
+  STAT(o, s, rx_malformed);
+  STAT(o, s, tx_messages);
+  STAT(o, s, tx_errors);
+  STAT(o, s, registers);
+  STAT(o, s, register_ok);
+  STAT(o, s, register_rejected);
+  STAT(o, s, forwarded_requests);
+  STAT(o, s, failovers);
+  STAT(o, s, local_408);
+  STAT(o, s, token_403);
+  STAT(o, s, token_430);
+  STAT(o, s, options_sent);
+  STAT(o, s, options_answered);
+  STAT(o, s, flows_failed);
+  json_object_set_new(o, "flows", json_integer((json_int_t)sipflow_flow_count(p->flows)));
+  json_object_set_new(o, "bindings",
+                      json_integer(p->reg ? (json_int_t)sipflow_registrar_binding_count(p->reg) : 0));
+  json_object_set_new(o, "aors",
+                      json_integer(p->reg ? (json_int_t)sipflow_registrar_aor_count(p->reg) : 0));
+  json_object_set_new(o, "keepalive_endpoints",
+                      json_integer(p->ka ? (json_int_t)sipflow_keepalive_count(p->ka) : 0));
+  return o;
+}
+
+static void client_closed(uv_handle_t *h) {
+  ctl_client *c = h->data;
+  free(c->out);
+  free(c);
+}
+
+static void client_written(uv_write_t *w, int status) {
+  ctl_client *c = w->data;
+  (void)status;
+  free(w);
+  uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void client_answer(ctl_client *c) {
+  json_t *j;
+  uv_write_t *w;
+  uv_buf_t b;
+  c->cmd[c->len] = '\0';
+  c->cmd[strcspn(c->cmd, "\r\n ")] = '\0';
+  if (strcmp(c->cmd, "dump") == 0)
+    j = cmd_dump(c->p);
+  else if (strcmp(c->cmd, "flows") == 0)
+    j = cmd_flows(c->p);
+  else if (strcmp(c->cmd, "stats") == 0)
+    j = cmd_stats(c->p);
+  else {
+    j = json_object();
+    json_object_set_new(j, "error", json_string("unknown command"));
+  }
+  c->out = json_dumps(j, JSON_INDENT(2));
+  json_decref(j);
+  w = malloc(sizeof(*w));
+  if (!c->out || !w) {
+    free(w);
+    uv_close((uv_handle_t *)&c->pipe, client_closed);
+    return;
+  }
+  w->data = c;
+  b = uv_buf_init(c->out, (unsigned)strlen(c->out));
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, client_written) != 0) {
+    free(w);
+    uv_close((uv_handle_t *)&c->pipe, client_closed);
+  }
+}
+
+static void client_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
+  ctl_client *c = h->data;
+  (void)sz;
+  b->base = c->cmd + c->len;
+  b->len = sizeof(c->cmd) - 1 - c->len;
+}
+
+static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  ctl_client *c = s->data;
+  (void)b;
+  if (n < 0) {
+    if (c->len)
+      client_answer(c);
+    else
+      uv_close((uv_handle_t *)&c->pipe, client_closed);
+    return;
+  }
+  c->len += (size_t)n;
+  if (memchr(c->cmd, '\n', c->len) || c->len >= sizeof(c->cmd) - 1)
+    client_answer(c);
+}
+
+static void on_ctl_connection(uv_stream_t *server, int status) {
+  px *p = server->data;
+  ctl_client *c;
+  if (status != 0 || !(c = calloc(1, sizeof(*c))))
+    return;
+  c->p = p;
+  uv_pipe_init(p->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+    uv_close((uv_handle_t *)&c->pipe, client_closed);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->pipe, client_alloc, client_read);
+}
+
+int px_ctl_start(px *p) {
+  int rv;
+  unlink(p->cfg.control_path);
+  uv_pipe_init(p->loop, &p->control, 0);
+  p->control.data = p;
+  rv = uv_pipe_bind(&p->control, p->cfg.control_path);
+  if (rv == 0)
+    rv = uv_listen((uv_stream_t *)&p->control, 16, on_ctl_connection);
+  if (rv != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "control socket %s: %s", p->cfg.control_path,
+           uv_strerror(rv));
+    uv_close((uv_handle_t *)&p->control, NULL);
+    return -1;
+  }
+  p->control_open = true;
+  px_log(p, SIPFLOW_LOG_INFO, "control socket %s", p->cfg.control_path);
+  return 0;
+}
+
+void px_ctl_stop(px *p) {
+  if (!p->control_open)
+    return;
+  p->control_open = false;
+  uv_close((uv_handle_t *)&p->control, NULL);
+  unlink(p->cfg.control_path);
+}
+
+int px_ctl_client(const char *path, const char *command) {
+  struct sockaddr_un sa;
+  char buf[65536];
+  ssize_t n;
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+    fprintf(stderr, "sipflow-proxy ctl: bad control path\n");
+    return 1;
+  }
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, path);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    perror("sipflow-proxy ctl: connect");
+    close(fd);
+    return 1;
+  }
+  dprintf(fd, "%s\n", command);
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    fwrite(buf, 1, (size_t)n, stdout);
+  fputc('\n', stdout);
+  close(fd);
+  return 0;
+}

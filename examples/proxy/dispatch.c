@@ -1,0 +1,144 @@
+/*
+ * sipflow-proxy: what arrives. Datagrams are classified first (STUN,
+ * CRLF keepalives, SIP, garbage), so that the SIP parser never sees the
+ * rest; SIP messages are parsed with libsipflow-sofia and dispatched.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_protos.h>
+#include <sofia-sip/su_strlst.h>
+
+#include <sipflow/responder.h>
+#include <sipflow/stun.h>
+
+#include "proxy.h"
+
+void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
+                    const uint8_t *data, size_t len);
+
+void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
+                    const uint8_t *data, size_t len) {
+  sipflow_flow_id flow;
+  sipflow_flow_tuple tuple;
+  int kind = sipflow_datagram_classify(data, len);
+
+  switch (kind) {
+  case SIPFLOW_DATAGRAM_STUN: {
+    uint8_t out[SIPFLOW_STUN_MAX_LEN];
+    size_t outlen;
+    p->stats.rx_stun++;
+    if (sipflow_stun_respond(data, len, remote, out, sizeof(out), &outlen) ==
+        0) {
+      /* A Binding request: answered from the port it came to, at once
+       * (RFC 5626 §8, RFC 5389 §7.3.1.2). */
+      if (px_udp_flow(p, l, remote, &flow) == 0)
+        px_send_flow(p, flow, out, outlen);
+      return;
+    }
+    /* A response to one of our own STUN keepalives. */
+    if (px_udp_flow_find(p, l, remote, &flow) == 0)
+      px_on_stun_response(p, flow, data, len);
+    return;
+  }
+  case SIPFLOW_DATAGRAM_CRLF_PING:
+  case SIPFLOW_DATAGRAM_CRLF_PONG:
+  case SIPFLOW_DATAGRAM_NAT_PING:
+    /* NAT pings from phones without Outbound: proof the UA is there,
+     * nothing to answer (checklist 11.15). */
+    p->stats.rx_crlf_pings++;
+    if (px_udp_flow_find(p, l, remote, &flow) == 0)
+      px_on_keepalive_seen(p, flow, 0);
+    return;
+  case SIPFLOW_DATAGRAM_SIP:
+    break;
+  default:
+    p->stats.rx_dropped++;
+    px_log_net(p, SIPFLOW_LOG_DEBUG, "udp: %zu bytes of garbage dropped", len);
+    return;
+  }
+  if (px_udp_flow(p, l, remote, &flow) != 0) {
+    p->stats.rx_dropped++;
+    px_log_net(p, SIPFLOW_LOG_WARN, "udp: no flow for a datagram: dropped");
+    return;
+  }
+  memset(&tuple, 0, sizeof(tuple));
+  tuple.transport = SIPFLOW_TRANSPORT_UDP;
+  tuple.local = l->addr;
+  tuple.remote = *remote;
+  px_on_sip(p, flow, &tuple, data, len);
+}
+
+/* RFC 3581 §4 / RFC 3261 §18.2.1: note where the request really came from
+ * in its top Via, for the responses and for the next hops. */
+static void fix_via(msg_t *msg, const sipflow_flow_tuple *tuple) {
+  sip_t *sip = sip_object(msg);
+  sip_via_t *v = sip->sip_via;
+  su_home_t *home = msg_home(msg);
+  char ip[64];
+  if (!v)
+    return;
+  sipflow_addr_format(&tuple->remote, ip, sizeof(ip));
+  *strrchr(ip, ':') = '\0';
+  if (ip[0] == '[') {
+    memmove(ip, ip + 1, strlen(ip));
+    ip[strlen(ip) - 1] = '\0';
+  }
+  /* sofia keeps the parameter strings it is given: they must live in the
+   * message's home, not on the stack. */
+  if (!v->v_host || strcmp(v->v_host, ip) != 0 || v->v_rport)
+    msg_header_replace_param(home, v->v_common,
+                             su_sprintf(home, "received=%s", ip));
+  if (v->v_rport)
+    msg_header_replace_param(
+        home, v->v_common,
+        su_sprintf(home, "rport=%u", (unsigned)tuple->remote.port));
+  msg_fragment_clear(v->v_common);
+}
+
+void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
+               const uint8_t *data, size_t len) {
+  msg_t *msg;
+  sip_t *sip;
+  int rv = sipflow_sofia_parse(&msg, data, len);
+  p->stats.rx_messages++;
+  if (rv != 0) {
+    p->stats.rx_malformed++;
+    px_log_net(p, SIPFLOW_LOG_INFO, "dropped a malformed message (%zu bytes): %s",
+               len, sipflow_strerror(rv));
+    return;
+  }
+  sip = sip_object(msg);
+  if (sip->sip_status) {
+    p->stats.rx_responses++;
+    if (px_ka_options_response(p, msg))
+      return;
+    px_txn_on_response(p, msg, flow);
+    return;
+  }
+  p->stats.rx_requests++;
+  fix_via(msg, tuple);
+  /* Any request from a flow proves the far end is there. */
+  px_on_keepalive_seen(p, flow, 0);
+  switch (sip->sip_request->rq_method) {
+  case sip_method_register:
+    px_handle_register(p, msg, flow, tuple);
+    return;
+  case sip_method_cancel:
+    px_handle_cancel(p, msg, flow);
+    return;
+  case sip_method_unknown:
+    if (!sip->sip_request->rq_method_name) {
+      msg_destroy(msg);
+      return;
+    }
+    /* fall through */
+  default:
+    px_handle_request(p, msg, flow, tuple);
+    return;
+  }
+}

@@ -1,0 +1,64 @@
+/*
+ * sipflow-proxy: logging to stderr, with a rate limit on lines caused by
+ * network input so that a flood cannot flood the log.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "proxy.h"
+
+#define NET_LINES_PER_SECOND 20
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static void vline(int level, const char *fmt, va_list ap) {
+  struct timespec ts;
+  struct tm tm;
+  char when[32];
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof(when), "%H:%M:%S", &tm);
+  fprintf(stderr, "%s.%03ld %-5s ", when, ts.tv_nsec / 1000000,
+          level_names[level < 0 ? 0 : level > 3 ? 3 : level]);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
+void px_log(px *p, int level, const char *fmt, ...) {
+  va_list ap;
+  if (level > p->cfg.log_level)
+    return;
+  va_start(ap, fmt);
+  vline(level, fmt, ap);
+  va_end(ap);
+}
+
+void px_log_net(px *p, int level, const char *fmt, ...) {
+  va_list ap;
+  uint64_t second = uv_now(p->loop) / 1000;
+  if (level > p->cfg.log_level)
+    return;
+  if (second != p->log_window) {
+    if (p->log_dropped)
+      px_log(p, SIPFLOW_LOG_WARN, "%llu log lines about network input "
+             "suppressed", (unsigned long long)p->log_dropped);
+    p->log_window = second;
+    p->log_tokens = 0;
+    p->log_dropped = 0;
+  }
+  if (p->log_tokens >= NET_LINES_PER_SECOND) {
+    p->log_dropped++;
+    return;
+  }
+  p->log_tokens++;
+  va_start(ap, fmt);
+  vline(level, fmt, ap);
+  va_end(ap);
+}
+
+void px_sipflow_log(void *ud, sipflow_log_level level, const char *msg) {
+  px_log(ud, (int)level, "libsipflow: %s", msg);
+}

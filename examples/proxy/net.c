@@ -1,0 +1,499 @@
+/*
+ * sipflow-proxy: sockets. UDP and TCP listeners, accepted and opened TCP
+ * connections, each registered as a flow in libsipflow's flow table, and
+ * sending over a flow or to an address.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+typedef struct px_pending_write {
+  struct px_pending_write *next;
+  size_t len;
+  char data[];
+} px_pending_write;
+
+typedef struct udp_send_req {
+  uv_udp_send_t req;
+  char data[];
+} udp_send_req;
+
+static uint8_t rx_buf[PX_MAX_MESSAGE + 1];
+
+/* ---- address conversion ------------------------------------------------- */
+
+static void to_sockaddr(const sipflow_addr *a, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof(*ss));
+  if (a->family == SIPFLOW_AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    memcpy(&s6->sin6_addr, a->bytes, 16);
+    s6->sin6_port = htons(a->port);
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    memcpy(&s4->sin_addr, a->bytes, 4);
+    s4->sin_port = htons(a->port);
+  }
+}
+
+static void from_sockaddr(const struct sockaddr *sa, sipflow_addr *a) {
+  memset(a, 0, sizeof(*a));
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    a->family = SIPFLOW_AF_INET6;
+    memcpy(a->bytes, &s6->sin6_addr, 16);
+    a->port = ntohs(s6->sin6_port);
+  } else {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    a->family = SIPFLOW_AF_INET;
+    memcpy(a->bytes, &s4->sin_addr, 4);
+    a->port = ntohs(s4->sin_port);
+  }
+}
+
+px_listener *px_listener_for(px *p, int transport, int family) {
+  for (int i = 0; i < p->nlisteners; i++)
+    if (p->listeners[i].transport == transport &&
+        p->listeners[i].addr.family == family)
+      return &p->listeners[i];
+  return NULL;
+}
+
+void px_advertise(px *p, int transport, int family, char *host,
+                  size_t hostlen, uint16_t *port) {
+  px_listener *l = px_listener_for(p, transport, family);
+  if (!l)
+    l = px_listener_for(p, SIPFLOW_TRANSPORT_UDP, family);
+  if (!l)
+    l = &p->listeners[0];
+  if (p->cfg.advertise_host[0]) {
+    snprintf(host, hostlen, "%s", p->cfg.advertise_host);
+    *port = p->cfg.advertise_port ? p->cfg.advertise_port : l->addr.port;
+    return;
+  }
+  char buf[64];
+  sipflow_addr_format(&l->addr, buf, sizeof(buf));
+  *strrchr(buf, ':') = '\0';
+  snprintf(host, hostlen, "%s", buf);
+  *port = l->addr.port;
+}
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
+                sipflow_flow_id *flow) {
+  sipflow_flow_tuple t;
+  memset(&t, 0, sizeof(t));
+  t.transport = SIPFLOW_TRANSPORT_UDP;
+  t.local = l->addr;
+  t.remote = *remote;
+  if (sipflow_flow_find(p->flows, &t, flow) == 0)
+    return 0;
+  return sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)l, sipflow_uv_now(),
+                          flow);
+}
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  buf->base = (char *)rx_buf;
+  buf->len = sizeof(rx_buf);
+}
+
+void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
+                    const uint8_t *data, size_t len);
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                     const struct sockaddr *addr, unsigned flags) {
+  px_listener *l = h->data;
+  sipflow_addr remote;
+  (void)buf;
+  if (nread < 0 || !addr)
+    return;
+  if (flags & UV_UDP_PARTIAL) {
+    l->px->stats.rx_dropped++;
+    px_log_net(l->px, SIPFLOW_LOG_WARN, "udp: truncated datagram dropped");
+    return;
+  }
+  from_sockaddr(addr, &remote);
+  px_on_datagram(l->px, l, &remote, rx_buf, (size_t)nread);
+}
+
+static void udp_sent(uv_udp_send_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+static int udp_send(px *p, px_listener *l, const sipflow_addr *dst,
+                    const void *data, size_t len) {
+  struct sockaddr_storage ss;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int rv;
+  to_sockaddr(dst, &ss);
+  rv = uv_udp_try_send(&l->h.udp, &b, 1, (struct sockaddr *)&ss);
+  if (rv == (int)len)
+    return 0;
+  if (rv != UV_EAGAIN) {
+    p->stats.tx_errors++;
+    return -1;
+  }
+  udp_send_req *r = malloc(sizeof(*r) + len);
+  if (!r)
+    return -1;
+  memcpy(r->data, data, len);
+  b = uv_buf_init(r->data, (unsigned)len);
+  if (uv_udp_send(&r->req, &l->h.udp, &b, 1, (struct sockaddr *)&ss,
+                  udp_sent) != 0) {
+    free(r);
+    p->stats.tx_errors++;
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- TCP connections ---------------------------------------------------- */
+
+static void conn_unlink(px *p, px_conn *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    p->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+}
+
+static void conn_message(sipflow_uv_stream *s, const uint8_t *data,
+                         size_t len, void *ud) {
+  px_conn *c = ud;
+  (void)s;
+  px_on_sip(c->px, c->flow, &c->tuple, data, len);
+}
+
+static void conn_ping(sipflow_uv_stream *s, void *ud) {
+  px_conn *c = ud;
+  (void)s;
+  c->px->stats.rx_crlf_pings++;
+  px_on_keepalive_seen(c->px, c->flow, 0);
+}
+
+static void conn_pong(sipflow_uv_stream *s, void *ud) {
+  px_conn *c = ud;
+  (void)s;
+  px_on_keepalive_seen(c->px, c->flow, 1);
+}
+
+static void free_queue(px_conn *c) {
+  while (c->queued) {
+    px_pending_write *w = c->queued;
+    c->queued = w->next;
+    free(w);
+  }
+}
+
+static void conn_gone(px *p, px_conn *c, int err) {
+  int reason = err == UV_EOF ? SIPFLOW_FLOW_END_CLOSED
+               : err == UV_ECANCELED ? SIPFLOW_FLOW_END_LOCAL_CLOSE
+                                     : SIPFLOW_FLOW_END_RESET;
+  conn_unlink(p, c);
+  if (c->flow) {
+    /* libsipflow's codes are -201..-599; libuv's are errno values and
+     * UV_EOF (-4095). */
+    px_log(p, SIPFLOW_LOG_INFO, "flow %llu closed (%s)",
+           (unsigned long long)c->flow,
+           err <= -201 && err >= -599 ? sipflow_err_name(err)
+                                      : uv_err_name(err));
+    /* Fires on_flow_failed: bindings on it go (RFC 5626 §7). */
+    sipflow_flow_end(p->flows, c->flow, reason, sipflow_uv_now());
+  }
+  free_queue(c);
+  free(c);
+}
+
+static void conn_close(sipflow_uv_stream *s, int err, void *ud) {
+  px_conn *c = ud;
+  (void)s;
+  conn_gone(c->px, c, err);
+  if (c->px) {
+  }
+}
+
+static const sipflow_uv_stream_callbacks conn_cb = {conn_message, conn_ping,
+                                                    conn_pong, conn_close};
+
+/* Registers the connection as a flow and starts reading it. */
+static int conn_start(px *p, px_conn *c) {
+  struct sockaddr_storage ss;
+  int n = sizeof(ss);
+  memset(&c->tuple, 0, sizeof(c->tuple));
+  c->tuple.transport = SIPFLOW_TRANSPORT_TCP;
+  if (uv_tcp_getsockname(c->tcp, (struct sockaddr *)&ss, &n) != 0)
+    return -1;
+  from_sockaddr((struct sockaddr *)&ss, &c->tuple.local);
+  n = sizeof(ss);
+  if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&ss, &n) != 0)
+    return -1;
+  from_sockaddr((struct sockaddr *)&ss, &c->tuple.remote);
+  if (sipflow_flow_add(p->flows, &c->tuple, (uint64_t)(uintptr_t)c,
+                       sipflow_uv_now(), &c->flow) != 0)
+    return -1;
+  sipflow_flow_info info;
+  if (sipflow_flow_get(p->flows, c->flow, &info) == 0)
+    c->tuple = info.tuple; /* with the generation the table gave it */
+  if (sipflow_uv_stream_new(&c->stream, c->tcp, &conn_cb, PX_MAX_MESSAGE, c) !=
+      0) {
+    sipflow_flow_end(p->flows, c->flow, SIPFLOW_FLOW_END_LOCAL_CLOSE,
+                     sipflow_uv_now());
+    c->flow = 0;
+    return -1;
+  }
+  return 0;
+}
+
+static void tcp_closed_free(uv_handle_t *h) { free(h); }
+
+static void on_accept(uv_stream_t *server, int status) {
+  px_listener *l = server->data;
+  px *p = l->px;
+  px_conn *c;
+  if (status != 0)
+    return;
+  c = calloc(1, sizeof(*c));
+  if (!c)
+    return;
+  c->tcp = malloc(sizeof(*c->tcp));
+  if (!c->tcp) {
+    free(c);
+    return;
+  }
+  uv_tcp_init(p->loop, c->tcp);
+  c->px = p;
+  c->listener = l;
+  if (uv_accept(server, (uv_stream_t *)c->tcp) != 0 || conn_start(p, c) != 0) {
+    uv_close((uv_handle_t *)c->tcp, tcp_closed_free);
+    free(c);
+    return;
+  }
+  uv_tcp_nodelay(c->tcp, 1);
+  c->next = p->conns;
+  if (p->conns)
+    p->conns->prev = c;
+  p->conns = c;
+  px_log(p, SIPFLOW_LOG_DEBUG, "tcp: accepted flow %llu",
+         (unsigned long long)c->flow);
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  px_conn *c = req->data;
+  px *p = c->px;
+  if (status != 0 || conn_start(p, c) != 0) {
+    px_log_net(p, SIPFLOW_LOG_WARN, "tcp: connect failed: %s",
+               status ? uv_err_name(status) : "flow");
+    conn_unlink(p, c);
+    free_queue(c);
+    uv_close((uv_handle_t *)c->tcp, tcp_closed_free);
+    free(c);
+    return;
+  }
+  while (c->queued) {
+    px_pending_write *w = c->queued;
+    c->queued = w->next;
+    sipflow_uv_stream_write(c->stream, w->data, w->len);
+    free(w);
+  }
+}
+
+static px_conn *conn_open(px *p, const sipflow_addr *dst) {
+  struct sockaddr_storage ss;
+  px_conn *c = calloc(1, sizeof(*c));
+  if (!c)
+    return NULL;
+  c->tcp = malloc(sizeof(*c->tcp));
+  if (!c->tcp) {
+    free(c);
+    return NULL;
+  }
+  c->px = p;
+  c->tuple.transport = SIPFLOW_TRANSPORT_TCP;
+  c->tuple.remote = *dst;
+  uv_tcp_init(p->loop, c->tcp);
+  uv_tcp_nodelay(c->tcp, 1);
+  to_sockaddr(dst, &ss);
+  c->connect_req.data = c;
+  if (uv_tcp_connect(&c->connect_req, c->tcp, (struct sockaddr *)&ss,
+                     on_connect) != 0) {
+    uv_close((uv_handle_t *)c->tcp, tcp_closed_free);
+    free(c);
+    return NULL;
+  }
+  c->next = p->conns;
+  if (p->conns)
+    p->conns->prev = c;
+  p->conns = c;
+  return c;
+}
+
+static int conn_write(px_conn *c, const void *data, size_t len) {
+  if (c->stream)
+    return sipflow_uv_stream_write(c->stream, data, len);
+  px_pending_write *w = malloc(sizeof(*w) + len), **tail = &c->queued;
+  if (!w)
+    return -1;
+  w->next = NULL;
+  w->len = len;
+  memcpy(w->data, data, len);
+  while (*tail)
+    tail = &(*tail)->next;
+  *tail = w;
+  return 0;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len) {
+  sipflow_flow_info info;
+  if (sipflow_flow_get(p->flows, flow, &info) != 0) {
+    p->stats.tx_errors++;
+    return -1;
+  }
+  p->stats.tx_messages++;
+  if (info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
+    return udp_send(p, (px_listener *)(uintptr_t)info.handle,
+                    &info.tuple.remote, data, len);
+  return conn_write((px_conn *)(uintptr_t)info.handle, data, len);
+}
+
+int px_send_addr(px *p, int transport, const sipflow_addr *dst,
+                 const void *data, size_t len, sipflow_flow_id *flow) {
+  if (flow)
+    *flow = 0;
+  if (transport == SIPFLOW_TRANSPORT_UDP) {
+    px_listener *l = px_listener_for(p, SIPFLOW_TRANSPORT_UDP, dst->family);
+    if (!l)
+      return -1;
+    if (flow)
+      px_udp_flow(p, l, dst, flow);
+    p->stats.tx_messages++;
+    return udp_send(p, l, dst, data, len);
+  }
+  if (transport != SIPFLOW_TRANSPORT_TCP)
+    return -1;
+  for (px_conn *c = p->conns; c; c = c->next) {
+    if (!c->closing && sipflow_addr_equal(&c->tuple.remote, dst)) {
+      if (flow)
+        *flow = c->flow;
+      p->stats.tx_messages++;
+      return conn_write(c, data, len);
+    }
+  }
+  px_conn *c = conn_open(p, dst);
+  if (!c)
+    return -1;
+  p->stats.tx_messages++;
+  return conn_write(c, data, len);
+}
+
+void px_conn_close_flow(px *p, sipflow_flow_id flow) {
+  sipflow_flow_info info;
+  if (sipflow_flow_get(p->flows, flow, &info) != 0)
+    return;
+  if (info.tuple.transport == SIPFLOW_TRANSPORT_UDP) {
+    sipflow_flow_end(p->flows, flow, SIPFLOW_FLOW_END_KEEPALIVE_TIMEOUT,
+                     sipflow_uv_now());
+    return;
+  }
+  px_conn *c = (px_conn *)(uintptr_t)info.handle;
+  if (c->stream && !c->closing) {
+    c->closing = 1;
+    sipflow_uv_stream_close(c->stream);
+  }
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static int listen_one(px *p, const px_endpoint_cfg *ep) {
+  px_listener *l = &p->listeners[p->nlisteners];
+  struct sockaddr_storage ss;
+  int n = sizeof(ss), rv;
+  char name[64];
+  l->px = p;
+  l->transport = ep->transport;
+  to_sockaddr(&ep->addr, &ss);
+  sipflow_addr_format(&ep->addr, name, sizeof(name));
+  if (ep->transport == SIPFLOW_TRANSPORT_UDP) {
+    uv_udp_init(p->loop, &l->h.udp);
+    l->h.udp.data = l;
+    rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)&ss, UV_UDP_REUSEADDR);
+    if (rv == 0)
+      rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv);
+    if (rv == 0)
+      rv = uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&ss, &n);
+  } else {
+    uv_tcp_init(p->loop, &l->h.tcp);
+    l->h.tcp.data = l;
+    rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
+    if (rv == 0)
+      rv = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_accept);
+    if (rv == 0)
+      rv = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &n);
+  }
+  if (rv != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "cannot listen on %s:%s: %s",
+           sipflow_transport_name(ep->transport), name, uv_strerror(rv));
+    uv_close((uv_handle_t *)&l->h, NULL);
+    return -1;
+  }
+  from_sockaddr((struct sockaddr *)&ss, &l->addr);
+  sipflow_addr_format(&l->addr, name, sizeof(name));
+  px_log(p, SIPFLOW_LOG_INFO, "listening on %s:%s",
+         sipflow_transport_name(ep->transport), name);
+  p->nlisteners++;
+  return 0;
+}
+
+int px_net_start(px *p) {
+  for (int i = 0; i < p->cfg.nlisten; i++)
+    if (listen_one(p, &p->cfg.listen[i]) != 0)
+      return -1;
+  return 0;
+}
+
+void px_net_stop(px *p) {
+  for (int i = 0; i < p->nlisteners; i++)
+    if (!uv_is_closing((uv_handle_t *)&p->listeners[i].h))
+      uv_close((uv_handle_t *)&p->listeners[i].h, NULL);
+  for (px_conn *c = p->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->stream && !c->closing) {
+      c->closing = 1;
+      sipflow_uv_stream_close(c->stream);
+    }
+  }
+}
+
+int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
+                     sipflow_flow_id *flow) {
+  sipflow_flow_tuple t;
+  memset(&t, 0, sizeof(t));
+  t.transport = SIPFLOW_TRANSPORT_UDP;
+  t.local = l->addr;
+  t.remote = *remote;
+  return sipflow_flow_find(p->flows, &t, flow);
+}
+
+int px_send_crlf_ping(px *p, sipflow_flow_id flow) {
+  sipflow_flow_info info;
+  px_conn *c;
+  if (sipflow_flow_get(p->flows, flow, &info) != 0 ||
+      info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
+    return -1;
+  c = (px_conn *)(uintptr_t)info.handle;
+  if (!c->stream)
+    return -1;
+  p->stats.tx_messages++;
+  return sipflow_uv_stream_ping(c->stream);
+}

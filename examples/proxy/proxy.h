@@ -1,0 +1,252 @@
+/*
+ * sipflow-proxy: an RFC 5626 edge proxy, registrar, or both, on libuv and
+ * sofia-sip, built on libsipflow. Shared declarations of its files.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#ifndef SIPFLOW_PROXY_H
+#define SIPFLOW_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include <sofia-sip/msg.h>
+#include <sofia-sip/sip.h>
+
+#include <sipflow/sipflow.h>
+#include <sipflow/sipflow_sofia.h>
+#include <sipflow/sipflow_uv.h>
+
+#define PX_MAX_LISTENERS 16
+#define PX_MAX_DOMAINS 16
+#define PX_MAX_MESSAGE 65535
+#define PX_BRANCH_MAGIC "z9hG4bK"
+
+typedef enum px_role { PX_ROLE_SINGLE, PX_ROLE_EDGE, PX_ROLE_REGISTRAR } px_role;
+
+typedef enum px_ka_mode {
+  PX_KA_OFF,
+  PX_KA_AUTO,
+  PX_KA_OPTIONS,
+  PX_KA_CRLF,
+  PX_KA_STUN,
+  PX_KA_UDP4
+} px_ka_mode;
+
+typedef struct px_endpoint_cfg {
+  int transport; /* sipflow_transport */
+  sipflow_addr addr;
+} px_endpoint_cfg;
+
+typedef struct px_config {
+  px_endpoint_cfg listen[PX_MAX_LISTENERS];
+  int nlisten;
+  px_role role;
+  px_endpoint_cfg registrar; /* edge role */
+  bool have_registrar;
+  char advertise_host[256];
+  uint16_t advertise_port; /* 0: the listener's port */
+  char *domains[PX_MAX_DOMAINS];
+  int ndomains;
+  int outbound; /* SIPFLOW_REG_OUTBOUND_* */
+  uint32_t flow_timer;
+  uint32_t min_expires, max_expires, default_expires, max_contacts;
+  px_ka_mode ka_mode;
+  uint32_t ka_interval, ka_timeout, ka_misses;
+  int dead_contact_expire; /* -1: remove; else seconds */
+  char token_key_file[1024];
+  char control_path[1024];
+  int log_level; /* sipflow_log_level */
+  uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
+} px_config;
+
+struct px;
+
+/* A listening socket. */
+typedef struct px_listener {
+  struct px *px;
+  int transport;
+  sipflow_addr addr; /* bound address, with the real port */
+  union {
+    uv_udp_t udp;
+    uv_tcp_t tcp;
+  } h;
+} px_listener;
+
+/* A TCP connection, accepted or opened by us. */
+typedef struct px_conn {
+  struct px *px;
+  sipflow_uv_stream *stream; /* NULL while connecting */
+  uv_tcp_t *tcp;
+  px_listener *listener; /* NULL for connections we opened */
+  sipflow_flow_id flow;
+  sipflow_flow_tuple tuple;
+  uv_connect_t connect_req;
+  struct px_pending_write *queued; /* writes waiting for connect */
+  struct px_conn *next, *prev;
+  int closing;
+} px_conn;
+
+/* Counters shown by `ctl stats`. */
+typedef struct px_stats {
+  uint64_t rx_messages, rx_requests, rx_responses;
+  uint64_t rx_crlf_pings, rx_stun, rx_dropped, rx_malformed;
+  uint64_t tx_messages, tx_errors;
+  uint64_t registers, register_ok, register_rejected;
+  uint64_t forwarded_requests, failovers, local_408, token_403, token_430;
+  uint64_t options_sent, options_answered;
+  uint64_t flows_failed;
+} px_stats;
+
+typedef struct px {
+  px_config cfg;
+  uv_loop_t *loop;
+  sipflow_ctx *ctx;
+  sipflow_keyring *keyring;
+  sipflow_flow_table *flows;
+  sipflow_registrar *reg;
+  struct sipflow_keepalive *ka;
+  sipflow_uv_timer *timer;
+  px_listener listeners[PX_MAX_LISTENERS];
+  int nlisteners;
+  px_conn *conns;
+  struct px_strans *stranses;  /* server transactions by key */
+  struct px_ctrans *ctranses;  /* client transactions by branch */
+  uv_pipe_t control;
+  bool control_open;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t gc_timer;
+  px_stats stats;
+  uint64_t branch_counter;
+  uint64_t log_tokens;
+  uint64_t log_window;
+  uint64_t log_dropped;
+  int stopping;
+} px;
+
+/* ---- config.c ---- */
+int px_config_parse(px_config *cfg, int argc, char **argv);
+void px_usage(FILE *out);
+int px_parse_endpoint(const char *s, px_endpoint_cfg *ep);
+
+/* ---- log.c ---- */
+void px_log(px *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Rate-limited: for anything caused by network input. */
+void px_log_net(px *p, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void px_sipflow_log(void *ud, sipflow_log_level level, const char *msg);
+
+/* ---- net.c ---- */
+int px_net_start(px *p);
+void px_net_stop(px *p);
+/* Send bytes over an existing flow. */
+int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len);
+/* Send to an address: UDP from a listener of that family, TCP over an
+ * existing connection to it or a new one. *flow receives the flow used. */
+int px_send_addr(px *p, int transport, const sipflow_addr *dst,
+                 const void *data, size_t len, sipflow_flow_id *flow);
+/* The UDP flow for (listener, remote), created on first use. */
+int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
+                sipflow_flow_id *flow);
+px_listener *px_listener_for(px *p, int transport, int family);
+/* The address written into Path / Record-Route / Via for a transport. */
+void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
+                  uint16_t *port);
+void px_conn_close_flow(px *p, sipflow_flow_id flow);
+int px_send_crlf_ping(px *p, sipflow_flow_id flow);
+int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
+                     sipflow_flow_id *flow);
+
+/* ---- dispatch.c ---- */
+/* A complete SIP message arrived on |flow| from |src| (transport of flow). */
+void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
+               const uint8_t *data, size_t len);
+/* A CRLF pong or a passive keepalive was seen on |flow|. */
+void px_on_keepalive_seen(px *p, sipflow_flow_id flow, int pong);
+void px_on_stun_response(px *p, sipflow_flow_id flow, const uint8_t *data,
+                         size_t len);
+
+/* ---- msg.c ---- */
+/* Serialise a sofia message; returns malloc'd bytes. */
+char *px_msg_bytes(msg_t *msg, size_t *len);
+/* Build a response to |req| (status, phrase, optional extra header lines
+ * ending in CRLF). Returns malloc'd bytes. */
+char *px_response(px *p, msg_t *req, int status, const char *phrase,
+                  const char *extra_headers, size_t *len);
+/* Send a response to a request that arrived on |flow|: over the flow for
+ * streams, to Via received/rport for UDP (RFC 3581). */
+int px_reply(px *p, sipflow_flow_id flow, msg_t *req, int status,
+             const char *phrase, const char *extra_headers);
+int px_send_response_bytes(px *p, sipflow_flow_id flow, msg_t *req,
+                           const char *bytes, size_t len);
+const char *px_phrase(int status);
+void px_new_branch(px *p, char *buf, size_t len);
+/* Add our Via, decrement Max-Forwards. 0 or a SIP status to answer. */
+int px_prepare_forward(px *p, msg_t *msg, int transport, int family,
+                       const char *branch);
+/* The host part of the Request-URI and whether it names us. */
+bool px_uri_is_us(px *p, const url_t *url);
+bool px_domain_ok(px *p, const char *host);
+int px_url_endpoint(const url_t *url, px_endpoint_cfg *ep);
+
+/* ---- txn.c ---- */
+typedef struct px_strans px_strans;
+typedef struct px_ctrans px_ctrans;
+typedef struct px_fork px_fork;
+px_strans *px_strans_find(px *p, msg_t *req);
+px_strans *px_strans_new(px *p, msg_t *req, sipflow_flow_id flow);
+void px_strans_respond(px *p, px_strans *st, int status, const char *phrase,
+                       const char *extra);
+void px_strans_forward_response(px *p, px_strans *st, msg_t *resp);
+void px_strans_retransmit(px *p, px_strans *st);
+int px_strans_status(const px_strans *st);
+msg_t *px_strans_request(const px_strans *st);
+sipflow_flow_id px_strans_flow(const px_strans *st);
+void px_strans_set_fork(px_strans *st, px_fork *f);
+px_fork *px_strans_fork(const px_strans *st);
+void px_txn_on_response(px *p, msg_t *resp, sipflow_flow_id flow);
+/* Send |msg| (already prepared with our Via |branch|) as a client
+ * transaction to a flow or address. |owner| gets the responses. */
+typedef void (*px_ctrans_cb)(px *p, px_ctrans *ct, msg_t *resp, int status,
+                             void *owner, int idx);
+px_ctrans *px_ctrans_send(px *p, msg_t *msg, const char *branch,
+                          sipflow_flow_id flow, int transport,
+                          const sipflow_addr *dst, px_ctrans_cb cb,
+                          void *owner, int idx);
+void px_ctrans_cancel(px *p, px_ctrans *ct);
+void px_ctrans_detach(px_ctrans *ct);
+void px_txn_init(px *p);
+void px_txn_shutdown(px *p);
+
+/* ---- register.c ---- */
+void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
+                        const sipflow_flow_tuple *tuple);
+
+/* ---- route.c ---- */
+void px_handle_request(px *p, msg_t *msg, sipflow_flow_id flow,
+                       const sipflow_flow_tuple *tuple);
+void px_handle_cancel(px *p, msg_t *msg, sipflow_flow_id flow);
+void px_forward_fixed(px *p, px_strans *st, msg_t *msg, sipflow_flow_id in,
+                      int transport, const sipflow_addr *dst);
+int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
+                        int ob);
+void px_fork_on_strans_gone(px_fork *f);
+
+/* ---- keepalive.c ---- */
+int px_ka_start(px *p);
+void px_ka_stop(px *p);
+void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
+void px_ka_flow_gone(px *p, sipflow_flow_id flow);
+bool px_ka_options_response(px *p, msg_t *resp);
+
+/* ---- ctl.c ---- */
+int px_ctl_start(px *p);
+void px_ctl_stop(px *p);
+int px_ctl_client(const char *path, const char *command);
+
+/* ---- main.c ---- */
+void px_flow_dead(px *p, sipflow_flow_id flow);
+
+#endif

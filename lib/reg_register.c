@@ -1,0 +1,718 @@
+/*
+ * REGISTER processing (RFC 3261 §10.3 with RFC 5626 §6 and RFC 3327 §5.3).
+ *
+ * Four phases, the first three without side effects: check the request,
+ * classify and match each Contact, allocate everything the change needs;
+ * then commit, which cannot fail. A rejected or failed request therefore
+ * leaves the store exactly as it was.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <string.h>
+
+#include "registrar_int.h"
+
+enum { ACT_NONE, ACT_ADD, ACT_REFRESH, ACT_UPDATE, ACT_REPLACE, ACT_REMOVE };
+
+/* RFC 3261 §10.3 step 7 lets 423 apply only below one hour. */
+#define ONE_HOUR 3600u
+/* RFC 3261 §10.2.1.1: a malformed expires value counts as one hour. */
+#define MALFORMED_EXPIRES 3600u
+/* RFC 5626 §10: reg-id is 1..2^31-1. */
+#define REG_ID_MAX 0x7fffffffu
+
+/* What one REGISTER works with besides the per-Contact state. */
+typedef struct job {
+  const sipflow_reg_request *req;
+  sipflow_tstamp now;
+  sipflow_reg_str ua; /* truncated to max_user_agent_len */
+  size_t path_len;    /* Path joined */
+  uint64_t hash;      /* of the canonical AoR in reg->aor_buf */
+  size_t key_len;
+  sipflow__reg_aor *aor;     /* existing AoR, or NULL */
+  sipflow__reg_aor *new_aor; /* allocated for this request */
+  uint32_t victims;          /* bindings to remove to make room */
+  bool ua_outbound;          /* outbound in Supported or Require */
+  bool first_hop;            /* RFC 5626 §6: direct, or Path carries ;ob */
+  bool honoured;             /* some Contact's reg-id is used */
+} job;
+
+static int answer(sipflow_registrar *reg, int status, const char *reason) {
+  sipflow_reg_result *r = &reg->result;
+  memset(r, 0, sizeof(*r));
+  r->status = status;
+  r->reason = reason;
+  r->supported = SIPFLOW_REG_OPT_PATH;
+  if (reg->set.outbound != SIPFLOW_REG_OUTBOUND_OFF)
+    r->supported |= SIPFLOW_REG_OPT_OUTBOUND;
+  return status;
+}
+
+static int bad_request(sipflow_registrar *reg, const char *reason) {
+  return answer(reg, 400, reason);
+}
+
+static sipflow_reg_str opt_str(sipflow_reg_str s) {
+  if (!s.ptr)
+    s.len = 0;
+  return s;
+}
+
+/* Header text the host will echo: no controls but HTAB (no CR/LF). */
+static bool text_ok(sipflow_reg_str s) {
+  for (size_t i = 0; i < s.len; i++) {
+    unsigned char c = (unsigned char)s.ptr[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return false;
+  }
+  return true;
+}
+
+/* Call-ID = word ["@" word]: visible ASCII only. */
+static bool token_ok(sipflow_reg_str s) {
+  for (size_t i = 0; i < s.len; i++) {
+    unsigned char c = (unsigned char)s.ptr[i];
+    if (c <= 0x20 || c >= 0x7f)
+      return false;
+  }
+  return true;
+}
+
+/* ---- phase 1: the request as a whole -------------------------------------
+ */
+
+static int check_path(sipflow_registrar *reg, job *j) {
+  const sipflow_reg_request *req = j->req;
+  if (req->n_path > reg->set.max_path_entries)
+    return bad_request(reg, "Too Many Path Values");
+  for (size_t i = 0; i < req->n_path; i++) {
+    sipflow_reg_str e = req->path[i];
+    if (!e.ptr || e.len == 0 || !text_ok(e))
+      return bad_request(reg, "Invalid Path");
+    if (e.len > reg->set.max_path_len)
+      return bad_request(reg, "Path Too Long");
+  }
+  j->path_len = sipflow__reg_path_joined_len(req->path, req->n_path);
+  if (j->path_len > reg->set.max_path_len)
+    return bad_request(reg, "Path Too Long");
+  return 0;
+}
+
+/* RFC 3261 §10.3 step 2 and RFC 5626 §6 / RFC 3327 §5.3 policies. */
+static int check_extensions(sipflow_registrar *reg, job *j) {
+  const sipflow_reg_request *req = j->req;
+  unsigned offered = req->supported | req->require, unsupported = 0;
+  if ((req->require & SIPFLOW_REG_OPT_OUTBOUND) &&
+      reg->set.outbound == SIPFLOW_REG_OUTBOUND_OFF)
+    unsupported |= SIPFLOW_REG_OPT_OUTBOUND;
+  if (reg->set.path_requires_supported && req->n_path &&
+      !(offered & SIPFLOW_REG_OPT_PATH))
+    unsupported |= SIPFLOW_REG_OPT_PATH;
+  if (unsupported || req->n_require_unknown) {
+    answer(reg, 420, "Bad Extension");
+    reg->result.unsupported = unsupported;
+    reg->result.unsupported_unknown = req->n_require_unknown > 0;
+    return 420;
+  }
+  /* A UA that requires outbound supports it. */
+  j->ua_outbound = (offered & SIPFLOW_REG_OPT_OUTBOUND) != 0;
+  if (reg->set.outbound == SIPFLOW_REG_OUTBOUND_REQUIRED && req->n_contacts &&
+      !j->ua_outbound) {
+    answer(reg, 421, "Extension Required");
+    reg->result.require = SIPFLOW_REG_OPT_OUTBOUND;
+    return 421;
+  }
+  return 0;
+}
+
+static int check_request(sipflow_registrar *reg, job *j) {
+  const sipflow_reg_request *req = j->req;
+  const sipflow_registrar_settings *set = &reg->set;
+  int st;
+  if (!req->aor.ptr || req->aor.len == 0)
+    return bad_request(reg, "Missing AoR");
+  if (req->aor.len > set->max_aor_len)
+    return bad_request(reg, "AoR Too Long");
+  if (!req->call_id.ptr || req->call_id.len == 0)
+    return bad_request(reg, "Missing Call-ID");
+  if (req->call_id.len > set->max_call_id_len)
+    return bad_request(reg, "Call-ID Too Long");
+  if (!token_ok(req->call_id))
+    return bad_request(reg, "Invalid Call-ID");
+  if (req->via_count == 0)
+    return bad_request(reg, "Missing Via");
+  if (req->flow.transport && !sipflow_transport_name(req->flow.transport))
+    return bad_request(reg, "Unsupported Transport");
+  j->ua = opt_str(req->user_agent);
+  if (!text_ok(j->ua))
+    return bad_request(reg, "Invalid User-Agent");
+  if (j->ua.len > set->max_user_agent_len)
+    j->ua.len = set->max_user_agent_len;
+  if ((st = check_path(reg, j)) || (st = check_extensions(reg, j)))
+    return st;
+  if (req->n_contacts > set->max_contacts_per_request)
+    return answer(reg, set->too_many_contacts_status, "Too Many Contacts");
+  return 0;
+}
+
+static int find_aor(sipflow_registrar *reg, job *j) {
+  if (sipflow__reg_aor_canon(j->req->aor.ptr, j->req->aor.len, reg->aor_buf,
+                             &j->key_len) != 0)
+    return bad_request(reg, "Invalid AoR");
+  j->hash = sipflow__hash(reg->ctx, reg->aor_buf, j->key_len);
+  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash);
+  return 0;
+}
+
+/* RFC 5626 §6: outbound applies when the registrar is the first hop, or
+ * the Path value the policy names carries ;ob (checklist 11.5). */
+static bool first_hop(const sipflow_registrar *reg,
+                      const sipflow_reg_request *req) {
+  if (req->via_count == 1)
+    return true;
+  if (req->n_path == 0)
+    return false;
+  switch (reg->set.path_ob) {
+  case SIPFLOW_REG_PATH_OB_TOP:
+    return sipflow__reg_path_has_ob(req->path[0].ptr, req->path[0].len);
+  case SIPFLOW_REG_PATH_OB_ANY:
+    for (size_t i = 0; i < req->n_path; i++)
+      if (sipflow__reg_path_has_ob(req->path[i].ptr, req->path[i].len))
+        return true;
+    return false;
+  default: {
+    const sipflow_reg_str *last = &req->path[req->n_path - 1];
+    return sipflow__reg_path_has_ob(last->ptr, last->len);
+  }
+  }
+}
+
+/* ---- phase 2: each Contact ----------------------------------------------- */
+
+static uint32_t parse_expires(sipflow_reg_str s) {
+  uint64_t v = 0;
+  if (s.len == 0)
+    return MALFORMED_EXPIRES;
+  for (size_t i = 0; i < s.len; i++) {
+    if (s.ptr[i] < '0' || s.ptr[i] > '9')
+      return MALFORMED_EXPIRES;
+    v = v * 10 + (uint64_t)(s.ptr[i] - '0');
+    if (v > UINT32_MAX)
+      v = UINT32_MAX; /* RFC 3261 §10.2.1.1: larger means 2^32-1 */
+  }
+  return (uint32_t)v;
+}
+
+static int parse_reg_id(sipflow_reg_str s, uint32_t *out) {
+  uint64_t v = 0;
+  if (s.len == 0 || s.len > 10)
+    return SIPFLOW_ERR_MALFORMED;
+  for (size_t i = 0; i < s.len; i++) {
+    if (s.ptr[i] < '0' || s.ptr[i] > '9')
+      return SIPFLOW_ERR_MALFORMED;
+    v = v * 10 + (uint64_t)(s.ptr[i] - '0');
+  }
+  if (v == 0 || v > REG_ID_MAX)
+    return SIPFLOW_ERR_MALFORMED;
+  *out = (uint32_t)v;
+  return 0;
+}
+
+static uint32_t default_expires(const sipflow_registrar_settings *set) {
+  uint32_t d = set->default_expires;
+  return d < set->min_expires   ? set->min_expires
+         : d > set->max_expires ? set->max_expires
+                                : d;
+}
+
+/* RFC 3261 §10.3 step 7: the Contact's parameter, the header, the default. */
+static uint32_t requested_expires(const sipflow_registrar *reg,
+                                  const sipflow_reg_request *req,
+                                  const sipflow_reg_contact *c) {
+  if (c->expires.ptr)
+    return parse_expires(c->expires);
+  if (req->has_expires)
+    return req->expires;
+  return default_expires(&reg->set);
+}
+
+static int classify_one(sipflow_registrar *reg, job *j, size_t i) {
+  const sipflow_registrar_settings *set = &reg->set;
+  const sipflow_reg_contact *c = &j->req->contacts[i];
+  sipflow__reg_cinfo *ci = &reg->cinfo[i];
+  memset(ci, 0, sizeof(*ci));
+  ci->c = c;
+  if (!c->uri.ptr || c->uri.len == 0)
+    return bad_request(reg, "Invalid Contact URI");
+  if (c->uri.len > set->max_uri_len)
+    return bad_request(reg, "Contact URI Too Long");
+  if (!sipflow__reg_uri_valid(c->uri.ptr, c->uri.len))
+    return bad_request(reg, "Invalid Contact URI");
+  if (c->q != SIPFLOW_REG_Q_NONE && (c->q < 0 || c->q > 1000))
+    return bad_request(reg, "Invalid q");
+  if (c->params.ptr && c->params.len > set->max_params_len)
+    return bad_request(reg, "Contact Parameters Too Long");
+  if (!text_ok(opt_str(c->params)))
+    return bad_request(reg, "Invalid Contact Parameters");
+  if (c->instance.ptr) {
+    if (c->instance.len > set->max_instance_len)
+      return bad_request(reg, "Instance Too Long");
+    if (sipflow__reg_instance_strip(c->instance.ptr, c->instance.len, &ci->inst,
+                                    &ci->inst_len) != 0)
+      return bad_request(reg, "Invalid +sip.instance");
+  }
+  /* Without outbound support reg-id is just an unknown parameter. */
+  if (set->outbound != SIPFLOW_REG_OUTBOUND_OFF && c->reg_id.ptr &&
+      parse_reg_id(c->reg_id, &ci->reg_id) != 0)
+    return bad_request(reg, "Invalid reg-id");
+  ci->expires = requested_expires(reg, j->req, c);
+  return 0;
+}
+
+/* RFC 5626 §6: whether this Contact's reg-id is used, ignored, or the
+ * request gets 439. Only called for Contacts with a reg-id. */
+static int apply_outbound(sipflow_registrar *reg, job *j,
+                          sipflow__reg_cinfo *ci) {
+  if (!ci->inst) { /* a reg-id without an instance is ignored */
+    ci->reg_id = 0;
+    return 0;
+  }
+  if (!j->first_hop) {
+    /* 439 only with both a reg-id and outbound support (§11.6). */
+    if (j->ua_outbound)
+      return answer(reg, 439, "First Hop Lacks Outbound Support");
+    ci->reg_id = 0;
+    return 0;
+  }
+  ci->outbound = 1;
+  j->honoured = true;
+  return 0;
+}
+
+/* RFC 3261 §10.3 step 7: 423 only for 0 < requested < 3600 below the
+ * minimum; otherwise raise to the minimum and cap at the maximum. */
+static int grant_expires(sipflow_registrar *reg, sipflow__reg_cinfo *ci) {
+  const sipflow_registrar_settings *set = &reg->set;
+  uint32_t e = ci->expires;
+  if (e == 0)
+    return 0;
+  if (e < set->min_expires) {
+    if (set->reject_below_min && e < ONE_HOUR) {
+      answer(reg, 423, "Interval Too Brief");
+      reg->result.min_expires = set->min_expires;
+      return 423;
+    }
+    e = set->min_expires;
+  }
+  ci->expires = e > set->max_expires ? set->max_expires : e;
+  return 0;
+}
+
+static int classify(sipflow_registrar *reg, job *j) {
+  size_t n = j->req->n_contacts, live = 0;
+  bool any_reg_id = false;
+  int st;
+  for (size_t i = 0; i < n; i++) {
+    if ((st = classify_one(reg, j, i)))
+      return st;
+    if (reg->cinfo[i].expires > 0) {
+      live++;
+      any_reg_id |= reg->cinfo[i].reg_id != 0;
+    }
+  }
+  /* RFC 5626 §6: a reg-id only with a single live Contact. */
+  if (live > 1 && any_reg_id)
+    return bad_request(reg, "Multiple Contacts With reg-id");
+  j->first_hop = first_hop(reg, j->req);
+  for (size_t i = 0; i < n; i++)
+    if (reg->cinfo[i].reg_id && (st = apply_outbound(reg, j, &reg->cinfo[i])))
+      return st;
+  for (size_t i = 0; i < n; i++)
+    if ((st = grant_expires(reg, &reg->cinfo[i])))
+      return st;
+  return 0;
+}
+
+/* ---- phase 2b: matching against the AoR's bindings ----------------------- */
+
+/* RFC 5626 §6: (instance, reg-id) when outbound applies, the Contact URI
+ * ignored; otherwise RFC 3261 §19.1.4 URI equality. Outbound and plain
+ * bindings coexist and never match each other. */
+static bool same_key(const sipflow__reg_cinfo *a, const sipflow__reg_cinfo *b) {
+  if (a->outbound != b->outbound)
+    return false;
+  if (a->outbound)
+    return a->reg_id == b->reg_id &&
+           sipflow__reg_instance_equal(a->inst, a->inst_len, b->inst,
+                                       b->inst_len);
+  return sipflow__reg_uri_equal(a->c->uri.ptr, a->c->uri.len, b->c->uri.ptr,
+                                b->c->uri.len);
+}
+
+static bool binding_matches(const sipflow__reg_binding *b,
+                            const sipflow__reg_cinfo *ci) {
+  bool outbound = (b->flags & SIPFLOW__REG_F_OUTBOUND) != 0;
+  if (outbound != (ci->outbound != 0))
+    return false;
+  if (outbound)
+    return b->reg_id == ci->reg_id &&
+           sipflow__reg_instance_equal(sipflow__reg_b_inst(b), b->inst_len,
+                                       ci->inst, ci->inst_len);
+  return sipflow__reg_uri_equal(sipflow__reg_b_uri(b), b->uri_len,
+                                ci->c->uri.ptr, ci->c->uri.len);
+}
+
+/* RFC 3261 §19.1.4 equality is not transitive (";security=on" and
+ * ";security=off" both equal the bare URI), so a Contact may equal several
+ * plain bindings: the one with the very same text wins, else the oldest.
+ * Two plain bindings then never end up with the same text. */
+static sipflow__reg_binding *find_binding(const sipflow__reg_aor *aor,
+                                          const sipflow__reg_cinfo *ci) {
+  sipflow__reg_binding *first = NULL;
+  for (sipflow__reg_binding *b = aor ? aor->bindings : NULL; b; b = b->next) {
+    if (!binding_matches(b, ci))
+      continue;
+    if (ci->outbound ||
+        (b->uri_len == ci->c->uri.len &&
+         memcmp(sipflow__reg_b_uri(b), ci->c->uri.ptr, b->uri_len) == 0))
+      return b;
+    if (!first)
+      first = b;
+  }
+  return first;
+}
+
+/* RFC 3261 §10.3 steps 6-7: with the same Call-ID the CSeq must grow. */
+static bool stale(const sipflow_registrar *reg, const sipflow_reg_request *req,
+                  const sipflow__reg_binding *b) {
+  if (b->call_id_len != req->call_id.len ||
+      memcmp(sipflow__reg_b_call_id(b), req->call_id.ptr, b->call_id_len) != 0)
+    return false;
+  return req->cseq < b->cseq ||
+         (req->cseq == b->cseq && !reg->set.allow_repeated_cseq);
+}
+
+static void content(const job *j, const sipflow__reg_cinfo *ci,
+                    sipflow__reg_content *ct) {
+  const sipflow_reg_request *req = j->req;
+  memset(ct, 0, sizeof(*ct));
+  ct->uri = ci->c->uri;
+  ct->inst.ptr = ci->inst;
+  ct->inst.len = ci->inst ? ci->inst_len : 0;
+  ct->call_id = req->call_id;
+  ct->ua = j->ua;
+  ct->params = opt_str(ci->c->params);
+  ct->path = req->path;
+  ct->n_path = req->n_path;
+  ct->path_len = j->path_len;
+  ct->cseq = req->cseq;
+  ct->reg_id = ci->outbound ? ci->reg_id : 0;
+  ct->q = (int16_t)ci->c->q;
+  ct->flags = (uint8_t)((ci->outbound ? SIPFLOW__REG_F_OUTBOUND : 0) |
+                        (ci->c->ob ? SIPFLOW__REG_F_OB : 0));
+  ct->flow_id = req->flow_id;
+  ct->tuple = &req->flow;
+  ct->received = &req->received;
+}
+
+static void decide(const job *j, sipflow__reg_cinfo *ci) {
+  sipflow__reg_content ct;
+  if (ci->skip) {
+    ci->action = ACT_NONE;
+  } else if (!ci->old) {
+    ci->action = ci->expires ? ACT_ADD : ACT_NONE;
+  } else if (!ci->expires) {
+    ci->action = ACT_REMOVE;
+  } else {
+    content(j, ci, &ct);
+    ci->action = sipflow__reg_content_same(ci->old, &ct)   ? ACT_REFRESH
+                 : sipflow__reg_content_fits(ci->old, &ct) ? ACT_UPDATE
+                                                           : ACT_REPLACE;
+  }
+}
+
+static int match(sipflow_registrar *reg, job *j) {
+  size_t n = j->req->n_contacts;
+  for (size_t i = 0; i < n; i++) {
+    sipflow__reg_cinfo *ci = &reg->cinfo[i];
+    ci->old = find_binding(j->aor, ci);
+    /* The same key twice in one request, or two Contacts for one binding:
+     * the later Contact wins. */
+    for (size_t k = 0; k < i; k++) {
+      sipflow__reg_cinfo *ck = &reg->cinfo[k];
+      if (!ck->skip && ((ci->old && ck->old == ci->old) || same_key(ci, ck)))
+        ck->skip = 1;
+    }
+    if (ci->old && stale(reg, j->req, ci->old))
+      return bad_request(reg, "Stale CSeq");
+  }
+  for (size_t i = 0; i < n; i++)
+    decide(j, &reg->cinfo[i]);
+  return 0;
+}
+
+/* max_contacts per AoR and max_bindings overall. */
+static int room(sipflow_registrar *reg, job *j) {
+  const sipflow_registrar_settings *set = &reg->set;
+  uint64_t have = j->aor ? j->aor->n : 0, touched = 0, adds = 0, removes = 0;
+  uint64_t final, victims = 0;
+  for (size_t i = 0; i < j->req->n_contacts; i++) {
+    const sipflow__reg_cinfo *ci = &reg->cinfo[i];
+    if (ci->skip)
+      continue;
+    touched += ci->old != NULL;
+    adds += ci->action == ACT_ADD;
+    removes += ci->action == ACT_REMOVE;
+  }
+  final = have + adds - removes;
+  if (final > set->max_contacts) {
+    victims = final - set->max_contacts;
+    if (set->overflow == SIPFLOW_REG_OVERFLOW_REJECT ||
+        have - touched < victims)
+      return answer(reg, set->too_many_contacts_status, "Too Many Contacts");
+  }
+  if (set->max_bindings && adds > removes + victims &&
+      reg->n_bindings + adds - removes - victims > set->max_bindings)
+    return answer(reg, 503, "Service Unavailable");
+  j->victims = (uint32_t)victims;
+  return 0;
+}
+
+/* ---- phase 3: allocate everything the commit needs ----------------------- */
+
+static void unprepare(sipflow_registrar *reg, job *j) {
+  for (size_t i = 0; i < j->req->n_contacts; i++) {
+    sipflow__free(&reg->ctx->mem, reg->cinfo[i].fresh);
+    reg->cinfo[i].fresh = NULL;
+  }
+  sipflow__free(&reg->ctx->mem, j->new_aor);
+  j->new_aor = NULL;
+}
+
+static int prepare(sipflow_registrar *reg, job *j) {
+  uint32_t adds = 0;
+  sipflow__reg_content ct;
+  for (size_t i = 0; i < j->req->n_contacts; i++) {
+    sipflow__reg_cinfo *ci = &reg->cinfo[i];
+    if (ci->action != ACT_ADD && ci->action != ACT_REPLACE)
+      continue;
+    content(j, ci, &ct);
+    if (!(ci->fresh = sipflow__reg_binding_new(reg, &ct)))
+      goto fail;
+    adds += ci->action == ACT_ADD;
+  }
+  if (adds && !j->aor) {
+    j->new_aor =
+        sipflow__malloc(&reg->ctx->mem, sizeof(*j->new_aor) + j->key_len);
+    if (!j->new_aor)
+      goto fail;
+    memset(j->new_aor, 0, sizeof(*j->new_aor));
+    memcpy(j->new_aor->key, reg->aor_buf, j->key_len);
+    j->new_aor->len = (uint16_t)j->key_len;
+  }
+  if (adds && sipflow__pq_reserve(&reg->expiry, adds) != 0)
+    goto fail;
+  return 0;
+fail:
+  unprepare(reg, j);
+  return SIPFLOW_ERR_NOMEM;
+}
+
+/* ---- phase 4: commit (no failure possible) ------------------------------- */
+
+/* Under SIPFLOW_REG_OVERFLOW_REPLACE_OLDEST: the least recently updated
+ * bindings the request does not touch. */
+static void pick_victims(sipflow_registrar *reg, job *j) {
+  for (size_t i = 0; i < j->req->n_contacts; i++)
+    if (reg->cinfo[i].old)
+      reg->cinfo[i].old->flags |= SIPFLOW__REG_F_TOUCHED;
+  for (uint32_t v = 0; v < j->victims; v++) {
+    sipflow__reg_binding *oldest = NULL;
+    for (sipflow__reg_binding *b = j->aor->bindings; b; b = b->next)
+      if (!(b->flags & (SIPFLOW__REG_F_TOUCHED | SIPFLOW__REG_F_VICTIM)) &&
+          (!oldest || b->updated_at < oldest->updated_at ||
+           (b->updated_at == oldest->updated_at && b->id < oldest->id)))
+        oldest = b;
+    oldest->flags |= SIPFLOW__REG_F_VICTIM;
+  }
+  for (size_t i = 0; i < j->req->n_contacts; i++)
+    if (reg->cinfo[i].old)
+      reg->cinfo[i].old->flags &= (uint8_t)~SIPFLOW__REG_F_TOUCHED;
+}
+
+static void remove_victims(sipflow_registrar *reg, sipflow__reg_aor *aor) {
+  sipflow__reg_binding *b = aor->bindings;
+  while (b) {
+    sipflow__reg_binding *next = b->next;
+    if (b->flags & SIPFLOW__REG_F_VICTIM) {
+      b->flags &= (uint8_t)~SIPFLOW__REG_F_VICTIM;
+      sipflow__reg_unlink(reg, b);
+      sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
+      sipflow__reg_release(reg, b);
+    }
+    b = next;
+  }
+}
+
+static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
+                  sipflow__reg_cinfo *ci) {
+  sipflow_tstamp at = j->now + (sipflow_tstamp)ci->expires * SIPFLOW_SECONDS;
+  sipflow__reg_binding *b = ci->fresh ? ci->fresh : ci->old;
+  sipflow__reg_content ct;
+  switch (ci->action) {
+  case ACT_ADD:
+    b->id = ++reg->next_id;
+    b->updated_at = j->now;
+    sipflow__reg_link(reg, aor, b, at);
+    sipflow__reg_report(reg, SIPFLOW_REG_ADDED, b);
+    break;
+  case ACT_REFRESH:
+  case ACT_UPDATE:
+    if (ci->action == ACT_UPDATE) {
+      content(j, ci, &ct);
+      sipflow__reg_set_flow(reg, b, ct.flow_id);
+      sipflow__reg_content_write(b, &ct);
+    }
+    b->cseq = j->req->cseq;
+    b->updated_at = j->now;
+    sipflow__reg_set_expiry(reg, b, at);
+    sipflow__reg_report(reg,
+                        ci->action == ACT_UPDATE ? SIPFLOW_REG_UPDATED
+                                                 : SIPFLOW_REG_REFRESHED,
+                        b);
+    break;
+  case ACT_REPLACE:
+    b->updated_at = j->now;
+    sipflow__reg_replace(reg, ci->old, b, at);
+    sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, b);
+    sipflow__reg_release(reg, ci->old);
+    break;
+  case ACT_REMOVE:
+    sipflow__reg_unlink(reg, b);
+    sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
+    sipflow__reg_release(reg, b);
+    break;
+  default:
+    break;
+  }
+  ci->fresh = NULL;
+  ci->old = NULL;
+}
+
+static void commit(sipflow_registrar *reg, job *j) {
+  sipflow__reg_aor *aor = j->aor;
+  if (j->new_aor) {
+    aor = j->aor = j->new_aor;
+    j->new_aor = NULL;
+    /* Cannot fail: the map was primed at creation. */
+    (void)sipflow__map_insert(&reg->aors, &aor->me, j->hash);
+  }
+  if (!aor)
+    return; /* nothing to add and no binding to touch */
+  if (j->victims)
+    pick_victims(reg, j);
+  for (size_t i = 0; i < j->req->n_contacts; i++)
+    apply(reg, j, aor, &reg->cinfo[i]);
+  if (j->victims)
+    remove_victims(reg, aor);
+  if (aor->n == 0) {
+    sipflow__reg_aor_gc(reg, aor);
+    j->aor = NULL;
+  }
+}
+
+static void answer_200(sipflow_registrar *reg, const job *j) {
+  sipflow_reg_result *r = &reg->result;
+  size_t n = 0;
+  answer(reg, 200, "OK");
+  /* RFC 5626 §6: Require: outbound only when a reg-id was honoured. */
+  if (j->honoured && j->ua_outbound)
+    r->require = SIPFLOW_REG_OPT_OUTBOUND;
+  if (r->require && j->req->via_count == 1)
+    r->flow_timer = reg->set.flow_timer;
+  r->echo_path = j->req->n_path > 0;
+  for (const sipflow__reg_binding *b = j->aor ? j->aor->bindings : NULL;
+       b && n < reg->set.max_contacts; b = b->next)
+    sipflow__reg_view(reg, b, j->aor->key, j->aor->len, &reg->views[n++]);
+  r->contacts = n ? reg->views : NULL;
+  r->n_contacts = n;
+}
+
+/* RFC 3261 §10.3 step 6: "*" removes every binding, unless one of them
+ * has the request's Call-ID with a CSeq not lower. */
+static int wildcard(sipflow_registrar *reg, job *j) {
+  const sipflow_reg_request *req = j->req;
+  sipflow__reg_aor *aor = j->aor;
+  if (req->n_contacts || !req->has_expires || req->expires != 0)
+    return bad_request(reg, "Invalid Wildcard");
+  for (const sipflow__reg_binding *b = aor ? aor->bindings : NULL; b;
+       b = b->next)
+    if (stale(reg, req, b))
+      return bad_request(reg, "Stale CSeq");
+  while (aor && aor->bindings) {
+    sipflow__reg_binding *b = aor->bindings;
+    sipflow__reg_unlink(reg, b);
+    sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
+    sipflow__reg_release(reg, b);
+  }
+  if (aor)
+    sipflow__reg_aor_gc(reg, aor);
+  j->aor = NULL;
+  answer_200(reg, j);
+  return 0;
+}
+
+static int run(sipflow_registrar *reg, const sipflow_reg_request *req,
+               sipflow_tstamp now) {
+  job j;
+  memset(&j, 0, sizeof(j));
+  j.req = req;
+  j.now = now;
+  if (check_request(reg, &j) || find_aor(reg, &j))
+    return 0;
+  if (req->wildcard) {
+    wildcard(reg, &j);
+    return 0;
+  }
+  if (classify(reg, &j) || match(reg, &j) || room(reg, &j))
+    return 0;
+  if (prepare(reg, &j) != 0) {
+    answer(reg, 500, "Server Internal Error");
+    return SIPFLOW_ERR_NOMEM;
+  }
+  commit(reg, &j);
+  answer_200(reg, &j);
+  return 0;
+}
+
+static bool arrays_ok(const sipflow_reg_request *req) {
+  return (!req->n_contacts || req->contacts) && (!req->n_path || req->path) &&
+         (!req->n_require_unknown || req->require_unknown);
+}
+
+int sipflow_registrar_process_versioned(sipflow_registrar *reg,
+                                        int request_version,
+                                        const sipflow_reg_request *req,
+                                        sipflow_tstamp now,
+                                        const sipflow_reg_result **result) {
+  int rv;
+  if (result)
+    *result = NULL;
+  if (!reg || !result)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  *result = &reg->result;
+  if (!req || request_version != SIPFLOW_REG_REQUEST_V1 || !arrays_ok(req)) {
+    answer(reg, 500, "Server Internal Error");
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  }
+  if ((rv = sipflow__reg_enter(reg, now)) != 0) {
+    answer(reg, 500, "Server Internal Error");
+    return rv;
+  }
+  rv = run(reg, req, now);
+  if (reg->result.status >= 400)
+    sipflow__log_net(reg->ctx, now, SIPFLOW_LOG_DEBUG,
+                     "registrar: REGISTER answered %d %s", reg->result.status,
+                     reg->result.reason);
+  return rv;
+}

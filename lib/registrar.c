@@ -1,0 +1,459 @@
+/*
+ * The registrar object: settings, the store's indexes (AoR map, flow index,
+ * expiry heap), expiry on the context's timer, and the flow reports that
+ * invalidate bindings whatever their AoR (RFC 5626 §7).
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <string.h>
+
+#include "registrar_int.h"
+
+void sipflow_registrar_settings_default_versioned(
+    int settings_version, sipflow_registrar_settings *s) {
+  (void)settings_version;
+  if (!s)
+    return;
+  memset(s, 0, sizeof(*s));
+  s->outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;
+  s->min_expires = 60;
+  s->max_expires = 86400;
+  s->default_expires = 3600;
+  s->reject_below_min = 1;
+  s->max_contacts = 16;
+  s->overflow = SIPFLOW_REG_OVERFLOW_REJECT;
+  s->too_many_contacts_status = 403;
+  s->dead_flow = SIPFLOW_REG_DEAD_FLOW_REMOVE;
+  s->dead_flow_expires = 10;
+  s->path_ob = SIPFLOW_REG_PATH_OB_BOTTOM;
+  s->flow_order = SIPFLOW_REG_ORDER_LOWEST_REG_ID;
+  s->max_aor_len = 256;
+  s->max_uri_len = 512;
+  s->max_instance_len = 128;
+  s->max_call_id_len = 256;
+  s->max_path_entries = 8;
+  s->max_path_len = 2048;
+  s->max_params_len = 512;
+  s->max_user_agent_len = 128;
+  s->max_contacts_per_request = 16;
+}
+
+void sipflow_reg_contact_default(sipflow_reg_contact *contact) {
+  if (!contact)
+    return;
+  memset(contact, 0, sizeof(*contact));
+  contact->q = SIPFLOW_REG_Q_NONE;
+}
+
+void sipflow_reg_request_default(sipflow_reg_request *req) {
+  if (req)
+    memset(req, 0, sizeof(*req));
+}
+
+/* The figure documented in registrar.h and docs/registrar.md. */
+_Static_assert(sizeof(void *) != 8 || sizeof(sipflow__reg_binding) == 184,
+               "binding layout changed: update the documented size");
+
+/* String lengths are stored in 16 bits. */
+static bool len_ok(uint32_t v) { return v >= 1 && v <= UINT16_MAX; }
+
+static bool settings_valid(const sipflow_registrar_settings *s) {
+  if ((unsigned)s->outbound > SIPFLOW_REG_OUTBOUND_REQUIRED ||
+      (unsigned)s->overflow > SIPFLOW_REG_OVERFLOW_REPLACE_OLDEST ||
+      (unsigned)s->dead_flow > SIPFLOW_REG_DEAD_FLOW_SHORTEN ||
+      (unsigned)s->path_ob > SIPFLOW_REG_PATH_OB_ANY ||
+      (unsigned)s->flow_order > SIPFLOW_REG_ORDER_MOST_RECENT)
+    return false;
+  if (s->max_expires == 0 || s->min_expires > s->max_expires)
+    return false;
+  if (s->max_contacts == 0 || s->max_contacts > 1024 ||
+      s->max_contacts_per_request == 0 || s->max_contacts_per_request > 1024)
+    return false;
+  if (!len_ok(s->max_aor_len) || !len_ok(s->max_uri_len) ||
+      !len_ok(s->max_instance_len) || !len_ok(s->max_call_id_len) ||
+      !len_ok(s->max_path_len) || !len_ok(s->max_params_len) ||
+      s->max_user_agent_len > UINT16_MAX || s->max_path_entries > 1024)
+    return false;
+  return s->too_many_contacts_status >= 400 &&
+         s->too_many_contacts_status <= 599;
+}
+
+static sipflow_tstamp reg_get_expiry(const void *obj) {
+  return sipflow__pq_expiry(&((const sipflow_registrar *)obj)->expiry);
+}
+
+static int reg_handle_expiry(void *obj, sipflow_tstamp now) {
+  sipflow_registrar *reg = obj;
+  if (reg->in_callback)
+    return SIPFLOW_ERR_BAD_STATE;
+  sipflow__reg_expire_due(reg, now);
+  return 0;
+}
+
+/* Create each map's table now, so that inserting later cannot fail (a map
+ * insert fails only when it has no table yet) and a REGISTER's commit step
+ * needs no allocation. */
+static int prime(sipflow__map *map) {
+  sipflow__map_entry dummy;
+  if (sipflow__map_insert(map, &dummy, 0) != 0)
+    return SIPFLOW_ERR_NOMEM;
+  sipflow__map_remove(map, &dummy);
+  return 0;
+}
+
+static void free_all(sipflow_registrar *reg) {
+  const sipflow_mem *mem = &reg->ctx->mem;
+  /* The heap first: freeing it marks its entries, inside the bindings. */
+  sipflow__pq_free(&reg->expiry);
+  for (size_t i = 0; i < reg->aors.nbuckets; i++) {
+    sipflow__map_entry *e = reg->aors.buckets[i];
+    while (e) {
+      sipflow__map_entry *next = e->next;
+      sipflow__reg_aor *aor = sipflow__container_of(e, sipflow__reg_aor, me);
+      sipflow__reg_binding *b = aor->bindings;
+      while (b) {
+        sipflow__reg_binding *bn = b->next;
+        sipflow__free(mem, b);
+        b = bn;
+      }
+      sipflow__free(mem, aor);
+      e = next;
+    }
+  }
+  sipflow__map_free(&reg->aors);
+  sipflow__map_free(&reg->flows);
+  sipflow__free(mem, reg->aor_buf);
+  sipflow__free(mem, reg->cinfo);
+  sipflow__free(mem, reg->views);
+}
+
+int sipflow_registrar_new_versioned(
+    sipflow_registrar **preg, sipflow_ctx *ctx, int callbacks_version,
+    const sipflow_registrar_callbacks *callbacks, int settings_version,
+    const sipflow_registrar_settings *settings) {
+  sipflow_registrar *reg;
+  const sipflow_mem *mem;
+
+  if (!preg)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  *preg = NULL;
+  if (!ctx ||
+      (callbacks && callbacks_version != SIPFLOW_REGISTRAR_CALLBACKS_V1) ||
+      (settings && settings_version != SIPFLOW_REGISTRAR_SETTINGS_V1))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (settings && !settings_valid(settings))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  mem = &ctx->mem;
+  reg = sipflow__calloc(mem, 1, sizeof(*reg));
+  if (!reg)
+    return SIPFLOW_ERR_NOMEM;
+  reg->ctx = ctx;
+  if (callbacks)
+    reg->cb = *callbacks;
+  if (settings)
+    reg->set = *settings;
+  else
+    sipflow_registrar_settings_default(&reg->set);
+  sipflow__map_init(&reg->aors, mem);
+  sipflow__map_init(&reg->flows, mem);
+  sipflow__pq_init(&reg->expiry, mem);
+  reg->aor_buf = sipflow__malloc(mem, reg->set.max_aor_len);
+  reg->cinfo = sipflow__calloc(mem, reg->set.max_contacts_per_request,
+                               sizeof(*reg->cinfo));
+  reg->views = sipflow__calloc(mem, reg->set.max_contacts, sizeof(*reg->views));
+  if (!reg->aor_buf || !reg->cinfo || !reg->views || prime(&reg->aors) ||
+      prime(&reg->flows)) {
+    free_all(reg);
+    sipflow__free(mem, reg);
+    return SIPFLOW_ERR_NOMEM;
+  }
+  reg->timer.get_expiry = reg_get_expiry;
+  reg->timer.handle_expiry = reg_handle_expiry;
+  reg->timer.obj = reg;
+  sipflow__ctx_attach(ctx, &reg->timer);
+  *preg = reg;
+  return 0;
+}
+
+void sipflow_registrar_del(sipflow_registrar *reg) {
+  if (!reg)
+    return;
+  sipflow__ctx_detach(&reg->timer);
+  free_all(reg);
+  sipflow__free(&reg->ctx->mem, reg);
+}
+
+size_t sipflow_registrar_binding_count(const sipflow_registrar *reg) {
+  return reg ? reg->n_bindings : 0;
+}
+
+size_t sipflow_registrar_aor_count(const sipflow_registrar *reg) {
+  return reg ? reg->aors.len : 0;
+}
+
+int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
+                              sipflow_reg_visit_cb visit, void *user_data) {
+  int rv;
+  if (!reg || !visit)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  reg->in_callback = 1;
+  for (size_t i = 0; i < reg->aors.nbuckets && rv == 0; i++)
+    for (sipflow__map_entry *e = reg->aors.buckets[i]; e && rv == 0;
+         e = e->next) {
+      const sipflow__reg_aor *aor =
+          sipflow__container_of(e, sipflow__reg_aor, me);
+      for (const sipflow__reg_binding *b = aor->bindings; b && rv == 0;
+           b = b->next) {
+        sipflow_reg_binding v;
+        sipflow__reg_view(reg, b, aor->key, aor->len, &v);
+        rv = visit(&v, user_data);
+      }
+    }
+  reg->in_callback = 0;
+  return rv;
+}
+
+/* ---- the indexes --------------------------------------------------------- */
+
+uint64_t sipflow__reg_hash_flow(const sipflow_registrar *reg,
+                                sipflow_flow_id id) {
+  return sipflow__hash(reg->ctx, &id, sizeof(id));
+}
+
+sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
+                                        const char *key, size_t len,
+                                        uint64_t hash) {
+  SIPFLOW__MAP_FOREACH(&reg->aors, hash, e) {
+    sipflow__reg_aor *aor = sipflow__container_of(e, sipflow__reg_aor, me);
+    if (aor->len == len && memcmp(aor->key, key, len) == 0)
+      return aor;
+  }
+  return NULL;
+}
+
+/* The health last reported for |flow_id| (hashed to |h|), as held by any
+ * binding on it. */
+static uint8_t flow_health_of(const sipflow_registrar *reg,
+                              sipflow_flow_id flow_id, uint64_t h) {
+  if (flow_id == 0)
+    return SIPFLOW_HEALTH_UNKNOWN;
+  SIPFLOW__MAP_FOREACH(&reg->flows, h, e) {
+    sipflow__reg_binding *o =
+        sipflow__container_of(e, sipflow__reg_binding, flow_me);
+    if (o->flow_id == flow_id)
+      return o->health;
+  }
+  return SIPFLOW_HEALTH_UNKNOWN;
+}
+
+/* Index |b| under its flow and give it the flow's health, or keep
+ * |health| when the flow is the one it had. */
+static void flow_index_add(sipflow_registrar *reg, sipflow__reg_binding *b) {
+  uint64_t h;
+  if (!b->flow_id) {
+    b->health = SIPFLOW_HEALTH_UNKNOWN;
+    return;
+  }
+  h = sipflow__reg_hash_flow(reg, b->flow_id);
+  b->health = flow_health_of(reg, b->flow_id, h);
+  /* Cannot fail: the map was primed at creation. */
+  (void)sipflow__map_insert(&reg->flows, &b->flow_me, h);
+}
+
+static void flow_index_del(sipflow_registrar *reg, sipflow__reg_binding *b) {
+  if (b->flow_id)
+    sipflow__map_remove(&reg->flows, &b->flow_me);
+}
+
+void sipflow__reg_set_flow(sipflow_registrar *reg, sipflow__reg_binding *b,
+                           sipflow_flow_id flow_id) {
+  if (b->flow_id == flow_id)
+    return;
+  flow_index_del(reg, b);
+  b->flow_id = flow_id;
+  flow_index_add(reg, b);
+}
+
+void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
+                       sipflow__reg_binding *b, sipflow_tstamp expires_at) {
+  sipflow__reg_binding **pp = &aor->bindings;
+  /* Appended: the 200 OK and target plans list bindings oldest first.
+   * Lists are short (max_contacts). */
+  while (*pp)
+    pp = &(*pp)->next;
+  b->aor = aor;
+  b->next = NULL;
+  *pp = b;
+  aor->n++;
+  /* Reserved by the caller: cannot fail. */
+  b->expires_at = expires_at;
+  (void)sipflow__pq_set(&reg->expiry, &b->pq, expires_at);
+  flow_index_add(reg, b);
+  reg->n_bindings++;
+}
+
+void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
+                             sipflow_tstamp at) {
+  b->expires_at = at;
+  if (at < b->pq.deadline)
+    (void)sipflow__pq_set(&reg->expiry, &b->pq, at);
+}
+
+static sipflow__reg_binding **slot_of(sipflow__reg_binding *b) {
+  sipflow__reg_binding **pp = &b->aor->bindings;
+  while (*pp != b)
+    pp = &(*pp)->next;
+  return pp;
+}
+
+void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b) {
+  *slot_of(b) = b->next;
+  b->next = NULL;
+  b->aor->n--;
+  sipflow__pq_remove(&reg->expiry, &b->pq);
+  flow_index_del(reg, b);
+  b->flags |= SIPFLOW__REG_F_UNLINKED;
+  reg->n_bindings--;
+}
+
+void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
+                          sipflow__reg_binding *fresh,
+                          sipflow_tstamp expires_at) {
+  fresh->id = old->id;
+  fresh->aor = old->aor;
+  fresh->next = old->next;
+  *slot_of(old) = fresh;
+  old->next = NULL;
+  /* Removing first frees the heap slot the fresh binding then takes. */
+  sipflow__pq_remove(&reg->expiry, &old->pq);
+  fresh->expires_at = expires_at;
+  (void)sipflow__pq_set(&reg->expiry, &fresh->pq, expires_at);
+  flow_index_del(reg, old);
+  flow_index_add(reg, fresh);
+  if (fresh->flow_id == old->flow_id)
+    fresh->health = old->health; /* same flow: what is known still holds */
+  old->flags |= SIPFLOW__REG_F_UNLINKED;
+}
+
+void sipflow__reg_release(sipflow_registrar *reg, sipflow__reg_binding *b) {
+  if (b->refs == 0)
+    sipflow__free(&reg->ctx->mem, b);
+}
+
+void sipflow__reg_aor_gc(sipflow_registrar *reg, sipflow__reg_aor *aor) {
+  if (aor->n != 0)
+    return;
+  sipflow__map_remove(&reg->aors, &aor->me);
+  sipflow__free(&reg->ctx->mem, aor);
+}
+
+void sipflow__reg_report(sipflow_registrar *reg, sipflow_reg_change change,
+                         const sipflow__reg_binding *b) {
+  sipflow_reg_binding v;
+  if (!reg->cb.change)
+    return;
+  sipflow__reg_view(reg, b, b->aor->key, b->aor->len, &v);
+  reg->in_callback = 1;
+  reg->cb.change(reg, change, &v, reg->ctx->user_data);
+  reg->in_callback = 0;
+}
+
+void sipflow__reg_remove(sipflow_registrar *reg, sipflow__reg_binding *b,
+                         sipflow_reg_change why) {
+  sipflow__reg_aor *aor = b->aor;
+  sipflow__reg_unlink(reg, b);
+  sipflow__reg_report(reg, why, b);
+  sipflow__reg_release(reg, b);
+  sipflow__reg_aor_gc(reg, aor);
+}
+
+void sipflow__reg_expire_due(sipflow_registrar *reg, sipflow_tstamp now) {
+  sipflow__pq_entry *e;
+  while ((e = sipflow__pq_top(&reg->expiry)) && e->deadline <= now) {
+    sipflow__reg_binding *b =
+        sipflow__container_of(e, sipflow__reg_binding, pq);
+    if (b->expires_at > now) /* refreshed since it was queued */
+      (void)sipflow__pq_set(&reg->expiry, e, b->expires_at);
+    else
+      sipflow__reg_remove(reg, b, SIPFLOW_REG_EXPIRED);
+  }
+}
+
+int sipflow__reg_enter(sipflow_registrar *reg, sipflow_tstamp now) {
+  if (reg->in_callback)
+    return SIPFLOW_ERR_BAD_STATE;
+  if (sipflow__ctx_update_time(reg->ctx, now) != 0)
+    return SIPFLOW_ERR_TIME_BACKWARDS;
+  sipflow__reg_expire_due(reg, now);
+  return 0;
+}
+
+/* ---- flow reports -------------------------------------------------------- */
+
+/* SIPFLOW_REG_DEAD_FLOW_SHORTEN: never tried again, gone in N seconds
+ * unless a re-REGISTER over another flow revives it. */
+static void shorten(sipflow_registrar *reg, sipflow__reg_binding *b,
+                    sipflow_tstamp now) {
+  sipflow_tstamp at =
+      now + (sipflow_tstamp)reg->set.dead_flow_expires * SIPFLOW_SECONDS;
+  if (at <= now) {
+    sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
+    return;
+  }
+  b->health = SIPFLOW_HEALTH_DEAD;
+  if (at < b->expires_at)
+    sipflow__reg_set_expiry(reg, b, at);
+  sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, b);
+}
+
+int sipflow_registrar_flow_failed(sipflow_registrar *reg,
+                                  sipflow_flow_id flow_id, sipflow_tstamp now) {
+  uint64_t h;
+  sipflow__map_entry *e;
+  int rv, found = 0;
+  if (!reg || flow_id == 0)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  h = sipflow__reg_hash_flow(reg, flow_id);
+  e = sipflow__map_first(&reg->flows, h);
+  while (e) {
+    /* Step first: removing |e| unchains it. */
+    sipflow__map_entry *next = sipflow__map_next(e, h);
+    sipflow__reg_binding *b =
+        sipflow__container_of(e, sipflow__reg_binding, flow_me);
+    if (b->flow_id == flow_id) {
+      found = 1;
+      if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
+        sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
+      else
+        shorten(reg, b, now);
+    }
+    e = next;
+  }
+  return found ? 0 : SIPFLOW_ERR_NOT_FOUND;
+}
+
+int sipflow_registrar_flow_health(sipflow_registrar *reg,
+                                  sipflow_flow_id flow_id,
+                                  sipflow_flow_health health,
+                                  sipflow_tstamp now) {
+  uint64_t h;
+  int rv, found = 0;
+  if (!reg || flow_id == 0 || (unsigned)health > SIPFLOW_HEALTH_DEAD)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  h = sipflow__reg_hash_flow(reg, flow_id);
+  SIPFLOW__MAP_FOREACH(&reg->flows, h, e) {
+    sipflow__reg_binding *b =
+        sipflow__container_of(e, sipflow__reg_binding, flow_me);
+    if (b->flow_id == flow_id) {
+      b->health = (uint8_t)health;
+      found = 1;
+    }
+  }
+  return found ? 0 : SIPFLOW_ERR_NOT_FOUND;
+}

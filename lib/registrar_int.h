@@ -1,0 +1,235 @@
+/*
+ * Registrar internals shared between lib/registrar.c, reg_*.c. Never
+ * installed.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#ifndef SIPFLOW_REGISTRAR_INT_H
+#define SIPFLOW_REGISTRAR_INT_H
+
+#include "sipflow/registrar.h"
+#include "sipflow_int.h"
+
+/* ---- URIs (reg_uri.c): RFC 3261 §19.1.4 equality, §10.3 AoR form ------- */
+
+/* The parts of a SIP or SIPS URI, pointing into the parsed text. */
+typedef struct sipflow__reg_uri {
+  int sips;
+  const char *user; /* userinfo before '@' (user[:password]); NULL if none */
+  size_t user_len;
+  const char *host; /* as written, brackets included for IPv6 */
+  size_t host_len;
+  int has_port;
+  uint16_t port;
+  const char *params; /* after the first ';', up to '?'; NULL if none */
+  size_t params_len;
+  const char *headers; /* after '?'; NULL if none */
+  size_t headers_len;
+} sipflow__reg_uri;
+
+/* Parse a SIP or SIPS URI: 0 or SIPFLOW_ERR_MALFORMED. */
+int sipflow__reg_uri_parse(const char *s, size_t len, sipflow__reg_uri *u);
+/* Whether |s| is a URI we can store as a Contact: a well-formed SIP or SIPS
+ * URI, or scheme ":" and printable bytes for other schemes. */
+bool sipflow__reg_uri_valid(const char *s, size_t len);
+/* RFC 3261 §19.1.4 equality for SIP and SIPS URIs; other schemes compare
+ * byte for byte after a case-insensitive scheme. */
+bool sipflow__reg_uri_equal(const char *a, size_t alen, const char *b,
+                            size_t blen);
+/* The canonical AoR of a SIP or SIPS URI (RFC 3261 §10.3 step 5) into |out|,
+ * which has room for |len| bytes (the result is never longer).
+ * 0 or SIPFLOW_ERR_MALFORMED. */
+int sipflow__reg_aor_canon(const char *s, size_t len, char *out,
+                           size_t *out_len);
+/* Whether a Path value's URI (inside <> when present) has an "ob"
+ * parameter. */
+bool sipflow__reg_path_has_ob(const char *s, size_t len);
+
+/* ---- instance ids (reg_instance.c): RFC 5626 §4.1, RFC 2141 -------------- */
+
+/* Strip quotes and angle brackets from a +sip.instance value and check it is
+ * a URN: 0 with *out and *out_len set, or SIPFLOW_ERR_MALFORMED. */
+int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,
+                                size_t *out_len);
+/* URN equality of two stripped instance ids. */
+bool sipflow__reg_instance_equal(const char *a, size_t alen, const char *b,
+                                 size_t blen);
+
+/* ---- the store (registrar.c, reg_binding.c) ------------------------------ */
+
+enum {
+  SIPFLOW__REG_F_OUTBOUND = 1u << 0, /* keyed by instance + reg-id */
+  SIPFLOW__REG_F_OB = 1u << 1,       /* Contact had ;ob */
+  SIPFLOW__REG_F_UNLINKED = 1u << 2, /* removed; kept alive by plans only */
+  SIPFLOW__REG_F_VICTIM = 1u << 3,   /* chosen to make room (transient) */
+  SIPFLOW__REG_F_TOUCHED = 1u << 4   /* matched by the REGISTER (transient) */
+};
+
+struct sipflow__reg_aor;
+
+/*
+ * One binding: one allocation with its strings inline, in this order: URI,
+ * instance, Call-ID, Path (joined), User-Agent, other parameters. The
+ * fields a lookup or a match reads come first, in one cache line. The fixed
+ * part is 184 bytes on LP64.
+ *
+ * Expiry is lazy: |expires_at| is the truth and the heap entry's deadline
+ * only a lower bound, moved when the expiry comes earlier. A refresh (most
+ * REGISTERs) then costs no heap operation; when the old deadline comes the
+ * binding is queued again at |expires_at|.
+ */
+typedef struct sipflow__reg_binding {
+  struct sipflow__reg_binding *next; /* next binding of the same AoR */
+  struct sipflow__reg_aor *aor;
+  sipflow_tstamp expires_at;
+  sipflow_tstamp updated_at;
+  uint32_t reg_id;
+  uint32_t cseq;
+  int16_t q;
+  uint8_t health;
+  uint8_t flags;
+  uint16_t uri_len, inst_len, call_id_len, path_len, ua_len, params_len;
+  uint32_t refs; /* plans holding it */
+  uint16_t n_path;
+  sipflow__pq_entry pq;       /* deadline <= expires_at */
+  sipflow__map_entry flow_me; /* in reg->flows when flow_id != 0 */
+  uint64_t id;
+  sipflow_flow_id flow_id;
+  sipflow_flow_tuple tuple;
+  sipflow_addr received;
+  char s[];
+} sipflow__reg_binding;
+
+typedef struct sipflow__reg_aor {
+  sipflow__map_entry me; /* in reg->aors, hash of key */
+  sipflow__reg_binding *bindings;
+  uint32_t n;
+  uint16_t len;
+  char key[]; /* canonical AoR */
+} sipflow__reg_aor;
+
+/* What a binding will hold: the request's values for one Contact. */
+typedef struct sipflow__reg_content {
+  sipflow_reg_str uri, inst, call_id, ua, params;
+  const sipflow_reg_str *path;
+  size_t n_path;
+  size_t path_len; /* joined */
+  uint32_t cseq, reg_id;
+  int16_t q;
+  uint8_t flags; /* SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB */
+  sipflow_flow_id flow_id;
+  const sipflow_flow_tuple *tuple;
+  const sipflow_addr *received;
+} sipflow__reg_content;
+
+/* Per-Contact working state of one REGISTER (reg_register.c). */
+typedef struct sipflow__reg_cinfo {
+  const sipflow_reg_contact *c;
+  const char *inst;
+  size_t inst_len;
+  uint32_t reg_id;  /* 0 when absent or not honoured */
+  uint32_t expires; /* granted seconds; 0 removes */
+  uint8_t outbound; /* keyed by instance + reg-id */
+  uint8_t skip;     /* a later Contact of the request has the same key */
+  uint8_t action;
+  sipflow__reg_binding *old;   /* existing binding with the same key */
+  sipflow__reg_binding *fresh; /* new allocation (add, or replace old) */
+} sipflow__reg_cinfo;
+
+struct sipflow_registrar {
+  sipflow_ctx *ctx;
+  sipflow__timer_source timer;
+  sipflow_registrar_callbacks cb;
+  sipflow_registrar_settings set;
+  sipflow__map aors;  /* sipflow__reg_aor by canonical AoR */
+  sipflow__map flows; /* sipflow__reg_binding by flow id, duplicates chained */
+  sipflow__pq expiry;
+  size_t n_bindings;
+  uint64_t next_id;
+  size_t live_plans;
+  int in_callback;
+  /* scratch, sized at creation so REGISTER needs no allocation but the
+   * bindings themselves */
+  char *aor_buf;              /* max_aor_len */
+  sipflow__reg_cinfo *cinfo;  /* max_contacts_per_request */
+  sipflow_reg_binding *views; /* max_contacts */
+  sipflow_reg_result result;
+};
+
+/* Hash of an AoR key or a flow id, keyed with the context's hash key. */
+uint64_t sipflow__reg_hash_flow(const sipflow_registrar *reg,
+                                sipflow_flow_id id);
+sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
+                                        const char *key, size_t len,
+                                        uint64_t hash);
+
+/* Binding storage (reg_binding.c). */
+/* Length of a Path vector joined as one Route value ("<a>, <b>"). */
+size_t sipflow__reg_path_joined_len(const sipflow_reg_str *path, size_t n);
+size_t sipflow__reg_content_size(const sipflow__reg_content *ct);
+sipflow__reg_binding *sipflow__reg_binding_new(sipflow_registrar *reg,
+                                               const sipflow__reg_content *ct);
+/* Whether |ct| has the same strings and values as |b| (then a REGISTER only
+ * refreshes it). */
+bool sipflow__reg_content_same(const sipflow__reg_binding *b,
+                               const sipflow__reg_content *ct);
+/* Whether |ct|'s strings have exactly |b|'s lengths (then it is updated in
+ * place, without an allocation). */
+bool sipflow__reg_content_fits(const sipflow__reg_binding *b,
+                               const sipflow__reg_content *ct);
+/* Write |ct| into |b| (same string lengths, or a fresh binding). Leaves
+ * links, id, refs and expiry alone. */
+void sipflow__reg_content_write(sipflow__reg_binding *b,
+                                const sipflow__reg_content *ct);
+static inline const char *sipflow__reg_b_uri(const sipflow__reg_binding *b) {
+  return b->s;
+}
+static inline const char *sipflow__reg_b_inst(const sipflow__reg_binding *b) {
+  return b->s + b->uri_len;
+}
+static inline const char *
+sipflow__reg_b_call_id(const sipflow__reg_binding *b) {
+  return b->s + b->uri_len + b->inst_len;
+}
+void sipflow__reg_view(const sipflow_registrar *reg,
+                       const sipflow__reg_binding *b, const char *aor,
+                       size_t aor_len, sipflow_reg_binding *v);
+
+/* Set |b|'s expiry; the heap moves only when it comes earlier. Cannot fail
+ * for a queued binding. */
+void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
+                             sipflow_tstamp at);
+
+/* Linking and unlinking (registrar.c). None of these can fail: the maps
+ * were primed at creation and the heap reserved beforehand. */
+void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
+                       sipflow__reg_binding *b, sipflow_tstamp expires_at);
+void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b);
+/* |fresh| takes |old|'s place in every structure and its id, expiring at
+ * |expires_at|; |old| is left unlinked. */
+void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
+                          sipflow__reg_binding *fresh,
+                          sipflow_tstamp expires_at);
+/* Move |b| to flow |flow_id| in the flow index, taking the flow's health. */
+void sipflow__reg_set_flow(sipflow_registrar *reg, sipflow__reg_binding *b,
+                           sipflow_flow_id flow_id);
+/* Free an unlinked binding unless a plan still holds it. */
+void sipflow__reg_release(sipflow_registrar *reg, sipflow__reg_binding *b);
+/* Free |aor| if it has no binding left. */
+void sipflow__reg_aor_gc(sipflow_registrar *reg, sipflow__reg_aor *aor);
+/* Call the change callback for |b| of |aor|. */
+void sipflow__reg_report(sipflow_registrar *reg, sipflow_reg_change change,
+                         const sipflow__reg_binding *b);
+/* Unlink, report and release: the way a binding leaves. */
+void sipflow__reg_remove(sipflow_registrar *reg, sipflow__reg_binding *b,
+                         sipflow_reg_change why);
+/* Expire every binding due at or before |now|. */
+void sipflow__reg_expire_due(sipflow_registrar *reg, sipflow_tstamp now);
+/* The common entry check of calls that take |now|. */
+int sipflow__reg_enter(sipflow_registrar *reg, sipflow_tstamp now);
+
+/* The store's invariants (reg_check.c): 0, or a negative number naming the
+ * first one broken. For tests and the fuzz target. */
+int sipflow__registrar_check(const sipflow_registrar *reg);
+
+#endif /* SIPFLOW_REGISTRAR_INT_H */

@@ -1,0 +1,273 @@
+/*
+ * libsipflow-sofia: the facts of a REGISTER for the registrar, and the
+ * header fields of its answer.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_protos.h>
+
+#include "sipflow/sipflow_sofia.h"
+
+static sipflow_reg_str str_of(const char *s) {
+  sipflow_reg_str r = {s, s ? strlen(s) : 0};
+  return r;
+}
+
+/* "name=value" -> the value part, or "" for a bare name. */
+static const char *param_val(const char *param) {
+  const char *eq = strchr(param, '=');
+  return eq ? eq + 1 : "";
+}
+
+static int param_is(const char *param, const char *name) {
+  size_t n = strlen(name);
+  return strncasecmp(param, name, n) == 0 &&
+         (param[n] == '\0' || param[n] == '=');
+}
+
+/* q in thousandths from "0.5", "1", "1.000". */
+static int parse_q(const char *s, int32_t *q) {
+  int32_t whole, frac = 0, digits = 0;
+  if (s[0] != '0' && s[0] != '1')
+    return -1;
+  whole = s[0] - '0';
+  s++;
+  if (*s == '.') {
+    for (s++; *s >= '0' && *s <= '9' && digits < 3; s++, digits++)
+      frac = frac * 10 + (*s - '0');
+    for (; digits < 3; digits++)
+      frac *= 10;
+  }
+  if (*s || (whole == 1 && frac != 0))
+    return -1;
+  *q = whole * 1000 + frac;
+  return 0;
+}
+
+/* Joins the Contact parameters the registrar does not interpret. */
+static const char *other_params(su_home_t *home, const sip_contact_t *m) {
+  size_t len = 0;
+  char *out, *w;
+  if (!m->m_params)
+    return NULL;
+  for (const char *const *p = m->m_params; *p; p++)
+    len += strlen(*p) + 1;
+  out = w = su_alloc(home, len + 1);
+  if (!out)
+    return NULL;
+  for (const char *const *p = m->m_params; *p; p++) {
+    if (param_is(*p, "expires") || param_is(*p, "q") ||
+        param_is(*p, "+sip.instance") || param_is(*p, "reg-id"))
+      continue;
+    w += sprintf(w, ";%s", *p);
+  }
+  *w = '\0';
+  return w == out ? NULL : out;
+}
+
+static int read_contact(su_home_t *home, const sip_contact_t *m,
+                        sipflow_reg_contact *c) {
+  const char *uri = url_as_string(home, m->m_url);
+  sipflow_reg_contact_default(c);
+  if (!uri)
+    return SIPFLOW_ERR_NOMEM;
+  c->uri = str_of(uri);
+  c->ob = url_has_param(m->m_url, "ob") ? 1 : 0;
+  for (const char *const *p = m->m_params; p && *p; p++) {
+    if (param_is(*p, "+sip.instance"))
+      c->instance = str_of(param_val(*p));
+    else if (param_is(*p, "reg-id"))
+      c->reg_id = str_of(param_val(*p));
+    else if (param_is(*p, "expires"))
+      c->expires = str_of(param_val(*p));
+    else if (param_is(*p, "q") && parse_q(param_val(*p), &c->q) != 0)
+      return SIPFLOW_ERR_MALFORMED;
+  }
+  c->params = str_of(other_params(home, m));
+  return 0;
+}
+
+static unsigned options_of(const msg_list_t *list) {
+  unsigned o = 0;
+  if (sip_has_feature(list, "outbound"))
+    o |= SIPFLOW_REG_OPT_OUTBOUND;
+  if (sip_has_feature(list, "path"))
+    o |= SIPFLOW_REG_OPT_PATH;
+  return o;
+}
+
+static int read_require(sipflow_sofia_register *out, const sip_t *sip) {
+  const sip_require_t *r = sip->sip_require;
+  out->req.require = options_of(r);
+  for (; r; r = r->k_next) {
+    for (const char *const *t = r->k_items; t && *t; t++) {
+      if (strcasecmp(*t, "outbound") == 0 || strcasecmp(*t, "path") == 0)
+        continue;
+      if (out->req.n_require_unknown >= SIPFLOW_SOFIA_MAX_REQUIRE)
+        return SIPFLOW_ERR_TOO_LARGE;
+      out->require_unknown[out->req.n_require_unknown++] = str_of(*t);
+    }
+  }
+  out->req.require_unknown = out->require_unknown;
+  return 0;
+}
+
+int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
+  sip_t *sip = msg ? sip_object(msg) : NULL;
+  su_home_t *home;
+  size_t n = 0;
+  int rv;
+
+  if (!out || !sip || !sip->sip_request ||
+      sip->sip_request->rq_method != sip_method_register)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (!sip->sip_to || !sip->sip_call_id || !sip->sip_cseq)
+    return SIPFLOW_ERR_MALFORMED;
+  home = msg_home(msg);
+  memset(out, 0, sizeof(*out));
+  sipflow_reg_request_default(&out->req);
+  out->req.aor = str_of(url_as_string(home, sip->sip_to->a_url));
+  if (!out->req.aor.ptr)
+    return SIPFLOW_ERR_NOMEM;
+  out->req.call_id = str_of(sip->sip_call_id->i_id);
+  out->req.cseq = sip->sip_cseq->cs_seq;
+  if (sip->sip_expires) {
+    out->req.has_expires = 1;
+    out->req.expires = (uint32_t)sip->sip_expires->ex_delta;
+  }
+  for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+    if (m->m_url->url_type == url_any) {
+      out->req.wildcard = 1;
+      continue;
+    }
+    if (n >= SIPFLOW_SOFIA_MAX_CONTACTS)
+      return SIPFLOW_ERR_TOO_LARGE;
+    rv = read_contact(home, m, &out->contacts[n]);
+    if (rv != 0)
+      return rv;
+    n++;
+  }
+  out->req.contacts = out->contacts;
+  out->req.n_contacts = n;
+  n = 0;
+  for (const sip_path_t *pth = sip->sip_path; pth; pth = pth->r_next) {
+    sip_path_t one = *pth;
+    char *v;
+    if (n >= SIPFLOW_SOFIA_MAX_PATH)
+      return SIPFLOW_ERR_TOO_LARGE;
+    one.r_next = NULL;
+    v = sip_header_as_string(home, (const sip_header_t *)&one);
+    if (!v)
+      return SIPFLOW_ERR_NOMEM;
+    out->path[n++] = str_of(v);
+  }
+  out->req.path = out->path;
+  out->req.n_path = n;
+  out->req.supported = options_of(sip->sip_supported);
+  rv = read_require(out, sip);
+  if (rv != 0)
+    return rv;
+  out->req.via_count = sipflow_sofia_via_count(sip);
+  if (sip->sip_user_agent)
+    out->req.user_agent = str_of(sip->sip_user_agent->g_string);
+  return 0;
+}
+
+/* ---- the answer ---------------------------------------------------------- */
+
+typedef struct out_buf {
+  char *buf;
+  size_t cap, len;
+  int overflow;
+} out_buf;
+
+static void put(out_buf *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(out_buf *o, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  if (o->overflow)
+    return;
+  va_start(ap, fmt);
+  n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= o->cap - o->len) {
+    o->overflow = 1;
+    return;
+  }
+  o->len += (size_t)n;
+}
+
+static void put_options(out_buf *o, const char *name, unsigned opts) {
+  if (!opts)
+    return;
+  put(o, "%s: %s%s%s\r\n", name,
+      opts & SIPFLOW_REG_OPT_OUTBOUND ? "outbound" : "",
+      (opts & SIPFLOW_REG_OPT_OUTBOUND) && (opts & SIPFLOW_REG_OPT_PATH) ? ", "
+                                                                         : "",
+      opts & SIPFLOW_REG_OPT_PATH ? "path" : "");
+}
+
+static void put_contact(out_buf *o, const sipflow_reg_binding *b) {
+  put(o, "Contact: <%.*s>;expires=%u", (int)b->uri.len, b->uri.ptr,
+      (unsigned)b->expires);
+  if (b->instance.len)
+    put(o, ";+sip.instance=\"<%.*s>\"", (int)b->instance.len, b->instance.ptr);
+  if (b->reg_id)
+    put(o, ";reg-id=%u", (unsigned)b->reg_id);
+  if (b->q >= 0)
+    put(o, ";q=%d.%03d", (int)(b->q / 1000), (int)(b->q % 1000));
+  if (b->params.len)
+    put(o, "%.*s", (int)b->params.len, b->params.ptr);
+  put(o, "\r\n");
+}
+
+int sipflow_sofia_register_answer(const sipflow_reg_result *res, msg_t *msg,
+                                  char *buf, size_t buflen, size_t *outlen) {
+  out_buf o = {buf, buflen, 0, 0};
+  sip_t *sip = msg ? sip_object(msg) : NULL;
+  if (!res || !sip || !buf || buflen == 0)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  buf[0] = '\0';
+  if (res->status == 200) {
+    for (size_t i = 0; i < res->n_contacts; i++)
+      put_contact(&o, &res->contacts[i]);
+    if (res->echo_path) {
+      for (const sip_path_t *p = sip->sip_path; p; p = p->r_next) {
+        sip_path_t one = *p;
+        char *v;
+        one.r_next = NULL;
+        v = sip_header_as_string(msg_home(msg), (const sip_header_t *)&one);
+        if (v)
+          put(&o, "Path: %s\r\n", v);
+      }
+    }
+    put_options(&o, "Require", res->require);
+    if (res->flow_timer)
+      put(&o, "Flow-Timer: %u\r\n", (unsigned)res->flow_timer);
+  } else if (res->status == 423) {
+    put(&o, "Min-Expires: %u\r\n", (unsigned)res->min_expires);
+  } else if (res->status == 420) {
+    put_options(&o, "Unsupported", res->unsupported);
+    if (res->unsupported_unknown)
+      for (const sip_require_t *r = sip->sip_require; r; r = r->k_next)
+        for (const char *const *t = r->k_items; t && *t; t++)
+          if (strcasecmp(*t, "outbound") && strcasecmp(*t, "path"))
+            put(&o, "Unsupported: %s\r\n", *t);
+  } else if (res->status == 421) {
+    put_options(&o, "Require", res->require);
+  }
+  put_options(&o, "Supported", res->supported);
+  if (o.overflow)
+    return SIPFLOW_ERR_BUFFER_TOO_SMALL;
+  if (outlen)
+    *outlen = o.len;
+  return 0;
+}

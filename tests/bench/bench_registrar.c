@@ -1,0 +1,213 @@
+/*
+ * Registrar benchmark: 1 million AoRs with 2 Outbound bindings each (one
+ * instance, reg-id 1 and 2, each on its own flow). Prints REGISTERs applied
+ * per second (new bindings, then refreshes), lookups per second (lookup,
+ * first group, delete the plan) and the memory per binding measured with
+ * the counting allocator. Prints figures only; never fails on time.
+ *
+ * Usage: bench_registrar [number of AoRs]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fail_alloc.h"
+#include "sipflow/registrar.h"
+
+#define SEC SIPFLOW_SECONDS
+
+static double clock_s(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wall time, and this thread's CPU time: on a shared machine the second
+ * leaves out the time other processes held the core. */
+typedef struct span {
+  double wall, cpu;
+} span;
+
+static span span_start(void) {
+  span s = {clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_THREAD_CPUTIME_ID)};
+  return s;
+}
+
+static void span_print(const char *what, span s, double ops) {
+  double wall = clock_s(CLOCK_MONOTONIC) - s.wall;
+  double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - s.cpu;
+  printf("%-26s %10.0f /s of CPU time, %10.0f /s of wall time (%.0f in "
+         "%.3f s CPU)\n",
+         what, ops / cpu, ops / wall, ops, cpu);
+}
+
+/* Writes |v| as 7 decimal digits at |p| (the templates' placeholders). */
+static void digits7(char *p, uint32_t v) {
+  for (int i = 6; i >= 0; i--) {
+    p[i] = (char)('0' + v % 10);
+    v /= 10;
+  }
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t xorshift(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static uint32_t *permutation(uint32_t n) {
+  uint32_t *p = malloc(n * sizeof(*p));
+  for (uint32_t i = 0; i < n; i++)
+    p[i] = i;
+  for (uint32_t i = n - 1; i > 0; i--) {
+    uint32_t j = (uint32_t)(xorshift() % (i + 1)), t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/* The facts of one REGISTER, rewritten in place for each AoR. */
+typedef struct templ {
+  char aor[32], uri[64], inst[64], call_id[32];
+  sipflow_reg_contact c;
+  sipflow_reg_request req;
+} templ;
+
+static void templ_init(templ *t) {
+  strcpy(t->aor, "sip:u0000000@example.com");
+  strcpy(t->uri, "sip:u0000000@10.0.0.1:5060;transport=tcp");
+  strcpy(t->inst, "\"<urn:uuid:00000000-0000-1000-8000-000000000000>\"");
+  strcpy(t->call_id, "0000000-1@host.example.com");
+  sipflow_reg_request_default(&t->req);
+  sipflow_reg_contact_default(&t->c);
+  t->req.aor.ptr = t->aor;
+  t->req.aor.len = strlen(t->aor);
+  t->req.call_id.ptr = t->call_id;
+  t->req.call_id.len = strlen(t->call_id);
+  t->req.via_count = 1;
+  t->req.supported = SIPFLOW_REG_OPT_OUTBOUND | SIPFLOW_REG_OPT_PATH;
+  t->req.flow.transport = SIPFLOW_TRANSPORT_TCP;
+  t->req.contacts = &t->c;
+  t->req.n_contacts = 1;
+  t->c.uri.ptr = t->uri;
+  t->c.uri.len = strlen(t->uri);
+  t->c.instance.ptr = t->inst;
+  t->c.instance.len = strlen(t->inst);
+}
+
+static void templ_set(templ *t, uint32_t aor, int reg_id, uint32_t cseq) {
+  static const char *const ids[] = {"1", "2"};
+  digits7(t->aor + 5, aor);
+  digits7(t->uri + 5, aor);
+  digits7(t->inst + strlen(t->inst) - 9, aor); /* the uuid's last digits */
+  digits7(t->call_id, aor);
+  t->call_id[8] = (char)('0' + reg_id);
+  t->c.reg_id.ptr = ids[reg_id - 1];
+  t->c.reg_id.len = 1;
+  t->req.cseq = cseq;
+  t->req.flow_id = (sipflow_flow_id)aor * 2 + (sipflow_flow_id)reg_id;
+}
+
+/* Bytes of the strings stored for one binding and one AoR. */
+static size_t binding_string_bytes(const templ *t) {
+  /* URI + instance without quotes and brackets + Call-ID */
+  return strlen(t->uri) + (strlen(t->inst) - 4) + strlen(t->call_id);
+}
+
+int main(int argc, char **argv) {
+  uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
+  fail_alloc fa;
+  sipflow_ctx *ctx;
+  sipflow_registrar *reg;
+  sipflow_registrar_settings set;
+  templ t;
+  uint32_t *perm;
+  sipflow_tstamp now = 1000 * SEC;
+  span t0;
+  uint64_t failures = 0;
+
+  fail_alloc_init(&fa);
+  sipflow_registrar_settings_default(&set);
+  if (sipflow_ctx_new(&ctx, NULL, NULL, &fa.mem, NULL) != 0 ||
+      sipflow_registrar_new(&reg, ctx, NULL, &set) != 0) {
+    fprintf(stderr, "setup failed\n");
+    return 1;
+  }
+  templ_init(&t);
+  perm = permutation(n);
+  printf("registrar bench: %u AoRs x 2 Outbound bindings, one core\n", n);
+
+  /* 1. New bindings: 2 REGISTERs per AoR, AoRs in random order. */
+  t0 = span_start();
+  for (int reg_id = 1; reg_id <= 2; reg_id++)
+    for (uint32_t i = 0; i < n; i++) {
+      const sipflow_reg_result *res;
+      templ_set(&t, perm[i], reg_id, 1);
+      if (sipflow_registrar_process(reg, &t.req, now++, &res) != 0 ||
+          res->status != 200)
+        failures++;
+    }
+  span_print("REGISTER (new binding):", t0, 2.0 * n);
+
+  size_t bindings = sipflow_registrar_binding_count(reg);
+  size_t aor_len = strlen(t.aor);
+  double strings = (double)binding_string_bytes(&t) * (double)bindings +
+                   (double)aor_len * sipflow_registrar_aor_count(reg);
+  printf("bindings: %zu, AoRs: %zu\n", bindings,
+         sipflow_registrar_aor_count(reg));
+  printf("bytes per binding:        %10.1f  with its strings (live %lld B)\n",
+         (double)fa.live_bytes / (double)bindings, (long long)fa.live_bytes);
+  printf("bytes per binding:        %10.1f  beside its strings (%.1f string "
+         "bytes each, AoR shared by 2)\n",
+         ((double)fa.live_bytes - strings) / (double)bindings,
+         strings / (double)bindings);
+  printf("allocations per binding:  %10.2f  (live %lld)\n",
+         (double)fa.live / (double)bindings, (long long)fa.live);
+
+  /* 2. Refreshes: same Call-ID, CSeq + 1, random order. */
+  free(perm);
+  perm = permutation(n);
+  t0 = span_start();
+  for (int reg_id = 1; reg_id <= 2; reg_id++)
+    for (uint32_t i = 0; i < n; i++) {
+      const sipflow_reg_result *res;
+      templ_set(&t, perm[i], reg_id, 2);
+      if (sipflow_registrar_process(reg, &t.req, now++, &res) != 0 ||
+          res->status != 200 || res->n_contacts != 2)
+        failures++;
+    }
+  span_print("REGISTER (refresh):", t0, 2.0 * n);
+
+  /* 3. Lookups: plan, first group, delete. */
+  free(perm);
+  perm = permutation(n);
+  t0 = span_start();
+  for (uint32_t i = 0; i < n; i++) {
+    sipflow_reg_plan *plan;
+    const sipflow_reg_branch *br;
+    size_t nb;
+    sipflow_reg_str uri = {t.aor, aor_len};
+    digits7(t.aor + 5, perm[i]);
+    if (sipflow_registrar_lookup(reg, uri, now, &plan) != 0 ||
+        sipflow_reg_plan_next_group(plan, &br, &nb) != 0 || nb != 1)
+      failures++;
+    sipflow_reg_plan_del(plan);
+  }
+  span_print("lookup (plan+group+del):", t0, (double)n);
+  printf("peak bytes:               %10lld\n", (long long)fa.peak_bytes);
+  if (failures)
+    printf("UNEXPECTED: %llu calls did not succeed\n",
+           (unsigned long long)failures);
+
+  free(perm);
+  t0 = span_start();
+  sipflow_registrar_del(reg);
+  sipflow_ctx_del(ctx);
+  span_print("teardown (bindings freed):", t0, 2.0 * n);
+  printf("allocations left:          %10lld\n", (long long)fa.live);
+  return failures ? 1 : 0;
+}

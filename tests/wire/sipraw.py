@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Raw SIP, CRLF and STUN probes for the wire tests (standard library only,
+loopback only, every wait bounded)."""
+import os
+import socket
+import struct
+import sys
+
+COOKIE = 0x2112A442
+
+
+def free_port():
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+        except OSError:
+            u.close()
+            continue
+        t.close()
+        u.close()
+        return port
+    raise SystemExit("no free port")
+
+
+def crlf(host, port):
+    """A double CRLF on a TCP connection must come back as one CRLF."""
+    s = socket.create_connection((host, port), timeout=3)
+    s.sendall(b"\r\n\r\n")
+    got = s.recv(16)
+    s.close()
+    return got == b"\r\n"
+
+
+def stun(host, port):
+    """A Binding request gets a success with our address XOR-mapped."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.bind(("127.0.0.1", 0))
+    tid = os.urandom(12)
+    s.sendto(struct.pack("!HHI", 0x0001, 0, COOKIE) + tid, (host, port))
+    data, _ = s.recvfrom(2048)
+    mtype, mlen, cookie = struct.unpack("!HHI", data[:8])
+    if mtype != 0x0101 or cookie != COOKIE or data[8:20] != tid:
+        return False
+    pos = 20
+    while pos + 4 <= 20 + mlen:
+        atype, alen = struct.unpack("!HH", data[pos:pos + 4])
+        val = data[pos + 4:pos + 4 + alen]
+        if atype == 0x0020:
+            xport = struct.unpack("!H", val[2:4])[0] ^ (COOKIE >> 16)
+            xaddr = struct.unpack("!I", val[4:8])[0] ^ COOKIE
+            ip = socket.inet_ntoa(struct.pack("!I", xaddr))
+            return (ip, xport) == s.getsockname()
+        pos += 4 + ((alen + 3) & ~3)
+    return False
+
+
+def request(host, port, method, ruri, extra="", transport="udp"):
+    """Sends one request and returns the status of the first final
+    response (or of any response for non-INVITE)."""
+    if transport == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+    else:
+        s = socket.create_connection((host, port), timeout=3)
+    s.settimeout(3)
+    lport = s.getsockname()[1]
+    branch = "z9hG4bK" + os.urandom(6).hex()
+    msg = (f"{method} {ruri} SIP/2.0\r\n"
+           f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{lport};branch={branch};rport\r\n"
+           f"Max-Forwards: 70\r\n"
+           f"From: <sip:raw@example.com>;tag={os.urandom(4).hex()}\r\n"
+           f"To: <{ruri}>\r\n"
+           f"Call-ID: {os.urandom(8).hex()}@127.0.0.1\r\n"
+           f"CSeq: 1 {method}\r\n"
+           f"{extra}"
+           f"Content-Length: 0\r\n\r\n").encode()
+    if transport == "udp":
+        s.sendto(msg, (host, port))
+    else:
+        s.sendall(msg)
+    try:
+        while True:
+            data = s.recv(65536) if transport != "udp" else s.recvfrom(65536)[0]
+            line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "SIP/2.0":
+                code = int(parts[1])
+                if code >= 200 or method != "INVITE":
+                    if method == "INVITE" and code >= 300:
+                        ack = msg.replace(b"INVITE " + ruri.encode(), b"ACK " + ruri.encode(), 1)
+                        ack = ack.replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK")
+                        if transport == "udp":
+                            s.sendto(ack, (host, port))
+                    return code
+    except socket.timeout:
+        return 0
+    finally:
+        s.close()
+
+
+def flood(host, port, count):
+    """Garbage, CRLF, zero-byte and STUN datagrams, bad and huge messages."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.setblocking(False)
+    kinds = [b"\x16\x03\x01garbage", b"\r\n\r\n", b"\r\n", b"\x00\x00\x00\x00",
+             struct.pack("!HHI", 1, 0, COOKIE) + b"\x01" * 12,
+             struct.pack("!HHI", 1, 8, COOKIE) + b"\x02" * 12 + b"\x00\x06\x00\x04abcd",
+             b"INVITE sip:x SIP/2.0\r\n\r\n", b"SIP/2.0 200 OK\r\n\r\n",
+             b"REGISTER sip:example.com SIP/2.0\r\nVia: bogus\r\n\r\n",
+             os.urandom(1200)]
+    for i in range(count):
+        try:
+            u.sendto(kinds[i % len(kinds)], (host, port))
+        except BlockingIOError:
+            pass
+    # Streams: an oversized message, a partial one, and bytes that are not SIP.
+    for payload in (b"OPTIONS sip:x SIP/2.0\r\nX: " + b"a" * 70000 + b"\r\n\r\n",
+                    b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 10\r\n\r\nab",
+                    b"\x80\x81\x82 not sip at all"):
+        try:
+            t = socket.create_connection((host, port), timeout=3)
+            t.sendall(payload)
+            t.close()
+        except OSError:
+            pass
+    u.close()
+    return True
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "free-port":
+        print(free_port())
+        return 0
+    host, port = sys.argv[2], int(sys.argv[3])
+    if cmd == "crlf":
+        return 0 if crlf(host, port) else 1
+    if cmd == "stun":
+        return 0 if stun(host, port) else 1
+    if cmd == "flood":
+        return 0 if flood(host, port, int(sys.argv[4])) else 1
+    if cmd == "expect":
+        # expect HOST PORT CODE METHOD RURI [EXTRA-HEADER-LINE...] [--tcp]
+        args = sys.argv[4:]
+        transport = "udp"
+        if "--tcp" in args:
+            args.remove("--tcp")
+            transport = "tcp"
+        code, method, ruri = int(args[0]), args[1], args[2]
+        extra = "".join(h + "\r\n" for h in args[3:])
+        got = request(host, port, method, ruri, extra, transport)
+        if got != code:
+            print(f"expected {code}, got {got}", file=sys.stderr)
+            return 1
+        return 0
+    raise SystemExit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
