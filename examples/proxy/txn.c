@@ -150,6 +150,12 @@ static void strans_store(px_strans *st, int status, const char *bytes,
   st->last = copy;
   st->last_len = len;
   st->status = status;
+  /* Once answered, only the answer is needed (for retransmissions): the
+   * parsed request is the bulk of a transaction's memory. */
+  if (status >= 200 && st->req) {
+    msg_destroy(st->req);
+    st->req = NULL;
+  }
 }
 
 void px_strans_respond(px *p, px_strans *st, int status, const char *phrase,
