@@ -217,9 +217,7 @@ static void conn_gone(px *p, px_conn *c, int err) {
 static void conn_close(sipflow_uv_stream *s, int err, void *ud) {
   px_conn *c = ud;
   (void)s;
-  conn_gone(c->px, c, err);
-  if (c->px) {
-  }
+  conn_gone(c->px, c, err); /* frees c */
 }
 
 static const sipflow_uv_stream_callbacks conn_cb = {conn_message, conn_ping,

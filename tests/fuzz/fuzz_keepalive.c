@@ -203,19 +203,30 @@ static void export_import(void) {
   sipflow_keepalive_callbacks cb = {h_send, NULL, NULL, NULL};
   sipflow_keepalive *k2;
   sipflow_keepalive_endpoint ep;
-  sipflow_keepalive_saved_reason rs[8];
-  size_t n;
+  sipflow_keepalive_saved_reason small[2], *rs = small;
+  size_t cap = 2, n;
   uint64_t cur = 0;
   int rv;
   if (sipflow_keepalive_new(&k2, H.ctx, &cb, NULL, NULL) != 0)
     return;
-  while ((rv = sipflow_keepalive_export_next(H.ka, &cur, &ep, rs, 8, &n, 1000,
+  while ((rv = sipflow_keepalive_export_next(H.ka, &cur, &ep, rs, cap, &n, 1000,
                                              H.now)) != SIPFLOW_ERR_NOT_FOUND) {
-    if (rv != 0)
+    if (rv == SIPFLOW_ERR_BUFFER_TOO_SMALL) {
+      /* As a host does: more room, same cursor. */
+      CHECK(n > cap);
+      if (rs != small)
+        free(rs);
+      rs = malloc(n * sizeof(*rs));
+      CHECK(rs != NULL);
+      cap = n;
       continue;
+    }
+    CHECK(rv == 0 && n >= 1 && n <= cap);
     rv = sipflow_keepalive_import(k2, &ep, rs, n, 1000, H.now);
     CHECK(rv == 0 || rv == SIPFLOW_ERR_NOMEM || rv == SIPFLOW_ERR_STALE);
   }
+  if (rs != small)
+    free(rs);
   sipflow_keepalive_del(k2);
 }
 

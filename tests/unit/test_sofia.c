@@ -261,3 +261,377 @@ Test(sofia, su_root_timer_follows_the_context_deadline) {
   su_root_destroy(root);
   su_deinit();
 }
+
+/* ---- REGISTER facts, the registrar, and the answer ----------------------- */
+
+/* A registrar on its own context, and a REGISTER taken through it. */
+typedef struct reg_world {
+  sipflow_ctx *ctx;
+  sipflow_registrar *reg;
+  sipflow_tstamp now;
+} reg_world;
+
+static void world_new(reg_world *w, const sipflow_registrar_settings *set) {
+  memset(w, 0, sizeof(*w));
+  cr_assert_eq(sipflow_ctx_new(&w->ctx, NULL, NULL, NULL, NULL), 0);
+  cr_assert_eq(sipflow_registrar_new(&w->reg, w->ctx, NULL, set), 0);
+  w->now = 1000 * SIPFLOW_SECONDS;
+}
+
+static void world_del(reg_world *w) {
+  sipflow_registrar_del(w->reg);
+  sipflow_ctx_del(w->ctx);
+}
+
+/* Facts out of |text| (the host's part filled as a TCP edge would), the
+ * registrar's result, and the answer text in |answer|. Returns the message
+ * (the facts point into it). */
+static msg_t *run_register(reg_world *w, const char *text,
+                           sipflow_sofia_register *facts,
+                           const sipflow_reg_result **res, char *answer,
+                           size_t cap) {
+  msg_t *msg = parse_ok(text);
+  size_t len = 0;
+  int rv = sipflow_sofia_register_facts(facts, msg);
+  cr_assert_eq(rv, 0, "facts: %s", sipflow_strerror(rv));
+  facts->req.flow_id = 7;
+  facts->req.flow.transport = SIPFLOW_TRANSPORT_TCP;
+  cr_assert_eq(sipflow_addr_parse(&facts->req.flow.local, "192.0.2.1", 5060),
+               0);
+  cr_assert_eq(sipflow_addr_parse(&facts->req.flow.remote, "192.0.2.2", 5060),
+               0);
+  facts->req.flow.generation = 1;
+  facts->req.received = facts->req.flow.remote;
+  cr_assert_eq(sipflow_registrar_process(w->reg, &facts->req, w->now, res), 0);
+  cr_assert_not_null(*res);
+  rv = sipflow_sofia_register_answer(*res, msg, answer, cap, &len);
+  cr_assert_eq(rv, 0, "answer: %s", sipflow_strerror(rv));
+  cr_expect_eq(len, strlen(answer));
+  return msg;
+}
+
+static size_t count_lines(const char *text, const char *prefix) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, prefix)); p += strlen(prefix))
+    if (p == text || p[-1] == '\n')
+      n++;
+  return n;
+}
+
+Test(sofia, outbound_register_from_the_ua_goes_through_registrar_to_200) {
+  sipflow_registrar_settings set;
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048];
+  sipflow_registrar_settings_default(&set);
+  set.flow_timer = 25;
+  world_new(&w, &set);
+  msg_t *msg = run_register(&w, outbound_register, &f, &res, ans, sizeof(ans));
+  /* The facts (RFC 3261 §10.3, RFC 5626 §6). */
+  cr_expect_eq(f.req.aor.len, strlen("sip:bob@example.com"));
+  cr_expect_eq(memcmp(f.req.aor.ptr, "sip:bob@example.com", f.req.aor.len), 0);
+  cr_expect_eq(f.req.cseq, 1);
+  cr_expect_eq(f.req.n_contacts, 1);
+  cr_expect_eq(f.req.via_count, 1);
+  cr_expect_eq(f.req.supported,
+               SIPFLOW_REG_OPT_OUTBOUND | SIPFLOW_REG_OPT_PATH);
+  cr_expect_eq(f.contacts[0].ob, 1);
+  cr_expect_eq(f.contacts[0].reg_id.len, 1);
+  cr_expect_eq(f.contacts[0].reg_id.ptr[0], '1');
+  cr_expect_not_null(
+      strstr(f.contacts[0].instance.ptr, "urn:uuid:00000000-0000-1000-8000"));
+  cr_expect_eq(f.contacts[0].q, SIPFLOW_REG_Q_NONE);
+  /* The answer: RFC 5626 §6 Require and Flow-Timer at the first hop. */
+  cr_assert_eq(res->status, 200);
+  cr_expect_not_null(
+      strstr(ans, "Contact: <sip:bob@192.0.2.2;transport=tcp;ob>;expires=3600;"
+                  "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-"
+                  "AABBCCDDEEFF>\";reg-id=1\r\n"),
+      "%s", ans);
+  cr_expect_eq(count_lines(ans, "Contact:"), 1);
+  cr_expect_not_null(strstr(ans, "Require: outbound\r\n"), "%s", ans);
+  cr_expect_not_null(strstr(ans, "Flow-Timer: 25\r\n"), "%s", ans);
+  cr_expect_null(strstr(ans, "Path:"), "%s", ans);
+  cr_expect_not_null(strstr(ans, "Supported: outbound, path\r\n"), "%s", ans);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+/* RFC 5626 §6 through an edge: the edge's Path value carries ;ob, the
+ * registrar is not the first hop, so no Flow-Timer; RFC 3327 §5.3: the Path
+ * is echoed in the 200. */
+Test(sofia, outbound_register_through_an_edge_echoes_path) {
+  sipflow_registrar_settings set;
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048];
+  sipflow_registrar_settings_default(&set);
+  set.flow_timer = 25;
+  world_new(&w, &set);
+  msg_t *msg = run_register(
+      &w,
+      "REGISTER sip:example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKedge1\r\n"
+      "Via: SIP/2.0/TCP "
+      "192.0.2.2:5060;received=203.0.113.9;branch=z9hG4bKua1\r\n"
+      "Max-Forwards: 69\r\n"
+      "From: Bob <sip:bob@example.com>;tag=a73kszlfl\r\n"
+      "To: Bob <sip:bob@example.com>\r\n"
+      "Call-ID: edge-1@192.0.2.2\r\n"
+      "CSeq: 2 REGISTER\r\n"
+      "Supported: path, outbound\r\n"
+      "Path: <sip:VskztcQ@edge.example.com;lr;ob>\r\n"
+      "Contact: <sip:bob@192.0.2.2;transport=tcp;ob>;reg-id=1;expires=600;"
+      "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"\r\n"
+      "User-Agent: captured/1.0\r\n"
+      "Content-Length: 0\r\n\r\n",
+      &f, &res, ans, sizeof(ans));
+  cr_expect_eq(f.req.via_count, 2);
+  cr_assert_eq(f.req.n_path, 1);
+  cr_expect_not_null(strstr(f.path[0].ptr, "sip:VskztcQ@edge.example.com"));
+  cr_expect_not_null(f.req.user_agent.ptr);
+  cr_assert_eq(res->status, 200);
+  cr_expect_not_null(strstr(ans, ";expires=600;"), "%s", ans);
+  cr_expect_not_null(strstr(ans, ";reg-id=1"), "%s", ans);
+  cr_expect_not_null(strstr(ans, "Require: outbound\r\n"), "%s", ans);
+  cr_expect_null(strstr(ans, "Flow-Timer:"), "%s", ans);
+  cr_expect_eq(count_lines(ans, "Path: <sip:VskztcQ@edge.example.com;lr;ob>"),
+               1, "%s", ans);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+static const char three_contacts[] =
+    "REGISTER sip:example.com SIP/2.0\r\n"
+    "v: SIP/2.0/UDP 10.0.0.5:5062;rport;branch=z9hG4bKq1\r\n"
+    "f: <sip:carol@example.com>;tag=c1\r\n"
+    "t: <sip:carol@example.com>\r\n"
+    "i: multi@10.0.0.5\r\n"
+    "CSeq: 11 REGISTER\r\n"
+    "Expires: 1800\r\n"
+    "m: <sip:carol@10.0.0.5:5062>;q=1.0;expires=300,\r\n"
+    "   <sip:carol@10.0.0.5:5063>;q=0.5;+sip.ice,\r\n"
+    "   \"Desk\" <sip:carol@10.0.0.5:5064;transport=udp>;expires=120;q=0.25\r\n"
+    "l: 0\r\n\r\n";
+
+/* RFC 3261 §10.3 step 7: each Contact's expires parameter wins over the
+ * Expires header; q and other parameters are kept and given back. */
+Test(sofia, several_contacts_keep_their_q_and_expires) {
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048];
+  world_new(&w, NULL);
+  msg_t *msg = run_register(&w, three_contacts, &f, &res, ans, sizeof(ans));
+  cr_assert_eq(f.req.n_contacts, 3);
+  cr_expect_eq(f.req.has_expires, 1);
+  cr_expect_eq(f.req.expires, 1800);
+  cr_expect_eq(f.contacts[0].q, 1000);
+  cr_expect_eq(f.contacts[1].q, 500);
+  cr_expect_eq(f.contacts[2].q, 250);
+  cr_expect_eq(f.contacts[0].expires.len, 3);
+  cr_expect_null(f.contacts[1].expires.ptr);
+  cr_expect_not_null(f.contacts[1].params.ptr);
+  cr_expect_not_null(strstr(f.contacts[1].params.ptr, "+sip.ice"));
+  cr_assert_eq(res->status, 200);
+  cr_expect_eq(count_lines(ans, "Contact:"), 3, "%s", ans);
+  cr_expect_not_null(
+      strstr(ans, "Contact: <sip:carol@10.0.0.5:5062>;expires=300;q=1.000\r\n"),
+      "%s", ans);
+  cr_expect_not_null(
+      strstr(ans, "Contact: <sip:carol@10.0.0.5:5063>;expires=1800;q=0.500"
+                  ";+sip.ice\r\n"),
+      "%s", ans);
+  cr_expect_not_null(strstr(ans, "Contact: <sip:carol@10.0.0.5:5064;"
+                                 "transport=udp>;expires=120;q=0.250\r\n"),
+                     "%s", ans);
+  cr_expect_null(strstr(ans, "Require:"), "%s", ans);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+/* RFC 3261 §10.3 step 6: "*" with Expires: 0 removes every binding; the 200
+ * then lists no Contact. */
+Test(sofia, wildcard_contact_removes_every_binding) {
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048];
+  world_new(&w, NULL);
+  msg_t *msg = run_register(&w, three_contacts, &f, &res, ans, sizeof(ans));
+  cr_assert_eq(res->n_contacts, 3);
+  msg_destroy(msg);
+  w.now += SIPFLOW_SECONDS;
+  msg = run_register(&w,
+                     "REGISTER sip:example.com SIP/2.0\r\n"
+                     "Via: SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKw2\r\n"
+                     "From: <sip:carol@example.com>;tag=c2\r\n"
+                     "To: <sip:carol@example.com>\r\n"
+                     "Call-ID: multi@10.0.0.5\r\n"
+                     "CSeq: 12 REGISTER\r\n"
+                     "Contact: *\r\n"
+                     "Expires: 0\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     &f, &res, ans, sizeof(ans));
+  cr_expect_eq(f.req.wildcard, 1);
+  cr_expect_eq(f.req.n_contacts, 0);
+  cr_expect_eq(res->status, 200);
+  cr_expect_eq(res->n_contacts, 0);
+  cr_expect_null(strstr(ans, "Contact:"), "%s", ans);
+  cr_expect_eq(sipflow_registrar_binding_count(w.reg), 0);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+/* A REGISTER with |n| Contacts, Path values or Require tags. */
+static void many(char *buf, size_t cap, const char *header, const char *item,
+                 int n) {
+  size_t len = (size_t)snprintf(
+      buf, cap,
+      "REGISTER sip:e.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKm\r\n"
+      "From: <sip:a@e.com>;tag=1\r\nTo: <sip:a@e.com>\r\nCall-ID: m\r\n"
+      "CSeq: 1 REGISTER\r\n%s: ",
+      header);
+  for (int i = 0; i < n; i++)
+    len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", item);
+  snprintf(buf + len, cap - len, "\r\nContent-Length: 0\r\n\r\n");
+}
+
+static int facts_of(const char *text) {
+  sipflow_sofia_register f;
+  msg_t *msg = parse_ok(text);
+  int rv = sipflow_sofia_register_facts(&f, msg);
+  msg_destroy(msg);
+  return rv;
+}
+
+Test(sofia, more_contacts_path_values_or_tags_than_the_limits_are_too_large) {
+  static char text[8192];
+  many(text, sizeof(text), "Contact", "<sip:a@192.0.2.9>",
+       SIPFLOW_SOFIA_MAX_CONTACTS);
+  cr_expect_eq(facts_of(text), 0);
+  many(text, sizeof(text), "Contact", "<sip:a@192.0.2.9>",
+       SIPFLOW_SOFIA_MAX_CONTACTS + 1);
+  cr_expect_eq(facts_of(text), SIPFLOW_ERR_TOO_LARGE);
+  many(text, sizeof(text), "Path", "<sip:p.example.com;lr>",
+       SIPFLOW_SOFIA_MAX_PATH + 1);
+  cr_expect_eq(facts_of(text), SIPFLOW_ERR_TOO_LARGE);
+  many(text, sizeof(text), "Require", "x-tag", SIPFLOW_SOFIA_MAX_REQUIRE + 1);
+  cr_expect_eq(facts_of(text), SIPFLOW_ERR_TOO_LARGE);
+}
+
+/* RFC 3261 §8.2.2.3 / §20.40: unknown Require tags get 420 listing them in
+ * Unsupported. */
+Test(sofia, unknown_require_tags_get_420_with_unsupported) {
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[1024];
+  world_new(&w, NULL);
+  msg_t *msg = run_register(&w,
+                            "REGISTER sip:example.com SIP/2.0\r\n"
+                            "Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKr1\r\n"
+                            "From: <sip:dan@example.com>;tag=d\r\n"
+                            "To: <sip:dan@example.com>\r\n"
+                            "Call-ID: req@192.0.2.2\r\n"
+                            "CSeq: 1 REGISTER\r\n"
+                            "Require: outbound, x-frobnicate\r\n"
+                            "Require: 100rel\r\n"
+                            "Contact: <sip:dan@192.0.2.2>\r\n"
+                            "Content-Length: 0\r\n\r\n",
+                            &f, &res, ans, sizeof(ans));
+  cr_expect_eq(f.req.require, SIPFLOW_REG_OPT_OUTBOUND);
+  cr_assert_eq(f.req.n_require_unknown, 2);
+  cr_expect_eq(res->status, 420);
+  cr_expect_not_null(strstr(ans, "Unsupported: x-frobnicate\r\n"), "%s", ans);
+  cr_expect_not_null(strstr(ans, "Unsupported: 100rel\r\n"), "%s", ans);
+  cr_expect_null(strstr(ans, "Unsupported: outbound"), "%s", ans);
+  cr_expect_null(strstr(ans, "Contact:"), "%s", ans);
+  cr_expect_eq(sipflow_registrar_binding_count(w.reg), 0);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+/* RFC 3261 §10.3 step 7: an expiry below the minimum gets 423 with
+ * Min-Expires. */
+Test(sofia, too_brief_expires_gets_423_with_min_expires) {
+  sipflow_registrar_settings set;
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[1024];
+  sipflow_registrar_settings_default(&set);
+  set.min_expires = 120;
+  world_new(&w, &set);
+  msg_t *msg = run_register(&w,
+                            "REGISTER sip:example.com SIP/2.0\r\n"
+                            "Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKe1\r\n"
+                            "From: <sip:eve@example.com>;tag=e\r\n"
+                            "To: <sip:eve@example.com>\r\n"
+                            "Call-ID: exp@192.0.2.2\r\n"
+                            "CSeq: 1 REGISTER\r\n"
+                            "Contact: <sip:eve@192.0.2.2>;expires=30\r\n"
+                            "Content-Length: 0\r\n\r\n",
+                            &f, &res, ans, sizeof(ans));
+  cr_expect_eq(res->status, 423);
+  cr_expect_not_null(strstr(ans, "Min-Expires: 120\r\n"), "%s", ans);
+  cr_expect_null(strstr(ans, "Contact:"), "%s", ans);
+  msg_destroy(msg);
+  world_del(&w);
+}
+
+Test(sofia, register_facts_refuse_what_is_not_a_usable_register) {
+  sipflow_sofia_register f;
+  msg_t *msg = parse_ok("OPTIONS sip:example.com SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKo\r\n"
+                        "From: <sip:a@example.com>;tag=1\r\n"
+                        "To: <sip:example.com>\r\n"
+                        "Call-ID: o@192.0.2.2\r\n"
+                        "CSeq: 1 OPTIONS\r\n"
+                        "Content-Length: 0\r\n\r\n");
+  cr_expect_eq(sipflow_sofia_register_facts(&f, msg),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_sofia_register_facts(NULL, msg),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_sofia_register_facts(&f, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  msg_destroy(msg);
+  /* q must be a number from 0 to 1 (RFC 3261 §20.10). */
+  static const char *const qs[] = {"1.5", "2", "x", "0.5x", ""};
+  for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text),
+             "REGISTER sip:e.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK"
+             "\r\nFrom: <sip:a@e.com>;tag=1\r\nTo: <sip:a@e.com>\r\nCall-ID: "
+             "x\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@h>;q=%s\r\n"
+             "Content-Length: 0\r\n\r\n",
+             qs[i]);
+    if (sipflow_sofia_parse(&msg, (const uint8_t *)text, strlen(text)) != 0)
+      continue; /* sofia refused it itself */
+    cr_expect_eq(sipflow_sofia_register_facts(&f, msg), SIPFLOW_ERR_MALFORMED,
+                 "q=%s", qs[i]);
+    msg_destroy(msg);
+  }
+}
+
+Test(sofia, answer_that_does_not_fit_is_buffer_too_small) {
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048], small[40];
+  size_t len = 99;
+  world_new(&w, NULL);
+  msg_t *msg = run_register(&w, three_contacts, &f, &res, ans, sizeof(ans));
+  cr_expect_eq(
+      sipflow_sofia_register_answer(res, msg, small, sizeof(small), &len),
+      SIPFLOW_ERR_BUFFER_TOO_SMALL);
+  cr_expect_eq(len, 99, "outlen untouched on error");
+  cr_expect_eq(sipflow_sofia_register_answer(res, msg, small, 0, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_sofia_register_answer(NULL, msg, ans, sizeof(ans), NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  msg_destroy(msg);
+  world_del(&w);
+}

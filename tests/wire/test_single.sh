@@ -20,11 +20,11 @@ check "CRLF ping on TCP answered with a pong" $SIPRAW crlf 127.0.0.1 $P
 check "STUN Binding request on the SIP UDP port answered" $SIPRAW stun 127.0.0.1 $P
 
 # Two flows of one instance: reg-id 1 and 2 over TCP (RFC 5626 §6).
-phone() { # name user regid port
+phone() { # name user regid port [instance]
   start "$1" sipp -nostdin -sf "$SCEN/ob_register.xml" -oocsf "$SCEN/ob_answer.xml" \
     -t t1 -i 127.0.0.1 -p "$4" -m 1 -timeout 120 \
     -set user "$2" -set regid "$3" -set cseq 1 -d 120000 \
-    -set inst 00000000-0000-1000-8000-00000000b0b0 127.0.0.1:$P
+    -set inst "${5:-00000000-0000-1000-8000-00000000b0b0}" 127.0.0.1:$P
 }
 B1=$(free_port); phone bob1 bob 1 $B1; BOB1_PID=$LAST_PID
 B2=$(free_port); phone bob2 bob 2 $B2; BOB2_PID=$LAST_PID
@@ -104,6 +104,38 @@ C3=$(free_port)
 check "with both flows gone the caller gets 480" \
   sipp_run call3 -sf "$SCEN/call_480.xml" -t u1 -i 127.0.0.1 -p $C3 -m 1 \
   -set callee bob 127.0.0.1:$P
+
+# A flow that takes calls but never answers: the branch times out into a
+# local 408 and the call fails over to the instance's next flow (RFC 5626 §7).
+silent() { # name regid port
+  start "$1" sipp -nostdin -sf "$SCEN/ob_register.xml" -t t1 -i 127.0.0.1 \
+    -p "$3" -m 1 -timeout 120 -set user gil -set regid "$2" -set cseq 1 \
+    -d 120000 -set inst 00000000-0000-1000-8000-00000000061e 127.0.0.1:$P
+}
+G1=$(free_port); silent gil1 1 $G1; GIL1_PID=$LAST_PID
+G2=$(free_port); phone gil2 gil 2 $G2 00000000-0000-1000-8000-00000000061e; GIL2_PID=$LAST_PID
+until_true 10 json_check "$CTL" dump "len([b for b in d['bindings'] if b['aor']=='sip:gil@example.com'])==2"
+C4=$(free_port)
+check "no answer on the first flow: local 408, the call completes on the next" \
+  sipp_run call4 -sf "$SCEN/call.xml" -t u1 -i 127.0.0.1 -p $C4 -m 1 \
+  -set callee gil 127.0.0.1:$P
+check "the proxy counted the local 408 and the failover" \
+  json_check "$CTL" stats "d['local_408']>=1 and d['failovers']>=1"
+stop_pid $GIL1_PID
+stop_pid $GIL2_PID
+
+# CANCEL follows the INVITE's branches: 200 for the CANCEL, 487 for the call.
+H=$(free_port)
+start hal sipp -nostdin -sf "$SCEN/ob_register.xml" -oocsf "$SCEN/ob_ring.xml" \
+  -t t1 -i 127.0.0.1 -p $H -m 1 -timeout 120 -set user hal -set regid 1 \
+  -set cseq 1 -d 120000 -set inst 00000000-0000-1000-8000-000000000ha1 127.0.0.1:$P
+HAL_PID=$LAST_PID
+until_true 10 json_check "$CTL" dump "[b for b in d['bindings'] if b['aor']=='sip:hal@example.com']"
+C5=$(free_port)
+check "CANCEL reaches the ringing phone; the caller gets 200 and 487" \
+  sipp_run cancel -sf "$SCEN/cancel.xml" -t u1 -i 127.0.0.1 -p $C5 -m 1 \
+  -set callee hal 127.0.0.1:$P
+stop_pid $HAL_PID
 
 # A plain UDP phone: pinged with OPTIONS, RTT shown, removed when silent.
 D=$(free_port)

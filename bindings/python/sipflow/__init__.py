@@ -1,0 +1,103 @@
+"""libsipflow for Python: RFC 5626 (SIP Outbound) flow tokens, registrar
+bindings and NAT keepalive, over the C library through ctypes.
+
+Times are integer nanoseconds on a monotonic clock; wherever ``now`` is
+omitted it is read from the context's clock (default
+:func:`time.monotonic_ns`). See docs/python.md.
+"""
+
+from ._loader import LibraryNotFoundError, find_library, library_path, load_library
+from .context import Context, LogLevel
+from .edge import (
+    EdgeAction,
+    EdgeDecision,
+    EdgeDirection,
+    EdgeForce,
+    EdgeHeader,
+    EdgeMethod,
+    EdgeReason,
+    NatFlags,
+    decide,
+    format_uri,
+    nat_detect,
+)
+from .errors import (
+    BadStateError,
+    BufferTooSmallError,
+    CallbackFailureError,
+    ExistsError,
+    InternalError,
+    InvalidArgumentError,
+    LimitError,
+    MalformedError,
+    NoMemoryError,
+    NotFoundError,
+    SipflowError,
+    StaleError,
+    TamperedError,
+    TimeBackwardsError,
+    TooLargeError,
+    UnsupportedError,
+    err_name,
+    strerror,
+)
+from .flow import FlowEndReason, FlowInfo, FlowTable
+from .framer import Frame, Framer, FrameType
+from .keepalive import (
+    Endpoint,
+    KeepaliveCounters,
+    KeepaliveEvent,
+    KeepaliveMethod,
+    KeepaliveScheduler,
+    KeepaliveStats,
+    Probe,
+    ReasonKind,
+    Removal,
+    SavedReason,
+    StateChange,
+    keep_interval,
+    keep_parse,
+    keep_response_value,
+    options_build,
+    probe_id_parse,
+)
+from .registrar import (
+    Binding,
+    Branch,
+    Contact,
+    RegChange,
+    RegisterRequest,
+    RegisterResult,
+    Registrar,
+    RegOption,
+    TargetPlan,
+    response_pick,
+    response_upstream,
+)
+from . import stun
+from .stun import DatagramKind, classify_datagram
+from .token import KeyRing, TokenInfo, generate_key, sip_status
+from .types import Address, Family, FlowTuple, Health, Transport, is_private
+
+__version__ = "0.1.0"
+
+#: Durations in nanoseconds.
+NANOSECOND = 1
+MICROSECOND = 1000
+MILLISECOND = 1000 * MICROSECOND
+SECOND = 1000 * MILLISECOND
+
+
+def seconds(value):
+    """``value`` seconds (int or float) as integer nanoseconds."""
+    return int(round(value * SECOND))
+
+
+def version():
+    """The version string of the libsipflow actually loaded."""
+    from ._loader import C
+
+    return C.sipflow_version(0).contents.version_str.decode()
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]
