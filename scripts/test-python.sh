@@ -29,11 +29,13 @@ export PYTHONPATH="$root/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 
 # A library built with AddressSanitizer needs its runtime loaded first into
-# an interpreter that was not built with it; Python's own allocations are
-# not ours to report, so leak checking stays off there.
+# an interpreter that was not built with it. PYTHONMALLOC=malloc gives the
+# buffers the binding passes to C redzones too, so a wrong length is caught.
+# The interpreter's own allocations are not ours to report: no leak check.
 asan=$(ldd "$lib" 2>/dev/null | awk '/libasan/ {print $3; exit}')
 if [ -n "$asan" ]; then
   export LD_PRELOAD="$asan${LD_PRELOAD:+:$LD_PRELOAD}"
+  export PYTHONMALLOC=malloc
   export ASAN_OPTIONS="detect_leaks=0:${ASAN_OPTIONS:-}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 fi

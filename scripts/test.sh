@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, builds, and runs every check:
-# unit tests, header tests and fuzz-corpus replays (plain and under
-# AddressSanitizer + UndefinedBehaviorSanitizer), the exported-symbol check,
-# the install check and the format check. Ends with "N passed, N failed".
+# unit tests, header tests, fuzz-corpus replays and the wire tests against
+# SIPp on loopback (plain and under AddressSanitizer +
+# UndefinedBehaviorSanitizer), the Python binding's tests against both
+# builds, the exported-symbol check, the install check and the format check.
+# Ends with its own line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -63,7 +65,28 @@ if build_tree .build/asan "asan+ubsan" -Dwerror=true -Dbuildtype=debug \
   add_meson_counts .build/asan "asan+ubsan"
 fi
 
-# 3. Only sipflow_ symbols are exported.
+# Python binding: its pytest suite against the plain and the sanitizer
+# build; pytest's own counts are added.
+python_suite() { # tree
+  local log=.build/python-$1.log rc summary p f
+  scripts/test-python.sh ".build/$1" >"$log" 2>&1
+  rc=$?
+  summary=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1)
+  p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || true)
+  f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | awk '{s += $1} END {print s + 0}')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    tail -30 "$log"; fail "python ($1): the suite did not run"
+  elif [ "$f" -ne 0 ]; then
+    tail -30 "$log"; failures+=("python ($1): $f failed")
+  fi
+  echo "python ($1): ${p:-0} passed, $f failed"
+}
+[ -f .build/default/lib/libsipflow.so ] && python_suite default
+[ -f .build/asan/lib/libsipflow.so ] && python_suite asan
+
+# Only sipflow_ symbols are exported.
 so=.build/default/lib/libsipflow.so
 if syms=$(nm -D --defined-only "$so" 2>&1) && grep -q ' sipflow_' <<<"$syms"; then
   bad=$(awk '{print $3}' <<<"$syms" | grep -v '^sipflow_' || true)
@@ -73,11 +96,11 @@ else
   fail "exports: cannot read the dynamic symbols of $so"
 fi
 
-# 4. Install into a temporary prefix and build a consumer with pkg-config.
+# Install into a temporary prefix and build a consumer with pkg-config.
 if tests/install/check.sh .build/default; then pass "install: pkg-config consumer"
 else fail "install: pkg-config consumer"; fi
 
-# 5. Format.
+# Format.
 srcs=$(git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^tests/fuzz/corpus/' || true)
 if [ -n "$srcs" ] && clang-format --dry-run --Werror $srcs >.build/format.log 2>&1; then
   pass "format: clang-format clean"

@@ -15,6 +15,8 @@
 #include <sipflow/sipflow.h>
 #include <sipflow/sipflow_uv.h>
 
+#include "reply.h"
+
 /* The Request-URI is sent as typed: keep it short and plain. */
 #define PING_MAX_URI 256
 
@@ -67,13 +69,6 @@ typedef struct ping {
 int ping_args_parse(ping_args *a, int argc, char **argv, FILE *err);
 void ping_usage(FILE *out);
 const char *ping_method_name(int method);
-
-/* ---- reply.c ---- */
-/* Read a SIP response's status code and the top Via branch (or else the
- * From tag) that carries the probe id. 0, or -1 when it is not a response
- * sipflow-ping can use. |id| points into |data|. */
-int ping_reply_parse(const uint8_t *data, size_t len, unsigned *status,
-                     const char **id, size_t *idlen);
 
 /* ---- net.c ---- */
 /* Open the socket (UDP) or start connecting (TCP); ping_on_ready() follows

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ping.h"
+#include "reply.h"
 
 typedef struct span {
   const char *p;

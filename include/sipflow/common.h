@@ -26,6 +26,12 @@ extern "C" {
  * callback-safe; it must not delete the context or the object being reported.
  */
 
+/**
+ * Marks a function the library exports. The shared library is built with
+ * hidden visibility, so only functions carrying this macro are visible;
+ * define SIPFLOW_STATICLIB when linking the static library on Windows.
+ * @since 0.1
+ */
 #if defined(SIPFLOW_STATICLIB)
 #define SIPFLOW_API
 #elif defined(_WIN32)
@@ -40,6 +46,11 @@ extern "C" {
 #define SIPFLOW_API
 #endif
 
+/**
+ * Marks a function whose result must be used (a constructor whose failure
+ * leaves the out-pointer NULL): GCC and Clang warn when it is ignored.
+ * @since 0.1
+ */
 #if defined(__GNUC__) || defined(__clang__)
 #define SIPFLOW_WARN_UNUSED __attribute__((warn_unused_result))
 #else

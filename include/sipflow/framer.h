@@ -48,7 +48,7 @@ typedef enum sipflow_frame_type {
 
 /** One event out of a framer. @since 0.1 */
 typedef struct sipflow_frame {
-  sipflow_frame_type type;
+  sipflow_frame_type type; /**< what was found */
   /** For SIPFLOW_FRAME_MESSAGE: the message's bytes (headers and body),
    * valid until the next call on the framer. NULL otherwise. */
   const uint8_t *data;

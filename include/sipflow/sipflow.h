@@ -7,6 +7,13 @@
 #ifndef SIPFLOW_SIPFLOW_H
 #define SIPFLOW_SIPFLOW_H
 
+/**
+ * @file sipflow.h
+ * The umbrella header: it includes every public header of the core. The
+ * adapters' headers (sipflow_uv.h, sipflow_sofia.h) are separate, since they
+ * need libuv or sofia-sip. docs/guide.md is the place to start reading.
+ */
+
 #include "sipflow/common.h"
 #include "sipflow/keepalive.h"
 #include "sipflow/responder.h"

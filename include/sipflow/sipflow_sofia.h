@@ -101,8 +101,11 @@ SIPFLOW_API int sipflow_sofia_flow_timer(const sip_t *sip, uint32_t *seconds);
  */
 typedef struct sipflow_sofia_register {
   sipflow_reg_request req; /**< pass &req to sipflow_registrar_process() */
+  /** Storage of req.contacts. */
   sipflow_reg_contact contacts[SIPFLOW_SOFIA_MAX_CONTACTS];
+  /** Storage of req.path. */
   sipflow_reg_str path[SIPFLOW_SOFIA_MAX_PATH];
+  /** Storage of req.require_unknown. */
   sipflow_reg_str require_unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
 } sipflow_sofia_register;
 

@@ -37,9 +37,10 @@ def crlf(host, port):
 
 def stun(host, port):
     """A Binding request gets a success with our address XOR-mapped."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
     s.settimeout(3)
-    s.bind(("127.0.0.1", 0))
+    s.bind(("::1" if fam == socket.AF_INET6 else "127.0.0.1", 0))
     tid = os.urandom(12)
     s.sendto(struct.pack("!HHI", 0x0001, 0, COOKIE) + tid, (host, port))
     data, _ = s.recvfrom(2048)
@@ -52,9 +53,14 @@ def stun(host, port):
         val = data[pos + 4:pos + 4 + alen]
         if atype == 0x0020:
             xport = struct.unpack("!H", val[2:4])[0] ^ (COOKIE >> 16)
+            mine = s.getsockname()
+            if val[1] == 0x02:  # IPv6: XOR with cookie and transaction id
+                key = struct.pack("!I", COOKIE) + tid
+                raw = bytes(a ^ b for a, b in zip(val[4:20], key))
+                return (socket.inet_ntop(socket.AF_INET6, raw), xport) == mine[:2]
             xaddr = struct.unpack("!I", val[4:8])[0] ^ COOKIE
             ip = socket.inet_ntoa(struct.pack("!I", xaddr))
-            return (ip, xport) == s.getsockname()
+            return (ip, xport) == mine
         pos += 4 + ((alen + 3) & ~3)
     return False
 
@@ -62,20 +68,23 @@ def stun(host, port):
 def request(host, port, method, ruri, extra="", transport="udp"):
     """Sends one request and returns the status of the first final
     response (or of any response for non-INVITE)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    local = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
     if transport == "udp":
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((local, 0))
     else:
         s = socket.create_connection((host, port), timeout=3)
     s.settimeout(3)
     lport = s.getsockname()[1]
+    sent_by = f"[{local}]:{lport}" if fam == socket.AF_INET6 else f"{local}:{lport}"
     branch = "z9hG4bK" + os.urandom(6).hex()
     msg = (f"{method} {ruri} SIP/2.0\r\n"
-           f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{lport};branch={branch};rport\r\n"
+           f"Via: SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport\r\n"
            f"Max-Forwards: 70\r\n"
            f"From: <sip:raw@example.com>;tag={os.urandom(4).hex()}\r\n"
            f"To: <{ruri}>\r\n"
-           f"Call-ID: {os.urandom(8).hex()}@127.0.0.1\r\n"
+           f"Call-ID: {os.urandom(8).hex()}@sipraw\r\n"
            f"CSeq: 1 {method}\r\n"
            f"{extra}"
            f"Content-Length: 0\r\n\r\n").encode()

@@ -8,6 +8,7 @@ PROXY=$1
 P=$(free_port)
 CTL=$WIRE_TMP/ctl
 start proxy "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
+  --listen "udp:[::1]:$P" --listen "tcp:[::1]:$P" \
   --domain example.com --control "$CTL" --token-key "$WIRE_TMP/keys" \
   --flow-timer 25 --ka-interval 1 --ka-timeout 1 --ka-misses 2 \
   --txn-timeout-ms 3000 --log-level debug
@@ -18,6 +19,12 @@ check "control socket appears once the listeners are bound" wait_for "$CTL" 10
 check "CRLF ping on TCP answered with a pong" $SIPRAW crlf 127.0.0.1 $P
 # RFC 5626 §8 / RFC 5389 §7.3.1: STUN Binding answered, address XOR-mapped.
 check "STUN Binding request on the SIP UDP port answered" $SIPRAW stun 127.0.0.1 $P
+check "STUN over IPv6 answered with the IPv6 address XOR-mapped" $SIPRAW stun ::1 $P
+check "CRLF ping over IPv6 TCP answered" $SIPRAW crlf ::1 $P
+check "REGISTER over IPv6 UDP stored and answered 200" \
+  $SIPRAW expect ::1 $P 200 REGISTER sip:ivy@example.com "Contact: <sip:ivy@[::1]:5099>"
+check "the IPv6 binding shows its IPv6 flow" \
+  json_check "$CTL" dump "[b for b in d['bindings'] if b['aor']=='sip:ivy@example.com' and b['flow']['remote'].startswith('[::1]:')]"
 
 # Two flows of one instance: reg-id 1 and 2 over TCP (RFC 5626 §6).
 phone() { # name user regid port [instance]

@@ -117,6 +117,13 @@ class Context(Live):
             self._reraise()
         return rv
 
+    def _outside_callbacks(self, what):
+        """Refuse a call the C API marks not callback-safe when it is made
+        from inside a callback of this context."""
+        if self._depth:
+            raise RuntimeError("%s is not allowed inside a sipflow callback" % what)
+        return self._p()
+
     def _reraise(self):
         pending, self._pending = self._pending, []
         first = pending[0]
@@ -150,8 +157,9 @@ class Context(Live):
         :raises TimeBackwardsError: ``now`` is earlier than a time already
             seen. Also whatever a callback raised.
         """
+        ptr = self._outside_callbacks("handle_expiry()")
         check(
-            self._invoke(C.sipflow_ctx_handle_expiry, self._p(), self._now(now)),
+            self._invoke(C.sipflow_ctx_handle_expiry, ptr, self._now(now)),
             "handle_expiry",
         )
 

@@ -73,7 +73,7 @@ class FlowTable(Live):
             ctx._invoke(
                 C.sipflow_flow_table_new_versioned,
                 byref(ptr),
-                ctx._p(),
+                ctx._outside_callbacks("FlowTable()"),
                 keyring._p(),
                 S.FLOW_CALLBACKS_VERSION,
                 cb,

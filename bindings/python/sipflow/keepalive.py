@@ -271,7 +271,7 @@ class KeepaliveScheduler(Live):
             ctx._invoke(
                 C.sipflow_keepalive_new_versioned,
                 byref(ptr),
-                ctx._p(),
+                ctx._outside_callbacks("KeepaliveScheduler()"),
                 S.KEEPALIVE_CALLBACKS_VERSION,
                 cb,
                 S.KEEPALIVE_SETTINGS_VERSION,

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Union
 from . import _structs as S
 from ._live import Live, owner_call, trampoline
 from ._loader import C
-from .errors import NOT_FOUND, check
+from .errors import CALLBACK_FAILURE, NOT_FOUND, check
 from .types import Address, FlowTuple, Health, enum_value, to_c_addr, to_c_tuple
 
 _ENC = ("utf-8", "surrogateescape")
@@ -366,7 +366,7 @@ class Registrar(Live):
             ctx._invoke(
                 C.sipflow_registrar_new_versioned,
                 byref(ptr),
-                ctx._p(),
+                ctx._outside_callbacks("Registrar()"),
                 S.REGISTRAR_CALLBACKS_VERSION,
                 cb,
                 S.REGISTRAR_SETTINGS_VERSION,
@@ -448,7 +448,9 @@ class Registrar(Live):
     def bindings(self, now=None):
         """Every binding, after expiring those due at ``now``."""
         collect = []
-        visit = S.reg_visit_cb(lambda b, ud: _visit(collect, b, ud))
+        visit = trampoline(S.reg_visit_cb, self,
+                           lambda _reg, b, ud: _visit(collect, b, ud),
+                           CALLBACK_FAILURE)
         owner_call(self, C.sipflow_registrar_foreach, self._p(),
                    self._ctx._now(now), visit, None, context="foreach")
         return collect

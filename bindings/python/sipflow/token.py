@@ -67,7 +67,8 @@ class KeyRing(Live):
         self._ctx = ctx
         ptr = c_void_p()
         check(
-            ctx._invoke(C.sipflow_keyring_new, byref(ptr), ctx._p()), "keyring_new"
+            ctx._invoke(C.sipflow_keyring_new, byref(ptr),
+                        ctx._outside_callbacks("KeyRing()")), "keyring_new"
         )
         self._own(ptr, C.sipflow_keyring_del, (ctx,))
         self._depend_on(ctx)

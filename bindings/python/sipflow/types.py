@@ -137,8 +137,10 @@ class FlowTuple:
 
     def __post_init__(self):
         object.__setattr__(self, "transport", Transport.parse(self.transport))
-        object.__setattr__(self, "local", Address.parse(self.local))
-        object.__setattr__(self, "remote", Address.parse(self.remote))
+        for side in ("local", "remote"):
+            value = getattr(self, side)
+            if value is not None:  # None: family NONE, as C may report
+                object.__setattr__(self, side, Address.parse(value))
 
     def to_c(self, out=None):
         out = out if out is not None else S.flow_tuple()

@@ -119,3 +119,23 @@ def test_closing_from_inside_a_callback_is_refused(ctx):
     with pytest.raises(RuntimeError, match="inside a sipflow callback"):
         ctx.handle_expiry()
     assert not ka.closed
+
+
+def test_calls_that_are_not_callback_safe_are_refused_inside_callbacks(ctx):
+    def send(probe):
+        ctx.handle_expiry()
+
+    ka = sipflow.KeepaliveScheduler(ctx, send_probe=send)
+    ka.set_reason(sipflow.Endpoint(1, udp_tuple(), "udp_ping"), "other", 1, SECOND)
+    with pytest.raises(RuntimeError, match="handle_expiry"):
+        ctx.handle_expiry()
+
+    ka.send_probe = lambda probe: sipflow.Registrar(ctx)
+    ka.set_reason(sipflow.Endpoint(2, udp_tuple(2), "udp_ping"), "other", 1, SECOND)
+    with pytest.raises(RuntimeError, match="Registrar"):
+        ctx.handle_expiry()
+
+
+def test_a_flow_tuple_from_c_may_lack_addresses():
+    t = sipflow.FlowTuple("udp", None, None)
+    assert t.local is None and t.remote is None

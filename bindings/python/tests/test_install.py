@@ -34,7 +34,7 @@ def test_pip_installs_the_package_offline(tmp_path):
     res = subprocess.run(
         [sys.executable, "-c",
          "import sipflow; print(sipflow.__file__); print(sipflow.version())"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
     )
     assert res.returncode == 0, res.stderr
     path, version = res.stdout.split()

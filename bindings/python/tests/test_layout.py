@@ -7,8 +7,10 @@ headers must agree on all of them, or ctypes would read and write the wrong
 bytes.
 """
 
+import ctypes
 import enum
 import os
+import re
 import shutil
 import subprocess
 
@@ -115,8 +117,6 @@ def c_facts(tmp_path_factory):
 
 @pytest.mark.parametrize("cname", sorted(S.ALL))
 def test_struct_size_alignment_and_every_offset_match_c(c_facts, cname):
-    import ctypes
-
     cls = S.ALL[cname]
     assert c_facts[("S", cname)] == [ctypes.sizeof(cls), ctypes.alignment(cls)]
     for field in cls._fields_:
@@ -146,3 +146,96 @@ def test_every_c_error_code_has_a_python_class():
 def test_every_enum_is_an_int_enum():
     for cls, _, _ in ENUMS:
         assert issubclass(cls, (enum.IntEnum, enum.IntFlag))
+
+
+# -- function prototypes --------------------------------------------------------
+
+# Core functions the binding deliberately leaves out: allocator hooks and the
+# context's user_data belong to C hosts (Python objects carry their own).
+UNBOUND = {"sipflow_mem_default", "sipflow_ctx_get_user_data"}
+ADAPTER_HEADERS = {"sipflow_uv.h", "sipflow_sofia.h"}
+
+DECL = re.compile(
+    r"SIPFLOW_API\s+(?:SIPFLOW_WARN_UNUSED\s+)?([\w\s\*]*?)\s*\b(sipflow_\w+)"
+    r"\s*\(([^)]*)\)\s*;",
+    re.S,
+)
+INTS = {
+    "int": ctypes.c_int,
+    "unsigned": ctypes.c_uint,
+    "uint8_t": ctypes.c_uint8,
+    "uint16_t": ctypes.c_uint16,
+    "uint32_t": ctypes.c_uint32,
+    "uint64_t": ctypes.c_uint64,
+    "size_t": ctypes.c_size_t,
+    "sipflow_tstamp": ctypes.c_uint64,
+    "sipflow_duration": ctypes.c_uint64,
+    "sipflow_flow_id": ctypes.c_uint64,
+    # enums passed by value
+    "sipflow_flow_health": ctypes.c_int,
+    "sipflow_reg_change": ctypes.c_int,
+    "sipflow_reg_str": S.reg_str,
+}
+
+
+def header_declarations():
+    decls = {}
+    for d in include_dirs():
+        folder = os.path.join(d, "sipflow")
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(".h") or name in ADAPTER_HEADERS:
+                continue
+            text = open(os.path.join(folder, name)).read()
+            text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+            for ret, fn, params in DECL.findall(text):
+                decls[fn] = (ret, params)
+    return decls
+
+
+def c_kind(decl):
+    """ 'ptr', None (void) or the ctypes type of one C type text."""
+    decl = " ".join(decl.replace("const ", " ").split())
+    if "*" in decl or decl.endswith("_cb"):
+        return "ptr"
+    if decl == "void":
+        return None
+    return INTS[decl]
+
+
+def param_type(param):
+    param = " ".join(param.split())
+    if "*" in param:
+        return param[: param.rindex("*") + 1]
+    return param.rsplit(" ", 1)[0]
+
+
+def py_kind(t):
+    if t is None:
+        return None
+    if t in (ctypes.c_void_p, ctypes.c_char_p) or issubclass(
+        t, (ctypes._Pointer, ctypes._CFuncPtr)
+    ):
+        return "ptr"
+    return t
+
+
+def test_every_prototype_matches_the_header():
+    from sipflow._loader import _PROTOTYPES
+
+    decls = header_declarations()
+    assert len(decls) > 100, "headers not found in %s" % include_dirs()
+    assert set(decls) - set(_PROTOTYPES) == UNBOUND
+    assert set(_PROTOTYPES) - set(decls) == set()
+    wrong = {}
+    for fn, (ret, params) in decls.items():
+        if fn in UNBOUND:
+            continue
+        restype, argtypes = _PROTOTYPES[fn]
+        want = [c_kind(param_type(p)) for p in params.split(",")
+                if p.strip() not in ("", "void")]
+        got = [py_kind(a) for a in argtypes]
+        if c_kind(ret) != py_kind(restype) or want != got:
+            wrong[fn] = (ret, params)
+    assert wrong == {}
