@@ -10,8 +10,13 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
 
 #include <sipflow/keepalive.h>
@@ -126,6 +131,45 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_reason_set(p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION,
                                b->id,
                                (sipflow_duration)b->expires * SIPFLOW_SECONDS,
+                               sipflow_uv_now());
+}
+
+/* Edge role: a 2xx to an Outbound REGISTER is on its way back to the UA.
+ * The edge is the last hop, so it may set Flow-Timer (RFC 5626 §5.4), and
+ * it holds the flow, so it watches the UA's keepalives on it. */
+void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp) {
+  sip_t *sip = sip_object(resp);
+  sipflow_flow_info info;
+  sipflow_keepalive_endpoint ep;
+  uint32_t lifetime = 0;
+  char ft[48];
+  if (!sip_has_feature(sip->sip_require, "outbound"))
+    return;
+  for (sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next)
+    if (u->un_name && strcasecmp(u->un_name, "Flow-Timer") == 0)
+      msg_header_remove(resp, (msg_pub_t *)sip, (msg_header_t *)u);
+  snprintf(ft, sizeof(ft), "Flow-Timer: %u", (unsigned)p->cfg.flow_timer);
+  msg_header_add_make(resp, (msg_pub_t *)sip, sip_unknown_class, ft + 0);
+  for (sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+    uint32_t e = m->m_expires ? (uint32_t)strtoul(m->m_expires, NULL, 10) : 0;
+    if (e > lifetime)
+      lifetime = e;
+  }
+  if (!p->ka || !lifetime || sipflow_flow_get(p->flows, flow, &info) != 0)
+    return;
+  sipflow_keepalive_endpoint_default(&ep);
+  ep.flow_id = flow;
+  ep.tuple = info.tuple;
+  ep.method = p->cfg.ka_mode == PX_KA_AUTO
+                  ? SIPFLOW_KEEPALIVE_PASSIVE
+                  : (uint8_t)pick_method(p, info.tuple.transport, true);
+  ep.interval = (sipflow_duration)(ep.method == SIPFLOW_KEEPALIVE_PASSIVE
+                                       ? p->cfg.flow_timer
+                                       : p->cfg.ka_interval) *
+                SIPFLOW_SECONDS;
+  /* One reason per flow: the registration seen through it. */
+  sipflow_keepalive_reason_set(p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 0,
+                               (sipflow_duration)lifetime * SIPFLOW_SECONDS,
                                sipflow_uv_now());
 }
 

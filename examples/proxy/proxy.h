@@ -239,6 +239,7 @@ int px_ka_start(px *p);
 void px_ka_stop(px *p);
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
 void px_ka_flow_gone(px *p, sipflow_flow_id flow);
+void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp);
 bool px_ka_options_response(px *p, msg_t *resp);
 
 /* ---- ctl.c ---- */

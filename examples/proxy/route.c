@@ -380,6 +380,9 @@ static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
   b->status = status;
   f->pending--;
   if (status >= 200 && status < 300) {
+    if (p->cfg.role == PX_ROLE_EDGE &&
+        sip_object(f->req)->sip_request->rq_method == sip_method_register)
+      px_ka_edge_registered(p, f->in_flow, resp);
     if (f->st)
       px_strans_forward_response(p, f->st, resp);
     msg_destroy(resp);

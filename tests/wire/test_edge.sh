@@ -35,6 +35,14 @@ check "registrar stores both flows of the instance with the edge's Path" \
 check "edge holds the two TCP flows" \
   json_check "$ECTL" flows "len([f for f in d['flows'] if f['transport']=='tcp'])>=2"
 
+check "the edge watches its Outbound flows passively (it gave the Flow-Timer)" \
+  until_true 5 json_check "$ECTL" flows \
+  "len([f for f in d['flows'] if f['transport']=='tcp' and f['keepalive'] and f['keepalive']['method']=='passive'])>=2"
+K=$(free_port)
+check "through the edge the 200 OK has Require: outbound and Flow-Timer (SIPp checks)" \
+  sipp_run kim -sf "$SCEN/ob_register.xml" -t t1 -i 127.0.0.1 -p $K -m 1 \
+  -set user kim -set regid 1 -set cseq 1 -d 1 \
+  -set inst 00000000-0000-1000-8000-000000000c1c 127.0.0.1:$E
 C=$(free_port)
 check "a call through edge and registrar reaches the phone over its flow" \
   sipp_run call1 -sf "$SCEN/call.xml" -t u1 -i 127.0.0.1 -p $C -m 1 \
