@@ -144,11 +144,8 @@ static int parse_uri(ping_args *a, const char *uri, FILE *err) {
   memcpy(host, h, hlen);
   host[hlen] = '\0';
   if (*hend == ':') {
-    char *pend;
-    if (hend[1] < '0' || hend[1] > '9')
-      port = 0;
-    else
-      port = strtoul(hend + 1, &pend, 10);
+    char *pend = (char *)hend + 1;
+    port = *pend >= '0' && *pend <= '9' ? strtoul(pend, &pend, 10) : 0;
     if (port == 0 || port > 65535 || (*pend && *pend != ';')) {
       fprintf(err, "sipflow-ping: %s: bad port\n", uri);
       return -1;

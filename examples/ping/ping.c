@@ -20,7 +20,7 @@
 
 #define FLOW 1 /* the one endpoint's flow id */
 #define REASON 1
-#define LIFETIME (365ull * 24 * 3600 * SIPFLOW_SECONDS)
+#define LIFETIME (8ull * 365 * 24 * 3600 * SIPFLOW_SECONDS) /* the most */
 /* The scheduler spreads a new endpoint's first probe over its interval, so
  * that a million endpoints starting together send no burst. One endpoint
  * should not wait that long: it starts at the smallest interval, so its

@@ -24,15 +24,8 @@ static void register_at_edge(px *p, px_strans *st, msg_t *msg,
   sip_t *sip = sip_object(msg);
   sipflow_edge_facts f;
   sipflow_edge_decision d;
-  sipflow_edge_facts_default(&f);
-  f.method = SIPFLOW_EDGE_METHOD_REGISTER;
-  f.via_count = sipflow_sofia_via_count(sip);
-  f.arrival_flow = flow;
-  f.contact_reg_id =
-      sip->sip_contact && msg_params_find(sip->sip_contact->m_params, "reg-id")
-          ? 1
-          : 0;
-  f.no_supported_path = sip_has_feature(sip->sip_supported, "path") ? 0 : 1;
+  (void)sip;
+  sipflow_sofia_edge_facts(&f, msg, 0, NULL, flow, NULL);
   if (sipflow_edge_decide(&f, &d) != 0) {
     px_strans_respond(p, st, 500, NULL, NULL);
     return;

@@ -91,8 +91,8 @@ static void respond(px *p, px_strans *st, msg_t *msg, int status) {
 
 /* ---- headers -------------------------------------------------------------- */
 
-static int token_uri(px *p, sipflow_flow_id flow, int ob, char *buf,
-                     size_t len) {
+int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
+                        int ob) {
   char token[SIPFLOW_TOKEN_BUFLEN], host[300];
   size_t tlen;
   uint16_t port;
@@ -106,22 +106,9 @@ static int token_uri(px *p, sipflow_flow_id flow, int ob, char *buf,
   local.host = host;
   local.port = port;
   local.transport = info.tuple.transport;
-  return sipflow_edge_format_uri(&local, token, tlen,
-                                 ob ? SIPFLOW_EDGE_URI_OB : 0, buf, len, NULL);
-}
-
-int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
-                        int ob) {
-  char uri[512];
-  msg_header_t *h;
-  sip_t *sip = sip_object(msg);
-  if (token_uri(p, flow, ob, uri, sizeof(uri)) != 0)
-    return -1;
-  h = path ? (msg_header_t *)sip_path_make(msg_home(msg), uri)
-           : (msg_header_t *)sip_record_route_make(msg_home(msg), uri);
-  if (!h)
-    return -1;
-  return msg_header_insert(msg, (msg_pub_t *)sip, h);
+  return sipflow_sofia_add_token_header(
+      msg, path ? SIPFLOW_EDGE_HEADER_PATH : SIPFLOW_EDGE_HEADER_RECORD_ROUTE,
+      &local, token, tlen, ob ? SIPFLOW_EDGE_URI_OB : 0);
 }
 
 static void pop_route(msg_t *msg) {
@@ -534,35 +521,8 @@ static void route_fixed(px *p, px_strans *st, msg_t *msg, sipflow_flow_id in,
 static void edge_facts(px *p, msg_t *msg, sipflow_flow_id flow,
                        const sipflow_flow_tuple *tuple, sipflow_edge_facts *f) {
   sip_t *sip = sip_object(msg);
-  sip_route_t *r = sip->sip_route;
-  sipflow_edge_facts_default(f);
-  f->method = sipflow_edge_method_parse(sip->sip_request->rq_method_name,
-                                        strlen(sip->sip_request->rq_method_name));
-  f->to_tag = sip->sip_to && sip->sip_to->a_tag ? 1 : 0;
-  f->via_count = sipflow_sofia_via_count(sip);
-  if (sip->sip_contact) {
-    f->contact_reg_id = msg_params_find(sip->sip_contact->m_params, "reg-id")
-                            ? 1
-                            : 0;
-    f->contact_ob = url_has_param(sip->sip_contact->m_url, "ob") ? 1 : 0;
-  }
-  f->arrival_flow = flow;
-  if (r && px_uri_is_us(p, r->r_url)) {
-    f->route_is_us = 1;
-    f->route_ob = url_has_param(r->r_url, "ob") ? 1 : 0;
-    if (r->r_url->url_user && r->r_url->url_user[0]) {
-      sipflow_flow_info info;
-      const char *u = r->r_url->url_user;
-      f->route_has_user = 1;
-      f->token_result = sipflow_flow_lookup(p->flows, u, strlen(u), &info);
-      if (f->token_result == 0) {
-        f->token_flow = info.id;
-        if (!info.id)
-          f->token_tuple_is_arrival =
-              sipflow_flow_tuple_same(&info.tuple, tuple) ? 1 : 0;
-      }
-    }
-  }
+  int us = sip->sip_route && px_uri_is_us(p, sip->sip_route->r_url);
+  sipflow_sofia_edge_facts(f, msg, us, p->flows, flow, tuple);
 }
 
 /* ---- entry points ----------------------------------------------------------- */

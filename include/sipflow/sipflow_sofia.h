@@ -13,6 +13,8 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/su_wait.h>
 
+#include "sipflow/edge.h"
+#include "sipflow/flow.h"
 #include "sipflow/registrar.h"
 #include "sipflow/sipflow.h"
 
@@ -143,6 +145,47 @@ sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg);
 SIPFLOW_API int sipflow_sofia_register_answer(const sipflow_reg_result *result,
                                               msg_t *msg, char *buf,
                                               size_t buflen, size_t *outlen);
+
+/* ------------------------------------------------------------------------ */
+/* Edge decisions and the token headers                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Fill the facts sipflow_edge_decide() takes from a parsed request: method,
+ * To tag, Via count, reg-id and ;ob on the first Contact, Supported: path,
+ * and, when the top Route names this proxy, its ;ob and the verification of
+ * its user part as a token against |ft|.
+ * @param facts filled (after sipflow_edge_facts_default()).
+ * @param msg a request.
+ * @param route_is_us 1 when the host found that the top Route's URI names
+ * one of its own addresses (the library does not know them).
+ * @param ft the flow table whose tokens to verify; NULL skips verification.
+ * @param arrival_flow the flow the request arrived on, 0 if none.
+ * @param arrival_tuple its tuple (for tokens naming no table flow); may be
+ * NULL.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL, or not a request).
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API int
+sipflow_sofia_edge_facts(sipflow_edge_facts *facts, msg_t *msg, int route_is_us,
+                         const sipflow_flow_table *ft,
+                         sipflow_flow_id arrival_flow,
+                         const sipflow_flow_tuple *arrival_tuple);
+
+/**
+ * Put a Path or Record-Route value with a flow token on top of its headers
+ * in |msg| ("<sip:TOKEN@host:port;transport=...;lr[;ob]>", formatted by
+ * sipflow_edge_format_uri()).
+ * @param header SIPFLOW_EDGE_HEADER_PATH or SIPFLOW_EDGE_HEADER_RECORD_ROUTE.
+ * @param flags SIPFLOW_EDGE_URI_OB or 0.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (as sipflow_edge_format_uri(), or
+ * an unknown header), SIPFLOW_ERR_NOMEM. @since 0.1
+ */
+SIPFLOW_API int sipflow_sofia_add_token_header(msg_t *msg, int header,
+                                               const sipflow_edge_local *local,
+                                               const char *token,
+                                               size_t token_len,
+                                               unsigned flags);
 
 /* ------------------------------------------------------------------------ */
 /* The single timer on an su_root                                            */

@@ -79,7 +79,10 @@ static void answer(sipflow_registrar *reg, sipflow_sofia_register *f,
     check_lines(small, len);
 }
 
-static void do_register(msg_t *msg) {
+/* The registrar's policies come from the last byte of the input (usually a
+ * LF: outbound supported... the fuzzer changes it), so the 421, 439 and 420
+ * answers are reached too. */
+static void do_register(msg_t *msg, uint8_t policy) {
   static sipflow_sofia_register f; /* 1.5 KiB: off the fuzzer's stack */
   sipflow_registrar_settings set;
   sipflow_registrar *reg;
@@ -103,6 +106,9 @@ static void do_register(msg_t *msg) {
   sipflow_registrar_settings_default(&set);
   set.flow_timer = 25;
   set.max_contacts_per_request = SIPFLOW_SOFIA_MAX_CONTACTS;
+  set.outbound = (sipflow_reg_outbound_policy)(policy % 3);
+  set.path_requires_supported = (policy >> 2) & 1;
+  set.path_ob = (sipflow_reg_path_ob)((policy >> 3) % 3);
   if (sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL) != 0)
     return;
   if (sipflow_registrar_new(&reg, ctx, NULL, &set) == 0) {
@@ -131,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(rv == 0 || rv == SIPFLOW_ERR_NOT_FOUND || rv == SIPFLOW_ERR_MALFORMED);
   read_contacts(sip);
   if (sip->sip_request && sip->sip_request->rq_method == sip_method_register)
-    do_register(msg);
+    do_register(msg, data[size - 1]);
   else
     CHECK(sipflow_sofia_register_facts(NULL, msg) ==
           SIPFLOW_ERR_INVALID_ARGUMENT);

@@ -635,3 +635,79 @@ Test(sofia, answer_that_does_not_fit_is_buffer_too_small) {
   msg_destroy(msg);
   world_del(&w);
 }
+
+/* ---- edge facts and token headers --------------------------------------- */
+
+#include "sipflow/edge.h"
+
+Test(sofia, edge_facts_from_a_dialog_forming_request_with_ob) {
+  msg_t *msg = parse_ok("INVITE sip:bob@example.com SIP/2.0\r\n"
+                        "Via: SIP/2.0/TCP 192.0.2.2;branch=z9hG4bK7\r\n"
+                        "From: <sip:alice@example.com>;tag=1\r\n"
+                        "To: <sip:bob@example.com>\r\n"
+                        "Call-ID: e1@192.0.2.2\r\n"
+                        "CSeq: 1 INVITE\r\n"
+                        "Contact: <sip:alice@192.0.2.2;transport=tcp;ob>\r\n"
+                        "Route: <sip:edge.example.com;lr>\r\n"
+                        "Content-Length: 0\r\n\r\n");
+  sipflow_edge_facts f;
+  sipflow_edge_decision d;
+  cr_assert_eq(sipflow_sofia_edge_facts(&f, msg, 1, NULL, 7, NULL), 0);
+  cr_expect_eq(f.method, SIPFLOW_EDGE_METHOD_INVITE);
+  cr_expect_eq(f.via_count, 1);
+  cr_expect_eq(f.contact_ob, 1);
+  cr_expect_eq(f.to_tag, 0);
+  cr_expect_eq(f.route_is_us, 1);
+  cr_expect_eq(f.route_has_user, 0);
+  cr_expect_eq(f.arrival_flow, 7);
+  /* RFC 5626 §5.3.2: ;ob in Contact from the first hop: Record-Route token */
+  cr_assert_eq(sipflow_edge_decide(&f, &d), 0);
+  cr_expect_eq(d.action, SIPFLOW_EDGE_ADD_TOKEN);
+  cr_expect_eq(d.header, SIPFLOW_EDGE_HEADER_RECORD_ROUTE);
+  cr_expect_eq(d.flow, 7);
+  msg_destroy(msg);
+}
+
+Test(sofia, edge_facts_of_a_register_with_reg_id) {
+  msg_t *msg = parse_ok(outbound_register);
+  sipflow_edge_facts f;
+  sipflow_edge_decision d;
+  cr_assert_eq(sipflow_sofia_edge_facts(&f, msg, 0, NULL, 3, NULL), 0);
+  cr_expect_eq(f.method, SIPFLOW_EDGE_METHOD_REGISTER);
+  cr_expect_eq(f.contact_reg_id, 1);
+  cr_expect_eq(f.no_supported_path, 0);
+  cr_expect_eq(f.route_is_us, 0);
+  /* RFC 5626 §5.1: first hop, reg-id: Path with token and ;ob */
+  cr_assert_eq(sipflow_edge_decide(&f, &d), 0);
+  cr_expect_eq(d.action, SIPFLOW_EDGE_ADD_TOKEN_OB);
+  cr_expect_eq(sipflow_sofia_edge_facts(NULL, msg, 0, NULL, 0, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  msg_destroy(msg);
+}
+
+Test(sofia, token_headers_go_on_top_and_serialise) {
+  msg_t *msg = parse_ok(outbound_register);
+  sip_t *sip = sip_object(msg);
+  sipflow_edge_local local = {"192.0.2.10", 5060, SIPFLOW_TRANSPORT_TCP};
+  char *s;
+  cr_assert_eq(sipflow_sofia_add_token_header(msg, SIPFLOW_EDGE_HEADER_PATH,
+                                              &local, "AbC-_9", 6,
+                                              SIPFLOW_EDGE_URI_OB),
+               0);
+  cr_assert_not_null(sip->sip_path);
+  s = sip_header_as_string(msg_home(msg), (sip_header_t *)sip->sip_path);
+  cr_expect_str_eq(s, "<sip:AbC-_9@192.0.2.10:5060;transport=tcp;lr;ob>");
+  cr_assert_eq(sipflow_sofia_add_token_header(msg,
+                                              SIPFLOW_EDGE_HEADER_RECORD_ROUTE,
+                                              &local, "AbC-_9", 6, 0),
+               0);
+  s = sip_header_as_string(msg_home(msg),
+                           (sip_header_t *)sip->sip_record_route);
+  cr_expect_str_eq(s, "<sip:AbC-_9@192.0.2.10:5060;transport=tcp;lr>");
+  cr_expect_eq(sipflow_sofia_add_token_header(msg, 99, &local, "x", 1, 0),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_sofia_add_token_header(msg, SIPFLOW_EDGE_HEADER_PATH,
+                                              &local, "not/base64", 10, 0),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  msg_destroy(msg);
+}
