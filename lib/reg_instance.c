@@ -11,14 +11,8 @@
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
 
-static bool is_hex(int c) {
-  c = lower(c);
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-static bool is_alnum(int c) {
-  c = lower(c);
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
+static bool is_alnum(char c) {
+  return (sipflow__reg_class(c) & SIPFLOW__REG_CC_ALNUM) != 0;
 }
 
 static bool is_space(int c) { return c == ' ' || c == '\t'; }
@@ -26,10 +20,10 @@ static bool is_space(int c) { return c == ' ' || c == '\t'; }
 /* Length of the NID of "urn:NID:NSS", or 0 when malformed (RFC 2141 §2). */
 static size_t nid_len(const char *s, size_t len) {
   size_t i = 4;
-  if (i >= len || !is_alnum((unsigned char)s[i]))
+  if (i >= len || !is_alnum(s[i]))
     return 0;
   while (i < len && s[i] != ':') {
-    if (!is_alnum((unsigned char)s[i]) && s[i] != '-')
+    if (!is_alnum(s[i]) && s[i] != '-')
       return 0;
     i++;
   }
@@ -39,17 +33,9 @@ static size_t nid_len(const char *s, size_t len) {
 }
 
 /* NSS bytes: printable ASCII without the quoting characters; every '%'
- * starts an escape. */
+ * starts an escape. The same rule as for URI bytes. */
 static bool nss_ok(const char *s, const char *end) {
-  for (; s < end; s++) {
-    int c = (unsigned char)*s;
-    if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\')
-      return false;
-    if (c == '%' && (end - s < 3 || !is_hex((unsigned char)s[1]) ||
-                     !is_hex((unsigned char)s[2])))
-      return false;
-  }
-  return true;
+  return sipflow__reg_bytes_ok(s, end);
 }
 
 int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,

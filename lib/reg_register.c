@@ -60,22 +60,12 @@ static sipflow_reg_str opt_str(sipflow_reg_str s) {
 
 /* Header text the host will echo: no controls but HTAB (no CR/LF). */
 static bool text_ok(sipflow_reg_str s) {
-  for (size_t i = 0; i < s.len; i++) {
-    unsigned char c = (unsigned char)s.ptr[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return false;
-  }
-  return true;
+  return sipflow__reg_none_of(s.ptr, s.len, SIPFLOW__REG_CC_NOTXT);
 }
 
 /* Call-ID = word ["@" word]: visible ASCII only. */
 static bool token_ok(sipflow_reg_str s) {
-  for (size_t i = 0; i < s.len; i++) {
-    unsigned char c = (unsigned char)s.ptr[i];
-    if (c <= 0x20 || c >= 0x7f)
-      return false;
-  }
-  return true;
+  return sipflow__reg_none_of(s.ptr, s.len, SIPFLOW__REG_CC_NOTOK);
 }
 
 /* ---- phase 1: the request as a whole -------------------------------------

@@ -9,6 +9,32 @@
 
 #include "registrar_int.h"
 
+/* The byte classes, written as the rules they encode. */
+#define CC_BAD(c)                                                              \
+  ((c) <= 0x20 || (c) >= 0x7f || (c) == '<' || (c) == '>' || (c) == '"' ||     \
+   (c) == '\\')
+#define CC_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define CC_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
+#define CC_HEX(c)                                                              \
+  (CC_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define CC(c)                                                                  \
+  (uint8_t)(                                                                   \
+      (CC_BAD(c) ? SIPFLOW__REG_CC_BAD : 0) |                                  \
+      ((c) == '%' ? SIPFLOW__REG_CC_PCT : 0) |                                 \
+      (CC_HEX(c) ? SIPFLOW__REG_CC_HEX : 0) |                                  \
+      (CC_DIGIT(c) || CC_ALPHA(c) || (c) == '-' || (c) == '.' || (c) == '_'    \
+           ? SIPFLOW__REG_CC_HOST                                              \
+           : 0) |                                                              \
+      (CC_DIGIT(c) || CC_ALPHA(c) ? SIPFLOW__REG_CC_ALNUM : 0) |               \
+      ((c) <= 0x20 || (c) >= 0x7f ? SIPFLOW__REG_CC_NOTOK : 0) |               \
+      (((c) < 0x20 && (c) != '\t') || (c) == 0x7f ? SIPFLOW__REG_CC_NOTXT      \
+                                                  : 0))
+#define CC4(c) CC(c), CC((c) + 1), CC((c) + 2), CC((c) + 3)
+#define CC16(c) CC4(c), CC4((c) + 4), CC4((c) + 8), CC4((c) + 12)
+#define CC64(c) CC16(c), CC16((c) + 16), CC16((c) + 32), CC16((c) + 48)
+
+const uint8_t sipflow__reg_cc[256] = {CC64(0), CC64(64), CC64(128), CC64(192)};
+
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
 
 static int hexval(int c) {
@@ -20,14 +46,15 @@ static int hexval(int c) {
   return -1;
 }
 
-static bool ci_prefix(const char *s, size_t len, const char *prefix) {
-  size_t n = strlen(prefix);
-  if (len < n)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (lower((unsigned char)s[i]) != prefix[i])
-      return false;
-  return true;
+/* "sip:" -> 4, "sips:" -> 5 (any case), otherwise 0. Letters differ from
+ * their upper case only in bit 5. */
+static size_t sip_scheme_len(const char *s, size_t len) {
+  if (len < 4 || (s[0] | 0x20) != 's' || (s[1] | 0x20) != 'i' ||
+      (s[2] | 0x20) != 'p')
+    return 0;
+  if (s[3] == ':')
+    return 4;
+  return len >= 5 && (s[3] | 0x20) == 's' && s[4] == ':' ? 5 : 0;
 }
 
 /* RFC 3261 §19.1.4: an escaped character equals the character itself,
@@ -72,28 +99,10 @@ static bool comp_equal(const char *a, size_t alen, const char *b, size_t blen,
   }
 }
 
-static bool host_char(int c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-}
-
-/* Bytes no URI may hold unescaped: controls, space, non-ASCII, and the
- * delimiters of name-addr. */
-static bool bad_byte(int c) {
-  return c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' ||
-         c == '\\';
-}
-
-/* Every byte acceptable and every '%' followed by two hex digits. */
+/* Every byte acceptable (no controls, space, non-ASCII or name-addr
+ * delimiters) and every '%' followed by two hex digits. */
 static bool bytes_ok(const char *s, const char *end) {
-  for (; s < end; s++) {
-    if (bad_byte((unsigned char)*s))
-      return false;
-    if (*s == '%' && (end - s < 3 || hexval((unsigned char)s[1]) < 0 ||
-                      hexval((unsigned char)s[2]) < 0))
-      return false;
-  }
-  return true;
+  return sipflow__reg_bytes_ok(s, end);
 }
 
 static const char *parse_host(const char *p, const char *end,
@@ -104,15 +113,16 @@ static const char *parse_host(const char *p, const char *end,
     if (!q || q == p + 1)
       return NULL;
     for (const char *c = p + 1; c < q; c++)
-      if (hexval((unsigned char)*c) < 0 && *c != ':' && *c != '.')
+      if (!(sipflow__reg_class(*c) & SIPFLOW__REG_CC_HEX) && *c != ':' &&
+          *c != '.')
         return NULL;
     p = q + 1;
   } else {
-    while (p < end && *p != ':' && *p != ';' && *p != '?') {
-      if (!host_char((unsigned char)*p))
-        return NULL;
+    /* ':', ';' and '?' are not host characters: one test ends the name. */
+    while (p < end && (sipflow__reg_class(*p) & SIPFLOW__REG_CC_HOST))
       p++;
-    }
+    if (p < end && *p != ':' && *p != ';' && *p != '?')
+      return NULL;
   }
   if (p == h)
     return NULL;
@@ -155,18 +165,16 @@ static bool params_ok(const char *s, size_t len) {
 
 int sipflow__reg_uri_parse(const char *s, size_t len, sipflow__reg_uri *u) {
   const char *p, *end, *at;
+  size_t scheme;
   memset(u, 0, sizeof(*u));
   if (!s)
     return SIPFLOW_ERR_MALFORMED;
   end = s + len;
-  if (ci_prefix(s, len, "sip:")) {
-    p = s + 4;
-  } else if (ci_prefix(s, len, "sips:")) {
-    u->sips = 1;
-    p = s + 5;
-  } else {
+  scheme = sip_scheme_len(s, len);
+  if (scheme == 0)
     return SIPFLOW_ERR_MALFORMED;
-  }
+  u->sips = scheme == 5;
+  p = s + scheme;
   if (!bytes_ok(p, end))
     return SIPFLOW_ERR_MALFORMED;
   at = memchr(p, '@', (size_t)(end - p));
@@ -221,7 +229,7 @@ bool sipflow__reg_uri_valid(const char *s, size_t len) {
   sipflow__reg_uri u;
   if (!s || len == 0)
     return false;
-  if (ci_prefix(s, len, "sip:") || ci_prefix(s, len, "sips:"))
+  if (sip_scheme_len(s, len))
     return sipflow__reg_uri_parse(s, len, &u) == 0;
   return generic_scheme_len(s, len) > 0;
 }
@@ -348,7 +356,11 @@ int sipflow__reg_aor_canon(const char *s, size_t len, char *out,
     return SIPFLOW_ERR_MALFORMED;
   memcpy(o, u.sips ? "sips:" : "sip:", u.sips ? 5 : 4);
   o += u.sips ? 5 : 4;
-  if (u.user) {
+  if (u.user && !memchr(u.user, '%', u.user_len)) {
+    memcpy(o, u.user, u.user_len); /* the usual case: nothing escaped */
+    o += u.user_len;
+    *o++ = '@';
+  } else if (u.user) {
     /* Every escape decoded (step 5), so %61lice and alice are one AoR. */
     const char *p = u.user, *end = u.user + u.user_len;
     bool esc;
@@ -357,8 +369,10 @@ int sipflow__reg_aor_canon(const char *s, size_t len, char *out,
       *o++ = (char)c;
     *o++ = '@';
   }
-  for (size_t i = 0; i < u.host_len; i++)
-    *o++ = (char)lower((unsigned char)u.host[i]);
+  for (size_t i = 0; i < u.host_len; i++) {
+    char c = u.host[i];
+    *o++ = (char)((unsigned char)(c - 'A') < 26 ? c + ('a' - 'A') : c);
+  }
   if (u.has_port) {
     char digits[6];
     int n = 0;

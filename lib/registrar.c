@@ -294,6 +294,28 @@ void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
   reg->n_bindings++;
 }
 
+int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
+                     const char *key, size_t key_len, uint64_t hash,
+                     sipflow__reg_binding *fresh, sipflow_tstamp expires_at) {
+  sipflow__reg_aor *made = NULL;
+  if (sipflow__pq_reserve(&reg->expiry, 1) != 0)
+    return SIPFLOW_ERR_NOMEM;
+  if (!aor) {
+    made = sipflow__malloc(&reg->ctx->mem, sizeof(*made) + key_len);
+    if (!made)
+      return SIPFLOW_ERR_NOMEM;
+    memset(made, 0, sizeof(*made));
+    memcpy(made->key, key, key_len);
+    made->len = (uint16_t)key_len; /* key_len <= max_aor_len <= 65535 */
+    /* Cannot fail: the map was primed at creation. */
+    (void)sipflow__map_insert(&reg->aors, &made->me, hash);
+    aor = made;
+  }
+  fresh->id = ++reg->next_id;
+  sipflow__reg_link(reg, aor, fresh, expires_at);
+  return 0;
+}
+
 void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
                              sipflow_tstamp at) {
   b->expires_at = at;

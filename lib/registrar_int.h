@@ -10,6 +10,59 @@
 #include "sipflow/registrar.h"
 #include "sipflow_int.h"
 
+/* ---- byte classes (reg_uri.c) -------------------------------------------- */
+
+/* One table lookup per byte instead of a chain of comparisons: the URI,
+ * AoR, instance and Call-ID checks run on every REGISTER and lookup. */
+enum {
+  SIPFLOW__REG_CC_BAD = 1u << 0,   /* never unescaped in a URI or URN */
+  SIPFLOW__REG_CC_PCT = 1u << 1,   /* '%' */
+  SIPFLOW__REG_CC_HEX = 1u << 2,   /* 0-9 a-f A-F */
+  SIPFLOW__REG_CC_HOST = 1u << 3,  /* alphanumeric, '-', '.', '_' */
+  SIPFLOW__REG_CC_ALNUM = 1u << 4, /* 0-9 a-z A-Z */
+  SIPFLOW__REG_CC_NOTOK = 1u << 5, /* not visible ASCII (Call-ID words) */
+  SIPFLOW__REG_CC_NOTXT = 1u << 6  /* a control but HTAB (header text) */
+};
+extern const uint8_t sipflow__reg_cc[256];
+
+static inline unsigned sipflow__reg_class(char c) {
+  return sipflow__reg_cc[(unsigned char)c];
+}
+
+/* Whether every byte may appear in a URI or URN and every '%' starts an
+ * escape of two hex digits. */
+static inline bool sipflow__reg_bytes_ok(const char *s, const char *end) {
+  const unsigned stop = SIPFLOW__REG_CC_BAD | SIPFLOW__REG_CC_PCT;
+  /* Escapes are rare: test eight bytes at once and look closer only from a
+   * block that has something to look at. */
+  for (; end - s >= 8; s += 8)
+    if ((sipflow__reg_class(s[0]) | sipflow__reg_class(s[1]) |
+         sipflow__reg_class(s[2]) | sipflow__reg_class(s[3]) |
+         sipflow__reg_class(s[4]) | sipflow__reg_class(s[5]) |
+         sipflow__reg_class(s[6]) | sipflow__reg_class(s[7])) &
+        stop)
+      break;
+  for (; s < end; s++) {
+    unsigned k = sipflow__reg_class(*s);
+    if (!(k & stop))
+      continue;
+    if ((k & SIPFLOW__REG_CC_BAD) || end - s < 3 ||
+        !(sipflow__reg_class(s[1]) & sipflow__reg_class(s[2]) &
+          SIPFLOW__REG_CC_HEX))
+      return false;
+  }
+  return true;
+}
+
+/* Whether no byte of |s| has any of the classes in |mask|. */
+static inline bool sipflow__reg_none_of(const char *s, size_t len,
+                                        unsigned mask) {
+  unsigned k = 0;
+  for (size_t i = 0; i < len; i++)
+    k |= sipflow__reg_class(s[i]);
+  return (k & mask) == 0;
+}
+
 /* ---- URIs (reg_uri.c): RFC 3261 §19.1.4 equality, §10.3 AoR form ------- */
 
 /* The parts of a SIP or SIPS URI, pointing into the parsed text. */
@@ -107,6 +160,28 @@ typedef struct sipflow__reg_aor {
   uint16_t len;
   char key[]; /* canonical AoR */
 } sipflow__reg_aor;
+
+/*
+ * Files other than registrar.c and reg_register.c (reg_restore.c, say)
+ * should reach an AoR's bindings and key through these three rather than
+ * the record's members, so that the record's layout can change (the
+ * registrar's speed work is moving the bindings from a list to an array).
+ */
+/* Every binding of |aor| (not NULL), oldest first. Not for loops that
+ * remove bindings. */
+#define SIPFLOW__REG_FOREACH(aor, var)                                         \
+  for (sipflow__reg_binding *var = (aor)->bindings; var; var = var->next)
+static inline const char *sipflow__reg_aor_key(const sipflow__reg_aor *a) {
+  return a->key;
+}
+/* Add |fresh| as a new binding of the AoR |key| (hashed to |hash|): |aor|
+ * when the AoR exists, NULL to create it. Gives |fresh| an id and links it
+ * everywhere, expiring at |expires_at|. Returns 0, or SIPFLOW_ERR_NOMEM
+ * with nothing changed. Checks no limit and reports nothing. */
+int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
+                     const char *key, size_t key_len, uint64_t hash,
+                     struct sipflow__reg_binding *fresh,
+                     sipflow_tstamp expires_at);
 
 /* What a binding will hold: the request's values for one Contact. */
 typedef struct sipflow__reg_content {

@@ -6,19 +6,22 @@
 #
 # 1. scripts/check_docs.py reads the headers with Python's standard library
 #    only: fast, and needs no Doxygen.
-# 2. If doxygen is installed (and SIPFLOW_CHECK_DOCS_DOXYGEN is not 0), it
+# 2. scripts/check_doc_snippets.py checks that every code block the guides
+#    quote from a source file (<!-- from FILE --> above it) is still in it.
+# 3. If doxygen is installed (and SIPFLOW_CHECK_DOCS_DOXYGEN is not 0), it
 #    also runs Doxygen with WARN_IF_UNDOCUMENTED over the same headers and
 #    fails on any "is not documented" warning, so the generated reference
 #    and this check cannot disagree.
 #
-# Prints what is undocumented, one line each, and exits non-zero if anything
-# is. Writes nothing in the source tree.
+# Prints what is undocumented (or quoted wrong), one line each, and exits
+# non-zero if anything is. Writes nothing in the source tree.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 status=0
 
 python3 scripts/check_docs.py "$root/include/sipflow" || status=1
+python3 scripts/check_doc_snippets.py "$root/docs" || status=1
 
 if [ "${SIPFLOW_CHECK_DOCS_DOXYGEN:-1}" != 0 ] && command -v doxygen >/dev/null; then
   tmp=$(mktemp -d /tmp/sipflow-check-docs.XXXXXX)

@@ -100,6 +100,13 @@ fi
 if tests/install/check.sh .build/default; then pass "install: pkg-config consumer"
 else fail "install: pkg-config consumer"; fi
 
+# Every public symbol is documented, and the guides quote the real code.
+if scripts/check-docs.sh >.build/docs.log 2>&1; then
+  pass "docs: every public symbol documented; guide snippets match the code"
+else
+  tail -30 .build/docs.log; fail "docs: undocumented public symbols or stale snippets"
+fi
+
 # Format.
 srcs=$(git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^tests/fuzz/corpus/' || true)
 if [ -n "$srcs" ] && clang-format --dry-run --Werror $srcs >.build/format.log 2>&1; then

@@ -31,11 +31,12 @@ typedef struct edge {
   host_udp *sock;
   sipflow_addr registrar;
   uint32_t flow_timer; /* seconds, told to Outbound UAs */
+  uint32_t grace_ms;   /* how late a UA's keepalive may be */
   sipflow_ctx *ctx;
   sipflow_keyring *keys;
   sipflow_flow_table *flows;
   sipflow_keepalive *ka;
-  selftest *st;
+  st_runner *st;
 } edge;
 
 /* ---- flows and keepalives ------------------------------------------------ */
@@ -81,43 +82,7 @@ static void on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
                      host_now());
 }
 
-/* ---- requests -------------------------------------------------------------- */
-
-/* What sipflow_edge_decide() needs to know, read with sofia. */
-static void read_facts(edge *e, msg_t *msg, sipflow_flow_id flow,
-                       const sipflow_addr *from, sipflow_edge_facts *f) {
-  sip_t *sip = sip_object(msg);
-  sip_route_t *r = sip->sip_route;
-  const char *m = sip->sip_request->rq_method_name;
-  sipflow_edge_facts_default(f);
-  f->method = sipflow_edge_method_parse(m, strlen(m));
-  f->to_tag = sip->sip_to && sip->sip_to->a_tag;
-  f->via_count = sipflow_sofia_via_count(sip);
-  f->arrival_flow = flow;
-  if (sip->sip_contact) {
-    f->contact_reg_id = !!msg_params_find(sip->sip_contact->m_params, "reg-id");
-    f->contact_ob = !!url_has_param(sip->sip_contact->m_url, "ob");
-  }
-  f->no_supported_path = f->method == SIPFLOW_EDGE_METHOD_REGISTER &&
-                         !sip_has_feature(sip->sip_supported, "path");
-  if (!r || !sip_url_is(r->r_url, host_udp_local(e->sock)))
-    return;
-  f->route_is_us = 1;
-  f->route_ob = !!url_has_param(r->r_url, "ob");
-  if (r->r_url->url_user && r->r_url->url_user[0]) {
-    sipflow_flow_info info;
-    const char *u = r->r_url->url_user;
-    sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_UDP};
-    f->route_has_user = 1;
-    f->token_result = sipflow_flow_lookup(e->flows, u, strlen(u), &info);
-    if (f->token_result == 0) {
-      f->token_flow = info.id;
-      arrival.local = *host_udp_local(e->sock);
-      arrival.remote = *from;
-      f->token_tuple_is_arrival = sipflow_flow_tuple_same(&info.tuple, &arrival);
-    }
-  }
-}
+/* ---- requests ------------------------------------------------------------ */
 
 /* Where the request goes when no token sends it over a flow. */
 static int next_hop(edge *e, msg_t *msg, const sipflow_addr *from,
@@ -134,11 +99,9 @@ static int next_hop(edge *e, msg_t *msg, const sipflow_addr *from,
 /* Adds the token of |flow| as a Path (|path|) or Record-Route value. */
 static int add_token(edge *e, msg_t *msg, sipflow_flow_id flow, int path,
                      int ob) {
-  char uri[256];
-  if (sip_token_uri(e->flows, flow, host_udp_local(e->sock), ob, uri,
-                    sizeof(uri)) != 0)
-    return -1;
-  return path ? sip_add_path(msg, uri) : sip_add_record_route(msg, uri);
+  return sip_add_token(
+      msg, e->flows, flow, host_udp_local(e->sock),
+      path ? SIPFLOW_EDGE_HEADER_PATH : SIPFLOW_EDGE_HEADER_RECORD_ROUTE, ob);
 }
 
 /* Watch an Outbound flow once the registrar accepts it (reason_confirm in
@@ -163,7 +126,7 @@ static int route(edge *e, msg_t *msg, sipflow_flow_id flow,
   sipflow_edge_facts f;
   sipflow_edge_decision d;
   sipflow_flow_info out;
-  read_facts(e, msg, flow, from, &f);
+  sip_edge_facts(msg, e->flows, host_udp_local(e->sock), flow, from, &f);
   if (sipflow_edge_decide(&f, &d) != 0)
     return 500;
   if (d.action == SIPFLOW_EDGE_REJECT) { /* 403 forged, 430 gone, 421 */
@@ -217,7 +180,7 @@ static void on_request(edge *e, msg_t *msg, sipflow_flow_id flow,
               status == 421 ? "Require: path\r\n" : NULL);
 }
 
-/* ---- responses ------------------------------------------------------------- */
+/* ---- responses ----------------------------------------------------------- */
 
 /* The largest expires among the Contacts of a 200 to REGISTER. */
 static uint32_t granted(sip_t *sip) {
@@ -240,21 +203,20 @@ static void on_response(edge *e, msg_t *msg) {
   sipflow_addr to;
   int status = sip->sip_status->st_status;
 
-  branch = sip_pop_own_via(msg, host_udp_local(e->sock), BRANCH, buf,
-                           sizeof(buf));
+  branch =
+      sip_pop_own_via(msg, host_udp_local(e->sock), BRANCH, buf, sizeof(buf));
   if (!branch)
     return; /* not through us: drop */
   sscanf(branch + strlen(BRANCH), ".%" SCNu64, &flow);
-  if (flow && sip->sip_cseq && sip->sip_cseq->cs_method == sip_method_register &&
-      status >= 200) {
+  if (flow && sip->sip_cseq &&
+      sip->sip_cseq->cs_method == sip_method_register && status >= 200) {
     /* Outbound in use (Require: outbound): the UA keeps the flow alive and
      * must hear how often (RFC 5626 §5.4); the edge watches for it. */
     int ob = status < 300 && sip_has_feature(sip->sip_require, "outbound");
     uint32_t secs = ob ? granted(sip) : 0;
-    sipflow_keepalive_reason_confirm(e->ka, flow,
-                                     SIPFLOW_KEEPALIVE_REGISTRATION, flow,
-                                     (unsigned)status,
-                                     secs * SIPFLOW_SECONDS, host_now());
+    sipflow_keepalive_reason_confirm(
+        e->ka, flow, SIPFLOW_KEEPALIVE_REGISTRATION, flow, (unsigned)status,
+        secs * SIPFLOW_SECONDS, host_now());
     if (ob && sipflow_sofia_flow_timer(sip, &(uint32_t){0}) != 0) {
       snprintf(ft, sizeof(ft), "Flow-Timer: %u\r\n", (unsigned)e->flow_timer);
       sip_add_header(msg, ft);
@@ -269,7 +231,7 @@ static void on_response(edge *e, msg_t *msg) {
   sip_send(e->sock, &to, msg);
 }
 
-/* ---- what arrives ---------------------------------------------------------- */
+/* ---- what arrives -------------------------------------------------------- */
 
 static void on_datagram(host_udp *sock, const sipflow_addr *from,
                         const uint8_t *data, size_t len, void *arg) {
@@ -306,22 +268,17 @@ static void on_datagram(host_udp *sock, const sipflow_addr *from,
   msg_destroy(msg);
 }
 
-/* ---- set-up ---------------------------------------------------------------- */
+/* ---- set-up -------------------------------------------------------------- */
 
-static int setup(edge *e, const sipflow_addr *listen, int selftest) {
+static int setup(edge *e, const sipflow_addr *listen) {
   sipflow_flow_callbacks fcb = {on_flow_failed};
   sipflow_keepalive_callbacks kcb = {.send_probe = send_probe,
                                      .on_state = on_state};
   sipflow_keepalive_settings ks;
-  uint8_t key[SIPFLOW_TOKEN_KEY_LEN];
   sipflow_keepalive_settings_default(&ks);
-  if (selftest)
-    ks.passive_grace = 500 * SIPFLOW_MILLISECONDS;
-  /* One key for this run; a cluster or a restart shares and keeps it. */
-  if (host_ctx_new(e->h, &e->ctx, SIPFLOW_LOG_WARN) != 0 ||
-      sipflow_keyring_new(&e->keys, e->ctx) != 0 ||
-      sipflow_token_key_generate(key, sizeof(key)) != 0 ||
-      sipflow_keyring_add(e->keys, 1, key, sizeof(key)) != 0 ||
+  ks.passive_grace = e->grace_ms * SIPFLOW_MILLISECONDS;
+  if (host_ctx_new(e->h, &e->ctx, SIPFLOW_LOG_WARN, e) != 0 ||
+      keys_new(&e->keys, e->ctx) != 0 ||
       sipflow_flow_table_new(&e->flows, e->ctx, e->keys, &fcb, NULL, e) != 0 ||
       sipflow_keepalive_new(&e->ka, e->ctx, &kcb, &ks, e) != 0 ||
       host_timer_start(e->h, e->ctx) != 0 ||
@@ -334,58 +291,73 @@ static int setup(edge *e, const sipflow_addr *listen, int selftest) {
  * registrar (P1), is called back over its flow, a forged token is refused,
  * STUN is answered, and once the UA falls silent its token gets 430. */
 static const st_step script[] = {
-    {ST_SEND, 0, ST_APP,
-     "REGISTER sip:example.com SIP/2.0\nVia: SIP/2.0/UDP $P0;branch=z9hG4bKr1;"
-     "rport\nMax-Forwards: 70\nFrom: <sip:alice@example.com>;tag=a\n"
-     "To: <sip:alice@example.com>\nCall-ID: reg1@test\nCSeq: 1 REGISTER\n"
-     "Supported: outbound, path\nContact: <sip:alice@$P0;ob>;reg-id=1;"
-     "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-0000000000a1>\"\n"
-     "Expires: 600\n"},
-    {ST_EXPECT, 1, 0, "REGISTER ", {"Path: <sip:", ";lr;ob>"}, .capture = "Path"},
-    {ST_REPLY, 1, 0, "200 OK",
-     .extra = "Require: outbound\nContact: <sip:alice@$P0;ob>;reg-id=1;"
-              "expires=600\n"},
-    {ST_EXPECT, 0, 0, "SIP/2.0 200", {"Flow-Timer: 1", "Require: outbound"}},
-    {ST_SEND, 1, ST_APP,
-     "INVITE sip:alice@$P0;ob SIP/2.0\nVia: SIP/2.0/UDP $P1;branch=z9hG4bKi1\n"
-     "Max-Forwards: 70\nRoute: $C0\nFrom: <sip:bob@example.com>;tag=b\n"
-     "To: <sip:alice@example.com>\nCall-ID: call1@test\nCSeq: 1 INVITE\n"
-     "Contact: <sip:bob@$P1>\n"},
-    {ST_EXPECT, 0, 0, "INVITE sip:alice@", {"Record-Route: <sip:$T0@"},
-     .lacks = "\r\nRoute:"},
-    {ST_REPLY, 0, 0, "200 OK", .extra = "Contact: <sip:alice@$P0;ob>\n"},
-    {ST_EXPECT, 1, 0, "SIP/2.0 200"},
-    {ST_SEND, 1, ST_APP,
-     "INVITE sip:alice@$P0;ob SIP/2.0\nVia: SIP/2.0/UDP $P1;branch=z9hG4bKi2\n"
-     "Max-Forwards: 70\nRoute: <sip:$X0@$APP;lr;ob>\n"
-     "From: <sip:bob@example.com>;tag=b2\nTo: <sip:alice@example.com>\n"
-     "Call-ID: call2@test\nCSeq: 1 INVITE\n"},
-    {ST_EXPECT, 1, 0, "SIP/2.0 403"},
-    {ST_STUN_SEND, 0, ST_APP},
-    {ST_STUN_EXPECT, 0},
-    {ST_WAIT_EVENT, 0, 1}, /* the edge ends the silent UA's flow */
-    {ST_SEND, 1, ST_APP,
-     "INVITE sip:alice@$P0;ob SIP/2.0\nVia: SIP/2.0/UDP $P1;branch=z9hG4bKi3\n"
-     "Max-Forwards: 70\nRoute: $C0\nFrom: <sip:bob@example.com>;tag=b3\n"
-     "To: <sip:alice@example.com>\nCall-ID: call3@test\nCSeq: 1 INVITE\n"},
-    {ST_EXPECT, 1, 0, "SIP/2.0 430"},
-    {ST_END},
+    ST_SEND(
+        0, ST_APP,
+        "REGISTER sip:example.com SIP/2.0\n"
+        "Via: SIP/2.0/UDP $P0;branch=z9hG4bKr1;rport\nMax-Forwards: 70\n"
+        "From: <sip:alice@example.com>;tag=a\nTo: <sip:alice@example.com>\n"
+        "Call-ID: reg1@test\nCSeq: 1 REGISTER\n"
+        "Supported: outbound, path\nContact: <sip:alice@$P0;ob>;reg-id=1;"
+        "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-0000000000a1>\"\n"
+        "Expires: 600\n"),
+    /* Path with the flow's token and ;ob (RFC 5626 §5.1) */
+    ST_EXPECT(1, "REGISTER ", .has = {"Path: <sip:", ";lr;ob>"},
+              .capture = "Path"),
+    ST_REPLY(1, "200 OK",
+             .extra = "Require: outbound\n"
+                      "Contact: <sip:alice@$P0;ob>;reg-id=1;expires=600\n"),
+    ST_EXPECT(0, "SIP/2.0 200", .has = {"Flow-Timer: 1", "Require: outbound"}),
+    /* the registrar routes a call to the binding through its Path */
+    ST_SEND(1, ST_APP,
+            "INVITE sip:alice@$P0;ob SIP/2.0\n"
+            "Via: SIP/2.0/UDP $P1;branch=z9hG4bKi1\nMax-Forwards: 70\n"
+            "Route: $C0\nFrom: <sip:bob@example.com>;tag=b\n"
+            "To: <sip:alice@example.com>\nCall-ID: call1@test\n"
+            "CSeq: 1 INVITE\nContact: <sip:bob@$P1>\n"),
+    ST_EXPECT(0, "INVITE sip:alice@", .has = {"Record-Route: <sip:$T0@"},
+              .lacks = "\r\nRoute:"),
+    ST_REPLY(0, "200 OK", .extra = "Contact: <sip:alice@$P0;ob>\n"),
+    ST_EXPECT(1, "SIP/2.0 200"),
+    /* a forged token: 403 (RFC 5626 §5.3.1) */
+    ST_SEND(1, ST_APP,
+            "INVITE sip:alice@$P0;ob SIP/2.0\n"
+            "Via: SIP/2.0/UDP $P1;branch=z9hG4bKi2\nMax-Forwards: 70\n"
+            "Route: <sip:$X0@$APP;lr;ob>\nFrom: <sip:bob@example.com>;tag=b2\n"
+            "To: <sip:alice@example.com>\nCall-ID: call2@test\n"
+            "CSeq: 1 INVITE\n"),
+    ST_EXPECT(1, "SIP/2.0 403"),
+    /* STUN on the SIP port (RFC 5626 §8) */
+    ST_STUN_SEND(0, ST_APP),
+    ST_STUN_EXPECT(0),
+    /* the UA falls silent: the edge ends its flow... */
+    ST_WAIT_EVENTS(1),
+    /* ... and its token now gets 430 Flow Failed (RFC 5626 §5.3.1) */
+    ST_SEND(1, ST_APP,
+            "INVITE sip:alice@$P0;ob SIP/2.0\n"
+            "Via: SIP/2.0/UDP $P1;branch=z9hG4bKi3\nMax-Forwards: 70\n"
+            "Route: $C0\nFrom: <sip:bob@example.com>;tag=b3\n"
+            "To: <sip:alice@example.com>\nCall-ID: call3@test\n"
+            "CSeq: 1 INVITE\n"),
+    ST_EXPECT(1, "SIP/2.0 430"),
+    ST_END,
 };
 
 static void usage(void) {
-  fprintf(stderr, "usage: edge --listen HOST:PORT --registrar HOST:PORT "
-                  "[--flow-timer S] [--run-ms MS]\n       edge --selftest\n");
+  fprintf(stderr,
+          "usage: edge --listen HOST:PORT --registrar HOST:PORT "
+          "[--flow-timer S] [--grace-ms MS]\n            [--run-ms MS]\n"
+          "       edge --selftest\n");
 }
 
 int main(int argc, char **argv) {
-  edge e = {.flow_timer = 25};
+  edge e = {.flow_timer = 25, .grace_ms = 10000};
   sipflow_addr listen;
   uint64_t run_ms = 0;
-  int selftest = 0, have_listen = 0, have_reg = 0, rv = 0;
+  int testing = 0, have_listen = 0, have_reg = 0, rv = 0;
   for (int i = 1; i < argc; i++) {
     const char *opt = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(opt, "--selftest")) {
-      selftest = 1;
+      testing = 1;
       continue;
     }
     if (!v) {
@@ -397,6 +369,8 @@ int main(int argc, char **argv) {
       have_listen = sip_parse_hostport(v, &listen) == 0;
     else if (!strcmp(opt, "--registrar"))
       have_reg = sip_parse_hostport(v, &e.registrar) == 0;
+    else if (!strcmp(opt, "--grace-ms"))
+      e.grace_ms = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(opt, "--flow-timer"))
       e.flow_timer = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(opt, "--run-ms"))
@@ -406,25 +380,26 @@ int main(int argc, char **argv) {
   }
   if (host_new(&e.h) != 0)
     return 1;
-  if (selftest) {
+  if (testing) {
     sipflow_addr_parse(&listen, "127.0.0.1", 0);
     if (st_new(&e.st, e.h, 2) != 0)
       return 1;
     e.registrar = *st_peer(e.st, 1);
     e.flow_timer = 1;
+    e.grace_ms = 500;
     run_ms = 10000;
   } else if (!have_listen || !have_reg || e.flow_timer == 0) {
     usage();
     return 2;
   }
-  if (setup(&e, &listen, selftest) != 0) {
+  if (setup(&e, &listen) != 0) {
     fprintf(stderr, "edge: cannot start\n");
     rv = 1;
   } else {
-    char a[64];
+    char a[64], r[64];
     fprintf(stderr, "edge on %s (%s), registrar %s\n",
             sip_hostport(host_udp_local(e.sock), a, sizeof(a)),
-            host_loop_name(), sip_hostport(&e.registrar, a, sizeof(a)));
+            host_loop_name(), sip_hostport(&e.registrar, r, sizeof(r)));
     if (e.st)
       st_start(e.st, host_udp_local(e.sock), script, NULL, NULL);
     host_run(e.h, run_ms);

@@ -35,6 +35,10 @@ struct pfork {
   int cancelled, answered;
 };
 
+static int is_invite(msg_t *req) {
+  return sip_object(req)->sip_request->rq_method == sip_method_invite;
+}
+
 static void fork_free(pfork_table *t, pfork *f) {
   t->slot[f->id % PFORK_MAX] = NULL;
   for (int i = 0; i < f->nbr; i++)
@@ -84,7 +88,8 @@ static int send_branch(pfork_table *t, pfork *f, const sipflow_reg_branch *b) {
 
 /* Sends |b|; a branch that fails at once is reported, and the instance's
  * next flow, if the plan gives one, goes in its place. */
-static void start_branch(pfork_table *t, pfork *f, const sipflow_reg_branch *b) {
+static void start_branch(pfork_table *t, pfork *f,
+                         const sipflow_reg_branch *b) {
   while (b) {
     const sipflow_reg_branch *next = NULL;
     int status = send_branch(t, f, b);
@@ -127,8 +132,8 @@ static void cancel_pending(pfork_table *t, pfork *f) {
   for (int i = 0; i < f->nbr; i++) {
     size_t len;
     char *bytes;
-    if (f->br[i].done)
-      continue;
+    if (f->br[i].done || !is_invite(f->br[i].req))
+      continue; /* only an INVITE is cancelled (RFC 3261 §9.1) */
     bytes = sip_cancel(f->br[i].req, &len);
     if (bytes)
       host_udp_send(t->sock, &f->br[i].dst, bytes, len);
@@ -169,11 +174,10 @@ int pfork_response(pfork_table *t, const char *branch, msg_t *resp) {
   pbranch *b;
   size_t plen = strlen(t->prefix);
   if (sscanf(branch + plen, ".%" SCNu32 ".%d", &id, &idx) != 2 ||
-      !(f = t->slot[id % PFORK_MAX]) || f->id != id || idx < 0 ||
-      idx >= f->nbr)
+      !(f = t->slot[id % PFORK_MAX]) || f->id != id || idx < 0 || idx >= f->nbr)
     return -1;
   b = &f->br[idx];
-  if (status >= 300) { /* every non-2xx final answer is ACKed here */
+  if (status >= 300 && is_invite(b->req)) { /* non-2xx: ACKed here */
     size_t len;
     char *ack = sip_ack(b->req, resp, &len);
     if (ack)

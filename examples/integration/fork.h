@@ -26,8 +26,7 @@ typedef struct pfork pfork;
  * status standing for the branch's answer (430 when its flow is gone).
  * |tag| is what pfork_start() was given. */
 typedef int (*pfork_target_fn)(void *app, uint64_t tag, msg_t *copy,
-                               const sipflow_reg_binding *b,
-                               sipflow_addr *dst);
+                               const sipflow_reg_binding *b, sipflow_addr *dst);
 
 typedef struct pfork_table {
   host_udp *sock;     /* sends every branch and answer */

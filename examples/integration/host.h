@@ -36,8 +36,11 @@ void host_del(host *h);
 sipflow_tstamp host_now(void);
 
 /* A context with this loop's randomness (jitter, STUN ids), a random hash
- * key, and a log callback that prints to stderr at |level| and above. */
-int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level);
+ * key, and a log callback that prints lines at |level| and above to
+ * stderr. |user_data| is the context's: the registrar's change callback
+ * gets it. */
+int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level,
+                 void *user_data);
 
 /* From now on the loop's one timer follows |ctx|'s deadline. */
 int host_timer_start(host *h, sipflow_ctx *ctx);
@@ -46,8 +49,8 @@ int host_timer_start(host *h, sipflow_ctx *ctx);
 void host_timer_update(host *h);
 
 /* Bind a UDP socket (port 0: any free port); |fn| gets its datagrams. */
-int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn,
-                  void *arg, host_udp **psock);
+int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn, void *arg,
+                  host_udp **psock);
 /* The address the socket is bound to, with the real port. */
 const sipflow_addr *host_udp_local(const host_udp *sock);
 int host_udp_send(host_udp *sock, const sipflow_addr *to, const void *data,

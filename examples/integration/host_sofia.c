@@ -35,8 +35,6 @@ struct host {
   su_root_t *root;
   sipflow_sofia_timer *timer;
   host_udp *socks;
-  sipflow_log_level level;
-  int stop;
 };
 
 static volatile sig_atomic_t signalled;
@@ -88,10 +86,10 @@ int host_new(host **ph) {
   return 0;
 }
 
+/* The context produces only lines at or above its log_level. */
 static void log_line(void *ud, sipflow_log_level level, const char *msg) {
-  host *h = ud;
-  if (level <= h->level)
-    fprintf(stderr, "libsipflow: %s\n", msg);
+  (void)ud, (void)level;
+  fprintf(stderr, "libsipflow: %s\n", msg);
 }
 
 /* Jitter and STUN transaction ids from sofia's own generator. */
@@ -100,14 +98,15 @@ static void rand_bytes(void *ud, uint8_t *dest, size_t len) {
   su_randmem(dest, len);
 }
 
-int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level) {
+int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level,
+                 void *user_data) {
   sipflow_ctx_callbacks cb = {log_line, rand_bytes};
   sipflow_ctx_settings s;
-  h->level = level;
+  (void)h;
   sipflow_ctx_settings_default(&s);
   s.log_level = level;
   su_randmem(s.hash_key, sizeof(s.hash_key));
-  return sipflow_ctx_new(pctx, &cb, &s, NULL, h);
+  return sipflow_ctx_new(pctx, &cb, &s, NULL, user_data);
 }
 
 int host_timer_start(host *h, sipflow_ctx *ctx) {
@@ -137,8 +136,8 @@ static int on_readable(su_root_magic_t *magic, su_wait_t *w,
   return 0;
 }
 
-int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn,
-                  void *arg, host_udp **psock) {
+int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn, void *arg,
+                  host_udp **psock) {
   su_sockaddr_t su;
   socklen_t len = to_sockaddr(addr, &su);
   host_udp *u = calloc(1, sizeof(*u));
@@ -151,8 +150,7 @@ int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn,
   u->next = h->socks;
   h->socks = u; /* closed by host_del() even if binding fails */
   if (u->s == INVALID_SOCKET || bind(u->s, &su.su_sa, len) != 0 ||
-      getsockname(u->s, &su.su_sa, &len) != 0 ||
-      su_setblocking(u->s, 0) != 0 ||
+      getsockname(u->s, &su.su_sa, &len) != 0 || su_setblocking(u->s, 0) != 0 ||
       su_wait_create(&u->wait, u->s, SU_WAIT_IN) != 0)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   u->reg = su_root_register(h->root, &u->wait, on_readable, u, 0);
@@ -177,31 +175,45 @@ static void on_signal(int signum) {
   signalled = 1;
 }
 
+static void on_limit(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg) {
+  host *h = arg;
+  (void)m, (void)t;
+  su_root_break(h->root);
+}
+
+/* A signal handler may only set a flag; a periodic timer looks at it. */
+static void on_watch(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg) {
+  host *h = arg;
+  (void)m, (void)t;
+  if (signalled)
+    su_root_break(h->root);
+}
+
 void host_run(host *h, uint64_t max_ms) {
-  sipflow_tstamp end = host_now() + max_ms * SIPFLOW_MILLISECONDS;
+  su_timer_t *limit = su_timer_create(su_root_task(h->root), 0);
+  su_timer_t *watch = su_timer_create(su_root_task(h->root), 200);
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  h->stop = 0;
+  if (!limit || !watch)
+    goto out;
+  if (max_ms)
+    su_timer_set_interval(
+        limit, on_limit, h,
+        (su_duration_t)(max_ms < 0x7fffffff ? max_ms : 0x7fffffff));
+  su_timer_run(watch, on_watch, h);
   host_timer_update(h);
-  /* su_root_step() runs due timers and ready sockets once; stepping at
-   * most every 100 ms lets the loop notice a signal or the time limit. */
-  while (!h->stop && !signalled) {
-    su_duration_t step = 100;
-    sipflow_tstamp now = host_now();
-    if (max_ms) {
-      if (now >= end)
-        break;
-      if (sipflow_ms_until(end, now) < (uint64_t)step)
-        step = (su_duration_t)sipflow_ms_until(end, now);
-    }
-    su_root_step(h->root, step);
-  }
+  /* su_root_run() runs timers as they come due; su_root_step() is no way
+   * to wait for them (docs/adapters.md, "Pitfalls"). */
+  su_root_run(h->root);
+out:
+  su_timer_destroy(limit);
+  su_timer_destroy(watch);
 }
 
-void host_stop(host *h) { h->stop = 1; }
+void host_stop(host *h) { su_root_break(h->root); }
 
 void host_del(host *h) {
   if (!h)

@@ -29,7 +29,6 @@ struct host {
   uv_timer_t limit;
   uv_signal_t sigint, sigterm;
   host_udp *socks;
-  sipflow_log_level level;
 };
 
 const char *host_loop_name(void) { return "libuv"; }
@@ -84,23 +83,24 @@ int host_new(host **ph) {
   return 0;
 }
 
+/* The context produces only lines at or above its log_level. */
 static void log_line(void *ud, sipflow_log_level level, const char *msg) {
-  host *h = ud;
-  if (level <= h->level)
-    fprintf(stderr, "libsipflow: %s\n", msg);
+  (void)ud, (void)level;
+  fprintf(stderr, "libsipflow: %s\n", msg);
 }
 
-int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level) {
+int host_ctx_new(host *h, sipflow_ctx **pctx, sipflow_log_level level,
+                 void *user_data) {
   sipflow_ctx_callbacks cb = {log_line, sipflow_uv_rand};
   sipflow_ctx_settings s;
   int rv;
-  h->level = level;
+  (void)h;
   sipflow_ctx_settings_default(&s);
   s.log_level = level;
   /* A key the network cannot guess keeps the hash tables flood-proof. */
   if ((rv = sipflow_uv_settings_randomize(&s)) != 0)
     return rv;
-  return sipflow_ctx_new(pctx, &cb, &s, NULL, h);
+  return sipflow_ctx_new(pctx, &cb, &s, NULL, user_data);
 }
 
 int host_timer_start(host *h, sipflow_ctx *ctx) {
@@ -129,8 +129,8 @@ static void on_recv(uv_udp_t *handle, ssize_t n, const uv_buf_t *buf,
   host_timer_update(u->h);
 }
 
-int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn,
-                  void *arg, host_udp **psock) {
+int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn, void *arg,
+                  host_udp **psock) {
   struct sockaddr_storage ss;
   int n = sizeof(ss);
   host_udp *u = calloc(1, sizeof(*u));
@@ -162,8 +162,7 @@ int host_udp_send(host_udp *u, const sipflow_addr *to, const void *data,
   to_sockaddr(to, &ss);
   /* Loopback and idle sockets take the datagram at once; a busy socket's
    * EAGAIN is a lost datagram, which UDP allows (SIP retransmits). */
-  return uv_udp_try_send(&u->handle, &b, 1, (struct sockaddr *)&ss) ==
-                 (int)len
+  return uv_udp_try_send(&u->handle, &b, 1, (struct sockaddr *)&ss) == (int)len
              ? 0
              : -1;
 }

@@ -15,18 +15,18 @@
 #define ST_QUEUE 16
 #define ST_TEXT 4096
 
-typedef struct st_peer {
+typedef struct st_peer_state {
   host_udp *sock;
   char *queue[ST_QUEUE]; /* datagrams not yet looked at, oldest first */
   size_t qlen[ST_QUEUE];
   int nq;
   char *last_req; /* the last request EXPECT matched, for REPLY */
   sipflow_addr last_from;
-} st_peer;
+} st_peer_state;
 
-struct selftest {
+struct st_runner {
   host *h;
-  st_peer peer[ST_PEERS];
+  st_peer_state peer[ST_PEERS];
   int npeers;
   sipflow_addr app;
   const st_step *steps;
@@ -37,14 +37,14 @@ struct selftest {
   void *arg;
 };
 
-static void run(selftest *st);
+static void run(st_runner *st);
 
 static void on_recv(host_udp *sock, const sipflow_addr *from,
                     const uint8_t *data, size_t len, void *arg) {
-  selftest *st = arg;
+  st_runner *st = arg;
   (void)from;
   for (int i = 0; i < st->npeers; i++) {
-    st_peer *p = &st->peer[i];
+    st_peer_state *p = &st->peer[i];
     if (p->sock != sock)
       continue;
     if (p->nq == ST_QUEUE) { /* full: the oldest goes */
@@ -64,8 +64,8 @@ static void on_recv(host_udp *sock, const sipflow_addr *from,
   run(st);
 }
 
-int st_new(selftest **pst, host *h, int npeers) {
-  selftest *st = calloc(1, sizeof(*st));
+int st_new(st_runner **pst, host *h, int npeers) {
+  st_runner *st = calloc(1, sizeof(*st));
   sipflow_addr lo;
   if (!st || npeers > ST_PEERS)
     return -1;
@@ -79,11 +79,11 @@ int st_new(selftest **pst, host *h, int npeers) {
   return 0;
 }
 
-const sipflow_addr *st_peer(const selftest *st, int i) {
+const sipflow_addr *st_peer(const st_runner *st, int i) {
   return host_udp_local(st->peer[i].sock);
 }
 
-/* ---- templates -------------------------------------------------------- */
+/* ---- templates ----------------------------------------------------------- */
 
 /* The user part of the first "sip:" URI in |s|: a flow token. */
 static void token_of(const char *s, char *out, size_t len, int forge) {
@@ -94,11 +94,13 @@ static void token_of(const char *s, char *out, size_t len, int forge) {
     return;
   memcpy(out, u + 4, n);
   out[n] = '\0';
-  if (forge && n) /* one changed character must fail the MAC */
-    out[0] = out[0] == 'A' ? 'B' : 'A';
+  /* One character of the MAC changed (the last one also carries padding
+   * bits, which would make it malformed rather than forged). */
+  if (forge && n > 1)
+    out[n - 2] = out[n - 2] == 'A' ? 'B' : 'A';
 }
 
-static int expand(const selftest *st, const char *tpl, char *out, size_t cap) {
+static int expand(const st_runner *st, const char *tpl, char *out, size_t cap) {
   size_t o = 0;
   for (const char *s = tpl; *s; s++) {
     char val[512];
@@ -136,8 +138,7 @@ static int expand(const selftest *st, const char *tpl, char *out, size_t cap) {
 }
 
 /* Every value of header |name| in |msg|, joined with ", ". */
-static void capture(const char *msg, const char *name, char *out,
-                    size_t cap) {
+static void capture(const char *msg, const char *name, char *out, size_t cap) {
   size_t nlen = strlen(name), o = 0;
   out[0] = '\0';
   for (const char *l = msg; l && *l; l = strstr(l, "\r\n"), l = l ? l + 2 : l) {
@@ -161,24 +162,23 @@ static void capture(const char *msg, const char *name, char *out,
   }
 }
 
-/* ---- steps ------------------------------------------------------------ */
+/* ---- steps --------------------------------------------------------------- */
 
-static const sipflow_addr *dest(const selftest *st, int to) {
+static const sipflow_addr *dest(const st_runner *st, int to) {
   return to == ST_APP ? &st->app : st_peer(st, to);
 }
 
-static int do_send(selftest *st, const st_step *s) {
+static int do_send(st_runner *st, const st_step *s) {
   char buf[ST_TEXT];
   int n = expand(st, s->text, buf, sizeof(buf) - 32);
   if (n < 0)
     return -1;
   /* Every scripted message is bodiless. */
   n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-Length: 0\r\n\r\n");
-  return host_udp_send(st->peer[s->peer].sock, dest(st, s->to), buf,
-                       (size_t)n);
+  return host_udp_send(st->peer[s->peer].sock, dest(st, s->to), buf, (size_t)n);
 }
 
-static int matches(const selftest *st, const st_step *s, const char *msg) {
+static int matches(const st_runner *st, const st_step *s, const char *msg) {
   char want[512];
   if (expand(st, s->text, want, sizeof(want)) < 0 ||
       strncmp(msg, want, strlen(want)) != 0)
@@ -189,18 +189,23 @@ static int matches(const selftest *st, const st_step *s, const char *msg) {
   return !s->lacks || !strstr(msg, s->lacks);
 }
 
-static int do_reply(selftest *st, const st_step *s) {
-  st_peer *p = &st->peer[s->peer];
-  char extra[1024], status[8];
+static int do_reply(st_runner *st, const st_step *s) {
+  st_peer_state *p = &st->peer[s->peer];
+  char extra[2048], rr[1024], status[8];
   msg_t *req;
   size_t len;
   char *bytes;
-  int rv = -1;
-  if (!p->last_req || !(req = sip_parse((uint8_t *)p->last_req,
-                                        strlen(p->last_req))))
+  int rv = -1, n;
+  if (!p->last_req ||
+      !(req = sip_parse((uint8_t *)p->last_req, strlen(p->last_req))))
     return -1;
   snprintf(status, sizeof(status), "%.3s", s->text);
-  if (expand(st, s->extra ? s->extra : "", extra, sizeof(extra)) >= 0 &&
+  n = expand(st, s->extra ? s->extra : "", extra, sizeof(extra) - 16);
+  /* A UAS copies Record-Route into its 1xx and 2xx (RFC 3261 §12.1.1). */
+  capture(p->last_req, "Record-Route", rr, sizeof(rr));
+  if (n >= 0 && rr[0] && atoi(status) < 300)
+    snprintf(extra + n, sizeof(extra) - (size_t)n, "Record-Route: %s\r\n", rr);
+  if (n >= 0 &&
       (bytes = sip_response(req, atoi(status), extra, &len)) != NULL) {
     rv = host_udp_send(p->sock, &p->last_from, bytes, len);
     free(bytes);
@@ -209,7 +214,7 @@ static int do_reply(selftest *st, const st_step *s) {
   return rv;
 }
 
-static int do_stun_send(selftest *st, const st_step *s) {
+static int do_stun_send(st_runner *st, const st_step *s) {
   static const uint8_t txid[SIPFLOW_STUN_TXID_LEN] = "sipflowtest1";
   uint8_t req[SIPFLOW_STUN_HEADER_LEN];
   size_t len;
@@ -218,7 +223,7 @@ static int do_stun_send(selftest *st, const st_step *s) {
   return host_udp_send(st->peer[s->peer].sock, dest(st, s->to), req, len);
 }
 
-static int stun_matches(const selftest *st, const st_step *s, const char *d,
+static int stun_matches(const st_runner *st, const st_step *s, const char *d,
                         size_t len) {
   sipflow_stun_msg m;
   return sipflow_stun_decode(&m, (const uint8_t *)d, len) == 0 &&
@@ -228,13 +233,13 @@ static int stun_matches(const selftest *st, const st_step *s, const char *d,
 
 /* Takes the next queued datagram at the step's peer: 1 matched, 0 none
  * left, and skips the ones that do not match. */
-static int expect(selftest *st, const st_step *s) {
-  st_peer *p = &st->peer[s->peer];
+static int expect(st_runner *st, const st_step *s) {
+  st_peer_state *p = &st->peer[s->peer];
   while (p->nq > 0) {
     char *d = p->queue[0];
     size_t len = p->qlen[0];
-    int ok = s->kind == ST_STUN_EXPECT ? stun_matches(st, s, d, len)
-                                       : matches(st, s, d);
+    int ok = s->kind == ST_K_STUN_EXPECT ? stun_matches(st, s, d, len)
+                                         : matches(st, s, d);
     memmove(p->queue, p->queue + 1, sizeof(p->queue[0]) * (ST_QUEUE - 1));
     memmove(p->qlen, p->qlen + 1, sizeof(p->qlen[0]) * (ST_QUEUE - 1));
     p->nq--;
@@ -247,7 +252,7 @@ static int expect(selftest *st, const st_step *s) {
     if (s->capture)
       capture(d, s->capture, st->capture[s->capture_to],
               sizeof(st->capture[0]));
-    if (strncmp(d, "SIP/2.0 ", 8) != 0 && s->kind == ST_EXPECT) {
+    if (strncmp(d, "SIP/2.0 ", 8) != 0 && s->kind == ST_K_EXPECT) {
       free(p->last_req);
       p->last_req = d;
     } else {
@@ -258,34 +263,34 @@ static int expect(selftest *st, const st_step *s) {
   return 0;
 }
 
-static void run(selftest *st) {
+static void run(st_runner *st) {
   if (!st->started || st->passed)
     return;
   for (;;) {
     const st_step *s = &st->steps[st->at];
     int rv = 0;
     switch (s->kind) {
-    case ST_END:
+    case ST_K_END:
       if (!st->done || st->done(st->arg)) {
         st->passed = 1;
         host_stop(st->h);
       }
       return;
-    case ST_SEND:
+    case ST_K_SEND:
       rv = do_send(st, s);
       break;
-    case ST_REPLY:
+    case ST_K_REPLY:
       rv = do_reply(st, s);
       break;
-    case ST_STUN_SEND:
+    case ST_K_STUN_SEND:
       rv = do_stun_send(st, s);
       break;
-    case ST_EXPECT:
-    case ST_STUN_EXPECT:
+    case ST_K_EXPECT:
+    case ST_K_STUN_EXPECT:
       if (!expect(st, s))
         return; /* wait for the next datagram */
       break;
-    case ST_WAIT_EVENT:
+    case ST_K_WAIT_EVENT:
       if (st->events < s->to)
         return;
       break;
@@ -299,7 +304,7 @@ static void run(selftest *st) {
   }
 }
 
-void st_start(selftest *st, const sipflow_addr *app, const st_step *steps,
+void st_start(st_runner *st, const sipflow_addr *app, const st_step *steps,
               int (*done)(void *arg), void *arg) {
   st->app = *app;
   st->steps = steps;
@@ -309,19 +314,19 @@ void st_start(selftest *st, const sipflow_addr *app, const st_step *steps,
   run(st);
 }
 
-void st_event(selftest *st) {
+void st_event(st_runner *st) {
   if (st) {
     st->events++;
     run(st);
   }
 }
 
-void st_poke(selftest *st) {
+void st_poke(st_runner *st) {
   if (st)
     run(st);
 }
 
-int st_finish(selftest *st) {
+int st_finish(st_runner *st) {
   int rv = st->passed ? 0 : 1;
   if (st->passed) {
     printf("selftest (%s): ok, %d steps\n", host_loop_name(), st->at);
@@ -329,9 +334,11 @@ int st_finish(selftest *st) {
     const st_step *s = &st->steps[st->at];
     fprintf(stderr, "selftest (%s): FAILED at step %d (%s%s%s)\n",
             host_loop_name(), st->at + 1,
-            s->kind == ST_END ? "final condition" : "expecting ",
-            s->kind == ST_END ? "" : s->text ? s->text : "STUN",
-            s->kind == ST_END ? "" : " at a peer");
+            s->kind == ST_K_END ? "final condition" : "expecting ",
+            s->kind == ST_K_END ? ""
+            : s->text           ? s->text
+                                : "STUN",
+            s->kind == ST_K_END ? "" : " at a peer");
     if (st->skipped[0])
       fprintf(stderr, "selftest: last message skipped: %s\n", st->skipped);
   }

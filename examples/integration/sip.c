@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
@@ -15,6 +17,15 @@
 #include <sipflow/sipflow_sofia.h>
 
 #include "sip.h"
+
+int keys_new(sipflow_keyring **pkr, sipflow_ctx *ctx) {
+  uint8_t key[SIPFLOW_TOKEN_KEY_LEN];
+  int rv = sipflow_keyring_new(pkr, ctx);
+  if (rv == 0 && (rv = sipflow_token_key_generate(key, sizeof(key))) == 0)
+    rv = sipflow_keyring_add(*pkr, 1, key, sizeof(key));
+  sodium_memzero(key, sizeof(key));
+  return rv;
+}
 
 msg_t *sip_parse(const uint8_t *data, size_t len) {
   msg_t *msg;
@@ -139,18 +150,18 @@ const char *sip_hostport(const sipflow_addr *addr, char *buf, size_t len) {
 }
 
 int sip_parse_hostport(const char *s, sipflow_addr *addr) {
-  char host[64];
+  char name[64];
   const char *colon = strrchr(s, ':');
   unsigned long port;
   char *end;
-  if (!colon || (size_t)(colon - s) >= sizeof(host))
+  if (!colon || (size_t)(colon - s) >= sizeof(name))
     return -1;
-  memcpy(host, s, (size_t)(colon - s));
-  host[colon - s] = '\0';
+  memcpy(name, s, (size_t)(colon - s));
+  name[colon - s] = '\0';
   port = strtoul(colon + 1, &end, 10);
   if (*end || port > 65535)
     return -1;
-  return sipflow_addr_parse(addr, host, (uint16_t)port) == 0 ? 0 : -1;
+  return sipflow_addr_parse(addr, name, (uint16_t)port) == 0 ? 0 : -1;
 }
 
 int sip_forward_prepare(msg_t *msg, const sipflow_addr *us,
@@ -178,13 +189,13 @@ int sip_forward_prepare(msg_t *msg, const sipflow_addr *us,
   return 0;
 }
 
-static int host_port_addr(const char *host, const char *port,
+static int host_port_addr(const char *name, const char *port,
                           sipflow_addr *addr) {
   char h[64];
   unsigned long p = port ? strtoul(port, NULL, 10) : 5060;
-  if (!host || strlen(host) >= sizeof(h) || p > 65535)
+  if (!name || strlen(name) >= sizeof(h) || p > 65535)
     return -1;
-  snprintf(h, sizeof(h), "%s", host);
+  snprintf(h, sizeof(h), "%s", name);
   return sipflow_addr_parse(addr, h, (uint16_t)p) == 0 ? 0 : -1;
 }
 
@@ -230,15 +241,6 @@ static int insert(msg_t *msg, msg_header_t *h) {
   return h ? msg_header_insert(msg, (msg_pub_t *)sip_object(msg), h) : -1;
 }
 
-int sip_add_path(msg_t *msg, const char *uri) {
-  return insert(msg, (msg_header_t *)sip_path_make(msg_home(msg), uri));
-}
-
-int sip_add_record_route(msg_t *msg, const char *uri) {
-  return insert(msg,
-                (msg_header_t *)sip_record_route_make(msg_home(msg), uri));
-}
-
 int sip_add_header(msg_t *msg, const char *line) {
   return msg_header_add_str(msg, (msg_pub_t *)sip_object(msg), line);
 }
@@ -273,20 +275,21 @@ int sip_prepend_routes(msg_t *msg, const char *path) {
   return 0;
 }
 
-int sip_token_uri(const sipflow_flow_table *ft, sipflow_flow_id flow,
-                  const sipflow_addr *us, int ob, char *buf, size_t len) {
-  char token[SIPFLOW_TOKEN_BUFLEN], host[64];
+int sip_add_token(msg_t *msg, const sipflow_flow_table *ft,
+                  sipflow_flow_id flow, const sipflow_addr *us, int header,
+                  int ob) {
+  char token[SIPFLOW_TOKEN_BUFLEN], name[64];
   size_t tlen;
   sipflow_edge_local local;
   if (sipflow_flow_token(ft, flow, token, sizeof(token), &tlen) != 0)
     return -1;
-  sip_hostport(us, host, sizeof(host));
-  *strrchr(host, ':') = '\0'; /* the port goes in its own member */
-  local.host = host;
+  sip_hostport(us, name, sizeof(name));
+  *strrchr(name, ':') = '\0'; /* the port goes in its own member */
+  local.host = name;
   local.port = us->port;
   local.transport = 0; /* UDP: the default, left out */
-  return sipflow_edge_format_uri(&local, token, tlen,
-                                 ob ? SIPFLOW_EDGE_URI_OB : 0, buf, len, NULL);
+  return sipflow_sofia_add_token_header(msg, header, &local, token, tlen,
+                                        ob ? SIPFLOW_EDGE_URI_OB : 0);
 }
 
 /* ACK and CANCEL: the request's Request-URI, its top Via (ours), its
@@ -324,4 +327,16 @@ char *sip_ack(msg_t *req, msg_t *resp, size_t *len) {
 
 char *sip_cancel(msg_t *req, size_t *len) {
   return hop_request(req, NULL, "CANCEL", len);
+}
+
+void sip_edge_facts(msg_t *msg, const sipflow_flow_table *ft,
+                    const sipflow_addr *us, sipflow_flow_id flow,
+                    const sipflow_addr *from, sipflow_edge_facts *f) {
+  sip_t *sip = sip_object(msg);
+  sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_UDP};
+  /* Only the host knows its own addresses: is the top Route ours? */
+  int route_is_us = sip->sip_route && sip_url_is(sip->sip_route->r_url, us);
+  arrival.local = *us;
+  arrival.remote = *from;
+  sipflow_sofia_edge_facts(f, msg, route_is_us, ft, flow, &arrival);
 }

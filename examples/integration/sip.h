@@ -16,8 +16,14 @@
 #include <sofia-sip/sip.h>
 
 #include <sipflow/sipflow.h>
+#include <sipflow/sipflow_sofia.h>
 
 #include "host.h"
+
+/* A key ring with one fresh key, under id 1, current. A cluster shares
+ * its keys and a restart keeps them (docs/tokens.md); this run's copy of
+ * the key is wiped once the ring has it. */
+int keys_new(sipflow_keyring **pkr, sipflow_ctx *ctx);
 
 /* Parse a datagram sipflow_datagram_classify() called SIP; NULL if it is
  * malformed (the caller drops it). Free with msg_destroy(). */
@@ -40,8 +46,7 @@ int sip_send(host_udp *sock, const sipflow_addr *to, msg_t *msg);
 
 /* Before forwarding: Max-Forwards down by one (a SIP status, 483, when it
  * was 0) and our Via on top with |branch|. 0 or a SIP status. */
-int sip_forward_prepare(msg_t *msg, const sipflow_addr *us,
-                        const char *branch);
+int sip_forward_prepare(msg_t *msg, const sipflow_addr *us, const char *branch);
 
 /* The branch of the top Via if its sent-by is |us| and the branch starts
  * with |prefix| (then the Via is removed): a pointer into |buf|, else NULL. */
@@ -64,18 +69,25 @@ const char *sip_hostport(const sipflow_addr *addr, char *buf, size_t len);
 
 /* Header edits. */
 void sip_pop_route(msg_t *msg);
-int sip_add_path(msg_t *msg, const char *uri);
-int sip_add_record_route(msg_t *msg, const char *uri);
 int sip_set_request_uri(msg_t *msg, const char *uri);
 /* Put a stored Path vector ("<a>, <b>") before any Route (RFC 3327 §5.4). */
 int sip_prepend_routes(msg_t *msg, const char *path);
 /* Append a header line ("Flow-Timer: 25"), parsed by sofia. */
 int sip_add_header(msg_t *msg, const char *line);
 
-/* The Path / Record-Route value naming |flow| in |ft| (RFC 5626 §5):
- * "<sip:TOKEN@us;lr>", with ";ob" if asked. */
-int sip_token_uri(const sipflow_flow_table *ft, sipflow_flow_id flow,
-                  const sipflow_addr *us, int ob, char *buf, size_t len);
+/* Put the token of |flow| in |ft| on top of the Path or Record-Route
+ * (|header|, a sipflow_edge_header) as "<sip:TOKEN@us;lr>", with ";ob" if
+ * asked (RFC 5626 §5). */
+int sip_add_token(msg_t *msg, const sipflow_flow_table *ft,
+                  sipflow_flow_id flow, const sipflow_addr *us, int header,
+                  int ob);
+
+/* What sipflow_edge_decide() needs to know about a request that arrived
+ * over UDP |flow| from |from| at our address |us|: libsipflow-sofia reads
+ * it, once told whether the top Route names us, and looks up its token. */
+void sip_edge_facts(msg_t *msg, const sipflow_flow_table *ft,
+                    const sipflow_addr *us, sipflow_flow_id flow,
+                    const sipflow_addr *from, sipflow_edge_facts *f);
 
 /* An ACK for a non-2xx final response |resp| to the request |req| this
  * proxy sent (RFC 3261 §17.1.1.3), as text, malloc'd. */

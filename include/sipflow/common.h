@@ -64,8 +64,9 @@ extern "C" {
 /**
  * The one list of error codes: X(NAME, value, message).
  *
- * Codes at or below SIPFLOW_ERR_FATAL leave the object they came from unusable
- * for anything but deletion; codes above it concern the one call only.
+ * Codes at or below SIPFLOW_ERR_FATAL (out of memory, a callback's failure,
+ * an internal error) are not caused by the call's input; codes above it are.
+ * Either way a failing call leaves its object as it was before the call.
  * New codes are added at the end of their group, never renumbered.
  * @since 0.1
  */
@@ -95,8 +96,8 @@ enum sipflow_error {
 };
 
 /**
- * Codes less than or equal to this are fatal for the object that returned
- * them (nghttp2/ngtcp2 style). @since 0.1
+ * Codes less than or equal to this are "fatal" in the nghttp2/ngtcp2 sense:
+ * resource or programming trouble, not bad input. @since 0.1
  */
 #define SIPFLOW_ERR_FATAL (-500)
 

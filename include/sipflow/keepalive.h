@@ -472,25 +472,25 @@ SIPFLOW_API int sipflow_keepalive_flow_failed(sipflow_keepalive *ka,
  * @since 0.1
  */
 typedef struct sipflow_keepalive_stats {
-  uint8_t method;          /**< the method in use (AUTO resolved) */
-  uint8_t health;          /**< sipflow_flow_health */
-  uint8_t probe_in_flight; /**< 1 while a probe awaits its answer */
-  uint8_t probing;         /**< 0 while only tentative reasons exist */
-  uint32_t consecutive_misses;
-  uint32_t reasons;         /**< reasons, tentative ones included */
-  uint32_t probes_sent;     /**< probes (a STUN transaction is one) */
-  uint32_t probes_answered; /**< PASSIVE: keepalives seen */
-  uint32_t probes_missed;   /**< PASSIVE: watch periods without one */
-  sipflow_duration interval;
-  sipflow_duration last_rtt; /**< latest sample */
-  sipflow_duration srtt;     /**< RFC 6298 smoothed RTT (alpha 1/8) */
-  sipflow_duration rttvar;   /**< RFC 6298 RTT variation (beta 1/4) */
-  sipflow_duration min_rtt;
-  sipflow_duration max_rtt;
-  sipflow_tstamp last_sent;   /**< first transmission of the latest probe */
-  sipflow_tstamp last_answer; /**< latest answer (PASSIVE: keepalive) */
-  sipflow_tstamp next_event;  /**< next probe, retransmission or timeout */
-  void *user_data;            /**< the endpoint's host pointer */
+  uint8_t method;              /**< the method in use (AUTO resolved) */
+  uint8_t health;              /**< sipflow_flow_health */
+  uint8_t probe_in_flight;     /**< 1 while a probe awaits its answer */
+  uint8_t probing;             /**< 0 while only tentative reasons exist */
+  uint32_t consecutive_misses; /**< probes missed in a row now */
+  uint32_t reasons;            /**< reasons, tentative ones included */
+  uint32_t probes_sent;        /**< probes (a STUN transaction is one) */
+  uint32_t probes_answered;    /**< PASSIVE: keepalives seen */
+  uint32_t probes_missed;      /**< PASSIVE: watch periods without one */
+  sipflow_duration interval;   /**< the wait probes are drawn under */
+  sipflow_duration last_rtt;   /**< latest sample */
+  sipflow_duration srtt;       /**< RFC 6298 smoothed RTT (alpha 1/8) */
+  sipflow_duration rttvar;     /**< RFC 6298 RTT variation (beta 1/4) */
+  sipflow_duration min_rtt;    /**< smallest sample since creation */
+  sipflow_duration max_rtt;    /**< largest sample since creation */
+  sipflow_tstamp last_sent;    /**< first transmission of the latest probe */
+  sipflow_tstamp last_answer;  /**< latest answer (PASSIVE: keepalive) */
+  sipflow_tstamp next_event;   /**< next probe, retransmission or timeout */
+  void *user_data;             /**< the endpoint's host pointer */
 } sipflow_keepalive_stats;
 
 /**
@@ -518,25 +518,25 @@ typedef struct sipflow_keepalive_counters {
   uint64_t endpoints;     /**< now */
   uint64_t probing;       /**< now: endpoints with a confirmed reason */
   uint64_t registrations; /**< reasons now, by kind (OpenSIPS' stats) */
-  uint64_t subscriptions;
-  uint64_t dialogs;
-  uint64_t others;
-  uint64_t tentative; /**< reasons awaiting their final response */
+  uint64_t subscriptions; /**< subscription reasons now */
+  uint64_t dialogs;       /**< dialog reasons now */
+  uint64_t others;        /**< reasons of kind OTHER now */
+  uint64_t tentative;     /**< reasons awaiting their final response */
   /** Probes started since creation, indexed by sipflow_keepalive_method. */
   uint64_t probes_sent[6];
-  uint64_t probes_answered;
-  uint64_t probes_missed;
-  uint64_t stun_retransmissions;
-  uint64_t send_failures;    /**< send_probe returned nonzero */
-  uint64_t rejected_answers; /**< STUN/OPTIONS answers refused */
-  uint64_t unexpected_pongs; /**< pongs with no ping in flight */
-  uint64_t peer_keepalives;
-  uint64_t suspects; /**< SUSPECT events */
-  uint64_t deaths;   /**< DEAD events */
-  uint64_t rebinds;  /**< REBOUND events */
-  uint64_t revivals; /**< ALIVE events after suspect or dead */
-  uint64_t expired;  /**< reasons that ran out */
-  uint64_t removed;  /**< endpoints removed, any cause */
+  uint64_t probes_answered;      /**< probes answered since creation */
+  uint64_t probes_missed;        /**< probes missed since creation */
+  uint64_t stun_retransmissions; /**< STUN requests sent again */
+  uint64_t send_failures;        /**< send_probe returned nonzero */
+  uint64_t rejected_answers;     /**< STUN/OPTIONS answers refused */
+  uint64_t unexpected_pongs;     /**< pongs with no ping in flight */
+  uint64_t peer_keepalives;      /**< keepalives from peers (PASSIVE) seen */
+  uint64_t suspects;             /**< SUSPECT events */
+  uint64_t deaths;               /**< DEAD events */
+  uint64_t rebinds;              /**< REBOUND events */
+  uint64_t revivals;             /**< ALIVE events after suspect or dead */
+  uint64_t expired;              /**< reasons that ran out */
+  uint64_t removed;              /**< endpoints removed, any cause */
   uint64_t deferred; /**< probes held back by max_probes_per_second */
 } sipflow_keepalive_counters;
 

@@ -23,6 +23,7 @@
 #include "sipflow/flow.h"
 #include "sipflow/token.h"
 #include "sipflow/framer.h"
+#include "sipflow/changes.h"
 #include "sipflow/version.h"
 
 #endif /* SIPFLOW_SIPFLOW_H */

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# sipflow-proxy and Kamailio side by side: the same SIPp load and the same
+# wire checks against each server in turn, on loopback, in one run. Prints
+# figures and a table with ratios; passes or fails nothing (a benchmark, run
+# by hand, not a meson test).
+#
+# usage: run.sh [options] BUILD_DIR | PATH/TO/sipflow-proxy
+#   --runs N          benchmark rounds (default 3); the table shows the
+#                     median and the spread (min-max) over the rounds
+#   --bench-only      skip the wire checks
+#   --checks-only     only the wire checks
+#   --ka-contacts N   contacts for the keepalive figure (default 50000)
+#   --ka-interval S   keepalive interval for both servers (default 10)
+#   --rates "R..."    offered REGISTER rates to climb (default 2000..16000)
+# Environment: KAM_CHILDREN (Kamailio UDP workers, default 2),
+# KAM_SHM_MB (default 512), KAM_ALLOCS (Kamailio memory managers to run,
+# default "tlsf qm": the first is the baseline of the ratios and targets,
+# qm is what Debian's 5.6 uses when none is given), COMPARE_KEEP=1 keeps
+# the logs.
+#
+# Kamailio comes from Debian (kamailio, kamailio-outbound-modules) and is
+# installed here if missing. Build sipflow-proxy optimised (the project's
+# default buildtype, debugoptimized, is -O2); a sanitizer build measures
+# the sanitizer.
+set -u
+RUNS=3 DO_BENCH=1 DO_CHECKS=1 KA_N=50000 KA_INT=10
+RATES="2000 4000 6000 8000 10000 12000 16000"
+while [ $# -gt 1 ]; do
+  case $1 in
+  --runs) RUNS=$2; shift 2 ;;
+  --bench-only) DO_CHECKS=0; shift ;;
+  --checks-only) DO_BENCH=0; shift ;;
+  --ka-contacts) KA_N=$2; shift 2 ;;
+  --ka-interval) KA_INT=$2; shift 2 ;;
+  --rates) RATES=$2; shift 2 ;;
+  *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ $# = 1 ] || { sed -n '6,20p' "$0" >&2; exit 2; }
+PROXY=$1
+[ -d "$PROXY" ] && PROXY=$PROXY/examples/proxy/sipflow-proxy
+[ -x "$PROXY" ] || { echo "no sipflow-proxy at $PROXY" >&2; exit 2; }
+PROXY=$(cd "$(dirname "$PROXY")" && pwd)/$(basename "$PROXY")
+HERE=$(cd "$(dirname "$0")" && pwd)
+KAM_ALLOCS=${KAM_ALLOCS:-tlsf qm}
+KINDS="sipflow"
+for a in $KAM_ALLOCS; do KINDS="$KINDS kamailio-$a"; done
+
+# --- what it needs, installed only when missing (like scripts/deps.sh) ----
+need=()
+for p in kamailio kamailio-outbound-modules sip-tester python3 bc procps; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "compare: installing ${need[*]}"
+  [ "$(id -u)" = 0 ] || { echo "compare: need root to install packages" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${need[@]}" >/dev/null || exit 1
+fi
+
+SRV_TMP=$(mktemp -d /tmp/sipflow-compare.XXXXXX)
+. "$HERE/servers.sh"
+RES=$SRV_TMP/results
+: >"$RES"
+BG=()
+cleanup() {
+  srv_stop
+  for p in "${BG[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  if [ "${COMPARE_KEEP:-0}" = 1 ]; then echo "logs kept in $SRV_TMP"; else rm -rf "$SRV_TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() { printf '%s\n' "$*"; }
+record() { echo "$1 $2 $3" >>"$RES"; } # kind metric value
+
+# start_profile KIND PROFILE: the same job, the same limits, on both.
+# KIND is sipflow or kamailio-ALLOC (Kamailio with -x ALLOC -X ALLOC).
+start_profile() {
+  local kind=$1 profile=$2 mm=()
+  SRV_PORT=$(srv_free_port)
+  [ "${kind#kamailio-}" != "$kind" ] && mm=(-x "${kind#kamailio-}" -X "${kind#kamailio-}")
+  case ${kind%%-*}/$profile in
+  sipflow/register)
+    srv_start sipflow "$SRV_PORT" bench --keepalive off --max-expires 7200 --log-level error ;;
+  kamailio/register)
+    srv_start kamailio "$SRV_PORT" bench "${mm[@]}" -A KA_MODE=0 -A MAX_EXPIRES=7200 \
+      -A LOG_LEVEL=-1 ;;
+  sipflow/keepalive)
+    srv_start sipflow "$SRV_PORT" bench --keepalive options --ka-interval "$KA_INT" \
+      --ka-timeout $(((KA_INT + 1) / 2)) --ka-misses 3 --max-expires 7200 --log-level error ;;
+  kamailio/keepalive)
+    srv_start kamailio "$SRV_PORT" bench "${mm[@]}" -A KA_MODE=1 -A "KA_INTERVAL=$KA_INT" \
+      -A "KA_TIMEOUT=$((3 * KA_INT))" -A MAX_EXPIRES=7200 -A LOG_LEVEL=-1 ;;
+  esac
+}
+
+users() { { echo SEQUENTIAL; seq -f 'user%.0f' 1 "$1"; } >"$2"; }
+
+# sipp_load RATE TOTAL USERS-FILE -> "successful failed seconds"
+sipp_load() {
+  local t0 t1
+  rm -f "$SRV_TMP/stat.csv"
+  t0=$(date +%s.%N)
+  timeout 150 sipp -nostdin -sf "$HERE/../wire/register_load.xml" -inf "$3" -t u1 \
+    -i 127.0.0.1 -r "$1" -rp 1000 -m "$2" -l 20000 -timeout 120 \
+    -trace_stat -stf "$SRV_TMP/stat.csv" "127.0.0.1:$SRV_PORT" >"$SRV_TMP/sipp.log" 2>&1
+  t1=$(date +%s.%N)
+  python3 - "$SRV_TMP/stat.csv" "$(echo "$t1 - $t0" | bc -l)" <<'PY'
+import csv, sys
+try:
+    rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
+    h, last = rows[0], rows[-1]
+    print(last[h.index("SuccessfulCall(C)")], last[h.index("FailedCall(C)")], sys.argv[2])
+except (OSError, IndexError, ValueError):
+    print(0, 0, sys.argv[2])
+PY
+}
+
+# 1. The highest offered REGISTER rate every REGISTER of which got its 200
+#    (10 000 AoRs over UDP, 5 s of load per step, a fresh server per step).
+bench_register_rate() {
+  local kind=$1 best=0 rate total ok failed secs achieved
+  for rate in $RATES; do
+    start_profile "$kind" register || return 1
+    total=$((rate * 5))
+    read -r ok failed secs < <(sipp_load "$rate" "$total" "$SRV_TMP/u10k.csv")
+    achieved=$(echo "$ok / $secs" | bc)
+    srv_stop
+    note "  $kind: offered $rate/s, $total REGISTERs: $ok ok, $failed failed, $achieved/s achieved"
+    [ "$failed" = 0 ] && [ "$ok" = "$total" ] || break
+    [ "$achieved" -gt "$best" ] && best=$achieved
+  done
+  record "$kind" reg_rate "$best"
+}
+
+# 2. CPU per 1 000 REGISTERs (10 000 at 4 000/s) and memory per binding:
+#    PSS over every process, 10 000 then 50 000 bindings.
+bench_register_cost() {
+  local kind=$1 c0 c1 ok failed secs pss0 pss10 pss50 b10 b50
+  start_profile "$kind" register || return 1
+  pss0=$(srv_pss_kb)
+  c0=$(srv_ticks)
+  read -r ok failed secs < <(sipp_load 4000 10000 "$SRV_TMP/u10k.csv")
+  c1=$(srv_ticks)
+  sleep 6 # sipflow-proxy keeps finished UDP transactions 5 s
+  pss10=$(srv_pss_kb) b10=$(srv_bindings)
+  read -r ok2 failed2 secs < <(sipp_load 4000 50000 "$SRV_TMP/u50k.csv")
+  sleep 6
+  pss50=$(srv_pss_kb) b50=$(srv_bindings)
+  srv_stop
+  note "  $kind: $ok REGISTERs ($failed failed) in $((c1 - c0)) ticks; PSS ${pss0} kB idle, ${pss10} kB with $b10 bindings, ${pss50} kB with $b50 ($failed2 failed)"
+  [ "$ok" -gt 0 ] && record "$kind" reg_cpu "$(echo "($c1 - $c0) / $HZ / $ok * 1000" | bc -l)"
+  [ "$b50" -gt "$b10" ] &&
+    record "$kind" mem_10k "$(echo "($pss50 - $pss10) / ($b50 - $b10) * 10000" | bc -l)"
+  record "$kind" pss_idle "$pss0"
+}
+
+# status of ka_peers.py: "registered options answers"
+peers_status() { cat "$SRV_TMP/peers.status" 2>/dev/null || echo "0 0 0"; }
+# Until the peers have had nothing to read or answer for 0.3 s (at most
+# 2 s): Kamailio pings in bursts, so windows start and end between bursts.
+wait_quiet() {
+  local last now n=0 same=0
+  last=$(peers_status)
+  while [ $n -lt 20 ] && [ $same -lt 3 ]; do
+    sleep 0.1
+    now=$(peers_status)
+    if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+    last=$now n=$((n + 1))
+  done
+}
+
+# 3. CPU per 1 000 OPTIONS keepalives: KA_N phones, each its own UDP peer
+#    (one loopback address each, one socket in ka_peers.py), answered at
+#    most 10 000/s; the window is three keepalive intervals.
+bench_keepalive() {
+  local kind=$1 st n=0 reg=0 c0 c1 o0 o1 a0 a1 d0 d1 b pid secs
+  start_profile "$kind" keepalive || return 1
+  secs=$((KA_N / 5000 + 30 + 5 * KA_INT))
+  rm -f "$SRV_TMP/peers.status"
+  python3 "$HERE/ka_peers.py" "$SRV_PORT" "$KA_N" --port "$(srv_free_port)" \
+    --rate 5000 --answer-rate 10000 --seconds "$secs" \
+    --status "$SRV_TMP/peers.status" >"$SRV_TMP/peers.out" 2>&1 &
+  pid=$!
+  BG+=("$pid")
+  # Registration: until every phone has its 200, or the peers gave up.
+  while [ $n -lt $((KA_N / 2000 + 40)) ]; do
+    sleep 0.5
+    read -r reg _ <<<"$(peers_status)"
+    [ "$reg" = "$KA_N" ] && break
+    n=$((n + 1))
+  done
+  b=$(srv_bindings)
+  sleep $((KA_INT + 2))
+  wait_quiet
+  c0=$(srv_ticks) d0=$(srv_udp_drops)
+  read -r _ o0 a0 <<<"$(peers_status)"
+  sleep $((3 * KA_INT))
+  wait_quiet
+  c1=$(srv_ticks) d1=$(srv_udp_drops)
+  read -r _ o1 a1 <<<"$(peers_status)"
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  srv_stop
+  note "  $kind: $reg phones registered, $b bindings; in $((3 * KA_INT)) s: $((o1 - o0)) OPTIONS received, $((a1 - a0)) answered, $((d1 - d0)) datagrams dropped at the server's socket, $((c1 - c0)) ticks"
+  [ $((o1 - o0)) -gt 0 ] &&
+    record "$kind" ka_cpu "$(echo "($c1 - $c0) / $HZ / ($o1 - $o0) * 1000" | bc -l)"
+}
+
+# --- wire checks ------------------------------------------------------------
+checks() {
+  local kind
+  for kind in sipflow kamailio; do
+    CHECKS_LOGDIR=$SRV_TMP/checks-$kind timeout 600 "$HERE/checks.sh" "$kind" "$PROXY" \
+      >"$SRV_TMP/checks-$kind.tap" 2>&1
+  done
+  python3 - "$SRV_TMP/checks-sipflow.tap" "$SRV_TMP/checks-kamailio.tap" <<'PY'
+import re, sys
+def load(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r"(not ok|ok) \d+ - (.*?)(?: # SKIP (.*))?$", line.rstrip("\n"))
+        if m:
+            out[m.group(2)] = "n/a" if m.group(3) else ("pass" if m.group(1) == "ok" else "FAIL")
+    return out
+s, k = load(sys.argv[1]), load(sys.argv[2])
+names = list(s) + [n for n in k if n not in s]
+w = max(len(n) for n in names)
+print(f"{'wire check (tests/wire/test_single.sh)':<{w}}  sipflow  kamailio")
+for n in names:
+    print(f"{n:<{w}}  {s.get(n, '-'):<7}  {k.get(n, '-')}")
+for label, d in (("sipflow-proxy", s), ("Kamailio", k)):
+    print(f"{label}: {sum(v == 'pass' for v in d.values())} pass, "
+          f"{sum(v == 'FAIL' for v in d.values())} fail, "
+          f"{sum(v == 'n/a' for v in d.values())} not applicable")
+PY
+}
+
+# --- the table --------------------------------------------------------------
+table() {
+  python3 - "$RES" "$RUNS" $KINDS <<'PY'
+import statistics, sys
+kinds = sys.argv[3:]
+vals = {}
+for line in open(sys.argv[1]):
+    kind, metric, v = line.split()
+    vals.setdefault((kind, metric), []).append(float(v))
+for kind in kinds:  # throughput per CPU second
+    if (kind, "reg_cpu") in vals:
+        vals[(kind, "reg_per_cpu")] = [1000 / v for v in vals[(kind, "reg_cpu")] if v > 0]
+rows = [
+    ("REGISTERs/s sustained, no failures", "reg_rate", "%.0f", None),
+    ("CPU s per 1000 REGISTERs", "reg_cpu", "%.4f", None),
+    ("REGISTERs per CPU second", "reg_per_cpu", "%.0f", (">=", 1.5)),
+    ("memory (PSS) kB per 10 000 bindings", "mem_10k", "%.0f", ("<=", 0.5)),
+    ("CPU s per 1000 keepalives, 50k contacts", "ka_cpu", "%.4f", ("<=", 0.5)),
+    ("idle memory (PSS) kB", "pss_idle", "%.0f", None),
+]
+def cell(key, fmt):
+    v = vals.get(key)
+    if not v:
+        return "-", None
+    m = statistics.median(v)
+    return f"{fmt % m} [{fmt % min(v)}-{fmt % max(v)}]", m
+print(f"runs: {sys.argv[2]}; each cell: median [min-max] over the runs; "
+      f"ratio = sipflow-proxy / that Kamailio (medians)")
+others = kinds[1:]
+hdr = f"{'':40}  {'sipflow-proxy':>24}"
+for k in others:
+    hdr += f"  {k:>24}"
+for k in others:
+    hdr += f"  {'ratio ' + k[9:]:>11}"
+print(hdr + "  target")
+for name, key, fmt, target in rows:
+    s, sm = cell(("sipflow", key), fmt)
+    line = f"{name:40}  {s:>24}"
+    ratios = []
+    for k in others:
+        c, km = cell((k, key), fmt)
+        line += f"  {c:>24}"
+        ratios.append(sm / km if sm is not None and km else None)
+    verdicts = []
+    for k, r in zip(others, ratios):
+        line += f"  {('%.2f' % r) if r is not None else '-':>11}"
+        if target and r is not None:
+            op, x = target
+            met = r >= x if op == ">=" else r <= x
+            verdicts.append(f"{'met' if met else 'MISSED'} vs {k[9:]}")
+    if target:
+        line += f"  {target[0]} {target[1]}: " + ", ".join(verdicts)
+    print(line)
+PY
+}
+
+note "sipflow-proxy vs Kamailio on loopback, $(nproc) cores shared by the servers, SIPp and the peers"
+note "sipflow-proxy: $PROXY"
+note "Kamailio: $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //;s/ *$//'), $KAM_CHILDREN UDP workers, memory managers: $KAM_ALLOCS, config $KAM_CFG"
+note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$DO_CHECKS" = 1 ]; then
+  note ""
+  checks
+fi
+if [ "$DO_BENCH" = 1 ]; then
+  users 10000 "$SRV_TMP/u10k.csv"
+  users 50000 "$SRV_TMP/u50k.csv"
+  for run in $(seq 1 "$RUNS"); do
+    # Alternate who goes first, so a change in the machine's other load
+    # does not always hit the same server.
+    order=$KINDS
+    [ $((run % 2)) = 0 ] && order=$(echo "$KINDS" | tr ' ' '\n' | tac | tr '\n' ' ')
+    note ""
+    note "run $run of $RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    for kind in $order; do bench_register_rate "$kind"; done
+    for kind in $order; do bench_register_cost "$kind"; done
+    for kind in $order; do bench_keepalive "$kind"; done
+  done
+  note ""
+  note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  table
+fi
