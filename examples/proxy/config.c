@@ -32,6 +32,8 @@ void px_usage(FILE *out) {
       "  --token-key FILE                   key ring; created if missing\n"
       "  --control PATH                     unix socket for `ctl`\n"
       "  --log-level error|warn|info|debug  default info\n"
+      "  --state FILE                       SQLite file: bindings and the key\n"
+      "                                     ring survive restarts\n"
       "  --txn-timeout-ms MS                branch timeout before a local 408\n"
       "                                     (default 32000, RFC 3261 Timer B)\n",
       out);
@@ -122,7 +124,7 @@ enum {
   O_LISTEN = 256, O_ROLE, O_REGISTRAR, O_ADVERTISE, O_DOMAIN, O_OUTBOUND,
   O_FLOW_TIMER, O_MIN_EXP, O_MAX_EXP, O_DEF_EXP, O_MAX_CONTACTS, O_KA,
   O_KA_INTERVAL, O_KA_TIMEOUT, O_KA_MISSES, O_DEAD, O_TOKEN_KEY, O_CONTROL,
-  O_LOG_LEVEL, O_TXN_TIMEOUT, O_HELP
+  O_LOG_LEVEL, O_TXN_TIMEOUT, O_STATE, O_HELP
 };
 
 static const struct option options[] = {
@@ -146,6 +148,7 @@ static const struct option options[] = {
     {"control", required_argument, NULL, O_CONTROL},
     {"log-level", required_argument, NULL, O_LOG_LEVEL},
     {"txn-timeout-ms", required_argument, NULL, O_TXN_TIMEOUT},
+    {"state", required_argument, NULL, O_STATE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -241,6 +244,11 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (strlen(v) >= sizeof(cfg->control_path) || strlen(v) >= 100)
       return bad("control", v);
     strcpy(cfg->control_path, v);
+    return 0;
+  case O_STATE:
+    if (strlen(v) >= sizeof(cfg->state_file))
+      return bad("state", v);
+    strcpy(cfg->state_file, v);
     return 0;
   case O_LOG_LEVEL:
     cfg->log_level = parse_log_level(v);

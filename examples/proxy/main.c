@@ -40,6 +40,11 @@ static int load_keys(px *p, const char *path) {
       fprintf(stderr, "sipflow-proxy: %s: bad key line\n", path);
       return -1;
     }
+    if (p->n_own_keys < 8) {
+      p->own_keys[p->n_own_keys].id = (uint8_t)id;
+      memcpy(p->own_keys[p->n_own_keys].key, key, sizeof(key));
+      p->n_own_keys++;
+    }
     sodium_memzero(key, sizeof(key));
     last = (int)id;
     n++;
@@ -57,6 +62,9 @@ static int create_key(px *p, const char *path) {
       sipflow_keyring_add(p->keyring, 1, key, sizeof(key)) != 0 ||
       sipflow_keyring_set_current(p->keyring, 1) != 0)
     return -1;
+  p->own_keys[0].id = 1;
+  memcpy(p->own_keys[0].key, key, sizeof(key));
+  p->n_own_keys = 1;
   if (path[0]) {
     mode_t old = umask(077);
     FILE *f = fopen(path, "w");
@@ -102,6 +110,20 @@ static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,
   px_ka_binding(p, b,
                 change == SIPFLOW_REG_ADDED || change == SIPFLOW_REG_REFRESHED ||
                     change == SIPFLOW_REG_UPDATED);
+  /* Inside sipflow_registrar_process(): stored before the 200 OK leaves. */
+  px_state_binding(p, change, b);
+}
+
+int px_keys_ready(px *p) {
+  uint8_t current;
+  if (sipflow_keyring_get_current(p->keyring, &current) == 0)
+    return 0;
+  if (create_key(p, p->cfg.token_key_file) != 0) {
+    fprintf(stderr, "sipflow-proxy: cannot create the key ring %s\n",
+            p->cfg.token_key_file);
+    return -1;
+  }
+  return 0;
 }
 
 void px_flow_dead(px *p, sipflow_flow_id flow) {
@@ -127,9 +149,8 @@ static int make_objects(px *p) {
     fprintf(stderr, "sipflow-proxy: out of memory\n");
     return -1;
   }
-  rv = load_keys(p, p->cfg.token_key_file);
-  if (rv < 0 || (rv == 0 && create_key(p, p->cfg.token_key_file) != 0)) {
-    fprintf(stderr, "sipflow-proxy: cannot load or create the key ring %s\n",
+  if (load_keys(p, p->cfg.token_key_file) < 0) {
+    fprintf(stderr, "sipflow-proxy: cannot load the key ring %s\n",
             p->cfg.token_key_file);
     return -1;
   }
@@ -224,7 +245,10 @@ int main(int argc, char **argv) {
     return 1;
   p->loop = uv_default_loop();
   px_txn_init(p);
-  if (make_objects(p) != 0 || px_net_start(p) != 0) {
+  /* The state is read once the sockets are bound (a UDP binding's flow is
+   * its socket and peer), and before anything is answered. */
+  if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
+      px_keys_ready(p) != 0 || px_state_keys(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }
@@ -246,6 +270,7 @@ int main(int argc, char **argv) {
                                             : "single");
   uv_run(p->loop, UV_RUN_DEFAULT);
   /* Objects go after the loop has closed every handle that uses them. */
+  px_state_close(p);
   sipflow_keepalive_del(p->ka);
   sipflow_registrar_del(p->reg);
   sipflow_flow_table_del(p->flows);

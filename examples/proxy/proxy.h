@@ -57,6 +57,7 @@ typedef struct px_config {
   int dead_contact_expire; /* -1: remove; else seconds */
   char token_key_file[1024];
   char control_path[1024];
+  char state_file[1024]; /* --state: bindings and keys survive restarts */
   int log_level; /* sipflow_log_level */
   uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
 } px_config;
@@ -107,6 +108,16 @@ typedef struct px {
   sipflow_flow_table *flows;
   sipflow_registrar *reg;
   struct sipflow_keepalive *ka;
+  struct sipflow_sqlite *store; /* NULL without --state */
+  uint64_t change_version;
+  int restoring; /* applying stored records: do not write them back */
+  /* Keys this process added to the ring (from --token-key or made here),
+   * written to the state file; restored keys are there already. */
+  struct {
+    uint8_t id;
+    uint8_t key[32];
+  } own_keys[8];
+  int n_own_keys;
   sipflow_uv_timer *timer;
   px_listener listeners[PX_MAX_LISTENERS];
   int nlisteners;
@@ -241,6 +252,15 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
 void px_ka_flow_gone(px *p, sipflow_flow_id flow);
 void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp);
 bool px_ka_options_response(px *p, msg_t *resp);
+
+/* ---- state.c ---- */
+int px_state_open(px *p);
+/* Keys: from --token-key, else from the state, else a new one. */
+int px_keys_ready(px *p);
+int px_state_keys(px *p);
+void px_state_close(px *p);
+void px_state_binding(px *p, sipflow_reg_change change,
+                      const sipflow_reg_binding *b);
 
 /* ---- ctl.c ---- */
 int px_ctl_start(px *p);
