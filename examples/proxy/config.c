@@ -34,6 +34,9 @@ void px_usage(FILE *out) {
       "  --log-level error|warn|info|debug  default info\n"
       "  --state FILE                       SQLite file: bindings and the key\n"
       "                                     ring survive restarts\n"
+      "  --redis redis://HOST:PORT          share bindings with the other\n"
+      "                                     nodes through Redis\n"
+      "  --node-id NAME                     this node's id (with --redis)\n"
       "  --txn-timeout-ms MS                branch timeout before a local 408\n"
       "                                     (default 32000, RFC 3261 Timer B)\n",
       out);
@@ -124,7 +127,7 @@ enum {
   O_LISTEN = 256, O_ROLE, O_REGISTRAR, O_ADVERTISE, O_DOMAIN, O_OUTBOUND,
   O_FLOW_TIMER, O_MIN_EXP, O_MAX_EXP, O_DEF_EXP, O_MAX_CONTACTS, O_KA,
   O_KA_INTERVAL, O_KA_TIMEOUT, O_KA_MISSES, O_DEAD, O_TOKEN_KEY, O_CONTROL,
-  O_LOG_LEVEL, O_TXN_TIMEOUT, O_STATE, O_HELP
+  O_LOG_LEVEL, O_TXN_TIMEOUT, O_STATE, O_REDIS, O_NODE_ID, O_HELP
 };
 
 static const struct option options[] = {
@@ -149,6 +152,8 @@ static const struct option options[] = {
     {"log-level", required_argument, NULL, O_LOG_LEVEL},
     {"txn-timeout-ms", required_argument, NULL, O_TXN_TIMEOUT},
     {"state", required_argument, NULL, O_STATE},
+    {"redis", required_argument, NULL, O_REDIS},
+    {"node-id", required_argument, NULL, O_NODE_ID},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -250,6 +255,16 @@ static int apply(px_config *cfg, int opt, const char *v) {
       return bad("state", v);
     strcpy(cfg->state_file, v);
     return 0;
+  case O_REDIS:
+    if (strlen(v) >= sizeof(cfg->redis_url))
+      return bad("redis", v);
+    strcpy(cfg->redis_url, v);
+    return 0;
+  case O_NODE_ID:
+    if (!*v || strlen(v) >= sizeof(cfg->node_id))
+      return bad("node-id", v);
+    strcpy(cfg->node_id, v);
+    return 0;
   case O_LOG_LEVEL:
     cfg->log_level = parse_log_level(v);
     return cfg->log_level >= 0 ? 0 : bad("log-level", v);
@@ -295,6 +310,10 @@ int px_config_parse(px_config *cfg, int argc, char **argv) {
   }
   if (cfg->role == PX_ROLE_EDGE && !cfg->have_registrar) {
     fprintf(stderr, "sipflow-proxy: --role edge needs --registrar\n");
+    return -1;
+  }
+  if (cfg->redis_url[0] && (!cfg->node_id[0] || cfg->role == PX_ROLE_EDGE)) {
+    fprintf(stderr, "sipflow-proxy: --redis needs --node-id and a registrar\n");
     return -1;
   }
   if (cfg->min_expires > cfg->max_expires) {

@@ -102,6 +102,9 @@ static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,
                                       "updated", "removed", "expired",
                                       "flow-failed"};
   (void)reg;
+  /* Before the keepalive is told: a binding another node took over ends
+   * our keepalive of its old flow. */
+  px_cluster_binding(p, change, b);
   px_log(p,
          change == SIPFLOW_REG_REFRESHED ? SIPFLOW_LOG_DEBUG : SIPFLOW_LOG_INFO,
          "binding %s: %.*s -> %.*s%s", names[change % 7], (int)b->aor.len,
@@ -206,6 +209,7 @@ static void shutdown_all(px *p) {
   p->stopping = 1;
   px_log(p, SIPFLOW_LOG_INFO, "shutting down");
   px_ctl_stop(p);
+  px_cluster_close(p); /* its handles close with the loop's last turns */
   px_net_stop(p);
   px_txn_shutdown(p);
   uv_close((uv_handle_t *)&p->sigint, NULL);
@@ -248,7 +252,7 @@ int main(int argc, char **argv) {
   /* The state is read once the sockets are bound (a UDP binding's flow is
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
-      px_keys_ready(p) != 0 || px_state_keys(p) != 0) {
+      px_cluster_open(p) != 0 || px_keys_ready(p) != 0 || px_state_keys(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }

@@ -58,6 +58,8 @@ typedef struct px_config {
   char token_key_file[1024];
   char control_path[1024];
   char state_file[1024]; /* --state: bindings and keys survive restarts */
+  char redis_url[256];   /* --redis: bindings shared between nodes */
+  char node_id[65];      /* --node-id */
   int log_level; /* sipflow_log_level */
   uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
 } px_config;
@@ -111,6 +113,8 @@ typedef struct px {
   struct sipflow_sqlite *store; /* NULL without --state */
   uint64_t change_version;
   int restoring; /* applying stored records: do not write them back */
+  struct sipflow_redis *redis; /* NULL without --redis */
+  struct px_cluster *cluster;  /* cluster.c's own state */
   /* Keys this process added to the ring (from --token-key or made here),
    * written to the state file; restored keys are there already. */
   struct {
@@ -255,12 +259,22 @@ bool px_ka_options_response(px *p, msg_t *resp);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);
+/* The flow of a stored binding in this process: a UDP binding's flow is
+ * its tuple, there again once our socket is bound; 0 for streams. */
+sipflow_flow_id px_restored_flow(px *p, const sipflow_flow_tuple *t);
 /* Keys: from --token-key, else from the state, else a new one. */
 int px_keys_ready(px *p);
 int px_state_keys(px *p);
 void px_state_close(px *p);
 void px_state_binding(px *p, sipflow_reg_change change,
                       const sipflow_reg_binding *b);
+
+/* ---- cluster.c ---- */
+int px_cluster_open(px *p);
+void px_cluster_close(px *p);
+/* From the registrar's change callback, before keepalives are told. */
+void px_cluster_binding(px *p, sipflow_reg_change change,
+                        const sipflow_reg_binding *b);
 
 /* ---- ctl.c ---- */
 int px_ctl_start(px *p);

@@ -31,7 +31,7 @@ typedef struct restore_counts {
 
 /* A UDP binding's flow is its tuple: the same one exists again as soon as
  * our socket is bound. A stream's flow died with the old process. */
-static sipflow_flow_id restored_flow(px *p, const sipflow_flow_tuple *t) {
+sipflow_flow_id px_restored_flow(px *p, const sipflow_flow_tuple *t) {
   sipflow_flow_id id = 0;
   if (t->transport != SIPFLOW_TRANSPORT_UDP)
     return 0;
@@ -59,7 +59,7 @@ static int restore_one(const sipflow_change *c, void *ud) {
       n->keys++;
   } else if (c->kind == SIPFLOW_CHANGE_BINDING && p->reg) {
     sipflow_change copy = *c;
-    copy.u.binding.flow_id = restored_flow(p, &c->u.binding.flow);
+    copy.u.binding.flow_id = px_restored_flow(p, &c->u.binding.flow);
     rv = sipflow_change_apply_binding(p->reg, &copy, now_s, sipflow_uv_now());
     if (rv == 0)
       n->bindings++;

@@ -1,0 +1,398 @@
+/*
+ * libsipflow-redis: formats and queue without a server, then the client
+ * against a redis-server this test starts on a loopback port (its own temp
+ * dir, no persistence) and stops by PID. Waiting is bounded by uv timers on
+ * the loop, never by sleeping.
+ *
+ * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "redis_int.h"
+
+#define S(x) ((sipflow_reg_str){(x), sizeof(x) - 1})
+
+static sipflow_change binding(const char *aor, uint32_t reg_id,
+                              uint64_t version, uint32_t cseq, int op) {
+  sipflow_change c;
+  memset(&c, 0, sizeof(c));
+  c.kind = SIPFLOW_CHANGE_BINDING;
+  c.op = (uint8_t)op;
+  c.version = version;
+  c.u.binding.aor = (sipflow_reg_str){aor, strlen(aor)};
+  c.u.binding.uri = S("sip:ua@192.0.2.1:5060");
+  c.u.binding.instance = S("<urn:uuid:00000000-0000-1000-8000-000000000001>");
+  c.u.binding.reg_id = reg_id;
+  c.u.binding.outbound = reg_id != 0;
+  c.u.binding.q = SIPFLOW_REG_Q_NONE;
+  c.u.binding.call_id = S("call-1");
+  c.u.binding.cseq = cseq;
+  c.u.binding.expires_unix = 4000000000u;
+  return c;
+}
+
+/* ---- formats ------------------------------------------------------------- */
+
+Test(redis, a_binding_key_names_its_identity_not_its_state) {
+  char k1[RS_KEY_MAX], k2[RS_KEY_MAX], k3[RS_KEY_MAX];
+  sipflow_change a = binding("sip:a@example.com", 1, 10, 1, 1);
+  sipflow_change later = binding("sip:a@example.com", 1, 99, 7, 2);
+  sipflow_change other = binding("sip:a@example.com", 2, 10, 1, 1);
+  cr_assert_gt(rs_key("sf", &a, k1, sizeof(k1)), 0);
+  cr_assert_gt(rs_key("sf", &later, k2, sizeof(k2)), 0);
+  cr_assert_gt(rs_key("sf", &other, k3, sizeof(k3)), 0);
+  cr_assert_str_eq(k1, k2, "version, CSeq and op are state, not identity");
+  cr_assert_str_neq(k1, k3, "RFC 5626 §6: reg-id is part of the identity");
+  cr_assert_eq(strncmp(k1, "sf:b:", 5), 0);
+  cr_assert_eq(strlen(k1), 5 + 32);
+}
+
+Test(redis, a_key_record_is_named_by_its_id) {
+  sipflow_change c;
+  char k[RS_KEY_MAX];
+  memset(&c, 0, sizeof(c));
+  c.kind = SIPFLOW_CHANGE_KEY;
+  c.op = SIPFLOW_CHANGE_PUT;
+  c.u.key.key_id = 7;
+  cr_assert_eq(rs_key("sipflow", &c, k, sizeof(k)), 11);
+  cr_assert_str_eq(k, "sipflow:k:7");
+  cr_assert_eq(rs_key("sipflow", &c, k, 5), SIPFLOW_ERR_BUFFER_TOO_SMALL);
+  c.kind = 9;
+  cr_assert_eq(rs_key("sipflow", &c, k, sizeof(k)),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+}
+
+Test(redis, a_frame_carries_the_writer_and_the_record) {
+  sipflow_change c = binding("sip:a@example.com", 1, 42, 3, 1), back;
+  size_t len, nl, rl;
+  const char *node;
+  const uint8_t *rec;
+  uint8_t *f = rs_frame("node-a", &c, &len);
+  cr_assert_not_null(f);
+  cr_assert_eq(rs_unframe(f, len, &node, &nl, &rec, &rl), 0);
+  cr_assert_eq(nl, 6);
+  cr_assert_eq(memcmp(node, "node-a", 6), 0);
+  cr_assert_eq(sipflow_change_decode(rec, rl, &back), 0);
+  cr_assert_eq(back.version, 42);
+  cr_assert_eq(back.u.binding.cseq, 3);
+  free(f);
+}
+
+Test(redis, malformed_frames_are_refused) {
+  static const struct {
+    const char *bytes;
+    size_t len;
+  } rows[] = {
+      {"", 0},             /* empty */
+      {"SFR1", 4},         /* no node length */
+      {"SFR2\x01x", 6},    /* another format */
+      {"SFR1\x00", 5},     /* empty node id */
+      {"SFR1\x05node", 9}, /* node id cut short */
+      {"SFR1\x41x", 6},    /* node id over the limit */
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    const char *node;
+    const uint8_t *rec;
+    size_t nl, rl;
+    cr_assert_eq(rs_unframe((const uint8_t *)rows[i].bytes, rows[i].len, &node,
+                            &nl, &rec, &rl),
+                 SIPFLOW_ERR_MALFORMED, "row %zu", i);
+  }
+}
+
+Test(redis, no_frame_without_a_node_id) {
+  sipflow_change c = binding("sip:a@example.com", 1, 1, 1, 1);
+  size_t len;
+  cr_assert_null(rs_frame("", &c, &len));
+}
+
+Test(redis, an_entry_holds_the_script_arguments) {
+  sipflow_change c = binding("sip:a@example.com", 1, 1234, 17, 2);
+  int err;
+  rs_entry *e = rs_entry_new("sipflow", "n1", &c, &err);
+  cr_assert_not_null(e);
+  cr_assert_eq(err, 0);
+  cr_assert_str_eq(e->version, "1234");
+  cr_assert_str_eq(e->cseq, "17");
+  cr_assert_str_eq(e->op, "2");
+  cr_assert_str_eq(e->expire_at, "4000000000");
+  cr_assert_eq(e->call_id_len, 6);
+  cr_assert_eq(memcmp(e->call_id, "call-1", 6), 0);
+  rs_entry_free(e);
+  c.op = 7;
+  cr_assert_null(rs_entry_new("sipflow", "n1", &c, &err));
+  cr_assert_eq(err, SIPFLOW_ERR_INVALID_ARGUMENT);
+}
+
+Test(redis, the_queue_drops_its_oldest_past_the_bound) {
+  rs_list l = {0};
+  rs_entry *kept = NULL;
+  uint32_t dropped = 0;
+  int err;
+  for (uint64_t v = 1; v <= 5; v++) {
+    sipflow_change c = binding("sip:a@example.com", 1, v, 1, 1);
+    rs_entry *e = rs_entry_new("p", "n", &c, &err);
+    cr_assert_not_null(e);
+    if (v == 3)
+      kept = e;
+    dropped += rs_list_push_bounded(&l, e, 3);
+  }
+  cr_assert_eq(dropped, 2);
+  cr_assert_eq(l.n, 3);
+  cr_assert_eq(l.head, kept, "versions 1 and 2 went, the oldest");
+  cr_assert_str_eq(l.tail->version, "5");
+  rs_list_clear(&l);
+  cr_assert_eq(l.n, 0);
+  cr_assert_null(l.head);
+}
+
+Test(redis, urls_are_parsed) {
+  static const struct {
+    const char *url;
+    int rv;
+    const char *host;
+    uint16_t port;
+  } rows[] = {
+      {"redis://127.0.0.1:6380", 0, "127.0.0.1", 6380},
+      {"redis://127.0.0.1", 0, "127.0.0.1", 6379},
+      {"redis://[::1]:7000", 0, "::1", 7000},
+      {"redis://10.0.0.1:6379/0", 0, "10.0.0.1", 6379},
+      {"http://127.0.0.1:6379", SIPFLOW_ERR_MALFORMED, NULL, 0},
+      {"redis://:6379", SIPFLOW_ERR_MALFORMED, NULL, 0},
+      {"redis://127.0.0.1:", SIPFLOW_ERR_MALFORMED, NULL, 0},
+      {"redis://127.0.0.1:70000", SIPFLOW_ERR_MALFORMED, NULL, 0},
+      {"redis://[::1", SIPFLOW_ERR_MALFORMED, NULL, 0},
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    char host[64] = "";
+    uint16_t port = 0;
+    cr_assert_eq(
+        sipflow_redis_url_parse(rows[i].url, host, sizeof(host), &port),
+        rows[i].rv, "%s", rows[i].url);
+    if (rows[i].rv == 0) {
+      cr_assert_str_eq(host, rows[i].host);
+      cr_assert_eq(port, rows[i].port);
+    }
+  }
+}
+
+Test(redis, settings_are_checked) {
+  sipflow_redis_settings s;
+  sipflow_redis *r = (sipflow_redis *)1;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  sipflow_redis_settings_default(&s);
+  cr_assert_eq(sipflow_redis_new(&r, &loop, NULL, &s, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT, "a node id is required");
+  cr_assert_null(r);
+  s.node_id = "0123456789012345678901234567890123456789012345678901234567890"
+              "12345";
+  cr_assert_eq(sipflow_redis_new(&r, &loop, NULL, &s, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT, "node id over 64 bytes");
+  uv_loop_close(&loop);
+}
+
+/* ---- against a real server ------------------------------------------------
+ */
+
+typedef struct seen {
+  int n, loaded_events, connected_events, disconnected_events;
+  uint64_t last_version;
+  char last_origin[65];
+  int last_loaded;
+} seen;
+
+static void on_change(sipflow_redis *r, const sipflow_change *c,
+                      const char *origin, size_t origin_len, int loaded,
+                      void *ud) {
+  seen *s = ud;
+  (void)r;
+  s->n++;
+  s->last_version = c->version;
+  s->last_loaded = loaded;
+  snprintf(s->last_origin, sizeof(s->last_origin), "%.*s", (int)origin_len,
+           origin);
+}
+
+static void on_event(sipflow_redis *r, int ev, void *ud) {
+  seen *s = ud;
+  (void)r;
+  if (ev == SIPFLOW_REDIS_EVENT_LOADED)
+    s->loaded_events++;
+  else if (ev == SIPFLOW_REDIS_EVENT_CONNECTED)
+    s->connected_events++;
+  else
+    s->disconnected_events++;
+}
+
+static uv_loop_t loop;
+static pid_t server = -1;
+static uint16_t server_port;
+static char dir[64];
+
+static uint16_t free_port(void) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, (struct sockaddr *)&a, sizeof(a));
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static void server_start(void) {
+  char port[8];
+  snprintf(port, sizeof(port), "%u", server_port);
+  server = fork();
+  cr_assert_neq(server, -1);
+  if (server == 0) {
+    freopen("/dev/null", "w", stdout);
+    execlp("redis-server", "redis-server", "--port", port, "--bind",
+           "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+           (char *)NULL);
+    _exit(127);
+  }
+}
+
+static void server_stop(void) {
+  if (server > 0) {
+    kill(server, SIGKILL);
+    waitpid(server, NULL, 0);
+    server = -1;
+  }
+}
+
+static void setup(void) {
+  snprintf(dir, sizeof(dir), "/tmp/sipflow-redis.XXXXXX");
+  cr_assert_not_null(mkdtemp(dir));
+  server_port = free_port();
+  server_start();
+  uv_loop_init(&loop);
+}
+
+static void teardown(void) {
+  server_stop();
+  uv_run(&loop, UV_RUN_DEFAULT); /* closes what the clients left */
+  uv_loop_close(&loop);
+  rmdir(dir);
+}
+
+static sipflow_redis *client(const char *node, seen *s) {
+  sipflow_redis_settings st;
+  sipflow_redis_callbacks cb = {on_change, on_event};
+  sipflow_redis *r;
+  sipflow_redis_settings_default(&st);
+  st.port = server_port;
+  st.node_id = node;
+  st.reconnect_min_ms = 20;
+  st.reconnect_max_ms = 200;
+  cr_assert_eq(sipflow_redis_new(&r, &loop, &cb, &st, s), 0);
+  return r;
+}
+
+static int timed_out;
+static void on_bound(uv_timer_t *t) {
+  (void)t;
+  timed_out = 1;
+}
+
+/* Runs the loop until |cond| holds, at most 5 s of loop time. */
+#define RUN_UNTIL(cond)                                                        \
+  do {                                                                         \
+    uv_timer_t bound_;                                                         \
+    uv_timer_init(&loop, &bound_);                                             \
+    timed_out = 0;                                                             \
+    uv_timer_start(&bound_, on_bound, 5000, 0);                                \
+    while (!(cond) && !timed_out)                                              \
+      uv_run(&loop, UV_RUN_ONCE);                                              \
+    uv_close((uv_handle_t *)&bound_, NULL);                                    \
+    uv_run(&loop, UV_RUN_NOWAIT);                                              \
+    cr_assert(cond, "waited 5 s for: %s", #cond);                              \
+  } while (0)
+
+static sipflow_redis_stats stats(sipflow_redis *r) {
+  sipflow_redis_stats s;
+  cr_assert_eq(sipflow_redis_get_stats(r, &s), 0);
+  return s;
+}
+
+Test(redis, nodes_see_each_others_changes_and_a_late_node_loads_them,
+     .init = setup, .fini = teardown) {
+  seen sa = {0}, sb = {0}, sc = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb), *c;
+  sipflow_change put = binding("sip:a@example.com", 1, 1000, 1, 1);
+  sipflow_change older = binding("sip:a@example.com", 1, 999, 1, 1);
+  RUN_UNTIL(stats(a).connected && stats(b).connected && sa.loaded_events &&
+            sb.loaded_events);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(sb.n == 1);
+  cr_assert_str_eq(sb.last_origin, "a");
+  cr_assert_eq(sb.last_version, 1000);
+  cr_assert_eq(sb.last_loaded, 0);
+  cr_assert_eq(sa.n, 0, "a node skips its own records on the channel");
+
+  /* An older record of the same identity loses in Redis: not published. */
+  cr_assert_eq(sipflow_redis_write(b, &older), 0);
+  RUN_UNTIL(stats(b).written == 1);
+  cr_assert_eq(stats(b).superseded, 1);
+
+  c = client("c", &sc);
+  RUN_UNTIL(sc.loaded_events == 1);
+  cr_assert_eq(sc.n, 1, "the late node loads the one record held");
+  cr_assert_eq(sc.last_version, 1000);
+  cr_assert_eq(sc.last_loaded, 1);
+  cr_assert_eq(sa.n, 0);
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+  sipflow_redis_del(c);
+}
+
+Test(redis, the_same_call_id_orders_by_cseq_whatever_the_version, .init = setup,
+     .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis *a = client("a", &sa);
+  /* RFC 3261 §10.3 step 7: CSeq 5 is newer than CSeq 4 of the Call-ID,
+   * even with a smaller version (another node's clock). */
+  sipflow_change first = binding("sip:a@example.com", 1, 2000, 4, 1);
+  sipflow_change second = binding("sip:a@example.com", 1, 1500, 5, 1);
+  sipflow_change replay = binding("sip:a@example.com", 1, 3000, 4, 1);
+  RUN_UNTIL(stats(a).connected);
+  cr_assert_eq(sipflow_redis_write(a, &first), 0);
+  cr_assert_eq(sipflow_redis_write(a, &second), 0);
+  cr_assert_eq(sipflow_redis_write(a, &replay), 0);
+  RUN_UNTIL(stats(a).written == 3);
+  cr_assert_eq(stats(a).superseded, 1, "only the CSeq 4 replay lost");
+  sipflow_redis_del(a);
+}
+
+Test(redis, writes_wait_while_redis_is_away_and_are_replayed, .init = setup,
+     .fini = teardown) {
+  seen sa = {0}, sb = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
+  sipflow_change put = binding("sip:x@example.com", 1, 5000, 1, 1);
+  RUN_UNTIL(stats(a).connected && stats(b).connected);
+  server_stop();
+  RUN_UNTIL(sa.disconnected_events == 1 && sb.disconnected_events == 1);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0, "SIP goes on: queued");
+  cr_assert_eq(stats(a).queued, 1);
+  server_start();
+  RUN_UNTIL(stats(a).written == 1 && sb.n >= 1);
+  cr_assert_eq(stats(a).queued, 0);
+  cr_assert_eq(stats(a).dropped, 0);
+  cr_assert_eq(sb.last_version, 5000, "b gets the replayed record");
+  cr_assert_geq(stats(a).connects, 2);
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+}
