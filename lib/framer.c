@@ -211,10 +211,10 @@ int sipflow_framer_next(sipflow_framer *f, sipflow_frame *frame) {
     return SIPFLOW_ERR_BAD_STATE;
   compact(f);
   for (;;) {
-    d = f->buf + f->start;
     avail = f->len - f->start;
     if (avail == 0)
-      return 0;
+      return 0; /* buf may be NULL: no pointer is formed from it */
+    d = f->buf + f->start;
     if (d[0] == '\n') { /* a bare LF between messages: skip it */
       f->start++;
       continue;

@@ -65,6 +65,42 @@ if build_tree .build/asan "asan+ubsan" -Dwerror=true -Dbuildtype=debug \
   add_meson_counts .build/asan "asan+ubsan"
 fi
 
+# ---- 2b. The unit tests under Valgrind (memcheck) ---------------------------
+# One check per unit-test binary of the plain build, run as meson runs it.
+# Criterion runs each test in a re-executed worker whose stderr it keeps, and
+# ignores Valgrind's exit code there, so Valgrind writes one log per process
+# (-q: only errors and leaks) and any non-empty log fails the binary.
+valgrind_unit() { # build-dir
+  local vg=.build/valgrind name envs cmd t0
+  rm -rf "$vg" && mkdir -p "$vg"
+  t0=$(date +%s)
+  while IFS=$'\t' read -r name envs cmd; do
+    mkdir -p "$vg/$name"
+    # shellcheck disable=SC2086 # words without spaces, split on purpose
+    if timeout 900 env $envs valgrind -q --trace-children=yes \
+        --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        --log-file="$root/$vg/$name/%p.log" $cmd >"$vg/$name.tap" 2>&1 &&
+      grep -q '^ok' "$vg/$name.tap" && ! grep -q '^not ok' "$vg/$name.tap" &&
+      [ -z "$(find "$vg/$name" -name '*.log' -size +0)" ]; then
+      pass "valgrind: $name"
+    else
+      find "$vg/$name" -name '*.log' -size +0 -exec head -20 {} + | head -60
+      tail -5 "$vg/$name.tap"; fail "valgrind: $name"
+    fi
+  done < <(meson introspect --tests "$1" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if any(s.endswith(":unit") for s in t["suite"]):
+        env = ["VALGRIND_UNIT=1"] + [f"{k}={v}" for k, v in (t.get("env") or {}).items()]
+        print(t["name"], " ".join(env), " ".join(t["cmd"]), sep="\t")')
+  echo "valgrind: unit tests took $(($(date +%s) - t0)) s"
+}
+if ! command -v valgrind >/dev/null; then
+  fail "valgrind: not installed"
+elif [ -f .build/default/build.ninja ]; then
+  valgrind_unit .build/default
+fi
+
 # Python binding: its pytest suite against the plain and the sanitizer
 # build; pytest's own counts are added.
 python_suite() { # tree

@@ -346,6 +346,8 @@ int main(int argc, char **argv) {
     return rv > 0 ? 0 : 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* A peer that closes while we write must cost an EPIPE, not the process. */
+  signal(SIGPIPE, SIG_IGN);
   if (setup(&p) == 0)
     uv_run(p.loop, UV_RUN_DEFAULT);
   summary(&p, sipflow_uv_now());

@@ -5,6 +5,7 @@
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,8 @@ static void on_flow_failed(sipflow_flow_table *ft, const sipflow_flow_info *f,
   px *p = ud;
   (void)ft;
   p->stats.flows_failed++;
-  px_log(p, SIPFLOW_LOG_INFO, "flow %llu failed: %s", (unsigned long long)f->id,
-         sipflow_flow_end_reason_name(reason));
+  px_log_net(p, SIPFLOW_LOG_INFO, "flow %llu failed: %s",
+             (unsigned long long)f->id, sipflow_flow_end_reason_name(reason));
   /* RFC 5626 §7: every binding on the flow goes, whatever its AoR. */
   if (p->reg)
     sipflow_registrar_flow_failed(p->reg, f->id, sipflow_uv_now());
@@ -105,7 +106,8 @@ static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,
   /* Before the keepalive is told: a binding another node took over ends
    * our keepalive of its old flow. */
   px_cluster_binding(p, change, b);
-  px_log(p,
+  /* Caused by network input: rate-limited like every such line. */
+  px_log_net(p,
          change == SIPFLOW_REG_REFRESHED ? SIPFLOW_LOG_DEBUG : SIPFLOW_LOG_INFO,
          "binding %s: %.*s -> %.*s%s", names[change % 7], (int)b->aor.len,
          b->aor.ptr, (int)b->uri.len, b->uri.ptr,
@@ -247,6 +249,8 @@ int main(int argc, char **argv) {
   }
   if (sodium_init() < 0)
     return 1;
+  /* A peer that closes while we write must cost an EPIPE, not the process. */
+  signal(SIGPIPE, SIG_IGN);
   p->loop = uv_default_loop();
   px_txn_init(p);
   /* The state is read once the sockets are bound (a UDP binding's flow is

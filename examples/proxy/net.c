@@ -203,7 +203,7 @@ static void conn_gone(px *p, px_conn *c, int err) {
   if (c->flow) {
     /* libsipflow's codes are -201..-599; libuv's are errno values and
      * UV_EOF (-4095). */
-    px_log(p, SIPFLOW_LOG_INFO, "flow %llu closed (%s)",
+    px_log_net(p, SIPFLOW_LOG_INFO, "flow %llu closed (%s)",
            (unsigned long long)c->flow,
            err <= -201 && err >= -599 ? sipflow_err_name(err)
                                       : uv_err_name(err));
