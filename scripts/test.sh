@@ -2,8 +2,8 @@
 # The test command: installs what it needs, builds, and runs every check:
 # unit tests, header tests, fuzz-corpus replays and the wire tests against
 # SIPp on loopback (plain and under AddressSanitizer +
-# UndefinedBehaviorSanitizer), the Python binding's tests against both
-# builds, the exported-symbol check, the install check and the format check.
+# UndefinedBehaviorSanitizer), the unit tests under Valgrind, the Python
+# binding's tests against both builds, the documentation check, the exported-symbol check, the install check and the format check.
 # Ends with its own line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -38,7 +38,8 @@ void px_usage(FILE *out) {
       "                                     nodes through Redis\n"
       "  --node-id NAME                     this node's id (with --redis)\n"
       "  --txn-timeout-ms MS                branch timeout before a local 408\n"
-      "                                     (default 32000, RFC 3261 Timer B)\n",
+      "                                     (default 32000, RFC 3261 Timer "
+      "B)\n",
       out);
 }
 
@@ -94,9 +95,9 @@ static int parse_ka(const char *s, px_ka_mode *m) {
   static const struct {
     const char *name;
     px_ka_mode mode;
-  } modes[] = {{"off", PX_KA_OFF},   {"auto", PX_KA_AUTO},
+  } modes[] = {{"off", PX_KA_OFF},         {"auto", PX_KA_AUTO},
                {"options", PX_KA_OPTIONS}, {"crlf", PX_KA_CRLF},
-               {"stun", PX_KA_STUN}, {"udp4", PX_KA_UDP4}};
+               {"stun", PX_KA_STUN},       {"udp4", PX_KA_UDP4}};
   for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
     if (strcmp(s, modes[i].name) == 0) {
       *m = modes[i].mode;
@@ -124,10 +125,30 @@ static void config_defaults(px_config *cfg) {
 }
 
 enum {
-  O_LISTEN = 256, O_ROLE, O_REGISTRAR, O_ADVERTISE, O_DOMAIN, O_OUTBOUND,
-  O_FLOW_TIMER, O_MIN_EXP, O_MAX_EXP, O_DEF_EXP, O_MAX_CONTACTS, O_KA,
-  O_KA_INTERVAL, O_KA_TIMEOUT, O_KA_MISSES, O_DEAD, O_TOKEN_KEY, O_CONTROL,
-  O_LOG_LEVEL, O_TXN_TIMEOUT, O_STATE, O_REDIS, O_NODE_ID, O_HELP
+  O_LISTEN = 256,
+  O_ROLE,
+  O_REGISTRAR,
+  O_ADVERTISE,
+  O_DOMAIN,
+  O_OUTBOUND,
+  O_FLOW_TIMER,
+  O_MIN_EXP,
+  O_MAX_EXP,
+  O_DEF_EXP,
+  O_MAX_CONTACTS,
+  O_KA,
+  O_KA_INTERVAL,
+  O_KA_TIMEOUT,
+  O_KA_MISSES,
+  O_DEAD,
+  O_TOKEN_KEY,
+  O_CONTROL,
+  O_LOG_LEVEL,
+  O_TXN_TIMEOUT,
+  O_STATE,
+  O_REDIS,
+  O_NODE_ID,
+  O_HELP
 };
 
 static const struct option options[] = {
@@ -274,16 +295,35 @@ static int apply(px_config *cfg, int opt, const char *v) {
   if (parse_u32(v, &n) != 0)
     return bad(options[opt - O_LISTEN].name, v);
   switch (opt) {
-  case O_FLOW_TIMER: cfg->flow_timer = n; break;
-  case O_MIN_EXP: cfg->min_expires = n; break;
-  case O_MAX_EXP: cfg->max_expires = n; break;
-  case O_DEF_EXP: cfg->default_expires = n; break;
-  case O_MAX_CONTACTS: cfg->max_contacts = n; break;
-  case O_KA_INTERVAL: cfg->ka_interval = n ? n : 1; break;
-  case O_KA_TIMEOUT: cfg->ka_timeout = n ? n : 1; break;
-  case O_KA_MISSES: cfg->ka_misses = n ? n : 1; break;
-  case O_TXN_TIMEOUT: cfg->txn_timeout_ms = n ? n : 1; break;
-  default: return -1;
+  case O_FLOW_TIMER:
+    cfg->flow_timer = n;
+    break;
+  case O_MIN_EXP:
+    cfg->min_expires = n;
+    break;
+  case O_MAX_EXP:
+    cfg->max_expires = n;
+    break;
+  case O_DEF_EXP:
+    cfg->default_expires = n;
+    break;
+  case O_MAX_CONTACTS:
+    cfg->max_contacts = n;
+    break;
+  case O_KA_INTERVAL:
+    cfg->ka_interval = n ? n : 1;
+    break;
+  case O_KA_TIMEOUT:
+    cfg->ka_timeout = n ? n : 1;
+    break;
+  case O_KA_MISSES:
+    cfg->ka_misses = n ? n : 1;
+    break;
+  case O_TXN_TIMEOUT:
+    cfg->txn_timeout_ms = n ? n : 1;
+    break;
+  default:
+    return -1;
   }
   return 0;
 }

@@ -95,10 +95,10 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "aor", str_json(b->aor));
   json_object_set_new(o, "contact", str_json(b->uri));
   json_object_set_new(o, "instance", str_json(b->instance));
-  json_object_set_new(o, "reg_id", b->reg_id ? json_integer(b->reg_id)
-                                             : json_null());
-  json_object_set_new(o, "q", b->q >= 0 ? json_real(b->q / 1000.0)
-                                        : json_null());
+  json_object_set_new(o, "reg_id",
+                      b->reg_id ? json_integer(b->reg_id) : json_null());
+  json_object_set_new(o, "q",
+                      b->q >= 0 ? json_real(b->q / 1000.0) : json_null());
   json_object_set_new(o, "expires", json_integer(b->expires));
   json_object_set_new(o, "path", str_json(b->path));
   json_object_set_new(o, "outbound", json_boolean(b->outbound));
@@ -139,7 +139,8 @@ static json_t *cmd_flows(px *p) {
   return root;
 }
 
-#define STAT(o, s, name) json_object_set_new(o, #name, json_integer((json_int_t)(s)->name))
+#define STAT(o, s, name)                                                       \
+  json_object_set_new(o, #name, json_integer((json_int_t)(s)->name))
 
 static json_t *cmd_stats(px *p) {
   json_t *o = json_object();
@@ -164,13 +165,19 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, options_sent);
   STAT(o, s, options_answered);
   STAT(o, s, flows_failed);
-  json_object_set_new(o, "flows", json_integer((json_int_t)sipflow_flow_count(p->flows)));
-  json_object_set_new(o, "bindings",
-                      json_integer(p->reg ? (json_int_t)sipflow_registrar_binding_count(p->reg) : 0));
-  json_object_set_new(o, "aors",
-                      json_integer(p->reg ? (json_int_t)sipflow_registrar_aor_count(p->reg) : 0));
-  json_object_set_new(o, "keepalive_endpoints",
-                      json_integer(p->ka ? (json_int_t)sipflow_keepalive_count(p->ka) : 0));
+  json_object_set_new(o, "flows",
+                      json_integer((json_int_t)sipflow_flow_count(p->flows)));
+  json_object_set_new(
+      o, "bindings",
+      json_integer(p->reg ? (json_int_t)sipflow_registrar_binding_count(p->reg)
+                          : 0));
+  json_object_set_new(
+      o, "aors",
+      json_integer(p->reg ? (json_int_t)sipflow_registrar_aor_count(p->reg)
+                          : 0));
+  json_object_set_new(
+      o, "keepalive_endpoints",
+      json_integer(p->ka ? (json_int_t)sipflow_keepalive_count(p->ka) : 0));
   return o;
 }
 

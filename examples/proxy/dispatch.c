@@ -108,8 +108,9 @@ void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
   p->stats.rx_messages++;
   if (rv != 0) {
     p->stats.rx_malformed++;
-    px_log_net(p, SIPFLOW_LOG_INFO, "dropped a malformed message (%zu bytes): %s",
-               len, sipflow_strerror(rv));
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "dropped a malformed message (%zu bytes): %s", len,
+               sipflow_strerror(rv));
     return;
   }
   sip = sip_object(msg);

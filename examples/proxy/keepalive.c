@@ -54,8 +54,9 @@ static void on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
   static const char *const names[] = {"unknown", "alive", "suspect", "dead"};
   (void)ka;
   (void)ep_ud;
-  px_log(p, c->event == SIPFLOW_KEEPALIVE_DEAD ? SIPFLOW_LOG_WARN
-                                               : SIPFLOW_LOG_INFO,
+  px_log(p,
+         c->event == SIPFLOW_KEEPALIVE_DEAD ? SIPFLOW_LOG_WARN
+                                            : SIPFLOW_LOG_INFO,
          "flow %llu: %s -> %s (%u missed in a row)", (unsigned long long)flow,
          names[c->old_health & 3], names[c->health & 3],
          (unsigned)c->consecutive_misses);
@@ -128,10 +129,9 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
                                        ? p->cfg.flow_timer
                                        : p->cfg.ka_interval) *
                 SIPFLOW_SECONDS;
-  sipflow_keepalive_reason_set(p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION,
-                               b->id,
-                               (sipflow_duration)b->expires * SIPFLOW_SECONDS,
-                               sipflow_uv_now());
+  sipflow_keepalive_reason_set(
+      p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
+      (sipflow_duration)b->expires * SIPFLOW_SECONDS, sipflow_uv_now());
 }
 
 /* Edge role: a 2xx to an Outbound REGISTER is on its way back to the UA.
@@ -197,13 +197,12 @@ bool px_ka_options_response(px *p, msg_t *resp) {
   sip_t *sip = sip_object(resp);
   uint64_t id;
   const char *branch = sip->sip_via ? sip->sip_via->v_branch : NULL;
-  if (!p->ka || !sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_options ||
-      !branch ||
+  if (!p->ka || !sip->sip_cseq ||
+      sip->sip_cseq->cs_method != sip_method_options || !branch ||
       sipflow_keepalive_probe_id_parse(branch, strlen(branch), &id) != 0)
     return false;
-  if (sipflow_keepalive_on_options_response(p->ka, id,
-                                            sip->sip_status->st_status,
-                                            sipflow_uv_now()) == 0)
+  if (sipflow_keepalive_on_options_response(
+          p->ka, id, sip->sip_status->st_status, sipflow_uv_now()) == 0)
     p->stats.options_answered++;
   msg_destroy(resp);
   return true;

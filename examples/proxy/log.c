@@ -22,7 +22,9 @@ static void vline(int level, const char *fmt, va_list ap) {
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%H:%M:%S", &tm);
   fprintf(stderr, "%s.%03ld %-5s ", when, ts.tv_nsec / 1000000,
-          level_names[level < 0 ? 0 : level > 3 ? 3 : level]);
+          level_names[level < 0   ? 0
+                      : level > 3 ? 3
+                                  : level]);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
 }
@@ -43,8 +45,10 @@ void px_log_net(px *p, int level, const char *fmt, ...) {
     return;
   if (second != p->log_window) {
     if (p->log_dropped)
-      px_log(p, SIPFLOW_LOG_WARN, "%llu log lines about network input "
-             "suppressed", (unsigned long long)p->log_dropped);
+      px_log(p, SIPFLOW_LOG_WARN,
+             "%llu log lines about network input "
+             "suppressed",
+             (unsigned long long)p->log_dropped);
     p->log_window = second;
     p->log_tokens = 0;
     p->log_dropped = 0;

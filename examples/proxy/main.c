@@ -19,7 +19,8 @@
 
 static px the_proxy;
 
-/* ---- the key ring file: "<id> <64 hex digits>" per line ------------------- */
+/* ---- the key ring file: "<id> <64 hex digits>" per line -------------------
+ */
 
 static int load_keys(px *p, const char *path) {
   FILE *f = fopen(path, "r");
@@ -33,8 +34,8 @@ static int load_keys(px *p, const char *path) {
     uint8_t key[SIPFLOW_TOKEN_KEY_LEN];
     size_t klen;
     if (sscanf(line, "%u %128s", &id, hex) != 2 || id > 255 ||
-        sodium_hex2bin(key, sizeof(key), hex, strlen(hex), NULL, &klen,
-                       NULL) != 0 ||
+        sodium_hex2bin(key, sizeof(key), hex, strlen(hex), NULL, &klen, NULL) !=
+            0 ||
         klen != sizeof(key) ||
         sipflow_keyring_add(p->keyring, (uint8_t)id, key, klen) != 0) {
       fclose(f);
@@ -81,7 +82,8 @@ static int create_key(px *p, const char *path) {
   return 0;
 }
 
-/* ---- what libsipflow reports ----------------------------------------------- */
+/* ---- what libsipflow reports -----------------------------------------------
+ */
 
 static void on_flow_failed(sipflow_flow_table *ft, const sipflow_flow_info *f,
                            int reason, void *ud) {
@@ -99,21 +101,21 @@ static void on_flow_failed(sipflow_flow_table *ft, const sipflow_flow_info *f,
 static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,
                        const sipflow_reg_binding *b, void *ud) {
   px *p = ud;
-  static const char *const names[] = {"",        "added",   "refreshed",
-                                      "updated", "removed", "expired",
-                                      "flow-failed"};
+  static const char *const names[] = {
+      "", "added", "refreshed", "updated", "removed", "expired", "flow-failed"};
   (void)reg;
   /* Before the keepalive is told: a binding another node took over ends
    * our keepalive of its old flow. */
   px_cluster_binding(p, change, b);
   /* Caused by network input: rate-limited like every such line. */
-  px_log_net(p,
-         change == SIPFLOW_REG_REFRESHED ? SIPFLOW_LOG_DEBUG : SIPFLOW_LOG_INFO,
-         "binding %s: %.*s -> %.*s%s", names[change % 7], (int)b->aor.len,
-         b->aor.ptr, (int)b->uri.len, b->uri.ptr,
-         b->outbound ? " (outbound)" : "");
+  px_log_net(
+      p, change == SIPFLOW_REG_REFRESHED ? SIPFLOW_LOG_DEBUG : SIPFLOW_LOG_INFO,
+      "binding %s: %.*s -> %.*s%s", names[change % 7], (int)b->aor.len,
+      b->aor.ptr, (int)b->uri.len, b->uri.ptr,
+      b->outbound ? " (outbound)" : "");
   px_ka_binding(p, b,
-                change == SIPFLOW_REG_ADDED || change == SIPFLOW_REG_REFRESHED ||
+                change == SIPFLOW_REG_ADDED ||
+                    change == SIPFLOW_REG_REFRESHED ||
                     change == SIPFLOW_REG_UPDATED);
   /* Inside sipflow_registrar_process(): stored before the 200 OK leaves. */
   px_state_binding(p, change, b);
@@ -256,7 +258,8 @@ int main(int argc, char **argv) {
   /* The state is read once the sockets are bound (a UDP binding's flow is
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
-      px_cluster_open(p) != 0 || px_keys_ready(p) != 0 || px_state_keys(p) != 0) {
+      px_cluster_open(p) != 0 || px_keys_ready(p) != 0 ||
+      px_state_keys(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }

@@ -37,9 +37,10 @@ char *px_msg_bytes(msg_t *msg, size_t *len) {
 
 const char *px_phrase(int status) {
   const char *p = sip_status_phrase(status);
-  return p ? p : (status == 430 ? "Flow Failed" : status == 439
-                                      ? "First Hop Lacks Outbound Support"
-                                      : "Unknown");
+  return p ? p
+           : (status == 430   ? "Flow Failed"
+              : status == 439 ? "First Hop Lacks Outbound Support"
+                              : "Unknown");
 }
 
 /* Appends "Name: value\r\n" for a header, or nothing. */
@@ -136,7 +137,8 @@ void px_new_branch(px *p, char *buf, size_t len) {
   uint8_t r[8];
   sipflow_uv_rand(NULL, r, sizeof(r));
   snprintf(buf, len, PX_BRANCH_MAGIC "sf%02x%02x%02x%02x%02x%02x%llx", r[0],
-           r[1], r[2], r[3], r[4], r[5], (unsigned long long)++p->branch_counter);
+           r[1], r[2], r[3], r[4], r[5],
+           (unsigned long long)++p->branch_counter);
 }
 
 int px_prepare_forward(px *p, msg_t *msg, int transport, int family,
@@ -168,8 +170,8 @@ int px_prepare_forward(px *p, msg_t *msg, int transport, int family,
 
   px_advertise(p, transport, family, host, sizeof(host), &port);
   via = sip_via_format(home, "SIP/2.0/%s %s:%u;branch=%s;rport",
-                       transport == SIPFLOW_TRANSPORT_TCP ? "TCP" : "UDP",
-                       host, (unsigned)port, branch);
+                       transport == SIPFLOW_TRANSPORT_TCP ? "TCP" : "UDP", host,
+                       (unsigned)port, branch);
   if (!via || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)via) < 0)
     return 500;
   return 0;

@@ -64,8 +64,8 @@ px_listener *px_listener_for(px *p, int transport, int family) {
   return NULL;
 }
 
-void px_advertise(px *p, int transport, int family, char *host,
-                  size_t hostlen, uint16_t *port) {
+void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
+                  uint16_t *port) {
   px_listener *l = px_listener_for(p, transport, family);
   if (!l)
     l = px_listener_for(p, SIPFLOW_TRANSPORT_UDP, family);
@@ -94,8 +94,8 @@ int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
   t.remote = *remote;
   if (sipflow_flow_find(p->flows, &t, flow) == 0)
     return 0;
-  return sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)l, sipflow_uv_now(),
-                          flow);
+  return sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)l,
+                          sipflow_uv_now(), flow);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -167,8 +167,8 @@ static void conn_unlink(px *p, px_conn *c) {
     c->next->prev = c->prev;
 }
 
-static void conn_message(sipflow_uv_stream *s, const uint8_t *data,
-                         size_t len, void *ud) {
+static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
+                         void *ud) {
   px_conn *c = ud;
   (void)s;
   px_on_sip(c->px, c->flow, &c->tuple, data, len);
@@ -196,7 +196,7 @@ static void free_queue(px_conn *c) {
 }
 
 static void conn_gone(px *p, px_conn *c, int err) {
-  int reason = err == UV_EOF ? SIPFLOW_FLOW_END_CLOSED
+  int reason = err == UV_EOF         ? SIPFLOW_FLOW_END_CLOSED
                : err == UV_ECANCELED ? SIPFLOW_FLOW_END_LOCAL_CLOSE
                                      : SIPFLOW_FLOW_END_RESET;
   conn_unlink(p, c);
@@ -204,9 +204,9 @@ static void conn_gone(px *p, px_conn *c, int err) {
     /* libsipflow's codes are -201..-599; libuv's are errno values and
      * UV_EOF (-4095). */
     px_log_net(p, SIPFLOW_LOG_INFO, "flow %llu closed (%s)",
-           (unsigned long long)c->flow,
-           err <= -201 && err >= -599 ? sipflow_err_name(err)
-                                      : uv_err_name(err));
+               (unsigned long long)c->flow,
+               err <= -201 && err >= -599 ? sipflow_err_name(err)
+                                          : uv_err_name(err));
     /* Fires on_flow_failed: bindings on it go (RFC 5626 §7). */
     sipflow_flow_end(p->flows, c->flow, reason, sipflow_uv_now());
   }

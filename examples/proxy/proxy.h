@@ -23,7 +23,11 @@
 #define PX_MAX_MESSAGE 65535
 #define PX_BRANCH_MAGIC "z9hG4bK"
 
-typedef enum px_role { PX_ROLE_SINGLE, PX_ROLE_EDGE, PX_ROLE_REGISTRAR } px_role;
+typedef enum px_role {
+  PX_ROLE_SINGLE,
+  PX_ROLE_EDGE,
+  PX_ROLE_REGISTRAR
+} px_role;
 
 typedef enum px_ka_mode {
   PX_KA_OFF,
@@ -57,10 +61,10 @@ typedef struct px_config {
   int dead_contact_expire; /* -1: remove; else seconds */
   char token_key_file[1024];
   char control_path[1024];
-  char state_file[1024]; /* --state: bindings and keys survive restarts */
-  char redis_url[256];   /* --redis: bindings shared between nodes */
-  char node_id[65];      /* --node-id */
-  int log_level; /* sipflow_log_level */
+  char state_file[1024];   /* --state: bindings and keys survive restarts */
+  char redis_url[256];     /* --redis: bindings shared between nodes */
+  char node_id[65];        /* --node-id */
+  int log_level;           /* sipflow_log_level */
   uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
 } px_config;
 
@@ -126,8 +130,8 @@ typedef struct px {
   px_listener listeners[PX_MAX_LISTENERS];
   int nlisteners;
   px_conn *conns;
-  struct px_strans *stranses;  /* server transactions by key */
-  struct px_ctrans *ctranses;  /* client transactions by branch */
+  struct px_strans *stranses; /* server transactions by key */
+  struct px_ctrans *ctranses; /* client transactions by branch */
   uv_pipe_t control;
   bool control_open;
   uv_signal_t sigint, sigterm;
@@ -228,8 +232,8 @@ typedef void (*px_ctrans_cb)(px *p, px_ctrans *ct, msg_t *resp, int status,
                              void *owner, int idx);
 px_ctrans *px_ctrans_send(px *p, msg_t *msg, const char *branch,
                           sipflow_flow_id flow, int transport,
-                          const sipflow_addr *dst, px_ctrans_cb cb,
-                          void *owner, int idx);
+                          const sipflow_addr *dst, px_ctrans_cb cb, void *owner,
+                          int idx);
 void px_ctrans_cancel(px *p, px_ctrans *ct);
 void px_ctrans_detach(px_ctrans *ct);
 void px_txn_init(px *p);

@@ -18,7 +18,6 @@
 
 #include "proxy.h"
 
-
 static void register_at_edge(px *p, px_strans *st, msg_t *msg,
                              sipflow_flow_id flow) {
   sip_t *sip = sip_object(msg);
@@ -37,8 +36,8 @@ static void register_at_edge(px *p, px_strans *st, msg_t *msg,
                       d.status == 421 ? "Require: path\r\n" : NULL);
     return;
   }
-  if (d.action == SIPFLOW_EDGE_ADD_TOKEN_OB || d.action == SIPFLOW_EDGE_ADD_TOKEN ||
-      !f.no_supported_path) {
+  if (d.action == SIPFLOW_EDGE_ADD_TOKEN_OB ||
+      d.action == SIPFLOW_EDGE_ADD_TOKEN || !f.no_supported_path) {
     /* Path with the token of the arrival flow; ;ob only from the first
      * hop of an Outbound registration. Other UAs that support Path get one
      * too, so calls to them also come through this edge (RFC 5626 §5.1
@@ -78,7 +77,8 @@ static void register_locally(px *p, px_strans *st, msg_t *msg,
   rv = sipflow_sofia_register_facts(&facts, msg);
   if (rv != 0) {
     p->stats.register_rejected++;
-    px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER refused: %s", sipflow_strerror(rv));
+    px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER refused: %s",
+               sipflow_strerror(rv));
     px_strans_respond(p, st, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
                       rv == SIPFLOW_ERR_TOO_LARGE ? "Too Many Contacts" : NULL,
                       NULL);
@@ -102,8 +102,8 @@ static void register_locally(px *p, px_strans *st, msg_t *msg,
     off = strlen(extra);
   } else {
     p->stats.register_rejected++;
-    px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER for %s: %d %s",
-               facts.req.aor.ptr, res->status, res->reason);
+    px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER for %s: %d %s", facts.req.aor.ptr,
+               res->status, res->reason);
   }
   if (sipflow_sofia_register_answer(res, msg, extra + off, sizeof(extra) - off,
                                     NULL) != 0) {

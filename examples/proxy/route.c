@@ -48,12 +48,12 @@ struct px_fork {
 
 /* The target of one branch. */
 typedef struct px_target {
-  const char *ruri;           /* new Request-URI, or NULL */
-  const char *path;           /* Route values to put first, or NULL */
-  sipflow_flow_id flow;       /* send over this flow, or 0 */
-  int transport;              /* else to this address */
+  const char *ruri;     /* new Request-URI, or NULL */
+  const char *path;     /* Route values to put first, or NULL */
+  sipflow_flow_id flow; /* send over this flow, or 0 */
+  int transport;        /* else to this address */
   sipflow_addr dst;
-  int outbound;               /* never open a new connection to it */
+  int outbound; /* never open a new connection to it */
 } px_target;
 
 static void fork_free(px_fork *f) {
@@ -89,7 +89,8 @@ static void respond(px *p, px_strans *st, msg_t *msg, int status) {
     msg_destroy(msg);
 }
 
-/* ---- headers -------------------------------------------------------------- */
+/* ---- headers --------------------------------------------------------------
+ */
 
 int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
                         int ob) {
@@ -152,7 +153,8 @@ static int prepend_path(msg_t *msg, const char *path) {
   return 0;
 }
 
-/* ---- forking -------------------------------------------------------------- */
+/* ---- forking --------------------------------------------------------------
+ */
 
 static void fork_finish(px *p, px_fork *f);
 static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
@@ -198,7 +200,8 @@ static int send_branch(px *p, px_fork *f, const px_target *t,
     msg_destroy(m);
     return 500;
   }
-  if (f->record_route && is_dialog_forming(sip_object(m)->sip_request->rq_method))
+  if (f->record_route &&
+      is_dialog_forming(sip_object(m)->sip_request->rq_method))
     record_routes(p, f, m, out);
   px_new_branch(p, branch, sizeof(branch));
   status = px_prepare_forward(p, m, transport, family, branch);
@@ -525,10 +528,11 @@ static void edge_facts(px *p, msg_t *msg, sipflow_flow_id flow,
   sipflow_sofia_edge_facts(f, msg, us, p->flows, flow, tuple);
 }
 
-/* ---- entry points ----------------------------------------------------------- */
+/* ---- entry points -----------------------------------------------------------
+ */
 
-static void route_onward(px *p, px_strans *st, msg_t *msg,
-                         sipflow_flow_id flow, int record_route) {
+static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
+                         int record_route) {
   sip_t *sip = sip_object(msg);
   px_target t;
   px_endpoint_cfg ep;
@@ -588,7 +592,8 @@ static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
       return 1;
     }
     px_log(p, SIPFLOW_LOG_DEBUG, "edge: %s (%s)",
-           sipflow_edge_action_name(d.action), sipflow_edge_reason_str(d.reason));
+           sipflow_edge_action_name(d.action),
+           sipflow_edge_reason_str(d.reason));
     switch (d.action) {
     case SIPFLOW_EDGE_REJECT:
       if (d.status == 430)

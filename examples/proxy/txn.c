@@ -274,8 +274,8 @@ static void ctrans_timed_out(uv_timer_t *t) {
 
 px_ctrans *px_ctrans_send(px *p, msg_t *msg, const char *branch,
                           sipflow_flow_id flow, int transport,
-                          const sipflow_addr *dst, px_ctrans_cb cb,
-                          void *owner, int idx) {
+                          const sipflow_addr *dst, px_ctrans_cb cb, void *owner,
+                          int idx) {
   px_ctrans *ct = calloc(1, sizeof(*ct));
   if (!ct)
     return NULL;
@@ -335,8 +335,8 @@ static void send_ack(px *p, px_ctrans *ct, msg_t *resp) {
     n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Route: %s\r\n", rs_s);
   }
   if (n > 0 && (size_t)n < sizeof(buf) - 32) {
-    n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-                  "Content-Length: 0\r\n\r\n");
+    n +=
+        snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-Length: 0\r\n\r\n");
     if (ct->flow)
       px_send_flow(p, ct->flow, buf, (size_t)n);
     else if (ct->dst.family)

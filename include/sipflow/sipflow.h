@@ -14,16 +14,16 @@
  * need libuv or sofia-sip. docs/guide.md is the place to start reading.
  */
 
+#include "sipflow/changes.h"
 #include "sipflow/common.h"
-#include "sipflow/keepalive.h"
-#include "sipflow/responder.h"
-#include "sipflow/stun.h"
-#include "sipflow/registrar.h"
 #include "sipflow/edge.h"
 #include "sipflow/flow.h"
-#include "sipflow/token.h"
 #include "sipflow/framer.h"
-#include "sipflow/changes.h"
+#include "sipflow/keepalive.h"
+#include "sipflow/registrar.h"
+#include "sipflow/responder.h"
+#include "sipflow/stun.h"
+#include "sipflow/token.h"
 #include "sipflow/version.h"
 
 #endif /* SIPFLOW_SIPFLOW_H */
