@@ -3,7 +3,8 @@
 # unit tests, header tests, fuzz-corpus replays and the wire tests against
 # SIPp on loopback (plain and under AddressSanitizer +
 # UndefinedBehaviorSanitizer), the unit tests under Valgrind, the Python
-# binding's tests against both builds, the documentation check, the exported-symbol check, the install check and the format check.
+# binding's tests against both builds, the documentation check, the
+# exported-symbol check, the install check and the format check.
 # Ends with its own line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
