@@ -22,6 +22,9 @@ wire_cleanup() {
   fi
   rm -rf "$WIRE_TMP"
 }
+# A signal also runs the cleanup, so no server or SIPp outlives the script.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 skip() { WIRE_N=$((WIRE_N + 1)); echo "ok $WIRE_N - $1 # SKIP $2"; }
 
 # dump_check 'python expression on d': d is the normalised binding dump.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for the sipflow-proxy / Kamailio comparison: start either
 # server on loopback ports, measure its CPU and memory over every process it
 # forked, read its bindings in one JSON shape, stop it by PID. Source it;
@@ -13,7 +14,8 @@ KAMRPC="python3 $COMPARE_DIR/kamrpc.py"
 KAM_CFG=${KAM_CFG:-$COMPARE_DIR/kamailio-single.cfg}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
 KAM_SHM_MB=${KAM_SHM_MB:-512}
-HZ=$(getconf CLK_TCK)
+HZ=$(getconf CLK_TCK) # clock ticks per second, for srv_ticks users
+export HZ
 
 SRV_KIND='' SRV_PID='' SRV_PORT='' SRV_CTL='' SRV_CHILDREN=''
 
