@@ -23,14 +23,39 @@ static bool same_key(const sipflow__reg_binding *a,
          memcmp(sipflow__reg_b_uri(a), sipflow__reg_b_uri(b), a->uri_len) == 0;
 }
 
+/* Whether |b| is on its flow's list, found from the flow index. */
 static bool in_flow_index(const sipflow_registrar *reg,
                           const sipflow__reg_binding *b) {
   uint64_t h = sipflow__reg_hash_flow(reg, b->flow_id);
-  SIPFLOW__MAP_FOREACH(&reg->flows, h, e) {
-    if (e == &b->flow_me)
-      return true;
+  size_t pos = sipflow__reg_index_home(&reg->flows, h);
+  sipflow__reg_slot *s;
+  while ((s = sipflow__reg_index_next(&reg->flows, h, &pos))) {
+    const sipflow__reg_binding *o = s->obj;
+    if (o->flow_id != b->flow_id)
+      continue;
+    for (; o; o = o->flow_next)
+      if (o == b)
+        return true;
+    return false;
   }
   return false;
+}
+
+/* Every entry of |idx| found by a probe from its home: no free slot
+ * between (linear probing after backward-shift removals). */
+static bool reachable(const sipflow__reg_index *idx) {
+  size_t used = 0;
+  for (size_t i = 0; idx->slots && i <= idx->mask; i++) {
+    size_t home;
+    if (!idx->slots[i].obj)
+      continue;
+    used++;
+    home = sipflow__reg_index_home(idx, idx->slots[i].hash);
+    for (size_t k = home; k != i; k = (k + 1) & idx->mask)
+      if (!idx->slots[k].obj)
+        return false;
+  }
+  return used == idx->len && (!idx->slots || used <= idx->mask);
 }
 
 static int check_binding(const sipflow_registrar *reg,
@@ -54,8 +79,8 @@ static int check_binding(const sipflow_registrar *reg,
     return -7;
   if (b->flow_id && !in_flow_index(reg, b))
     return -8;
-  for (const sipflow__reg_binding *o = b->next; o; o = o->next)
-    if (same_key(b, o))
+  for (uint32_t k = 0; k < aor->n; k++)
+    if (aor->b[k] != b && same_key(b, aor->b[k]))
       return -9;
   if (!sipflow__reg_uri_valid(sipflow__reg_b_uri(b), b->uri_len))
     return -10;
@@ -63,14 +88,15 @@ static int check_binding(const sipflow_registrar *reg,
 }
 
 static int check_aor(const sipflow_registrar *reg, const sipflow__reg_aor *aor,
-                     size_t *bindings, size_t *with_flow) {
+                     uint64_t hash, size_t *bindings, size_t *with_flow) {
   uint32_t n = 0;
   int rv;
-  if (aor->n == 0 || !aor->bindings)
+  if (aor->n == 0 || aor->n > aor->cap)
     return -1;
-  if (aor->me.hash != sipflow__hash(reg->ctx, aor->key, aor->len))
+  if (hash != sipflow__reg_hash_aor(reg, sipflow__reg_aor_key(aor), aor->len))
     return -2;
-  for (const sipflow__reg_binding *b = aor->bindings; b; b = b->next) {
+  for (uint32_t k = 0; k < aor->n; k++) {
+    const sipflow__reg_binding *b = aor->b[k];
     if ((rv = check_binding(reg, aor, b)) != 0)
       return rv;
     n++;
@@ -84,36 +110,44 @@ static int check_aor(const sipflow_registrar *reg, const sipflow__reg_aor *aor,
   return 0;
 }
 
-static int check_flows(const sipflow_registrar *reg) {
-  for (size_t i = 0; i < reg->flows.nbuckets; i++)
-    for (const sipflow__map_entry *e = reg->flows.buckets[i]; e; e = e->next) {
-      const sipflow__reg_binding *b =
-          sipflow__container_of(e, sipflow__reg_binding, flow_me);
-      if (b->flags & SIPFLOW__REG_F_UNLINKED)
+/* Each flow's slot holds its newest binding, with the older ones behind
+ * it, all linked and on that flow. */
+static int check_flows(const sipflow_registrar *reg, size_t with_flow) {
+  size_t listed = 0;
+  if (!reachable(&reg->flows))
+    return -19;
+  for (size_t i = 0; reg->flows.slots && i <= reg->flows.mask; i++) {
+    const sipflow__reg_binding *b = reg->flows.slots[i].obj;
+    sipflow_flow_id id = b ? b->flow_id : 0;
+    if (b && (id == 0 ||
+              reg->flows.slots[i].hash != sipflow__reg_hash_flow(reg, id)))
+      return -19;
+    for (; b; b = b->flow_next, listed++)
+      if ((b->flags & SIPFLOW__REG_F_UNLINKED) || b->flow_id != id ||
+          listed >= reg->n_bindings) /* the last: a list in a loop */
         return -18;
-      if (b->flow_id == 0 || e->hash != sipflow__reg_hash_flow(reg, b->flow_id))
-        return -19;
-    }
-  return 0;
+  }
+  return listed == with_flow ? 0 : -15;
 }
 
 int sipflow__registrar_check(const sipflow_registrar *reg) {
   size_t bindings = 0, with_flow = 0, aors = 0;
   int rv;
-  for (size_t i = 0; i < reg->aors.nbuckets; i++)
-    for (const sipflow__map_entry *e = reg->aors.buckets[i]; e; e = e->next) {
-      aors++;
-      rv = check_aor(reg, sipflow__container_of(e, sipflow__reg_aor, me),
-                     &bindings, &with_flow);
-      if (rv != 0)
-        return rv;
-    }
+  if (!reachable(&reg->aors))
+    return -16;
+  for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
+    const sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    if (!aor)
+      continue;
+    aors++;
+    rv = check_aor(reg, aor, reg->aors.slots[i].hash, &bindings, &with_flow);
+    if (rv != 0)
+      return rv;
+  }
   if (bindings != reg->n_bindings)
     return -13;
   if (reg->expiry.len != bindings)
     return -14;
-  if (reg->flows.len != with_flow)
-    return -15;
   if (reg->aors.len != aors)
     return -16;
   for (uint32_t i = 1; i < reg->expiry.len; i++)
@@ -122,5 +156,5 @@ int sipflow__registrar_check(const sipflow_registrar *reg) {
       return -17;
   if (reg->in_callback)
     return -20;
-  return check_flows(reg);
+  return check_flows(reg, with_flow);
 }

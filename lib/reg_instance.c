@@ -38,11 +38,8 @@ static bool nss_ok(const char *s, const char *end) {
   return sipflow__reg_bytes_ok(s, end);
 }
 
-int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,
-                                size_t *out_len) {
-  size_t nid;
-  if (!s)
-    return SIPFLOW_ERR_MALFORMED;
+void sipflow__reg_instance_unwrap(const char *s, size_t len, const char **out,
+                                  size_t *out_len) {
   while (len && is_space((unsigned char)s[0]))
     s++, len--;
   while (len && is_space((unsigned char)s[len - 1]))
@@ -52,15 +49,31 @@ int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,
     s++, len -= 2;
   if (len >= 2 && s[0] == '<' && s[len - 1] == '>')
     s++, len -= 2;
+  *out = s;
+  *out_len = len;
+}
+
+bool sipflow__reg_instance_is_urn(const char *s, size_t len) {
+  size_t nid;
   if (len < 4 || lower((unsigned char)s[0]) != 'u' ||
       lower((unsigned char)s[1]) != 'r' || lower((unsigned char)s[2]) != 'n' ||
       s[3] != ':')
-    return SIPFLOW_ERR_MALFORMED;
+    return false;
   nid = nid_len(s, len);
-  if (nid == 0 || !nss_ok(s + 5 + nid, s + len))
+  return nid != 0 && nss_ok(s + 5 + nid, s + len);
+}
+
+int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,
+                                size_t *out_len) {
+  const char *u;
+  size_t ulen;
+  if (!s)
     return SIPFLOW_ERR_MALFORMED;
-  *out = s;
-  *out_len = len;
+  sipflow__reg_instance_unwrap(s, len, &u, &ulen);
+  if (!sipflow__reg_instance_is_urn(u, ulen))
+    return SIPFLOW_ERR_MALFORMED;
+  *out = u;
+  *out_len = ulen;
   return 0;
 }
 

@@ -30,7 +30,8 @@ typedef struct job {
   uint64_t hash;      /* of the canonical AoR in reg->aor_buf */
   size_t key_len;
   sipflow__reg_aor *aor;     /* existing AoR, or NULL */
-  sipflow__reg_aor *new_aor; /* allocated for this request */
+  sipflow__reg_aor *new_aor; /* allocated for this request: a new AoR, or
+                                a larger copy of |aor| */
   uint32_t victims;          /* bindings to remove to make room */
   bool ua_outbound;          /* outbound in Supported or Require */
   bool first_hop;            /* RFC 5626 §6: direct, or Path carries ;ob */
@@ -145,13 +146,21 @@ static int check_request(sipflow_registrar *reg, job *j) {
   return 0;
 }
 
-static int find_aor(sipflow_registrar *reg, job *j) {
+/* The canonical AoR and its hash; the AoR table's slot starts loading
+ * while the Contacts are checked. */
+static int hash_aor(sipflow_registrar *reg, job *j) {
   if (sipflow__reg_aor_canon(j->req->aor.ptr, j->req->aor.len, reg->aor_buf,
                              &j->key_len) != 0)
     return bad_request(reg, "Invalid AoR");
-  j->hash = sipflow__hash(reg->ctx, reg->aor_buf, j->key_len);
-  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash);
+  j->hash = sipflow__reg_hash_aor(reg, reg->aor_buf, j->key_len);
+  sipflow__reg_index_prefetch(&reg->aors, j->hash);
   return 0;
+}
+
+static void find_aor(sipflow_registrar *reg, job *j) {
+  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash);
+  if (j->aor)
+    sipflow__reg_aor_prefetch(j->aor);
 }
 
 /* RFC 5626 §6: outbound applies when the registrar is the first hop, or
@@ -236,8 +245,9 @@ static int classify_one(sipflow_registrar *reg, job *j, size_t i) {
     return bad_request(reg, "Invalid Contact URI");
   if (c->uri.len > set->max_uri_len)
     return bad_request(reg, "Contact URI Too Long");
-  if (!sipflow__reg_uri_valid(c->uri.ptr, c->uri.len))
-    return bad_request(reg, "Invalid Contact URI");
+  /* The syntax check is put off until the AoR's bindings are at hand: a
+   * URI byte for byte like a stored one needs no parsing (a refresh). */
+  ci->uri_unchecked = 1;
   if (c->q != SIPFLOW_REG_Q_NONE && (c->q < 0 || c->q > 1000))
     return bad_request(reg, "Invalid q");
   if (c->params.ptr && c->params.len > set->max_params_len)
@@ -247,9 +257,10 @@ static int classify_one(sipflow_registrar *reg, job *j, size_t i) {
   if (c->instance.ptr) {
     if (c->instance.len > set->max_instance_len)
       return bad_request(reg, "Instance Too Long");
-    if (sipflow__reg_instance_strip(c->instance.ptr, c->instance.len, &ci->inst,
-                                    &ci->inst_len) != 0)
-      return bad_request(reg, "Invalid +sip.instance");
+    /* Checked with the URI: a UA sends the same instance every time. */
+    sipflow__reg_instance_unwrap(c->instance.ptr, c->instance.len, &ci->inst,
+                                 &ci->inst_len);
+    ci->inst_unchecked = 1;
   }
   /* Without outbound support reg-id is just an unknown parameter. */
   if (set->outbound != SIPFLOW_REG_OUTBOUND_OFF && c->reg_id.ptr &&
@@ -298,13 +309,57 @@ static int grant_expires(sipflow_registrar *reg, sipflow__reg_cinfo *ci) {
   return 0;
 }
 
+/* Whether one of |known|'s bindings (NULL: none) stores bytes equal to
+ * |s| as its instance (|inst|) or its URI: such bytes passed the same check
+ * when the binding was made. */
+static bool stored(const sipflow__reg_aor *known, bool inst, const char *s,
+                   size_t len) {
+  for (uint32_t k = 0; known && len && k < known->n; k++) {
+    const sipflow__reg_binding *b = known->b[k];
+    if (inst ? b->inst_len == len && memcmp(sipflow__reg_b_inst(b), s, len) == 0
+             : b->uri_len == len && memcmp(sipflow__reg_b_uri(b), s, len) == 0)
+      return true;
+  }
+  return false;
+}
+
+/*
+ * The syntax checks classify_one() put off (Contact URI, instance) for the
+ * first |upto| Contacts, in the order they would have run. Values equal to
+ * one of |known|'s are not parsed again. 0, or the 400 the first failing
+ * check would have given in its place.
+ */
+static int check_deferred(sipflow_registrar *reg, const sipflow__reg_aor *known,
+                          size_t upto) {
+  for (size_t i = 0; i < upto; i++) {
+    sipflow__reg_cinfo *ci = &reg->cinfo[i];
+    sipflow_reg_str u = ci->c->uri;
+    if (ci->uri_unchecked && !stored(known, false, u.ptr, u.len) &&
+        !sipflow__reg_uri_valid(u.ptr, u.len))
+      return bad_request(reg, "Invalid Contact URI");
+    ci->uri_unchecked = 0;
+    if (ci->inst_unchecked && !stored(known, true, ci->inst, ci->inst_len) &&
+        !sipflow__reg_instance_is_urn(ci->inst, ci->inst_len))
+      return bad_request(reg, "Invalid +sip.instance");
+    ci->inst_unchecked = 0;
+  }
+  return 0;
+}
+
+/* A request that fails after a check was put off fails as it would have
+ * with the check in its place: with the first check that fails. */
+static int failed(sipflow_registrar *reg, size_t upto, int st) {
+  int first = check_deferred(reg, NULL, upto);
+  return first ? first : st;
+}
+
 static int classify(sipflow_registrar *reg, job *j) {
   size_t n = j->req->n_contacts, live = 0;
   bool any_reg_id = false;
   int st;
   for (size_t i = 0; i < n; i++) {
     if ((st = classify_one(reg, j, i)))
-      return st;
+      return failed(reg, i + 1, st);
     if (reg->cinfo[i].expires > 0) {
       live++;
       any_reg_id |= reg->cinfo[i].reg_id != 0;
@@ -312,14 +367,14 @@ static int classify(sipflow_registrar *reg, job *j) {
   }
   /* RFC 5626 §6: a reg-id only with a single live Contact. */
   if (live > 1 && any_reg_id)
-    return bad_request(reg, "Multiple Contacts With reg-id");
+    return failed(reg, n, bad_request(reg, "Multiple Contacts With reg-id"));
   j->first_hop = first_hop(reg, j->req);
   for (size_t i = 0; i < n; i++)
     if (reg->cinfo[i].reg_id && (st = apply_outbound(reg, j, &reg->cinfo[i])))
-      return st;
+      return failed(reg, n, st);
   for (size_t i = 0; i < n; i++)
     if ((st = grant_expires(reg, &reg->cinfo[i])))
-      return st;
+      return failed(reg, n, st);
   return 0;
 }
 
@@ -359,7 +414,8 @@ static bool binding_matches(const sipflow__reg_binding *b,
 static sipflow__reg_binding *find_binding(const sipflow__reg_aor *aor,
                                           const sipflow__reg_cinfo *ci) {
   sipflow__reg_binding *first = NULL;
-  for (sipflow__reg_binding *b = aor ? aor->bindings : NULL; b; b = b->next) {
+  for (uint32_t k = 0; aor && k < aor->n; k++) {
+    sipflow__reg_binding *b = aor->b[k];
     if (!binding_matches(b, ci))
       continue;
     if (ci->outbound ||
@@ -423,6 +479,9 @@ static void decide(const job *j, sipflow__reg_cinfo *ci) {
 
 static int match(sipflow_registrar *reg, job *j) {
   size_t n = j->req->n_contacts;
+  int st;
+  if ((st = check_deferred(reg, j->aor, n)))
+    return st;
   for (size_t i = 0; i < n; i++) {
     sipflow__reg_cinfo *ci = &reg->cinfo[i];
     ci->old = find_binding(j->aor, ci);
@@ -479,11 +538,29 @@ static void unprepare(sipflow_registrar *reg, job *j) {
   j->new_aor = NULL;
 }
 
+/* Room for the bindings the request adds, counted before any it removes:
+ * the commit applies Contacts in order. A new AoR, or a copy of the
+ * existing one with a larger array, twice as large to keep copies rare. */
+static int make_room(sipflow_registrar *reg, job *j, uint32_t adds) {
+  const sipflow__reg_aor *aor = j->aor;
+  uint32_t want;
+  if (aor && aor->n + adds <= aor->cap)
+    return 0;
+  want = aor ? aor->n + adds : adds;
+  if (aor && want < 2u * aor->cap)
+    want = 2u * aor->cap;
+  j->new_aor = sipflow__reg_aor_alloc(reg, reg->aor_buf, j->key_len, want);
+  return j->new_aor ? 0 : SIPFLOW_ERR_NOMEM;
+}
+
 static int prepare(sipflow_registrar *reg, job *j) {
-  uint32_t adds = 0;
+  uint32_t adds = 0, flows = 0;
   sipflow__reg_content ct;
   for (size_t i = 0; i < j->req->n_contacts; i++) {
     sipflow__reg_cinfo *ci = &reg->cinfo[i];
+    /* Each may put its binding on a flow no other binding is on. */
+    flows += ci->action == ACT_ADD || ci->action == ACT_REPLACE ||
+             ci->action == ACT_UPDATE;
     if (ci->action != ACT_ADD && ci->action != ACT_REPLACE)
       continue;
     content(j, ci, &ct);
@@ -491,16 +568,12 @@ static int prepare(sipflow_registrar *reg, job *j) {
       goto fail;
     adds += ci->action == ACT_ADD;
   }
-  if (adds && !j->aor) {
-    j->new_aor =
-        sipflow__malloc(&reg->ctx->mem, sizeof(*j->new_aor) + j->key_len);
-    if (!j->new_aor)
-      goto fail;
-    memset(j->new_aor, 0, sizeof(*j->new_aor));
-    memcpy(j->new_aor->key, reg->aor_buf, j->key_len);
-    j->new_aor->len = (uint16_t)j->key_len;
-  }
+  if (adds && make_room(reg, j, adds) != 0)
+    goto fail;
   if (adds && sipflow__pq_reserve(&reg->expiry, adds) != 0)
+    goto fail;
+  if (sipflow__reg_index_reserve(&reg->flows, flows) != 0 ||
+      (!j->aor && adds && sipflow__reg_index_reserve(&reg->aors, 1) != 0))
     goto fail;
   return 0;
 fail:
@@ -518,11 +591,13 @@ static void pick_victims(sipflow_registrar *reg, job *j) {
       reg->cinfo[i].old->flags |= SIPFLOW__REG_F_TOUCHED;
   for (uint32_t v = 0; v < j->victims; v++) {
     sipflow__reg_binding *oldest = NULL;
-    for (sipflow__reg_binding *b = j->aor->bindings; b; b = b->next)
+    for (uint32_t k = 0; k < j->aor->n; k++) {
+      sipflow__reg_binding *b = j->aor->b[k];
       if (!(b->flags & (SIPFLOW__REG_F_TOUCHED | SIPFLOW__REG_F_VICTIM)) &&
           (!oldest || b->updated_at < oldest->updated_at ||
            (b->updated_at == oldest->updated_at && b->id < oldest->id)))
         oldest = b;
+    }
     oldest->flags |= SIPFLOW__REG_F_VICTIM;
   }
   for (size_t i = 0; i < j->req->n_contacts; i++)
@@ -531,16 +606,18 @@ static void pick_victims(sipflow_registrar *reg, job *j) {
 }
 
 static void remove_victims(sipflow_registrar *reg, sipflow__reg_aor *aor) {
-  sipflow__reg_binding *b = aor->bindings;
-  while (b) {
-    sipflow__reg_binding *next = b->next;
-    if (b->flags & SIPFLOW__REG_F_VICTIM) {
-      b->flags &= (uint8_t)~SIPFLOW__REG_F_VICTIM;
-      sipflow__reg_unlink(reg, b);
-      sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
-      sipflow__reg_release(reg, b);
+  uint32_t k = 0;
+  while (k < aor->n) {
+    sipflow__reg_binding *b = aor->b[k];
+    if (!(b->flags & SIPFLOW__REG_F_VICTIM)) {
+      k++;
+      continue;
     }
-    b = next;
+    /* Unlinking shifts the next binding into index k. */
+    b->flags &= (uint8_t)~SIPFLOW__REG_F_VICTIM;
+    sipflow__reg_unlink(reg, b);
+    sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
+    sipflow__reg_release(reg, b);
   }
 }
 
@@ -591,11 +668,14 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
 
 static void commit(sipflow_registrar *reg, job *j) {
   sipflow__reg_aor *aor = j->aor;
-  if (j->new_aor) {
+  if (j->new_aor && aor) {
+    sipflow__reg_aor_swap(reg, aor, j->new_aor, j->hash);
     aor = j->aor = j->new_aor;
     j->new_aor = NULL;
-    /* Cannot fail: the map was primed at creation. */
-    (void)sipflow__map_insert(&reg->aors, &aor->me, j->hash);
+  } else if (j->new_aor) {
+    aor = j->aor = j->new_aor;
+    j->new_aor = NULL;
+    (void)sipflow__reg_index_insert(&reg->aors, j->hash, aor); /* reserved */
   }
   if (!aor)
     return; /* nothing to add and no binding to touch */
@@ -621,9 +701,10 @@ static void answer_200(sipflow_registrar *reg, const job *j) {
   if (r->require && j->req->via_count == 1)
     r->flow_timer = reg->set.flow_timer;
   r->echo_path = j->req->n_path > 0;
-  for (const sipflow__reg_binding *b = j->aor ? j->aor->bindings : NULL;
-       b && n < reg->set.max_contacts; b = b->next)
-    sipflow__reg_view(reg, b, j->aor->key, j->aor->len, &reg->views[n++]);
+  for (uint32_t k = 0; j->aor && k < j->aor->n && n < reg->set.max_contacts;
+       k++)
+    sipflow__reg_view(reg, j->aor->b[k], sipflow__reg_aor_key(j->aor),
+                      j->aor->len, &reg->views[n++]);
   r->contacts = n ? reg->views : NULL;
   r->n_contacts = n;
 }
@@ -635,12 +716,11 @@ static int wildcard(sipflow_registrar *reg, job *j) {
   sipflow__reg_aor *aor = j->aor;
   if (req->n_contacts || !req->has_expires || req->expires != 0)
     return bad_request(reg, "Invalid Wildcard");
-  for (const sipflow__reg_binding *b = aor ? aor->bindings : NULL; b;
-       b = b->next)
-    if (stale(reg, req, b))
+  for (uint32_t k = 0; aor && k < aor->n; k++)
+    if (stale(reg, req, aor->b[k]))
       return bad_request(reg, "Stale CSeq");
-  while (aor && aor->bindings) {
-    sipflow__reg_binding *b = aor->bindings;
+  while (aor && aor->n) {
+    sipflow__reg_binding *b = aor->b[0];
     sipflow__reg_unlink(reg, b);
     sipflow__reg_report(reg, SIPFLOW_REG_REMOVED, b);
     sipflow__reg_release(reg, b);
@@ -658,13 +738,18 @@ static int run(sipflow_registrar *reg, const sipflow_reg_request *req,
   memset(&j, 0, sizeof(j));
   j.req = req;
   j.now = now;
-  if (check_request(reg, &j) || find_aor(reg, &j))
+  if (check_request(reg, &j) || hash_aor(reg, &j))
     return 0;
   if (req->wildcard) {
+    find_aor(reg, &j);
     wildcard(reg, &j);
     return 0;
   }
-  if (classify(reg, &j) || match(reg, &j) || room(reg, &j))
+  /* Classifying needs no binding: it runs while the bucket loads. */
+  if (classify(reg, &j))
+    return 0;
+  find_aor(reg, &j);
+  if (match(reg, &j) || room(reg, &j))
     return 0;
   if (prepare(reg, &j) != 0) {
     answer(reg, 500, "Server Internal Error");

@@ -67,7 +67,9 @@ static bool record_ok(const sipflow_registrar *reg,
 static sipflow__reg_binding *find(const sipflow__reg_aor *aor,
                                   const sipflow_change_binding *r) {
   sipflow__reg_binding *first = NULL;
-  for (sipflow__reg_binding *b = aor ? aor->bindings : NULL; b; b = b->next) {
+  if (!aor)
+    return NULL;
+  SIPFLOW__REG_FOREACH(aor, b) {
     bool ob = (b->flags & SIPFLOW__REG_F_OUTBOUND) != 0;
     if (ob != (r->outbound != 0))
       continue;
@@ -164,29 +166,14 @@ static sipflow_tstamp local_future(uint64_t s_ahead, sipflow_tstamp now) {
 static int add(sipflow_registrar *reg, sipflow__reg_aor *aor, size_t key_len,
                uint64_t hash, sipflow__reg_binding *fresh,
                sipflow_tstamp expires_at) {
-  sipflow__reg_aor *made = NULL;
+  int rv;
   if ((aor && aor->n >= reg->set.max_contacts) ||
       (reg->set.max_bindings && reg->n_bindings >= reg->set.max_bindings))
     return SIPFLOW_ERR_LIMIT;
-  if (!aor) {
-    made = sipflow__malloc(&reg->ctx->mem, sizeof(*made) + key_len);
-    if (!made)
-      return SIPFLOW_ERR_NOMEM;
-    memset(made, 0, sizeof(*made));
-    memcpy(made->key, reg->aor_buf, key_len);
-    made->len = (uint16_t)key_len;
-  }
-  if (sipflow__pq_reserve(&reg->expiry, 1) != 0) {
-    sipflow__free(&reg->ctx->mem, made);
-    return SIPFLOW_ERR_NOMEM;
-  }
-  if (made) {
-    /* Cannot fail: the map was primed at creation. */
-    (void)sipflow__map_insert(&reg->aors, &made->me, hash);
-    aor = made;
-  }
-  fresh->id = ++reg->next_id;
-  sipflow__reg_link(reg, aor, fresh, expires_at);
+  rv = sipflow__reg_add(reg, aor, reg->aor_buf, key_len, hash, fresh,
+                        expires_at);
+  if (rv != 0)
+    return rv;
   sipflow__reg_report(reg, SIPFLOW_REG_ADDED, fresh);
   return 0;
 }

@@ -46,7 +46,8 @@ struct sipflow_reg_plan {
   int finished;       /* a 2xx or 6xx came */
   int best;           /* best final response so far */
   size_t aor_len;
-  char *aor; /* copy: the AoR record may go while the plan lives */
+  char *aor;   /* copy: the AoR record may go while the plan lives */
+  size_t size; /* of the block, for reuse as reg->spare_plan */
 };
 
 /* ---- choosing the response to forward ------------------------------------ */
@@ -203,11 +204,17 @@ static sipflow_reg_plan *plan_alloc(sipflow_registrar *reg, uint32_t n,
   size_t size = sizeof(sipflow_reg_plan) + n * sizeof(sipflow_reg_binding) +
                 n * sizeof(plan_entry) + n * sizeof(sipflow_reg_branch) +
                 n * sizeof(plan_slot) + aor_len;
-  sipflow_reg_plan *p = sipflow__malloc(&reg->ctx->mem, size);
+  sipflow_reg_plan *p;
   char *c;
-  if (!p)
+  if (reg->spare_plan && reg->spare_size >= size) {
+    p = reg->spare_plan;
+    size = reg->spare_size;
+    reg->spare_plan = NULL;
+  } else if (!(p = sipflow__malloc(&reg->ctx->mem, size))) {
     return NULL;
+  }
   memset(p, 0, sizeof(*p));
+  p->size = size;
   c = (char *)(p + 1);
   p->views = (sipflow_reg_binding *)(void *)c;
   c += n * sizeof(sipflow_reg_binding);
@@ -226,12 +233,13 @@ static sipflow_reg_plan *plan_alloc(sipflow_registrar *reg, uint32_t n,
 static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
                  sipflow_reg_plan **pplan) {
   sipflow_reg_plan *p = plan_alloc(reg, aor->n, aor->len);
-  uint32_t i = 0;
+  uint32_t i;
   if (!p)
     return SIPFLOW_ERR_NOMEM;
-  memcpy(p->aor, aor->key, aor->len);
+  memcpy(p->aor, sipflow__reg_aor_key(aor), aor->len);
   p->aor_len = aor->len;
-  for (sipflow__reg_binding *b = aor->bindings; b; b = b->next, i++) {
+  for (i = 0; i < aor->n; i++) {
+    sipflow__reg_binding *b = aor->b[i];
     memset(&p->entries[i], 0, sizeof(p->entries[i]));
     p->entries[i].b = b;
     p->entries[i].health = health_rank(b->health);
@@ -262,10 +270,11 @@ int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
   if (!uri.ptr || uri.len == 0 || uri.len > reg->set.max_aor_len ||
       sipflow__reg_aor_canon(uri.ptr, uri.len, reg->aor_buf, &len) != 0)
     return SIPFLOW_ERR_MALFORMED;
-  h = sipflow__hash(reg->ctx, reg->aor_buf, len);
+  h = sipflow__reg_hash_aor(reg, reg->aor_buf, len);
   aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h);
   if (!aor)
     return SIPFLOW_ERR_NOT_FOUND;
+  sipflow__reg_aor_prefetch(aor);
   return build(reg, aor, pplan);
 }
 
@@ -376,5 +385,11 @@ void sipflow_reg_plan_del(sipflow_reg_plan *plan) {
       sipflow__free(&reg->ctx->mem, b);
   }
   reg->live_plans--;
-  sipflow__free(&reg->ctx->mem, plan);
+  if (reg->spare_plan && reg->spare_size >= plan->size) {
+    sipflow__free(&reg->ctx->mem, plan);
+    return;
+  }
+  sipflow__free(&reg->ctx->mem, reg->spare_plan);
+  reg->spare_plan = plan;
+  reg->spare_size = plan->size;
 }

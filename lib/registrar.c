@@ -1,7 +1,9 @@
 /*
- * The registrar object: settings, the store's indexes (AoR map, flow index,
- * expiry heap), expiry on the context's timer, and the flow reports that
- * invalidate bindings whatever their AoR (RFC 5626 §7).
+ * The registrar object: settings, creation and teardown, linking bindings
+ * into the store (AoR record, expiry heap, flow index) and out of it, and
+ * expiry on the context's timer. AoR records are in reg_aor.c, the flow
+ * index and flow reports in reg_flow.c, the tables under both in
+ * reg_index.c.
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
@@ -51,7 +53,7 @@ void sipflow_reg_request_default(sipflow_reg_request *req) {
 }
 
 /* The figure documented in registrar.h and docs/registrar.md. */
-_Static_assert(sizeof(void *) != 8 || sizeof(sipflow__reg_binding) == 184,
+_Static_assert(sizeof(void *) != 8 || sizeof(sipflow__reg_binding) == 168,
                "binding layout changed: update the documented size");
 
 /* String lengths are stored in 16 bits. */
@@ -90,38 +92,19 @@ static int reg_handle_expiry(void *obj, sipflow_tstamp now) {
   return 0;
 }
 
-/* Create each map's table now, so that inserting later cannot fail (a map
- * insert fails only when it has no table yet) and a REGISTER's commit step
- * needs no allocation. */
-static int prime(sipflow__map *map) {
-  sipflow__map_entry dummy;
-  if (sipflow__map_insert(map, &dummy, 0) != 0)
-    return SIPFLOW_ERR_NOMEM;
-  sipflow__map_remove(map, &dummy);
-  return 0;
-}
-
 static void free_all(sipflow_registrar *reg) {
   const sipflow_mem *mem = &reg->ctx->mem;
   /* The heap first: freeing it marks its entries, inside the bindings. */
   sipflow__pq_free(&reg->expiry);
-  for (size_t i = 0; i < reg->aors.nbuckets; i++) {
-    sipflow__map_entry *e = reg->aors.buckets[i];
-    while (e) {
-      sipflow__map_entry *next = e->next;
-      sipflow__reg_aor *aor = sipflow__container_of(e, sipflow__reg_aor, me);
-      sipflow__reg_binding *b = aor->bindings;
-      while (b) {
-        sipflow__reg_binding *bn = b->next;
-        sipflow__free(mem, b);
-        b = bn;
-      }
-      sipflow__free(mem, aor);
-      e = next;
-    }
+  for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
+    sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    for (uint32_t k = 0; aor && k < aor->n; k++)
+      sipflow__free(mem, aor->b[k]);
+    sipflow__free(mem, aor);
   }
-  sipflow__map_free(&reg->aors);
-  sipflow__map_free(&reg->flows);
+  sipflow__reg_index_free(&reg->aors);
+  sipflow__reg_index_free(&reg->flows);
+  sipflow__free(mem, reg->spare_plan);
   sipflow__free(mem, reg->aor_buf);
   sipflow__free(mem, reg->cinfo);
   sipflow__free(mem, reg->views);
@@ -154,15 +137,14 @@ int sipflow_registrar_new_versioned(
     reg->set = *settings;
   else
     sipflow_registrar_settings_default(&reg->set);
-  sipflow__map_init(&reg->aors, mem);
-  sipflow__map_init(&reg->flows, mem);
+  sipflow__reg_index_init(&reg->aors, mem);
+  sipflow__reg_index_init(&reg->flows, mem);
   sipflow__pq_init(&reg->expiry, mem);
   reg->aor_buf = sipflow__malloc(mem, reg->set.max_aor_len);
   reg->cinfo = sipflow__calloc(mem, reg->set.max_contacts_per_request,
                                sizeof(*reg->cinfo));
   reg->views = sipflow__calloc(mem, reg->set.max_contacts, sizeof(*reg->views));
-  if (!reg->aor_buf || !reg->cinfo || !reg->views || prime(&reg->aors) ||
-      prime(&reg->flows)) {
+  if (!reg->aor_buf || !reg->cinfo || !reg->views) {
     free_all(reg);
     sipflow__free(mem, reg);
     return SIPFLOW_ERR_NOMEM;
@@ -199,121 +181,32 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
   if ((rv = sipflow__reg_enter(reg, now)) != 0)
     return rv;
   reg->in_callback = 1;
-  for (size_t i = 0; i < reg->aors.nbuckets && rv == 0; i++)
-    for (sipflow__map_entry *e = reg->aors.buckets[i]; e && rv == 0;
-         e = e->next) {
-      const sipflow__reg_aor *aor =
-          sipflow__container_of(e, sipflow__reg_aor, me);
-      for (const sipflow__reg_binding *b = aor->bindings; b && rv == 0;
-           b = b->next) {
-        sipflow_reg_binding v;
-        sipflow__reg_view(reg, b, aor->key, aor->len, &v);
-        rv = visit(&v, user_data);
-      }
+  for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask && rv == 0; i++) {
+    const sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    for (uint32_t k = 0; aor && k < aor->n && rv == 0; k++) {
+      sipflow_reg_binding v;
+      sipflow__reg_view(reg, aor->b[k], sipflow__reg_aor_key(aor), aor->len,
+                        &v);
+      rv = visit(&v, user_data);
     }
+  }
   reg->in_callback = 0;
   return rv;
 }
 
-/* ---- the indexes --------------------------------------------------------- */
-
-uint64_t sipflow__reg_hash_flow(const sipflow_registrar *reg,
-                                sipflow_flow_id id) {
-  return sipflow__hash(reg->ctx, &id, sizeof(id));
-}
-
-sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
-                                        const char *key, size_t len,
-                                        uint64_t hash) {
-  SIPFLOW__MAP_FOREACH(&reg->aors, hash, e) {
-    sipflow__reg_aor *aor = sipflow__container_of(e, sipflow__reg_aor, me);
-    if (aor->len == len && memcmp(aor->key, key, len) == 0)
-      return aor;
-  }
-  return NULL;
-}
-
-/* The health last reported for |flow_id| (hashed to |h|), as held by any
- * binding on it. */
-static uint8_t flow_health_of(const sipflow_registrar *reg,
-                              sipflow_flow_id flow_id, uint64_t h) {
-  if (flow_id == 0)
-    return SIPFLOW_HEALTH_UNKNOWN;
-  SIPFLOW__MAP_FOREACH(&reg->flows, h, e) {
-    sipflow__reg_binding *o =
-        sipflow__container_of(e, sipflow__reg_binding, flow_me);
-    if (o->flow_id == flow_id)
-      return o->health;
-  }
-  return SIPFLOW_HEALTH_UNKNOWN;
-}
-
-/* Index |b| under its flow and give it the flow's health, or keep
- * |health| when the flow is the one it had. */
-static void flow_index_add(sipflow_registrar *reg, sipflow__reg_binding *b) {
-  uint64_t h;
-  if (!b->flow_id) {
-    b->health = SIPFLOW_HEALTH_UNKNOWN;
-    return;
-  }
-  h = sipflow__reg_hash_flow(reg, b->flow_id);
-  b->health = flow_health_of(reg, b->flow_id, h);
-  /* Cannot fail: the map was primed at creation. */
-  (void)sipflow__map_insert(&reg->flows, &b->flow_me, h);
-}
-
-static void flow_index_del(sipflow_registrar *reg, sipflow__reg_binding *b) {
-  if (b->flow_id)
-    sipflow__map_remove(&reg->flows, &b->flow_me);
-}
-
-void sipflow__reg_set_flow(sipflow_registrar *reg, sipflow__reg_binding *b,
-                           sipflow_flow_id flow_id) {
-  if (b->flow_id == flow_id)
-    return;
-  flow_index_del(reg, b);
-  b->flow_id = flow_id;
-  flow_index_add(reg, b);
-}
+/* ---- linking ------------------------------------------------------------ */
 
 void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
                        sipflow__reg_binding *b, sipflow_tstamp expires_at) {
-  sipflow__reg_binding **pp = &aor->bindings;
-  /* Appended: the 200 OK and target plans list bindings oldest first.
-   * Lists are short (max_contacts). */
-  while (*pp)
-    pp = &(*pp)->next;
+  /* Appended: the 200 OK and target plans list bindings oldest first. The
+   * caller made room. */
   b->aor = aor;
-  b->next = NULL;
-  *pp = b;
-  aor->n++;
+  aor->b[aor->n++] = b;
   /* Reserved by the caller: cannot fail. */
   b->expires_at = expires_at;
   (void)sipflow__pq_set(&reg->expiry, &b->pq, expires_at);
-  flow_index_add(reg, b);
+  sipflow__reg_flow_add(reg, b);
   reg->n_bindings++;
-}
-
-int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
-                     const char *key, size_t key_len, uint64_t hash,
-                     sipflow__reg_binding *fresh, sipflow_tstamp expires_at) {
-  sipflow__reg_aor *made = NULL;
-  if (sipflow__pq_reserve(&reg->expiry, 1) != 0)
-    return SIPFLOW_ERR_NOMEM;
-  if (!aor) {
-    made = sipflow__malloc(&reg->ctx->mem, sizeof(*made) + key_len);
-    if (!made)
-      return SIPFLOW_ERR_NOMEM;
-    memset(made, 0, sizeof(*made));
-    memcpy(made->key, key, key_len);
-    made->len = (uint16_t)key_len; /* key_len <= max_aor_len <= 65535 */
-    /* Cannot fail: the map was primed at creation. */
-    (void)sipflow__map_insert(&reg->aors, &made->me, hash);
-    aor = made;
-  }
-  fresh->id = ++reg->next_id;
-  sipflow__reg_link(reg, aor, fresh, expires_at);
-  return 0;
 }
 
 void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
@@ -323,19 +216,23 @@ void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
     (void)sipflow__pq_set(&reg->expiry, &b->pq, at);
 }
 
-static sipflow__reg_binding **slot_of(sipflow__reg_binding *b) {
-  sipflow__reg_binding **pp = &b->aor->bindings;
-  while (*pp != b)
-    pp = &(*pp)->next;
-  return pp;
+/* |b|'s index in its AoR's array: a scan of pointers only (max_contacts),
+ * no other binding is read. */
+static uint32_t index_of(const sipflow__reg_binding *b) {
+  uint32_t k = 0;
+  while (b->aor->b[k] != b)
+    k++;
+  return k;
 }
 
 void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b) {
-  *slot_of(b) = b->next;
-  b->next = NULL;
-  b->aor->n--;
+  sipflow__reg_aor *aor = b->aor;
+  uint32_t k = index_of(b);
+  /* Shifted, not swapped with the last: the order is the age order. */
+  memmove(aor->b + k, aor->b + k + 1, (aor->n - k - 1) * sizeof(aor->b[0]));
+  aor->n--;
   sipflow__pq_remove(&reg->expiry, &b->pq);
-  flow_index_del(reg, b);
+  sipflow__reg_flow_del(reg, b);
   b->flags |= SIPFLOW__REG_F_UNLINKED;
   reg->n_bindings--;
 }
@@ -345,15 +242,13 @@ void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
                           sipflow_tstamp expires_at) {
   fresh->id = old->id;
   fresh->aor = old->aor;
-  fresh->next = old->next;
-  *slot_of(old) = fresh;
-  old->next = NULL;
+  old->aor->b[index_of(old)] = fresh;
   /* Removing first frees the heap slot the fresh binding then takes. */
   sipflow__pq_remove(&reg->expiry, &old->pq);
   fresh->expires_at = expires_at;
   (void)sipflow__pq_set(&reg->expiry, &fresh->pq, expires_at);
-  flow_index_del(reg, old);
-  flow_index_add(reg, fresh);
+  sipflow__reg_flow_del(reg, old);
+  sipflow__reg_flow_add(reg, fresh);
   if (fresh->flow_id == old->flow_id)
     fresh->health = old->health; /* same flow: what is known still holds */
   old->flags |= SIPFLOW__REG_F_UNLINKED;
@@ -364,19 +259,12 @@ void sipflow__reg_release(sipflow_registrar *reg, sipflow__reg_binding *b) {
     sipflow__free(&reg->ctx->mem, b);
 }
 
-void sipflow__reg_aor_gc(sipflow_registrar *reg, sipflow__reg_aor *aor) {
-  if (aor->n != 0)
-    return;
-  sipflow__map_remove(&reg->aors, &aor->me);
-  sipflow__free(&reg->ctx->mem, aor);
-}
-
 void sipflow__reg_report(sipflow_registrar *reg, sipflow_reg_change change,
                          const sipflow__reg_binding *b) {
   sipflow_reg_binding v;
   if (!reg->cb.change)
     return;
-  sipflow__reg_view(reg, b, b->aor->key, b->aor->len, &v);
+  sipflow__reg_view(reg, b, sipflow__reg_aor_key(b->aor), b->aor->len, &v);
   reg->in_callback = 1;
   reg->cb.change(reg, change, &v, reg->ctx->user_data);
   reg->in_callback = 0;
@@ -410,72 +298,4 @@ int sipflow__reg_enter(sipflow_registrar *reg, sipflow_tstamp now) {
     return SIPFLOW_ERR_TIME_BACKWARDS;
   sipflow__reg_expire_due(reg, now);
   return 0;
-}
-
-/* ---- flow reports -------------------------------------------------------- */
-
-/* SIPFLOW_REG_DEAD_FLOW_SHORTEN: never tried again, gone in N seconds
- * unless a re-REGISTER over another flow revives it. */
-static void shorten(sipflow_registrar *reg, sipflow__reg_binding *b,
-                    sipflow_tstamp now) {
-  sipflow_tstamp at =
-      now + (sipflow_tstamp)reg->set.dead_flow_expires * SIPFLOW_SECONDS;
-  if (at <= now) {
-    sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
-    return;
-  }
-  b->health = SIPFLOW_HEALTH_DEAD;
-  if (at < b->expires_at)
-    sipflow__reg_set_expiry(reg, b, at);
-  sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, b);
-}
-
-int sipflow_registrar_flow_failed(sipflow_registrar *reg,
-                                  sipflow_flow_id flow_id, sipflow_tstamp now) {
-  uint64_t h;
-  sipflow__map_entry *e;
-  int rv, found = 0;
-  if (!reg || flow_id == 0)
-    return SIPFLOW_ERR_INVALID_ARGUMENT;
-  if ((rv = sipflow__reg_enter(reg, now)) != 0)
-    return rv;
-  h = sipflow__reg_hash_flow(reg, flow_id);
-  e = sipflow__map_first(&reg->flows, h);
-  while (e) {
-    /* Step first: removing |e| unchains it. */
-    sipflow__map_entry *next = sipflow__map_next(e, h);
-    sipflow__reg_binding *b =
-        sipflow__container_of(e, sipflow__reg_binding, flow_me);
-    if (b->flow_id == flow_id) {
-      found = 1;
-      if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
-        sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
-      else
-        shorten(reg, b, now);
-    }
-    e = next;
-  }
-  return found ? 0 : SIPFLOW_ERR_NOT_FOUND;
-}
-
-int sipflow_registrar_flow_health(sipflow_registrar *reg,
-                                  sipflow_flow_id flow_id,
-                                  sipflow_flow_health health,
-                                  sipflow_tstamp now) {
-  uint64_t h;
-  int rv, found = 0;
-  if (!reg || flow_id == 0 || (unsigned)health > SIPFLOW_HEALTH_DEAD)
-    return SIPFLOW_ERR_INVALID_ARGUMENT;
-  if ((rv = sipflow__reg_enter(reg, now)) != 0)
-    return rv;
-  h = sipflow__reg_hash_flow(reg, flow_id);
-  SIPFLOW__MAP_FOREACH(&reg->flows, h, e) {
-    sipflow__reg_binding *b =
-        sipflow__container_of(e, sipflow__reg_binding, flow_me);
-    if (b->flow_id == flow_id) {
-      b->health = (uint8_t)health;
-      found = 1;
-    }
-  }
-  return found ? 0 : SIPFLOW_ERR_NOT_FOUND;
 }

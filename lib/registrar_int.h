@@ -104,6 +104,12 @@ bool sipflow__reg_path_has_ob(const char *s, size_t len);
  * a URN: 0 with *out and *out_len set, or SIPFLOW_ERR_MALFORMED. */
 int sipflow__reg_instance_strip(const char *s, size_t len, const char **out,
                                 size_t *out_len);
+/* The two halves of sipflow__reg_instance_strip(): the value without
+ * surrounding spaces, quotes and angle brackets (|s| not NULL), and whether
+ * such a value is a URN. */
+void sipflow__reg_instance_unwrap(const char *s, size_t len, const char **out,
+                                  size_t *out_len);
+bool sipflow__reg_instance_is_urn(const char *s, size_t len);
 /* URN equality of two stripped instance ids. */
 bool sipflow__reg_instance_equal(const char *a, size_t alen, const char *b,
                                  size_t blen);
@@ -124,7 +130,7 @@ struct sipflow__reg_aor;
  * One binding: one allocation with its strings inline, in this order: URI,
  * instance, Call-ID, Path (joined), User-Agent, other parameters. The
  * fields a lookup or a match reads come first, in one cache line. The fixed
- * part is 184 bytes on LP64.
+ * part is 168 bytes on LP64.
  *
  * Expiry is lazy: |expires_at| is the truth and the heap entry's deadline
  * only a lower bound, moved when the expiry comes earlier. A refresh (most
@@ -132,7 +138,6 @@ struct sipflow__reg_aor;
  * binding is queued again at |expires_at|.
  */
 typedef struct sipflow__reg_binding {
-  struct sipflow__reg_binding *next; /* next binding of the same AoR */
   struct sipflow__reg_aor *aor;
   sipflow_tstamp expires_at;
   sipflow_tstamp updated_at;
@@ -144,8 +149,10 @@ typedef struct sipflow__reg_binding {
   uint16_t uri_len, inst_len, call_id_len, path_len, ua_len, params_len;
   uint32_t refs; /* plans holding it */
   uint16_t n_path;
-  sipflow__pq_entry pq;       /* deadline <= expires_at */
-  sipflow__map_entry flow_me; /* in reg->flows when flow_id != 0 */
+  sipflow__pq_entry pq; /* deadline <= expires_at */
+  /* The next older binding on the same flow: reg->flows holds the newest
+   * of each flow (when flow_id != 0). */
+  struct sipflow__reg_binding *flow_next;
   uint64_t id;
   sipflow_flow_id flow_id;
   sipflow_flow_tuple tuple;
@@ -153,27 +160,49 @@ typedef struct sipflow__reg_binding {
   char s[];
 } sipflow__reg_binding;
 
+/*
+ * An AoR, in reg->aors under the hash of its key: its bindings, oldest
+ * first, in an array rather than a list, so that every binding's address
+ * is known as soon as the record is read and their cache misses overlap
+ * instead of following one another. The canonical AoR follows the array.
+ */
 typedef struct sipflow__reg_aor {
-  sipflow__map_entry me; /* in reg->aors, hash of key */
-  sipflow__reg_binding *bindings;
-  uint32_t n;
-  uint16_t len;
-  char key[]; /* canonical AoR */
+  uint16_t n;   /* bindings in b[] */
+  uint16_t cap; /* room in b[] */
+  uint16_t len; /* of the key */
+  sipflow__reg_binding *b[];
 } sipflow__reg_aor;
+
+/* Bindings an AoR record has room for when created: the common UA
+ * registers one or two flows. */
+#define SIPFLOW__REG_AOR_MIN_CAP 2u
+
+static inline const char *sipflow__reg_aor_key(const sipflow__reg_aor *a) {
+  return (const char *)(a->b + a->cap);
+}
+/* A zeroed record with room for |cap| bindings holding |key|; NULL when
+ * out of memory. */
+sipflow__reg_aor *sipflow__reg_aor_alloc(sipflow_registrar *reg,
+                                         const char *key, size_t len,
+                                         uint32_t cap);
+/* Put |grown| (a larger copy, from sipflow__reg_aor_alloc) in the place of
+ * |aor| (whose key hashes to |hash|) and free |aor|. Cannot fail. */
+void sipflow__reg_aor_swap(sipflow_registrar *reg, sipflow__reg_aor *aor,
+                           sipflow__reg_aor *grown, uint64_t hash);
+/* Start loading the parts of |aor|'s bindings a REGISTER or a lookup reads,
+ * all at once, before they are needed one after another. */
+void sipflow__reg_aor_prefetch(const sipflow__reg_aor *aor);
 
 /*
  * Files other than registrar.c and reg_register.c (reg_restore.c, say)
- * should reach an AoR's bindings and key through these three rather than
- * the record's members, so that the record's layout can change (the
- * registrar's speed work is moving the bindings from a list to an array).
+ * reach an AoR's bindings through these two rather than the record's
+ * members.
  */
 /* Every binding of |aor| (not NULL), oldest first. Not for loops that
  * remove bindings. */
 #define SIPFLOW__REG_FOREACH(aor, var)                                         \
-  for (sipflow__reg_binding *var = (aor)->bindings; var; var = var->next)
-static inline const char *sipflow__reg_aor_key(const sipflow__reg_aor *a) {
-  return a->key;
-}
+  for (sipflow__reg_binding *const *var##_it = (aor)->b, *var = NULL;          \
+       var##_it < (aor)->b + (aor)->n && ((var = *var##_it), 1); var##_it++)
 /* Add |fresh| as a new binding of the AoR |key| (hashed to |hash|): |aor|
  * when the AoR exists, NULL to create it. Gives |fresh| an id and links it
  * everywhere, expiring at |expires_at|. Returns 0, or SIPFLOW_ERR_NOMEM
@@ -182,6 +211,68 @@ int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
                      const char *key, size_t key_len, uint64_t hash,
                      struct sipflow__reg_binding *fresh,
                      sipflow_tstamp expires_at);
+
+/* ---- the indexes (reg_index.c) ------------------------------------------ */
+
+/* One slot of an index: an object and the keyed hash of its key. */
+typedef struct sipflow__reg_slot {
+  uint64_t hash;
+  void *obj; /* NULL: free */
+} sipflow__reg_slot;
+
+/* Open addressing with linear probing, one object per key; see reg_index.c
+ * for why not sipflow__map. */
+typedef struct sipflow__reg_index {
+  sipflow__reg_slot *slots; /* mask + 1 of them, or NULL */
+  size_t mask;
+  size_t len;
+  const sipflow_mem *mem;
+} sipflow__reg_index;
+
+void sipflow__reg_index_init(sipflow__reg_index *idx, const sipflow_mem *mem);
+void sipflow__reg_index_free(sipflow__reg_index *idx);
+/* Room for |n| more objects, so that as many inserts cannot fail:
+ * 0 or SIPFLOW_ERR_NOMEM (nothing changed). */
+int sipflow__reg_index_reserve(sipflow__reg_index *idx, size_t n);
+/* Add |obj| (its key not present yet). Cannot fail after a reserve; without
+ * one it tries to grow and fails with SIPFLOW_ERR_NOMEM only when that fails
+ * with the table all but full. */
+int sipflow__reg_index_insert(sipflow__reg_index *idx, uint64_t hash,
+                              void *obj);
+/* Remove |obj|, found under |hash|; nothing if it is not there. */
+void sipflow__reg_index_remove(sipflow__reg_index *idx, uint64_t hash,
+                               const void *obj);
+
+/* Where a probe for |hash| starts. */
+static inline size_t sipflow__reg_index_home(const sipflow__reg_index *idx,
+                                             uint64_t hash) {
+  return (size_t)hash & idx->mask;
+}
+/* The next slot from *pos on holding |hash| (the caller compares keys), or
+ * NULL at the end of the probe; start with *pos = sipflow__reg_index_home.
+ * Not across inserts or removals. */
+static inline sipflow__reg_slot *
+sipflow__reg_index_next(const sipflow__reg_index *idx, uint64_t hash,
+                        size_t *pos) {
+  while (idx->slots && idx->slots[*pos].obj) {
+    sipflow__reg_slot *s = &idx->slots[*pos];
+    *pos = (*pos + 1) & idx->mask;
+    if (s->hash == hash)
+      return s;
+  }
+  return NULL;
+}
+/* Start loading the slot a probe for |hash| reads first. */
+static inline void sipflow__reg_index_prefetch(const sipflow__reg_index *idx,
+                                               uint64_t hash) {
+#if defined(__GNUC__) || defined(__clang__)
+  if (idx->slots)
+    __builtin_prefetch(&idx->slots[sipflow__reg_index_home(idx, hash)]);
+#else
+  (void)idx;
+  (void)hash;
+#endif
+}
 
 /* What a binding will hold: the request's values for one Contact. */
 typedef struct sipflow__reg_content {
@@ -207,6 +298,8 @@ typedef struct sipflow__reg_cinfo {
   uint8_t outbound; /* keyed by instance + reg-id */
   uint8_t skip;     /* a later Contact of the request has the same key */
   uint8_t action;
+  uint8_t uri_unchecked;       /* URI syntax not checked yet (reg_register.c) */
+  uint8_t inst_unchecked;      /* instance not checked to be a URN yet */
   sipflow__reg_binding *old;   /* existing binding with the same key */
   sipflow__reg_binding *fresh; /* new allocation (add, or replace old) */
 } sipflow__reg_cinfo;
@@ -216,12 +309,16 @@ struct sipflow_registrar {
   sipflow__timer_source timer;
   sipflow_registrar_callbacks cb;
   sipflow_registrar_settings set;
-  sipflow__map aors;  /* sipflow__reg_aor by canonical AoR */
-  sipflow__map flows; /* sipflow__reg_binding by flow id, duplicates chained */
+  sipflow__reg_index aors;  /* sipflow__reg_aor by hash of the key */
+  sipflow__reg_index flows; /* newest binding of each flow by hash of the id */
   sipflow__pq expiry;
   size_t n_bindings;
   uint64_t next_id;
   size_t live_plans;
+  /* The largest plan deleted since the last lookup, kept for the next
+   * one: a lookup then usually allocates nothing. */
+  sipflow_reg_plan *spare_plan;
+  size_t spare_size;
   int in_callback;
   /* scratch, sized at creation so REGISTER needs no allocation but the
    * bindings themselves */
@@ -234,6 +331,10 @@ struct sipflow_registrar {
 /* Hash of an AoR key or a flow id, keyed with the context's hash key. */
 uint64_t sipflow__reg_hash_flow(const sipflow_registrar *reg,
                                 sipflow_flow_id id);
+static inline uint64_t sipflow__reg_hash_aor(const sipflow_registrar *reg,
+                                             const char *key, size_t len) {
+  return sipflow__hash(reg->ctx, key, len);
+}
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
                                         uint64_t hash);
@@ -275,8 +376,9 @@ void sipflow__reg_view(const sipflow_registrar *reg,
 void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
                              sipflow_tstamp at);
 
-/* Linking and unlinking (registrar.c). None of these can fail: the maps
- * were primed at creation and the heap reserved beforehand. */
+/* Linking and unlinking (registrar.c). None of these can fail: the caller
+ * reserved room in the heap and in reg->flows and made the AoR record large
+ * enough beforehand (sipflow__reg_add() does all three). */
 void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
                        sipflow__reg_binding *b, sipflow_tstamp expires_at);
 void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b);
@@ -285,6 +387,11 @@ void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b);
 void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
                           sipflow__reg_binding *fresh,
                           sipflow_tstamp expires_at);
+/* The flow index (reg_flow.c). Adding |b| (flow_id != 0 or nothing
+ * happens) gives it the health last reported for its flow; the caller
+ * reserved a slot in reg->flows. */
+void sipflow__reg_flow_add(sipflow_registrar *reg, sipflow__reg_binding *b);
+void sipflow__reg_flow_del(sipflow_registrar *reg, sipflow__reg_binding *b);
 /* Move |b| to flow |flow_id| in the flow index, taking the flow's health. */
 void sipflow__reg_set_flow(sipflow_registrar *reg, sipflow__reg_binding *b,
                            sipflow_flow_id flow_id);

@@ -40,9 +40,10 @@ extern "C" {
  * either. The library keeps no pointer into the caller's memory after a call
  * returns: whatever it stores is copied.
  *
- * Memory: one allocation per binding holding its strings inline (184 bytes
- * on LP64 beside the strings), one per AoR (32 bytes beside the AoR), and
- * about 8 bytes per binding in each of the expiry heap and the flow index;
+ * Memory: one allocation per binding holding its strings inline (168 bytes
+ * on LP64 beside the strings), one per AoR (8 bytes, 8 per binding it has
+ * room for, and the AoR), 8 bytes per binding in the expiry heap, and 21 to
+ * 43 bytes per flow and per AoR in two hash tables kept at most 3/4 full;
  * docs/registrar.md has the measured figure.
  *
  * Timer: the registrar's deadline is a lower bound of the next expiry (a

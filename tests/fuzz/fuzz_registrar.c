@@ -154,14 +154,14 @@ static void on_change(sipflow_registrar *reg, sipflow_reg_change change,
 
 static uint64_t fingerprint(const sipflow_registrar *reg) {
   uint64_t f = reg->n_bindings * 1000003u + reg->aors.len;
-  for (size_t i = 0; i < reg->aors.nbuckets; i++)
-    for (const sipflow__map_entry *e = reg->aors.buckets[i]; e; e = e->next) {
-      const sipflow__reg_aor *a =
-          sipflow__container_of(e, sipflow__reg_aor, me);
-      for (const sipflow__reg_binding *b = a->bindings; b; b = b->next)
-        f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->call_id_len +
-            b->flow_id + b->expires_at + b->q + b->reg_id;
+  for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
+    const sipflow__reg_aor *a = reg->aors.slots[i].obj;
+    for (uint32_t k = 0; a && k < a->n; k++) {
+      const sipflow__reg_binding *b = a->b[k];
+      f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->call_id_len +
+          b->flow_id + b->expires_at + b->q + b->reg_id;
     }
+  }
   return f;
 }
 

@@ -970,6 +970,162 @@ Test(registrar, malformed_facts_get_400) {
   harness_close(&h);
 }
 
+/*
+ * The checks a REGISTER goes through have an order (the Contacts in turn,
+ * each URI, q, parameters, instance, reg-id; then the rules across
+ * Contacts: one live reg-id, 439, 423). A request with several faults is
+ * answered with the first, even where a check is put off until the AoR's
+ * bindings are at hand (a Contact URI or instance equal to a stored one is
+ * not parsed again).
+ */
+typedef struct fault_row {
+  const char *what;
+  const char *uri1, *inst1, *reg_id1, *expires1;
+  int q1; /* thousandths + 1; 0 = absent */
+  const char *uri2;
+  int q2;
+  uint32_t via;
+  const char *reason;
+} fault_row;
+
+static const fault_row fault_rows[] = {
+    {"RFC 3261 §10.3 step 4: the URI is checked before q", "sip:", NULL, NULL,
+     NULL, 2001, NULL, 0, 1, "Invalid Contact URI"},
+    {"RFC 5626 §4.1: the instance is checked before reg-id", U1,
+     "\"<sip:a@b>\"", "x", NULL, 0, NULL, 0, 1, "Invalid +sip.instance"},
+    {"RFC 3261 §10.3 step 7: a first Contact's bad q comes before a second "
+     "Contact's bad URI",
+     U1, NULL, NULL, NULL, 2001, "<sip:a@b>", 0, 1, "Invalid q"},
+    {"RFC 3261 §10.3 step 7: a first Contact's bad URI comes before a second "
+     "Contact's bad q",
+     "sip:a b", NULL, NULL, NULL, 0, U2, 2001, 1, "Invalid Contact URI"},
+    {"RFC 3261 §10.3 step 7: a bad instance comes before 423", U1, "<>", NULL,
+     "10", 0, NULL, 0, 1, "Invalid +sip.instance"},
+    {"RFC 5626 §6: a bad URI comes before 439", "sip:", INST1, "1", NULL, 0,
+     NULL, 0, 2, "Invalid Contact URI"},
+    {"RFC 5626 §6: one live reg-id comes after each Contact's own checks", U1,
+     INST1, "1", NULL, 0, "sip:@x", 0, 1, "Invalid Contact URI"},
+    {"RFC 5626 §6: then the rule across Contacts", U1, INST1, "1", NULL, 0, U2,
+     0, 1, "Multiple Contacts With reg-id"},
+};
+
+Test(registrar, a_request_with_several_faults_gets_the_first) {
+  harness h;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  /* Stored bindings whose URI and instance the faulty requests reuse. */
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "a", 1, 7), 200);
+  cr_assert_eq(reg_plain(&h, AOR, U2, "b", 1, 0), 200);
+  for (size_t i = 0; i < sizeof(fault_rows) / sizeof(fault_rows[0]); i++) {
+    const fault_row *f = &fault_rows[i];
+    reg_req r;
+    sipflow_reg_contact *c;
+    const sipflow_reg_result *res;
+    req_init(&r, AOR, "z", 9);
+    c = req_contact(&r, f->uri1);
+    c->instance = S(f->inst1);
+    c->reg_id = S(f->reg_id1);
+    c->expires = S(f->expires1);
+    if (f->q1)
+      c->q = f->q1 - 1;
+    if (f->uri2 && (c = req_contact(&r, f->uri2)) && f->q2)
+      c->q = f->q2 - 1;
+    r.req.via_count = f->via;
+    res = submit(&h, &r);
+    cr_expect_eq(res->status, 400, "%s: %d", f->what, res->status);
+    cr_expect_str_eq(res->reason, f->reason, "%s", f->what);
+  }
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 2);
+  cr_expect_eq(h.n_ev, 2);
+  harness_close(&h);
+}
+
+Test(registrar, an_aor_keeps_its_bindings_oldest_first_as_it_grows) {
+  static const char *const uris[] = {
+      "sip:a@192.0.2.1", "sip:a@192.0.2.2", "sip:a@192.0.2.3",
+      "sip:a@192.0.2.4", "sip:a@192.0.2.5", "sip:a@192.0.2.6",
+      "sip:a@192.0.2.7", "sip:a@192.0.2.8", "sip:a@192.0.2.9"};
+  static const size_t order[] = {0, 1, 3, 4, 5, 6, 7, 8, 2};
+  harness h;
+  reg_req r;
+  const sipflow_reg_result *res;
+  sipflow_reg_plan *plan;
+  const sipflow_reg_branch *br;
+  size_t nb;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  /* One at a time: the record's array is made larger several times. */
+  for (size_t i = 0; i < 8; i++) {
+    cr_assert_eq(reg_plain(&h, AOR, uris[i], "c", (uint32_t)i + 1, 0), 200);
+    h.now += SEC;
+  }
+  /* The third goes (RFC 3261 §10.3 step 8: expires 0), then comes back as
+   * the newest. */
+  req_init(&r, AOR, "c", 20);
+  req_contact(&r, uris[2])->expires = S("0");
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  cr_assert_eq(reg_plain(&h, AOR, uris[8], "c", 21, 0), 200);
+  req_init(&r, AOR, "c", 22);
+  req_contact(&r, uris[2]);
+  res = submit(&h, &r);
+  cr_assert_eq(res->status, 200);
+  cr_assert_eq(res->n_contacts, 9);
+  for (size_t i = 0; i < 9; i++)
+    cr_expect_eq(res->contacts[i].uri.len, strlen(uris[order[i]]));
+  for (size_t i = 0; i < 9; i++)
+    cr_expect_eq(memcmp(res->contacts[i].uri.ptr, uris[order[i]],
+                        res->contacts[i].uri.len),
+                 0, "200 OK position %zu", i);
+  /* RFC 3261 §16.6: one parallel group, in the same order. */
+  cr_assert_eq(sipflow_registrar_lookup(h.reg, S(AOR), h.now, &plan), 0);
+  cr_assert_eq(sipflow_reg_plan_next_group(plan, &br, &nb), 0);
+  cr_assert_eq(nb, 9);
+  for (size_t i = 0; i < nb; i++)
+    cr_expect_eq(
+        memcmp(br[i].binding->uri.ptr, uris[order[i]], br[i].binding->uri.len),
+        0, "branch %zu", i);
+  sipflow_reg_plan_del(plan);
+  harness_close(&h);
+}
+
+Test(registrar, a_flow_carrying_many_bindings_fails_as_a_whole) {
+  char aor[64];
+  harness h;
+  size_t failed = 0;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  /* An edge proxy's one connection carries 40 AoRs' bindings. */
+  for (int i = 0; i < 40; i++) {
+    snprintf(aor, sizeof(aor), "sip:user%d@example.com", i);
+    cr_assert_eq(reg_plain(&h, aor, U1, "c", 1, 7), 200);
+    if (i % 10 == 0)
+      cr_assert_eq(reg_plain(&h, aor, U2, "d", 1, 8), 200);
+  }
+  /* Bindings leave the flow from its middle, its newest and its oldest. */
+  for (int i = 0; i < 40; i += 13) {
+    reg_req r;
+    snprintf(aor, sizeof(aor), "sip:user%d@example.com", i);
+    req_init(&r, aor, "c", 2);
+    req_contact(&r, U1)->expires = S("0");
+    req_flow(&r, 7);
+    cr_assert_eq(submit(&h, &r)->status, 200);
+  }
+  cr_expect_eq(
+      sipflow_registrar_flow_health(h.reg, 7, SIPFLOW_HEALTH_ALIVE, h.now), 0);
+  cr_expect_eq(reg_plain(&h, "sip:late@example.com", U1, "c", 1, 7), 200);
+  cr_expect_eq(h.ev[h.n_ev - 1].health, SIPFLOW_HEALTH_ALIVE);
+  h.n_ev = 0;
+  /* RFC 5626 §7: every binding on the flow, whatever its AoR. */
+  cr_expect_eq(sipflow_registrar_flow_failed(h.reg, 7, h.now), 0);
+  for (size_t i = 0; i < h.n_ev; i++)
+    failed += h.ev[i].change == SIPFLOW_REG_FLOW_FAILED && h.ev[i].flow_id == 7;
+  cr_expect_eq(failed, 40 - 4 + 1);
+  cr_expect_eq(h.n_ev, failed);
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 4); /* flow 8 */
+  cr_expect_eq(sipflow_registrar_aor_count(h.reg), 4);
+  cr_expect_eq(sipflow__registrar_check(h.reg), 0);
+  cr_expect_eq(sipflow_registrar_flow_failed(h.reg, 7, h.now),
+               SIPFLOW_ERR_NOT_FOUND);
+  harness_close(&h);
+}
+
 Test(registrar, the_binding_limit_gives_503) {
   harness h;
   sipflow_registrar_settings_default(&h.set);
@@ -1128,14 +1284,14 @@ static int oom_script(harness *h, int k) {
  * changed nothing. */
 static uint64_t fingerprint(const sipflow_registrar *reg) {
   uint64_t f = reg->n_bindings * 1000003u + reg->aors.len;
-  for (size_t i = 0; i < reg->aors.nbuckets; i++)
-    for (const sipflow__map_entry *e = reg->aors.buckets[i]; e; e = e->next) {
-      const sipflow__reg_aor *a =
-          sipflow__container_of(e, sipflow__reg_aor, me);
-      for (const sipflow__reg_binding *b = a->bindings; b; b = b->next)
-        f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->flow_id +
-            b->expires_at;
+  for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
+    const sipflow__reg_aor *a = reg->aors.slots[i].obj;
+    for (uint32_t k = 0; a && k < a->n; k++) {
+      const sipflow__reg_binding *b = a->b[k];
+      f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->flow_id +
+          b->expires_at;
     }
+  }
   return f;
 }
 
