@@ -93,10 +93,29 @@ int sipflow__ctx_update_time(sipflow_ctx *ctx, sipflow_tstamp now) {
   return 0;
 }
 
+/* Lines held back by the network-log limit are owed a summary at the end
+ * of their one-second window, whether or not another line comes: it is one
+ * of the context's deadlines. */
+static sipflow_tstamp summary_due(const sipflow_ctx *ctx) {
+  return ctx->log_suppressed ? ctx->log_window_start + SIPFLOW_SECONDS
+                             : SIPFLOW_TSTAMP_NONE;
+}
+
+static void log_summary(sipflow_ctx *ctx) {
+  char msg[96];
+  if (!ctx->log_suppressed)
+    return;
+  snprintf(msg, sizeof(msg), "%llu log lines about network input suppressed",
+           (unsigned long long)ctx->log_suppressed);
+  ctx->log_suppressed = 0;
+  ctx->callbacks.log(ctx->user_data, SIPFLOW_LOG_WARN, msg);
+}
+
 sipflow_tstamp sipflow_ctx_get_expiry(const sipflow_ctx *ctx) {
   sipflow_tstamp min = SIPFLOW_TSTAMP_NONE;
   if (!ctx)
     return min;
+  min = summary_due(ctx);
   for (const sipflow__timer_source *s = ctx->sources.next; s != &ctx->sources;
        s = s->next) {
     sipflow_tstamp t = s->get_expiry(s->obj);
@@ -112,6 +131,8 @@ int sipflow_ctx_handle_expiry(sipflow_ctx *ctx, sipflow_tstamp now) {
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (sipflow__ctx_update_time(ctx, now) != 0)
     return SIPFLOW_ERR_TIME_BACKWARDS;
+  if (summary_due(ctx) <= now)
+    log_summary(ctx);
   for (sipflow__timer_source *s = ctx->sources.next; s != &ctx->sources;) {
     sipflow__timer_source *next = s->next;
     if (s->get_expiry(s->obj) <= now) {
@@ -155,14 +176,7 @@ void sipflow__log_net(sipflow_ctx *ctx, sipflow_tstamp now,
   if (limit) {
     if (now - ctx->log_window_start >= SIPFLOW_SECONDS ||
         now < ctx->log_window_start) {
-      if (ctx->log_suppressed) {
-        char msg[96];
-        snprintf(msg, sizeof(msg),
-                 "%llu log lines about network input suppressed",
-                 (unsigned long long)ctx->log_suppressed);
-        ctx->callbacks.log(ctx->user_data, SIPFLOW_LOG_WARN, msg);
-        ctx->log_suppressed = 0;
-      }
+      log_summary(ctx);
       ctx->log_window_start = now;
       ctx->log_window_count = 0;
     }

@@ -67,6 +67,7 @@ static uint32_t sentinel(unsigned level, uint64_t slot) {
   return BASE + first_sent[level] + (uint32_t)(slot & mask[level]);
 }
 
+SIPFLOW__NO_COVERAGE
 void sipflow__ka_wheel_init(sipflow__ka_wheel *w, sipflow_tstamp now) {
   w->cur = tick_of(now);
   for (uint32_t i = 0; i < SIPFLOW__KA_NSENT; i++)

@@ -103,6 +103,17 @@ static void shorten(sipflow_registrar *reg, sipflow__reg_binding *b,
   sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, b);
 }
 
+size_t sipflow_registrar_flow_binding_count(const sipflow_registrar *reg,
+                                            sipflow_flow_id flow_id) {
+  size_t n = 0;
+  if (!reg || !flow_id)
+    return 0;
+  for (const sipflow__reg_binding *b = on_flow(reg, flow_id); b;
+       b = b->flow_next)
+    n++;
+  return n;
+}
+
 int sipflow_registrar_flow_failed(sipflow_registrar *reg,
                                   sipflow_flow_id flow_id, sipflow_tstamp now) {
   sipflow__reg_binding *b;

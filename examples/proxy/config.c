@@ -39,7 +39,13 @@ void px_usage(FILE *out) {
       "  --node-id NAME                     this node's id (with --redis)\n"
       "  --txn-timeout-ms MS                branch timeout before a local 408\n"
       "                                     (default 32000, RFC 3261 Timer "
-      "B)\n",
+      "B)\n"
+      "  --udp-flow-idle S                  forget a UDP peer silent this long\n"
+      "                                     with no binding and no keepalive\n"
+      "                                     (default 900; 8x for a peer whose\n"
+      "                                     token we handed out; 0: never)\n"
+      "  --max-flows N                      most flows at once (default\n"
+      "                                     100000; 0: no limit but memory)\n",
       out);
 }
 
@@ -122,6 +128,8 @@ static void config_defaults(px_config *cfg) {
   cfg->dead_contact_expire = -1;
   cfg->log_level = SIPFLOW_LOG_INFO;
   cfg->txn_timeout_ms = 32000;
+  cfg->udp_flow_idle = 900;
+  cfg->max_flows = 100000;
 }
 
 enum {
@@ -148,6 +156,8 @@ enum {
   O_STATE,
   O_REDIS,
   O_NODE_ID,
+  O_UDP_FLOW_IDLE,
+  O_MAX_FLOWS,
   O_HELP
 };
 
@@ -175,6 +185,8 @@ static const struct option options[] = {
     {"state", required_argument, NULL, O_STATE},
     {"redis", required_argument, NULL, O_REDIS},
     {"node-id", required_argument, NULL, O_NODE_ID},
+    {"udp-flow-idle", required_argument, NULL, O_UDP_FLOW_IDLE},
+    {"max-flows", required_argument, NULL, O_MAX_FLOWS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -321,6 +333,12 @@ static int apply(px_config *cfg, int opt, const char *v) {
     break;
   case O_TXN_TIMEOUT:
     cfg->txn_timeout_ms = n ? n : 1;
+    break;
+  case O_UDP_FLOW_IDLE:
+    cfg->udp_flow_idle = n;
+    break;
+  case O_MAX_FLOWS:
+    cfg->max_flows = n;
     break;
   default:
     return -1;

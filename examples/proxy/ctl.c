@@ -165,6 +165,8 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, options_sent);
   STAT(o, s, options_answered);
   STAT(o, s, flows_failed);
+  STAT(o, s, udp_flows_forgotten);
+  STAT(o, s, flows_refused);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(

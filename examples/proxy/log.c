@@ -38,23 +38,51 @@ void px_log(px *p, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void summary(px *p) {
+  if (p->log_dropped)
+    px_log(p, SIPFLOW_LOG_WARN,
+           "%llu log lines about network input "
+           "suppressed",
+           (unsigned long long)p->log_dropped);
+  p->log_dropped = 0;
+}
+
+static void on_summary_due(uv_timer_t *h) { summary(h->data); }
+
+/* The first line dropped in a second arms a timer for the end of it, so
+ * that the summary comes even if the flood stops there. */
+static void drop(px *p) {
+  if (p->log_dropped++ || p->stopping)
+    return;
+  if (!p->log_timer_ready) {
+    if (uv_timer_init(p->loop, &p->log_timer) != 0)
+      return;
+    p->log_timer.data = p;
+    uv_unref((uv_handle_t *)&p->log_timer);
+    p->log_timer_ready = 1;
+  }
+  uv_timer_start(&p->log_timer, on_summary_due, 1000 - uv_now(p->loop) % 1000,
+                 0);
+}
+
+void px_log_stop(px *p) {
+  if (p->log_timer_ready)
+    uv_close((uv_handle_t *)&p->log_timer, NULL);
+  p->log_timer_ready = 0;
+}
+
 void px_log_net(px *p, int level, const char *fmt, ...) {
   va_list ap;
   uint64_t second = uv_now(p->loop) / 1000;
   if (level > p->cfg.log_level)
     return;
   if (second != p->log_window) {
-    if (p->log_dropped)
-      px_log(p, SIPFLOW_LOG_WARN,
-             "%llu log lines about network input "
-             "suppressed",
-             (unsigned long long)p->log_dropped);
+    summary(p);
     p->log_window = second;
     p->log_tokens = 0;
-    p->log_dropped = 0;
   }
   if (p->log_tokens >= NET_LINES_PER_SECOND) {
-    p->log_dropped++;
+    drop(p);
     return;
   }
   p->log_tokens++;

@@ -89,6 +89,9 @@ static void on_flow_failed(sipflow_flow_table *ft, const sipflow_flow_info *f,
                            int reason, void *ud) {
   px *p = ud;
   (void)ft;
+  px_udp_flow_ended(f);
+  if (p->forgetting)
+    return; /* a silent UDP flow nothing used: no binding, no keepalive */
   p->stats.flows_failed++;
   px_log_net(p, SIPFLOW_LOG_INFO, "flow %llu failed: %s",
              (unsigned long long)f->id, sipflow_flow_end_reason_name(reason));
@@ -144,6 +147,7 @@ static int make_objects(px *p) {
   sipflow_ctx_callbacks ccb = {px_sipflow_log, sipflow_uv_rand};
   sipflow_ctx_settings cs;
   sipflow_flow_callbacks fcb = {on_flow_failed};
+  sipflow_flow_settings fs;
   sipflow_registrar_callbacks rcb = {on_binding};
   sipflow_registrar_settings rs;
   int rv;
@@ -161,7 +165,9 @@ static int make_objects(px *p) {
             p->cfg.token_key_file);
     return -1;
   }
-  if ((rv = sipflow_flow_table_new(&p->flows, p->ctx, p->keyring, &fcb, NULL,
+  sipflow_flow_settings_default(&fs);
+  fs.max_flows = p->cfg.max_flows;
+  if ((rv = sipflow_flow_table_new(&p->flows, p->ctx, p->keyring, &fcb, &fs,
                                    p)) != 0) {
     fprintf(stderr, "sipflow-proxy: flow table: %s\n", sipflow_strerror(rv));
     return -1;
@@ -219,6 +225,9 @@ static void shutdown_all(px *p) {
   uv_close((uv_handle_t *)&p->sigint, NULL);
   uv_close((uv_handle_t *)&p->sigterm, NULL);
   uv_close((uv_handle_t *)&rearm, NULL);
+  if (p->cfg.udp_flow_idle)
+    uv_close((uv_handle_t *)&p->gc_timer, NULL);
+  px_log_stop(p);
   sipflow_uv_timer_del(p->timer);
   p->timer = NULL;
   uv_walk(p->loop, walk_open, p);
@@ -259,7 +268,7 @@ int main(int argc, char **argv) {
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
       px_cluster_open(p) != 0 || px_keys_ready(p) != 0 ||
-      px_state_keys(p) != 0) {
+      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }
@@ -284,6 +293,7 @@ int main(int argc, char **argv) {
   px_state_close(p);
   sipflow_keepalive_del(p->ka);
   sipflow_registrar_del(p->reg);
+  px_udp_flows_free(p);
   sipflow_flow_table_del(p->flows);
   sipflow_keyring_del(p->keyring);
   sipflow_ctx_del(p->ctx);

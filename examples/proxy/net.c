@@ -85,18 +85,7 @@ void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
 
 /* ---- UDP ---------------------------------------------------------------- */
 
-int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
-                sipflow_flow_id *flow) {
-  sipflow_flow_tuple t;
-  memset(&t, 0, sizeof(t));
-  t.transport = SIPFLOW_TRANSPORT_UDP;
-  t.local = l->addr;
-  t.remote = *remote;
-  if (sipflow_flow_find(p->flows, &t, flow) == 0)
-    return 0;
-  return sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)l,
-                          sipflow_uv_now(), flow);
-}
+/* px_udp_flow and the lifetime of UDP flows: udpflow.c. */
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
@@ -360,8 +349,8 @@ int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len) {
   }
   p->stats.tx_messages++;
   if (info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
-    return udp_send(p, (px_listener *)(uintptr_t)info.handle,
-                    &info.tuple.remote, data, len);
+    return udp_send(p, px_udp_flow_touch(&info), &info.tuple.remote, data,
+                    len);
   return conn_write((px_conn *)(uintptr_t)info.handle, data, len);
 }
 
@@ -471,16 +460,6 @@ void px_net_stop(px *p) {
       sipflow_uv_stream_close(c->stream);
     }
   }
-}
-
-int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
-                     sipflow_flow_id *flow) {
-  sipflow_flow_tuple t;
-  memset(&t, 0, sizeof(t));
-  t.transport = SIPFLOW_TRANSPORT_UDP;
-  t.local = l->addr;
-  t.remote = *remote;
-  return sipflow_flow_find(p->flows, &t, flow);
 }
 
 int px_send_crlf_ping(px *p, sipflow_flow_id flow) {

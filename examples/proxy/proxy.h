@@ -66,6 +66,8 @@ typedef struct px_config {
   char node_id[65];        /* --node-id */
   int log_level;           /* sipflow_log_level */
   uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
+  uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
+  uint32_t max_flows;      /* the flow table's limit; 0: none */
 } px_config;
 
 struct px;
@@ -104,6 +106,7 @@ typedef struct px_stats {
   uint64_t forwarded_requests, failovers, local_408, token_403, token_430;
   uint64_t options_sent, options_answered;
   uint64_t flows_failed;
+  uint64_t udp_flows_forgotten, flows_refused;
 } px_stats;
 
 typedef struct px {
@@ -141,7 +144,10 @@ typedef struct px {
   uint64_t log_tokens;
   uint64_t log_window;
   uint64_t log_dropped;
+  uv_timer_t log_timer; /* the summary of dropped lines, when none follows */
+  int log_timer_ready;
   int stopping;
+  int forgetting; /* udpflow.c is ending a silent flow */
 } px;
 
 /* ---- config.c ---- */
@@ -156,6 +162,8 @@ void px_log(px *p, int level, const char *fmt, ...)
 void px_log_net(px *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void px_sipflow_log(void *ud, sipflow_log_level level, const char *msg);
+/* At shutdown: close the summary timer. */
+void px_log_stop(px *p);
 
 /* ---- net.c ---- */
 int px_net_start(px *p);
@@ -177,6 +185,16 @@ void px_conn_close_flow(px *p, sipflow_flow_id flow);
 int px_send_crlf_ping(px *p, sipflow_flow_id flow);
 int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
                      sipflow_flow_id *flow);
+/* Note traffic on a UDP flow; its listener. */
+px_listener *px_udp_flow_touch(const sipflow_flow_info *info);
+/* A UDP flow's token went into a Path or Record-Route: keep it longer. */
+void px_udp_flow_minted(px *p, sipflow_flow_id flow);
+/* Free the host record of an ended flow (from the table's callback). */
+void px_udp_flow_ended(const sipflow_flow_info *f);
+/* Forget silent UDP flows nothing uses (--udp-flow-idle). */
+int px_udp_gc_start(px *p);
+/* Before the table is deleted: every UDP flow's record. */
+void px_udp_flows_free(px *p);
 
 /* ---- dispatch.c ---- */
 /* A complete SIP message arrived on |flow| from |src| (transport of flow). */

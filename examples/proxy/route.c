@@ -102,6 +102,7 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
   if (sipflow_flow_get(p->flows, flow, &info) != 0 ||
       sipflow_flow_token(p->flows, flow, token, sizeof(token), &tlen) != 0)
     return -1;
+  px_udp_flow_minted(p, flow);
   px_advertise(p, info.tuple.transport, info.tuple.local.family, host,
                sizeof(host), &port);
   local.host = host;

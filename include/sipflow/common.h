@@ -412,7 +412,10 @@ sipflow_ctx_new_versioned(sipflow_ctx **pctx, int callbacks_version,
 SIPFLOW_API void sipflow_ctx_del(sipflow_ctx *ctx);
 
 /**
- * The earliest deadline of every object on the context.
+ * The earliest deadline of every object on the context, and of the context
+ * itself: when lines about network input were held back by
+ * log_rate_per_second, their one-line summary is due at the end of that
+ * second even if no further line comes.
  * After any call that takes |now|, the host re-arms its one timer to this.
  * @return the deadline, or SIPFLOW_TSTAMP_NONE to disarm. Callback-safe.
  * @since 0.1

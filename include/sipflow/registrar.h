@@ -515,6 +515,16 @@ SIPFLOW_API int sipflow_registrar_flow_failed(sipflow_registrar *reg,
                                               sipflow_tstamp now);
 
 /**
+ * How many bindings use |flow_id|, whatever their AoR: what a host asks
+ * before it forgets a flow, since a binding whose flow is gone is skipped
+ * by every plan. Takes time proportional to the bindings on the flow.
+ * @return the count; 0 for a NULL |reg|, flow_id 0, or an unused flow.
+ * Callback-safe. @since 0.1
+ */
+SIPFLOW_API size_t sipflow_registrar_flow_binding_count(
+    const sipflow_registrar *reg, sipflow_flow_id flow_id);
+
+/**
  * Report a flow's health (from the keepalive scheduler) so that target
  * plans try healthy flows first and skip dead ones. Not reported through
  * the change callback.

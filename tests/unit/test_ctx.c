@@ -189,6 +189,30 @@ Test(ctx, network_log_lines_are_rate_limited_and_summarised) {
   sipflow_ctx_del(ctx);
 }
 
+Test(ctx, suppressed_lines_are_summarised_on_the_timer_when_no_line_follows) {
+  sipflow_ctx *ctx;
+  log_rec r = {0};
+  sipflow_ctx_callbacks cb = {.log = rec_log};
+  sipflow_ctx_settings s;
+  sipflow_ctx_settings_default(&s);
+  s.log_rate_per_second = 2;
+  cr_assert_eq(sipflow_ctx_new(&ctx, &cb, &s, NULL, &r), 0);
+  cr_expect_eq(sipflow_ctx_get_expiry(ctx), SIPFLOW_TSTAMP_NONE);
+  for (int i = 0; i < 7; i++)
+    sipflow__log_net(ctx, SIPFLOW_SECONDS + (sipflow_tstamp)i, SIPFLOW_LOG_WARN,
+                     "flood %d", i);
+  cr_expect_eq(r.lines, 2);
+  /* The summary is due when the window closes: the host's timer fires. */
+  cr_expect_eq(sipflow_ctx_get_expiry(ctx), 2 * SIPFLOW_SECONDS);
+  cr_expect_eq(sipflow_ctx_handle_expiry(ctx, 2 * SIPFLOW_SECONDS - 1), 0);
+  cr_expect_eq(r.lines, 2);
+  cr_expect_eq(sipflow_ctx_handle_expiry(ctx, 2 * SIPFLOW_SECONDS), 0);
+  cr_expect_eq(r.lines, 3);
+  cr_expect_str_eq(r.last, "5 log lines about network input suppressed");
+  cr_expect_eq(sipflow_ctx_get_expiry(ctx), SIPFLOW_TSTAMP_NONE);
+  sipflow_ctx_del(ctx);
+}
+
 static void counting_rand(void *ud, uint8_t *dest, size_t len) {
   uint64_t *state = ud;
   for (size_t i = 0; i < len; i++) {

@@ -767,9 +767,16 @@ Test(registrar, flow_failure_removes_bindings_on_it_whatever_the_aor) {
                200);
   cr_assert_eq(reg_ob(&h, AOR, U3, INST1, "2", "c", 1, 8), 200);
   h.n_ev = 0;
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 7), 2);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 8), 1);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 9), 0);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 0), 0);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(NULL, 7), 0);
 
   /* RFC 5626 §7: invalidate every binding using the flow. */
   cr_expect_eq(sipflow_registrar_flow_failed(h.reg, 7, h.now), 0);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 7), 0);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 8), 1);
   cr_expect_eq(h.n_ev, 2);
   cr_expect_eq(h.ev[0].change, SIPFLOW_REG_FLOW_FAILED);
   cr_expect_eq(h.ev[1].change, SIPFLOW_REG_FLOW_FAILED);

@@ -142,6 +142,32 @@ def flood(host, port, count):
     return True
 
 
+def peers(host, port, count):
+    """OPTIONS from |count| sockets of their own (distinct UDP peers); waits
+    at most 3 s and returns how many were answered."""
+    socks, answered = [], 0
+    for i in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        lport = s.getsockname()[1]
+        s.sendto((f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bKp{i}x{lport}\r\n"
+                  f"Max-Forwards: 70\r\nFrom: <sip:peer@example.com>;tag=p{i}\r\n"
+                  f"To: <sip:{host}>\r\nCall-ID: peer{i}-{lport}@sipraw\r\n"
+                  f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(),
+                 (host, port))
+        socks.append(s)
+    for s in socks:
+        s.settimeout(3.0 / max(1, count) + 0.05)
+        try:
+            if s.recvfrom(65536)[0].startswith(b"SIP/2.0 200"):
+                answered += 1
+        except socket.timeout:
+            pass
+        s.close()
+    return answered
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "free-port":
@@ -154,6 +180,9 @@ def main():
         return 0 if stun(host, port) else 1
     if cmd == "flood":
         return 0 if flood(host, port, int(sys.argv[4])) else 1
+    if cmd == "peers":
+        print(peers(host, port, int(sys.argv[4])))
+        return 0
     if cmd == "expect":
         # expect HOST PORT CODE METHOD RURI [EXTRA-HEADER-LINE...] [--tcp]
         args = sys.argv[4:]

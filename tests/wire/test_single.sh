@@ -171,6 +171,8 @@ check "after the flood every binding is intact" \
   json_check "$CTL" dump "[b for b in d['bindings'] if b['aor']=='sip:eve@example.com']"
 check "the server counted the malformed input" \
   json_check "$CTL" stats "d['rx_dropped']+d['rx_malformed']>0 and d['rx_stun']>0"
+check "the log names how many flood lines it held back, without another line" \
+  until_true 3 grep -q "log lines about network input suppressed" "$WIRE_TMP/proxy.log"
 check "the server process is still running" kill -0 $PROXY_PID
 
 stop_pid $PROXY_PID

@@ -420,6 +420,10 @@ class Registrar(Live):
         h = int(enum_value(Health, health, "health"))
         return self._flow_call(C.sipflow_registrar_flow_health, flow_id, now, h)
 
+    def flow_binding_count(self, flow_id):
+        """How many bindings use the flow, whatever their AoR."""
+        return int(C.sipflow_registrar_flow_binding_count(self._p(), flow_id))
+
     def _flow_call(self, fn, flow_id, now, *extra):
         args = (self._p(), flow_id) + extra + (self._ctx._now(now),)
         rv = self._ctx._invoke(fn, *args)

@@ -170,7 +170,10 @@ def test_health_orders_flows_and_dead_flows_are_skipped(reg):
 
 def test_a_failed_flow_removes_its_bindings(reg):
     register_flow(reg, 11, 1)
+    assert reg.flow_binding_count(11) == 1
+    assert reg.flow_binding_count(12) == 0
     assert reg.flow_failed(11)
+    assert reg.flow_binding_count(11) == 0
     assert reg.changes[-1][0] == RegChange.FLOW_FAILED
     assert len(reg) == 0
     assert reg.lookup(AOR) is None  # answer 480
