@@ -2,9 +2,11 @@
 """Raw SIP, CRLF and STUN probes for the wire tests (standard library only,
 loopback only, every wait bounded)."""
 import os
+import select
 import socket
 import struct
 import sys
+import time
 
 COOKIE = 0x2112A442
 
@@ -142,9 +144,9 @@ def flood(host, port, count):
     return True
 
 
-def peers(host, port, count):
+def peers(host, port, count, wait=3.0):
     """OPTIONS from |count| sockets of their own (distinct UDP peers); waits
-    at most 3 s and returns how many were answered."""
+    at most |wait| seconds and returns how many were answered."""
     socks, answered = [], 0
     for i in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -157,13 +159,16 @@ def peers(host, port, count):
                   f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode(),
                  (host, port))
         socks.append(s)
-    for s in socks:
-        s.settimeout(3.0 / max(1, count) + 0.05)
-        try:
-            if s.recvfrom(65536)[0].startswith(b"SIP/2.0 200"):
+    deadline = time.monotonic() + wait
+    waiting = set(socks)
+    while waiting and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(waiting), [], [],
+                                    max(0, deadline - time.monotonic()))
+        for s in ready:
+            waiting.discard(s)
+            if s.recv(65536).startswith(b"SIP/2.0 200"):
                 answered += 1
-        except socket.timeout:
-            pass
+    for s in socks:
         s.close()
     return answered
 
@@ -181,7 +186,8 @@ def main():
     if cmd == "flood":
         return 0 if flood(host, port, int(sys.argv[4])) else 1
     if cmd == "peers":
-        print(peers(host, port, int(sys.argv[4])))
+        print(peers(host, port, int(sys.argv[4]),
+                    float(sys.argv[5]) if len(sys.argv) > 5 else 3.0))
         return 0
     if cmd == "expect":
         # expect HOST PORT CODE METHOD RURI [EXTRA-HEADER-LINE...] [--tcp]
