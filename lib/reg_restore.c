@@ -200,6 +200,11 @@ static int put(sipflow_registrar *reg, const sipflow_change *c,
       sipflow__free(&reg->ctx->mem, fresh);
     return rv;
   }
+  /* Replacing cannot fail: a new flow needs its index slot first. */
+  if (fresh->flow_id && sipflow__reg_index_reserve(&reg->flows, 1) != 0) {
+    sipflow__free(&reg->ctx->mem, fresh);
+    return SIPFLOW_ERR_NOMEM;
+  }
   sipflow__reg_replace(reg, old, fresh, at);
   sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, fresh);
   sipflow__reg_release(reg, old);
