@@ -47,32 +47,98 @@ typedef struct alloc_state {
 } alloc_state;
 
 static int failing(alloc_state *a) { return a->fail_in && --a->fail_in == 0; }
+
+/*
+ * The scheduler's own block is large (its timing wheel, about 280 KiB), and
+ * a sanitizer's allocator maps and unmaps a block that size on every
+ * allocation: page faults were most of an execution. One such block is
+ * kept between allocations instead, poisoned while unused so that a use
+ * after free is still reported.
+ */
+#if defined(__has_include)
+#if __has_include(<sanitizer/asan_interface.h>)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+#define BIG ((size_t)64 * 1024)
+static struct {
+  void *spare, *out[2]; /* the kept block; big blocks handed out */
+  size_t spare_n, out_n[2];
+} big;
+
+static void *big_get(size_t n) {
+  void *p = NULL;
+  int k = big.out[0] ? 1 : 0;
+  if (big.out[k])
+    return malloc(n); /* more than two at once: not cached */
+  if (big.spare && big.spare_n == n) {
+    p = big.spare;
+    big.spare = NULL;
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+  } else if (!(p = malloc(n))) {
+    return NULL;
+  }
+  big.out[k] = p;
+  big.out_n[k] = n;
+  return p;
+}
+
+/* Whether |p| was a big block, now kept or freed. */
+static int big_put(void *p) {
+  for (int k = 0; k < 2; k++) {
+    if (!p || big.out[k] != p)
+      continue;
+    big.out[k] = NULL;
+    if (big.spare)
+      free(big.spare);
+    big.spare = p;
+    big.spare_n = big.out_n[k];
+    ASAN_POISON_MEMORY_REGION(p, big.spare_n);
+    return 1;
+  }
+  return 0;
+}
+
 static void *a_malloc(size_t n, void *ud) {
   alloc_state *a = ud;
-  void *p = failing(a) ? NULL : malloc(n ? n : 1);
+  void *p = failing(a) ? NULL : n >= BIG ? big_get(n) : malloc(n ? n : 1);
   a->live += p != NULL;
   return p;
 }
 static void a_free(void *p, void *ud) {
   alloc_state *a = ud;
   a->live -= p != NULL;
-  free(p);
+  if (!big_put(p))
+    free(p);
 }
 static void *a_calloc(size_t n, size_t m, void *ud) {
   alloc_state *a = ud;
-  void *p = failing(a) ? NULL : calloc(n ? n : 1, m ? m : 1);
+  void *p;
+  if (failing(a))
+    return NULL;
+  if (m && n >= BIG / m && n <= SIZE_MAX / m) {
+    if ((p = big_get(n * m)))
+      memset(p, 0, n * m);
+  } else {
+    p = calloc(n ? n : 1, m ? m : 1);
+  }
   a->live += p != NULL;
   return p;
 }
 static void *a_realloc(void *p, size_t n, void *ud) {
   alloc_state *a = ud;
-  void *q;
   if (!p)
     return a_malloc(n, ud);
   if (failing(a))
     return NULL;
-  q = realloc(p, n ? n : 1);
-  return q;
+  for (int k = 0; k < 2; k++)
+    if (big.out[k] == p)
+      big.out[k] = NULL; /* realloc'd: no longer ours to keep */
+  return realloc(p, n ? n : 1);
 }
 
 /* ---- the host
