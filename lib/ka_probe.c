@@ -320,20 +320,13 @@ static void fill_probe(sipflow_keepalive *ka, uint32_t idx, sipflow__ka_ep *e,
     p->data = ka->probe_buf;
     break;
   }
-  case SIPFLOW_KEEPALIVE_OPTIONS: {
-    sipflow_keepalive_options_request req;
-    sipflow_keepalive_options_request_default(&req);
-    req.probe_id = p->probe_id = options_id(ka, idx, e);
-    req.transport = t->transport;
-    req.local = t->local;
-    req.remote = t->remote;
-    if (sipflow_keepalive_options_build(&req, (char *)ka->probe_buf,
-                                        sizeof(ka->probe_buf), &p->len) == 0)
+  case SIPFLOW_KEEPALIVE_OPTIONS:
+    p->probe_id = options_id(ka, idx, e);
+    if (sipflow__ka_options_probe(ka, t, p->probe_id, &p->len) == 0)
       p->data = ka->probe_buf;
     else
       p->len = 0;
     break;
-  }
   default:
     p->data = udp_ping;
     p->len = sizeof(udp_ping);

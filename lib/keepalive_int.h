@@ -251,6 +251,10 @@ struct sipflow_keepalive {
   uint32_t probing;
   sipflow_keepalive_counters counters;
   uint8_t probe_buf[SIPFLOW_KEEPALIVE_OPTIONS_MAX];
+  /* ka_options.c: the local address of the last OPTIONS probe, formatted */
+  sipflow_addr opt_local;
+  char opt_local_text[48];
+  uint8_t opt_local_len; /* 0: nothing kept yet */
 
   sipflow__ka_wheel wheel; /* last: 280 KiB of sentinels */
 };
@@ -371,6 +375,13 @@ uint64_t sipflow__ka_rand(sipflow_keepalive *ka);
 uint64_t sipflow__ka_rand_range(sipflow_keepalive *ka, uint64_t lo,
                                 uint64_t hi);
 sipflow_duration sipflow__ka_interval_ns(const sipflow__ka_ep *e);
+
+/* ka_options.c */
+/* The OPTIONS probe for tuple |t| into ka->probe_buf, as
+ * sipflow_keepalive_options_build() with the defaults would write it. */
+int sipflow__ka_options_probe(sipflow_keepalive *ka,
+                              const sipflow_flow_tuple *t, uint64_t probe_id,
+                              size_t *len);
 
 /* ka_rtt.c */
 void sipflow__ka_rtt_sample(sipflow__ka_ep *e, sipflow_duration rtt);

@@ -194,7 +194,13 @@ static int make_objects(px *p) {
     fprintf(stderr, "sipflow-proxy: keepalive: %s\n", sipflow_strerror(rv));
     return -1;
   }
-  return sipflow_uv_timer_new(&p->timer, p->loop, p->ctx, NULL, NULL);
+  if ((rv = sipflow_uv_timer_new(&p->timer, p->loop, p->ctx, NULL, NULL)) != 0)
+    return rv;
+  /* Keepalive probes and expiries due within 10 ms share one wake-up
+   * (docs/proxy.md, "Keepalive cost"): at 50 000 contacts that is ~50
+   * probes per callback instead of one or two. */
+  sipflow_uv_timer_set_slack(p->timer, 10 * SIPFLOW_MILLISECONDS);
+  return 0;
 }
 
 static uv_check_t rearm;

@@ -123,6 +123,8 @@ static int udp_send(px *p, px_listener *l, const sipflow_addr *dst,
   struct sockaddr_storage ss;
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   int rv;
+  if (!l)
+    return -1;
   to_sockaddr(dst, &ss);
   rv = uv_udp_try_send(&l->h.udp, &b, 1, (struct sockaddr *)&ss);
   if (rv == (int)len)
@@ -349,8 +351,8 @@ int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len) {
   }
   p->stats.tx_messages++;
   if (info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
-    return udp_send(p, px_udp_flow_touch(&info), &info.tuple.remote, data,
-                    len);
+    return udp_send(p, px_udp_listener(p, &info.tuple.local),
+                    &info.tuple.remote, data, len);
   return conn_write((px_conn *)(uintptr_t)info.handle, data, len);
 }
 
@@ -402,6 +404,21 @@ void px_conn_close_flow(px *p, sipflow_flow_id flow) {
 
 /* ---- listeners ---------------------------------------------------------- */
 
+/* A burst of datagrams (keepalive answers, a registration storm) has to
+ * wait in the socket while the loop is busy, not be dropped: Linux gives
+ * 208 KiB by default. 4 MiB is asked for; the kernel caps the request at
+ * net.core.rmem_max (and doubles what it grants, for its own overhead),
+ * so the size granted is logged. */
+static void udp_rcvbuf(px *p, px_listener *l, const char *name) {
+  int want = 4 << 20, got = 0;
+  if (uv_recv_buffer_size((uv_handle_t *)&l->h.udp, &want) != 0 ||
+      uv_recv_buffer_size((uv_handle_t *)&l->h.udp, &got) != 0) {
+    px_log(p, SIPFLOW_LOG_WARN, "udp:%s: cannot set the receive buffer", name);
+    return;
+  }
+  px_log(p, SIPFLOW_LOG_INFO, "udp:%s: receive buffer %d bytes", name, got);
+}
+
 static int listen_one(px *p, const px_endpoint_cfg *ep) {
   px_listener *l = &p->listeners[p->nlisteners];
   struct sockaddr_storage ss;
@@ -415,8 +432,10 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
     uv_udp_init(p->loop, &l->h.udp);
     l->h.udp.data = l;
     rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)&ss, UV_UDP_REUSEADDR);
-    if (rv == 0)
+    if (rv == 0) {
+      udp_rcvbuf(p, l, name);
       rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv);
+    }
     if (rv == 0)
       rv = uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&ss, &n);
   } else {

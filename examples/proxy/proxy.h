@@ -185,8 +185,8 @@ void px_conn_close_flow(px *p, sipflow_flow_id flow);
 int px_send_crlf_ping(px *p, sipflow_flow_id flow);
 int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
                      sipflow_flow_id *flow);
-/* Note traffic on a UDP flow; its listener. */
-px_listener *px_udp_flow_touch(const sipflow_flow_info *info);
+/* The UDP listener bound to |local|, or NULL. */
+px_listener *px_udp_listener(px *p, const sipflow_addr *local);
 /* A UDP flow's token went into a Path or Record-Route: keep it longer. */
 void px_udp_flow_minted(px *p, sipflow_flow_id flow);
 /* Free the host record of an ended flow (from the table's callback). */

@@ -8,6 +8,9 @@
  * Path or Record-Route is kept eight times as long, since a request may
  * still come back with that token (after that it gets 430, as for a flow
  * that failed). Each UDP flow's table handle is a small record of ours.
+ * Only datagrams from the peer count as activity: sending touches nothing,
+ * so that the keepalive probes of 50 000 flows do not each write a cold
+ * record (and the answers to them skip the flow table altogether).
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
@@ -17,8 +20,7 @@
 #include "proxy.h"
 
 typedef struct px_uflow {
-  px_listener *l;
-  sipflow_tstamp last; /* the last datagram in or out */
+  sipflow_tstamp last; /* made, or the last datagram from the peer */
   bool minted;         /* its token went out in a Path or Record-Route */
 } px_uflow;
 
@@ -26,16 +28,23 @@ static px_uflow *record(const sipflow_flow_info *info) {
   return (px_uflow *)(uintptr_t)info->handle;
 }
 
-px_listener *px_udp_flow_touch(const sipflow_flow_info *info) {
-  px_uflow *u = record(info);
-  u->last = sipflow_uv_now();
-  return u->l;
+/* The loop's cached time: a millisecond is precise enough for idleness. */
+static sipflow_tstamp loop_now(px *p) {
+  return (sipflow_tstamp)uv_now(p->loop) * SIPFLOW_MILLISECONDS;
+}
+
+px_listener *px_udp_listener(px *p, const sipflow_addr *local) {
+  for (int i = 0; i < p->nlisteners; i++)
+    if (p->listeners[i].transport == SIPFLOW_TRANSPORT_UDP &&
+        sipflow_addr_equal(&p->listeners[i].addr, local))
+      return &p->listeners[i];
+  return NULL;
 }
 
 static void touch_id(px *p, sipflow_flow_id id) {
   sipflow_flow_info info;
   if (sipflow_flow_get(p->flows, id, &info) == 0)
-    px_udp_flow_touch(&info);
+    record(&info)->last = loop_now(p);
 }
 
 static void tuple_of(px_listener *l, const sipflow_addr *remote,
@@ -65,10 +74,10 @@ int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
     return 0;
   if (!(u = calloc(1, sizeof(*u))))
     return -1;
-  u->l = l;
-  u->last = sipflow_uv_now();
+  u->last = loop_now(p);
   tuple_of(l, remote, &t);
-  rv = sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)u, u->last, flow);
+  rv = sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)u, sipflow_uv_now(),
+                        flow);
   if (rv != 0) {
     free(u);
     if (rv == SIPFLOW_ERR_LIMIT) {
@@ -124,7 +133,7 @@ static void gc_pass(uv_timer_t *h) {
   px *p = h->data;
   sipflow_flow_info info;
   sipflow_flow_id after = 0;
-  sipflow_tstamp now = sipflow_uv_now();
+  sipflow_tstamp now = loop_now(p);
   while (sipflow_flow_next(p->flows, after, &info) == 0) {
     after = info.id;
     if (info.tuple.transport != SIPFLOW_TRANSPORT_UDP || needed(p, &info, now))

@@ -660,6 +660,31 @@ sipflow_keepalive_options_build(const sipflow_keepalive_options_request *req,
 SIPFLOW_API int sipflow_keepalive_probe_id_parse(const char *s, size_t len,
                                                  uint64_t *probe_id);
 
+/**
+ * Recognise a response to one of our OPTIONS probes in raw message bytes (a
+ * UDP datagram, or one message framed off a stream) without a SIP parser,
+ * so that a host can hand it straight to
+ * sipflow_keepalive_on_options_response() and keep its parser for other
+ * traffic. It reads the status line, the Via and the CSeq only, and only in
+ * their plain form: a CRLF-terminated header with its blank line, exactly
+ * one Via header field holding one value whose branch is ours (as
+ * sipflow_keepalive_probe_id_parse() reads it, with the "z9hG4bK" cookie),
+ * and one CSeq whose method is OPTIONS. Anything else, including folded
+ * lines, several Vias (RFC 3261 §18.1.2) or spaces around the branch's
+ * '=', gives SIPFLOW_ERR_NOT_FOUND: parse the message fully then. Headers
+ * other than Via and CSeq, and the body, are not checked. Every read stays
+ * within |len|; |data| need not be NUL-terminated.
+ * @param probe_id receives the id for sipflow_keepalive_on_options_response().
+ * @param status receives the status code, 100..699.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (a NULL pointer),
+ * SIPFLOW_ERR_NOT_FOUND (not recognised; nothing written). Callback-safe.
+ * @since 0.1
+ */
+SIPFLOW_API int sipflow_keepalive_options_response_parse(const uint8_t *data,
+                                                         size_t len,
+                                                         uint64_t *probe_id,
+                                                         unsigned *status);
+
 /* ------------------------------------------------------------------------ */
 /* RFC 6223: the Via "keep" parameter                                        */
 /* ------------------------------------------------------------------------ */

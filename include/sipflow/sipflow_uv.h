@@ -86,6 +86,25 @@ SIPFLOW_API void sipflow_uv_timer_update(sipflow_uv_timer *timer);
  */
 SIPFLOW_API void sipflow_uv_timer_del(sipflow_uv_timer *timer);
 
+/**
+ * Let the timer fire up to |slack| after the context's deadline, so that
+ * deadlines close together are handled in one callback and one wake-up of
+ * the loop: the deadline is moved up to the next multiple of |slack| on the
+ * uv_hrtime() clock. With 5 000 keepalive probes a second, a slack of 10 ms
+ * turns one wake-up per probe (or per millisecond) into at most 100 a
+ * second. The price is lateness, for everything the context schedules:
+ * probes, probe timeouts and retransmissions, registrar binding expiries
+ * and whatever else goes through sipflow_ctx_get_expiry() may be handled
+ * up to |slack| after their time (with the time of handling as `now`, so
+ * RTTs and the next probe's jitter stay right). Keep it well below the
+ * shortest timeout in use: RFC 5626 §4.4 already spreads probes over 20 %
+ * of the interval, so a few milliseconds change nothing on the wire.
+ * 0 (the default) fires at each deadline. Takes effect at the next
+ * sipflow_uv_timer_update(). NULL does nothing. Callback-safe. @since 0.1
+ */
+SIPFLOW_API void sipflow_uv_timer_set_slack(sipflow_uv_timer *timer,
+                                            sipflow_duration slack);
+
 /** How many times the timer has fired. Callback-safe. @since 0.1 */
 SIPFLOW_API uint64_t sipflow_uv_timer_fired(const sipflow_uv_timer *timer);
 

@@ -35,6 +35,8 @@ struct sipflow_uv_timer {
   sipflow_uv_expired_cb on_expired;
   void *user_data;
   uint64_t fired;
+  sipflow_duration slack; /* 0: fire at each deadline */
+  sipflow_tstamp armed;   /* the time the running timer was set for */
 };
 
 static void timer_fire(uv_timer_t *handle) {
@@ -68,8 +70,22 @@ int sipflow_uv_timer_new(sipflow_uv_timer **ptimer, uv_loop_t *loop,
   return 0;
 }
 
+/* With slack, the deadline moves up to the next multiple of the slack:
+ * every deadline inside one slack-long window is handled by one callback,
+ * at most |slack| late. */
+static sipflow_tstamp fire_time(const sipflow_uv_timer *t,
+                                sipflow_tstamp expiry) {
+  sipflow_duration rest;
+  if (!t->slack)
+    return expiry;
+  rest = expiry % t->slack;
+  if (!rest || expiry > SIPFLOW_TSTAMP_NONE - 1 - (t->slack - rest))
+    return expiry;
+  return expiry + (t->slack - rest);
+}
+
 void sipflow_uv_timer_update(sipflow_uv_timer *t) {
-  sipflow_tstamp expiry;
+  sipflow_tstamp expiry, when;
   if (!t || uv_is_closing((uv_handle_t *)&t->handle))
     return;
   expiry = sipflow_ctx_get_expiry(t->ctx);
@@ -77,10 +93,27 @@ void sipflow_uv_timer_update(sipflow_uv_timer *t) {
     uv_timer_stop(&t->handle);
     return;
   }
-  /* Rounded up: the timer never fires before the deadline, so handling it
-   * always makes progress and the loop never spins at zero delay. */
-  uv_timer_start(&t->handle, timer_fire, sipflow_ms_until(expiry, uv_hrtime()),
-                 0);
+  when = fire_time(t, expiry);
+  /* Hosts call this after every event; a timer already set for the same
+   * time is left alone rather than taken out of libuv's heap and put back. */
+  if (when == t->armed && uv_is_active((uv_handle_t *)&t->handle))
+    return;
+  t->armed = when;
+  /* libuv counts the delay from the loop's cached time (whole milliseconds,
+   * taken when the iteration began, never ahead of uv_hrtime()), so it is
+   * measured from there and rounded up: the timer never fires before the
+   * deadline, handling it always makes progress, and no wake-up is wasted
+   * on a deadline not yet reached. */
+  uv_timer_start(
+      &t->handle, timer_fire,
+      sipflow_ms_until(when, uv_now(t->handle.loop) * SIPFLOW_MILLISECONDS), 0);
+}
+
+void sipflow_uv_timer_set_slack(sipflow_uv_timer *t, sipflow_duration slack) {
+  if (!t)
+    return;
+  t->slack = slack;
+  t->armed = SIPFLOW_TSTAMP_NONE; /* the next update re-arms */
 }
 
 static void timer_closed(uv_handle_t *handle) { free(handle->data); }

@@ -2,6 +2,8 @@
  * OPTIONS keepalive requests, probe ids, and the RFC 6223 keep helpers.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sipflow/keepalive.h"
@@ -114,6 +116,219 @@ Test(ka_options, probe_ids_are_read_back_from_tags_and_branches) {
                  SIPFLOW_ERR_MALFORMED, "%s", bad[i]);
   cr_expect_eq(sipflow_keepalive_probe_id_parse(NULL, 0, &id),
                SIPFLOW_ERR_INVALID_ARGUMENT);
+}
+
+/* The text the builder wrote when it was one snprintf: the reference the
+ * memcpy-based writer must match byte for byte. */
+static int reference(const sipflow_keepalive_options_request *r, char *out,
+                     size_t cap) {
+  static const char *const via[] = {NULL,   "UDP", "TCP", "TLS",
+                                    "SCTP", "WS",  "WSS"};
+  char local[64], remote[64], ruri[128];
+  unsigned long long id = (unsigned long long)r->probe_id;
+  sipflow_addr_format(&r->local, local, sizeof(local));
+  sipflow_addr_format(&r->remote, remote, sizeof(remote));
+  if (r->transport == SIPFLOW_TRANSPORT_UDP)
+    snprintf(ruri, sizeof(ruri), "sip:%s", remote);
+  else
+    snprintf(ruri, sizeof(ruri), "sip:%s;transport=%s", remote,
+             sipflow_transport_name(r->transport));
+  return snprintf(
+      out, cap,
+      "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKsfka%016llx%s"
+      "\r\n%s%s%sMax-Forwards: %u\r\nFrom: <sip:%s@%s>;tag=sfka%016llx\r\n"
+      "To: <sip:%s>\r\nCall-ID: sfka%016llx@%s\r\nCSeq: 1 OPTIONS\r\n"
+      "Content-Length: 0\r\n\r\n",
+      r->request_uri ? r->request_uri : ruri, via[r->transport], local, id,
+      r->transport == SIPFLOW_TRANSPORT_UDP ? ";rport" : "",
+      r->route ? "Route: " : "", r->route ? r->route : "",
+      r->route ? "\r\n" : "", (unsigned)r->max_forwards,
+      r->from_user ? r->from_user : "keepalive", local, id, remote, id, local);
+}
+
+Test(ka_options, the_text_is_what_the_format_string_wrote) {
+  static const struct {
+    int transport;
+    const char *local, *remote;
+    uint16_t lport, rport;
+    uint64_t id;
+  } rows[] = {
+      {SIPFLOW_TRANSPORT_UDP, "0.0.0.0", "255.255.255.255", 0, 65535, 0},
+      {SIPFLOW_TRANSPORT_UDP, "10.0.0.1", "127.100.3.249", 5060, 9, 1},
+      {SIPFLOW_TRANSPORT_TCP, "192.168.100.200", "1.2.3.4", 5061, 10, 0xff},
+      {SIPFLOW_TRANSPORT_WSS, "::1", "2001:db8::99", 443, 40000, UINT64_MAX},
+      {SIPFLOW_TRANSPORT_WS, "::ffff:10.1.2.3", "fe80::1", 80, 100, 7},
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    sipflow_keepalive_options_request r =
+        req_for(rows[i].transport, rows[i].local, rows[i].remote);
+    char got[SIPFLOW_KEEPALIVE_OPTIONS_MAX],
+        want[SIPFLOW_KEEPALIVE_OPTIONS_MAX];
+    size_t len;
+    int n;
+    r.local.port = rows[i].lport;
+    r.remote.port = rows[i].rport;
+    r.probe_id = rows[i].id;
+    r.max_forwards = (uint8_t)(i * 60);
+    if (i == 2) {
+      r.route = "<sip:edge.example.com;lr>";
+      r.from_user = "ping";
+      r.request_uri = "sip:alice@10.0.0.5:5062;ob";
+    }
+    n = reference(&r, want, sizeof(want));
+    cr_assert_eq(sipflow_keepalive_options_build(&r, got, sizeof(got), &len), 0,
+                 "row %zu", i);
+    cr_expect_eq(len, (size_t)n, "row %zu", i);
+    cr_expect_str_eq(got, want, "row %zu", i); /* NUL-terminated too */
+    /* Exactly the room it needs, the NUL included; one byte less fails. */
+    cr_expect_eq(sipflow_keepalive_options_build(&r, got, len + 1, &len), 0);
+    cr_expect_eq(sipflow_keepalive_options_build(&r, got, len, &len),
+                 SIPFLOW_ERR_BUFFER_TOO_SMALL, "row %zu", i);
+  }
+}
+
+/* ---- recognising answers before a SIP parser ---------------------------- */
+
+#define OURS "z9hG4bKsfka0000002a1234abcd"
+#define HEAD200 "SIP/2.0 200 OK\r\n"
+#define VIA "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=" OURS ";rport=5060\r\n"
+#define REST                                                                   \
+  "From: <sip:keepalive@192.0.2.1:5060>;tag=sfka0000002a1234abcd\r\n"          \
+  "To: <sip:198.51.100.7:40000>;tag=x\r\n"                                     \
+  "Call-ID: sfka0000002a1234abcd@192.0.2.1:5060\r\n"                           \
+  "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+
+typedef struct answer_row {
+  const char *why;
+  const char *msg;
+  int rv;
+  unsigned status;
+} answer_row;
+
+Test(ka_options, answers_are_recognised_only_in_their_plain_form) {
+  static const answer_row rows[] = {
+      {"the usual 200", HEAD200 VIA REST, 0, 200},
+      {"RFC 3261 §7.3.3: compact Via, any header case, received added",
+       "SIP/2.0 486 Busy Here\r\nv: SIP/2.0/UDP 192.0.2.1:5060;received=1.2."
+       "3.4;BRANCH=" OURS "\r\ncseq:  7 OPTIONS \r\n\r\n",
+       0, 486},
+      {"§11.2: a body (SDP) after the header is not read",
+       HEAD200 VIA "CSeq: 1 OPTIONS\r\nContent-Type: application/sdp\r\n"
+                   "Content-Length: 5\r\n\r\nv=0\r\n",
+       0, 200},
+      {"§7.3.1: spaces before the colon",
+       HEAD200 "Via : SIP/2.0/UDP h;branch=" OURS
+               "\r\nCSeq\t: 1 OPTIONS\r\n\r\n",
+       0, 200},
+      {"provisional: given to the scheduler, which waits",
+       "SIP/2.0 100 Trying\r\n" VIA REST, 0, 100},
+      {"§18.1.2: a second Via means not ours",
+       HEAD200 VIA "Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"two Via values on one line",
+       HEAD200 "Via: SIP/2.0/UDP h;branch=" OURS ", SIP/2.0/UDP g\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"someone else's branch",
+       HEAD200 "Via: SIP/2.0/UDP h;branch=z9hG4bK776asdhds\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"our id without the cookie is not a branch we wrote",
+       HEAD200 "Via: SIP/2.0/UDP h;branch=sfka0000002a1234abcd\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"the id in another parameter",
+       HEAD200 "Via: SIP/2.0/UDP h;xbranch=" OURS "\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"spaces around '=': left to the full parser",
+       HEAD200 "Via: SIP/2.0/UDP h;branch = " OURS "\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"§20.16: the answer to a REGISTER",
+       HEAD200 VIA "CSeq: 1 REGISTER\r\n\r\n", SIPFLOW_ERR_NOT_FOUND, 0},
+      {"methods are case-sensitive", HEAD200 VIA "CSeq: 1 options\r\n\r\n",
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"CSeq without a number", HEAD200 VIA "CSeq: OPTIONS\r\n\r\n",
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"two CSeqs", HEAD200 VIA "CSeq: 1 OPTIONS\r\nCSeq: 1 OPTIONS\r\n\r\n",
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"no CSeq", HEAD200 VIA "\r\n", SIPFLOW_ERR_NOT_FOUND, 0},
+      {"no Via", HEAD200 "CSeq: 1 OPTIONS\r\n\r\n", SIPFLOW_ERR_NOT_FOUND, 0},
+      {"§7.3.1: a folded line is left to the full parser",
+       HEAD200 VIA "Subject: a\r\n b\r\n" REST, SIPFLOW_ERR_NOT_FOUND, 0},
+      {"bare LF line ends",
+       "SIP/2.0 200 OK\nVia: SIP/2.0/UDP h;branch=" OURS
+       "\nCSeq: 1 OPTIONS\n\n",
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"a bare CR inside a line", HEAD200 "X: a\rb\r\n" VIA REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"cut before the blank line", HEAD200 VIA "CSeq: 1 OPTIONS\r\n",
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"a line without a colon", HEAD200 VIA "garbage\r\n" REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"a request", "OPTIONS sip:x SIP/2.0\r\n" VIA REST, SIPFLOW_ERR_NOT_FOUND,
+       0},
+      {"status out of range", "SIP/2.0 700 Huh\r\n" VIA REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"a two-digit status", "SIP/2.0 20 OK\r\n" VIA REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"another SIP version", "SIP/3.0 200 OK\r\n" VIA REST,
+       SIPFLOW_ERR_NOT_FOUND, 0},
+      {"empty", "", SIPFLOW_ERR_NOT_FOUND, 0},
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    const char *m = rows[i].msg;
+    uint64_t id = 0;
+    unsigned st = 0;
+    int rv = sipflow_keepalive_options_response_parse((const uint8_t *)m,
+                                                      strlen(m), &id, &st);
+    cr_expect_eq(rv, rows[i].rv, "%s", rows[i].why);
+    if (rows[i].rv == 0) {
+      cr_expect_eq(id, 0x0000002a1234abcdull, "%s", rows[i].why);
+      cr_expect_eq(st, rows[i].status, "%s", rows[i].why);
+    }
+  }
+}
+
+Test(ka_options, every_prefix_of_an_answer_is_read_within_its_length) {
+  static const char full[] = HEAD200 VIA REST;
+  uint64_t id;
+  unsigned st;
+  /* Each prefix in a buffer of exactly its size: ASan sees any overread. */
+  for (size_t n = 0; n < sizeof(full) - 1; n++) {
+    uint8_t *copy = malloc(n ? n : 1);
+    memcpy(copy, full, n);
+    cr_expect_eq(sipflow_keepalive_options_response_parse(copy, n, &id, &st),
+                 SIPFLOW_ERR_NOT_FOUND, "prefix %zu", n);
+    free(copy);
+  }
+  cr_expect_eq(sipflow_keepalive_options_response_parse(
+                   (const uint8_t *)full, sizeof(full) - 1, &id, &st),
+               0);
+  cr_expect_eq(sipflow_keepalive_options_response_parse(NULL, 0, &id, &st),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_keepalive_options_response_parse(
+                   (const uint8_t *)full, sizeof(full) - 1, NULL, &st),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+}
+
+Test(ka_options, a_built_request_answered_by_echoing_its_via_is_recognised) {
+  sipflow_keepalive_options_request r =
+      req_for(SIPFLOW_TRANSPORT_UDP, "192.0.2.1", "198.51.100.7");
+  char req[SIPFLOW_KEEPALIVE_OPTIONS_MAX], resp[1024];
+  const char *via, *end;
+  size_t len;
+  uint64_t id;
+  unsigned st;
+  int n;
+  cr_assert_eq(sipflow_keepalive_options_build(&r, req, sizeof(req), &len), 0);
+  via = strstr(req, "Via: ");
+  end = strstr(via, "\r\n");
+  n = snprintf(resp, sizeof(resp),
+               "SIP/2.0 200 OK\r\n%.*s;received=1.2.3.4"
+               "\r\nCSeq: 1 OPTIONS\r\n\r\n",
+               (int)(end - via), via);
+  cr_assert_eq(sipflow_keepalive_options_response_parse((const uint8_t *)resp,
+                                                        (size_t)n, &id, &st),
+               0);
+  cr_expect_eq(id, r.probe_id);
+  cr_expect_eq(st, 200);
 }
 
 /* ---- RFC 6223

@@ -76,6 +76,81 @@ Test(uv, timer_follows_the_context_deadline_until_none) {
   sipflow_ctx_del(ctx);
 }
 
+/* Twenty deadlines a millisecond apart, each handled once. */
+typedef struct many_source {
+  sipflow__timer_source src;
+  sipflow_tstamp at[20];
+  sipflow_tstamp handled_at[20];
+  int next;
+} many_source;
+
+static sipflow_tstamp many_get(const void *obj) {
+  const many_source *m = obj;
+  return m->next < 20 ? m->at[m->next] : SIPFLOW_TSTAMP_NONE;
+}
+static int many_handle(void *obj, sipflow_tstamp now) {
+  many_source *m = obj;
+  while (m->next < 20 && m->at[m->next] <= now)
+    m->handled_at[m->next++] = now;
+  return 0;
+}
+
+static uint64_t fires_for(sipflow_duration slack, many_source *m) {
+  uv_loop_t loop;
+  uv_timer_t wd;
+  sipflow_ctx *ctx;
+  sipflow_uv_timer *t;
+  uint64_t fired;
+  sipflow_tstamp start;
+  memset(m, 0, sizeof(*m));
+  cr_assert_eq(uv_loop_init(&loop), 0);
+  start_watchdog(&loop, &wd);
+  cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL), 0);
+  m->src.get_expiry = many_get;
+  m->src.handle_expiry = many_handle;
+  m->src.obj = m;
+  start = sipflow_uv_now();
+  for (int i = 0; i < 20; i++)
+    m->at[i] = start + (sipflow_duration)(3 + i) * SIPFLOW_MILLISECONDS;
+  sipflow__ctx_attach(ctx, &m->src);
+  cr_assert_eq(sipflow_uv_timer_new(&t, &loop, ctx, NULL, NULL), 0);
+  sipflow_uv_timer_set_slack(t, slack);
+  sipflow_uv_timer_update(t);
+  sipflow_uv_timer_update(t); /* a second update at the same time: no-op */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  fired = sipflow_uv_timer_fired(t);
+  sipflow_uv_timer_del(t);
+  uv_close((uv_handle_t *)&wd, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&loop), 0);
+  sipflow__ctx_detach(&m->src);
+  sipflow_ctx_del(ctx);
+  return fired;
+}
+
+Test(uv, timer_slack_handles_close_deadlines_in_one_callback) {
+  many_source m;
+  uint64_t fired = fires_for(10 * SIPFLOW_MILLISECONDS, &m);
+  /* 3..22 ms after the start: three 10 ms windows at most, whatever the
+   * phase of the clock; a loop that runs late can only merge more. */
+  cr_expect_leq(fired, 3, "fired %llu times", (unsigned long long)fired);
+  for (int i = 0; i < 20; i++) {
+    sipflow_duration slack = 10 * SIPFLOW_MILLISECONDS;
+    cr_expect_geq(m.handled_at[i], m.at[i], "deadline %d handled early", i);
+    /* The earliest deadline of each callback waited for the next multiple
+     * of the slack; later ones may ride along once the loop is running. */
+    if (i == 0 || m.handled_at[i] != m.handled_at[i - 1])
+      cr_expect_geq(m.handled_at[i], (m.at[i] + slack - 1) / slack * slack,
+                    "deadline %d", i);
+  }
+  /* Without slack each millisecond is its own callback (or a few merge
+   * when the machine is busy). */
+  fired = fires_for(0, &m);
+  cr_expect_geq(fired, 5, "fired %llu times", (unsigned long long)fired);
+  for (int i = 0; i < 20; i++)
+    cr_expect_geq(m.handled_at[i], m.at[i]);
+}
+
 Test(uv, rand_and_hash_key_come_from_libsodium) {
   uint8_t a[32] = {0}, b[32] = {0};
   sipflow_ctx_settings s;

@@ -157,6 +157,20 @@ check "the contact is removed once it stops answering" \
   until_true 15 json_check "$CTL" dump \
   "not [b for b in d['bindings'] if b['aor']=='sip:dave@example.com']"
 
+# Keepalive answers: the plain form is read before sofia-sip parses anything
+# (docs/proxy.md, "Keepalive cost"); a folded header line sends it through
+# the full parser. Every answer counts either way, none as malformed.
+stat_of() { ctl "$CTL" stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+for form in plain folded; do
+  M0=$(stat_of rx_malformed)
+  N=$(python3 "$HERE/ka_answer.py" 127.0.0.1 $P "ka$form" $form 4) || N=0
+  check "OPTIONS keepalive answers in the $form form: each one counted for its contact" \
+    until_true 3 json_check "$CTL" dump \
+    "$N > 0 and [b for b in d['bindings'] if b['aor']=='sip:ka$form@example.com' and b['keepalive'] and b['keepalive']['probes_answered'] >= $N and b['keepalive']['state']=='alive']"
+  check "OPTIONS keepalive answers in the $form form: none counted as malformed" \
+    test "$(stat_of rx_malformed)" = "$M0"
+done
+
 # Hostile input: garbage, floods, oversized and partial messages.
 E=$(free_port)
 start eve sipp -nostdin -sf "$SCEN/ob_register.xml" -t t1 -i 127.0.0.1 -p $E -m 1 \

@@ -59,6 +59,7 @@ from .keepalive import (
     keep_parse,
     keep_response_value,
     options_build,
+    options_response_parse,
     probe_id_parse,
 )
 from .registrar import (
@@ -180,6 +181,7 @@ __all__ = [
     "load_library",
     "nat_detect",
     "options_build",
+    "options_response_parse",
     "probe_id_parse",
     "response_pick",
     "response_upstream",

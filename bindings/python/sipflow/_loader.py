@@ -246,6 +246,10 @@ _PROTOTYPES = {
         [_P(S.keepalive_options_request), c_char_p, c_size_t, _szp],
     ),
     "sipflow_keepalive_probe_id_parse": (c_int, [c_char_p, c_size_t, _P(c_uint64)]),
+    "sipflow_keepalive_options_response_parse": (
+        c_int,
+        [_u8p, c_size_t, _P(c_uint64), _P(c_uint)],
+    ),
     "sipflow_keep_parse": (
         c_int,
         [c_char_p, c_size_t, _P(c_int), _P(c_uint32)],

@@ -6,7 +6,7 @@ All times and durations are integer nanoseconds (``5 * sipflow.SECOND``).
 import ctypes
 import enum
 import time
-from ctypes import byref, c_int, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p
+from ctypes import byref, c_int, c_size_t, c_uint, c_uint8, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -545,6 +545,23 @@ def probe_id_parse(value):
     check(C.sipflow_keepalive_probe_id_parse(raw, len(raw), byref(out)),
           "probe id")
     return out.value
+
+
+def options_response_parse(data):
+    """``(probe_id, status)`` when ``data`` (one datagram or framed message)
+    is, in its plain form, a response to one of our OPTIONS probes, read
+    without a SIP parser; None when it is not recognised and should be
+    parsed fully."""
+    raw = bytes(data)
+    buf = (c_uint8 * max(len(raw), 1)).from_buffer_copy(raw.ljust(1, b"\0"))
+    probe_id = c_uint64()
+    status = c_uint()
+    rv = C.sipflow_keepalive_options_response_parse(
+        buf, len(raw), byref(probe_id), byref(status))
+    if rv == NOT_FOUND:
+        return None
+    check(rv, "OPTIONS response")
+    return probe_id.value, status.value
 
 
 def keep_parse(value):

@@ -131,6 +131,10 @@ def test_options_probe_carries_its_id_and_any_response_is_alive(ctx, clock):
     assert p.data.startswith(b"OPTIONS sip:")
     branch = re.search(rb"branch=([^;\s]+)", p.data).group(1).decode()
     assert sipflow.probe_id_parse(branch) == p.probe_id
+    via = re.search(rb"Via: [^\r]*", p.data).group(0)
+    answer = b"SIP/2.0 200 OK\r\n" + via + b"\r\nCSeq: 1 OPTIONS\r\n\r\n"
+    assert sipflow.options_response_parse(answer) == (p.probe_id, 200)
+    assert sipflow.options_response_parse(answer.replace(b"OPTIONS", b"INFO")) is None
     clock.advance(5 * MILLISECOND)
     h.ka.on_options_response(p.probe_id, 404)  # RFC 3261 §11.2: any answer
     assert h.rtts[-1][1] == 5 * MILLISECOND
