@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -43,71 +44,156 @@ const char *px_phrase(int status) {
                               : "Unknown");
 }
 
-/* Appends "Name: value\r\n" for a header, or nothing. */
-static int put_header(su_home_t *home, char *buf, size_t cap, size_t *off,
-                      const char *name, const void *h) {
-  char *v;
-  int n;
-  if (!h)
-    return 0;
-  v = sip_header_as_string(home, (const sip_header_t *)h);
-  if (!v)
+/* ---- responses ------------------------------------------------------------
+ * A response is written straight into one buffer: header lines are encoded
+ * by sofia in place (no string copies), the rest is copied, and nothing is
+ * formatted with printf: this runs for every REGISTER.
+ */
+
+typedef struct px_out {
+  char *b;
+  size_t cap, len;
+  int over;
+} px_out;
+
+static void out_mem(px_out *o, const char *s, size_t n) {
+  if (o->over || n > o->cap - o->len) {
+    o->over = 1;
+    return;
+  }
+  memcpy(o->b + o->len, s, n);
+  o->len += n;
+}
+
+static void out_str(px_out *o, const char *s) { out_mem(o, s, strlen(s)); }
+
+/* Decimal, without printf. */
+static void out_uint(px_out *o, unsigned long v) {
+  char d[24];
+  size_t i = sizeof(d);
+  do {
+    d[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out_mem(o, d + i, sizeof(d) - i);
+}
+
+/* One header line, name and CRLF included, as sofia encodes it. Only |h|
+ * itself: msg_header_e() does not follow the list. */
+static void out_header(px_out *o, const void *h) {
+  issize_t n;
+  if (!h || o->over)
+    return;
+  n = msg_header_e(o->b + o->len, (isize_t)(o->cap - o->len),
+                   (const msg_header_t *)h, 0);
+  if (n < 0 || (size_t)n >= o->cap - o->len) {
+    o->over = 1;
+    return;
+  }
+  o->len += (size_t)n;
+}
+
+/* The To header with our deterministic tag: a retransmitted request gets
+ * the same one. */
+static void out_to_tagged(px_out *o, const sip_t *sip) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned long h = (unsigned long)msg_hash_string(sip->sip_call_id->i_id);
+  char digits[2 * sizeof(h)];
+  size_t i = sizeof(digits);
+  out_header(o, sip->sip_to);
+  if (o->over || o->len < 2)
+    return;
+  o->len -= 2; /* before its CRLF */
+  /* The hash in hex, at least 8 digits (as "%08lx"). */
+  do {
+    digits[--i] = hex[h & 0xf];
+    h >>= 4;
+  } while (h || sizeof(digits) - i < 8);
+  out_str(o, ";tag=px");
+  out_mem(o, digits + i, sizeof(digits) - i);
+  out_str(o, "\r\n");
+}
+
+/* Call-ID and CSeq are copied from their parsed values: cheaper than
+ * sofia's generic encoder, and the same text. */
+static void out_call_id_cseq(px_out *o, const sip_t *sip) {
+  if (sip->sip_call_id) {
+    out_str(o, "Call-ID: ");
+    out_str(o, sip->sip_call_id->i_id);
+    out_str(o, "\r\n");
+  }
+  if (sip->sip_cseq) {
+    out_str(o, "CSeq: ");
+    out_uint(o, (unsigned long)sip->sip_cseq->cs_seq);
+    out_str(o, " ");
+    out_str(o, sip->sip_cseq->cs_method_name);
+    out_str(o, "\r\n");
+  }
+}
+
+size_t px_response_cap(const char *extra) {
+  return 8192 + (extra ? strlen(extra) : 0);
+}
+
+int px_response_into(px *p, msg_t *req, int status, const char *phrase,
+                     const char *extra, char *buf, size_t cap, size_t *len) {
+  static const char tail[] =
+      "Server: sipflow-proxy/" SIPFLOW_VERSION "\r\nContent-Length: 0\r\n\r\n";
+  sip_t *sip = sip_object(req);
+  px_out o = {buf, cap, 0, 0};
+  (void)p;
+  if (status < 100 || status > 699)
     return -1;
-  n = snprintf(buf + *off, cap - *off, "%s: %s\r\n", name, v);
-  su_free(home, v);
-  if (n < 0 || (size_t)n >= cap - *off)
+  out_str(&o, "SIP/2.0 ");
+  out_uint(&o, (unsigned long)status);
+  out_str(&o, " ");
+  out_str(&o, phrase ? phrase : px_phrase(status));
+  out_str(&o, "\r\n");
+  for (sip_via_t *v = sip->sip_via; v; v = v->v_next)
+    out_header(&o, v);
+  out_header(&o, sip->sip_from);
+  if (sip->sip_to && !sip->sip_to->a_tag && status > 100)
+    out_to_tagged(&o, sip);
+  else
+    out_header(&o, sip->sip_to);
+  out_call_id_cseq(&o, sip);
+  if (extra)
+    out_str(&o, extra);
+  out_mem(&o, tail, sizeof(tail) - 1);
+  if (o.over)
     return -1;
-  *off += (size_t)n;
+  *len = o.len;
   return 0;
 }
 
 char *px_response(px *p, msg_t *req, int status, const char *phrase,
                   const char *extra, size_t *len) {
-  sip_t *sip = sip_object(req);
-  su_home_t *home = msg_home(req);
-  size_t cap = 8192 + (extra ? strlen(extra) : 0), off = 0;
+  size_t cap = px_response_cap(extra);
   char *buf = malloc(cap);
-  int n;
-  (void)p;
-  if (!buf)
-    return NULL;
-  n = snprintf(buf, cap, "SIP/2.0 %d %s\r\n", status,
-               phrase ? phrase : px_phrase(status));
-  off = (size_t)n;
-  for (sip_via_t *v = sip->sip_via; v; v = v->v_next) {
-    sip_via_t one = *v;
-    one.v_next = NULL;
-    if (put_header(home, buf, cap, &off, "Via", &one) != 0)
-      goto fail;
+  if (buf && px_response_into(p, req, status, phrase, extra, buf, cap, len)) {
+    free(buf);
+    buf = NULL;
   }
-  if (put_header(home, buf, cap, &off, "From", sip->sip_from) != 0)
-    goto fail;
-  if (sip->sip_to && !sip->sip_to->a_tag && status > 100) {
-    /* A deterministic To-tag: retransmitted requests get the same one. */
-    char *to = sip_header_as_string(home, (sip_header_t *)sip->sip_to);
-    n = snprintf(buf + off, cap - off, "To: %s;tag=px%08lx\r\n", to ? to : "",
-                 (unsigned long)msg_hash_string(sip->sip_call_id->i_id));
-    su_free(home, to);
-    if (n < 0 || (size_t)n >= cap - off)
-      goto fail;
-    off += (size_t)n;
-  } else if (put_header(home, buf, cap, &off, "To", sip->sip_to) != 0) {
-    goto fail;
-  }
-  if (put_header(home, buf, cap, &off, "Call-ID", sip->sip_call_id) != 0 ||
-      put_header(home, buf, cap, &off, "CSeq", sip->sip_cseq) != 0)
-    goto fail;
-  n = snprintf(buf + off, cap - off,
-               "%sServer: sipflow-proxy/%s\r\nContent-Length: 0\r\n\r\n",
-               extra ? extra : "", SIPFLOW_VERSION);
-  if (n < 0 || (size_t)n >= cap - off)
-    goto fail;
-  off += (size_t)n;
-  *len = off;
   return buf;
-fail:
-  free(buf);
-  return NULL;
+}
+
+const char *px_date_header(size_t *len) {
+  /* The proxy has one thread; the second changes far less often than
+   * REGISTERs arrive. */
+  static char cached[64];
+  static size_t cached_len;
+  static time_t cached_at = (time_t)-1;
+  time_t now = time(NULL);
+  if (now != cached_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    cached_len = strftime(cached, sizeof(cached),
+                          "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_at = now;
+  }
+  if (len)
+    *len = cached_len;
+  return cached;
 }
 
 int px_send_response_bytes(px *p, sipflow_flow_id flow, msg_t *req,

@@ -133,7 +133,7 @@ typedef struct px {
   px_listener listeners[PX_MAX_LISTENERS];
   int nlisteners;
   px_conn *conns;
-  struct px_strans *stranses; /* server transactions by key */
+  struct px_txn *txn;         /* txn.c: server transactions, linger */
   struct px_ctrans *ctranses; /* client transactions by branch */
   uv_pipe_t control;
   bool control_open;
@@ -212,6 +212,14 @@ char *px_msg_bytes(msg_t *msg, size_t *len);
  * ending in CRLF). Returns malloc'd bytes. */
 char *px_response(px *p, msg_t *req, int status, const char *phrase,
                   const char *extra_headers, size_t *len);
+/* The same into |buf|: 0, or -1 when it does not fit. px_response_cap()
+ * is always enough for a response with those extra header lines. */
+int px_response_into(px *p, msg_t *req, int status, const char *phrase,
+                     const char *extra_headers, char *buf, size_t cap,
+                     size_t *len);
+size_t px_response_cap(const char *extra_headers);
+/* "Date: ...\r\n" for now (RFC 3261 §20.17); formatted once a second. */
+const char *px_date_header(size_t *len);
 /* Send a response to a request that arrived on |flow|: over the flow for
  * streams, to Via received/rport for UDP (RFC 3581). */
 int px_reply(px *p, sipflow_flow_id flow, msg_t *req, int status,
@@ -237,6 +245,14 @@ px_strans *px_strans_new(px *p, msg_t *req, sipflow_flow_id flow);
 void px_strans_respond(px *p, px_strans *st, int status, const char *phrase,
                        const char *extra);
 void px_strans_forward_response(px *p, px_strans *st, msg_t *resp);
+/* Answer a request handled at once (a local REGISTER) that came over
+ * |flow| of |transport|, and keep only what a retransmission needs: one
+ * record holding its key and the answer (over UDP only). The caller keeps
+ * |req|. 0, or -1 when no answer could be made. */
+int px_strans_answer(px *p, msg_t *req, sipflow_flow_id flow, int transport,
+                     int status, const char *phrase, const char *extra);
+/* px_strans_answer() formats on the stack up to this size. */
+#define PX_ANSWER_STACK 16384
 void px_strans_retransmit(px *p, px_strans *st);
 int px_strans_status(const px_strans *st);
 msg_t *px_strans_request(const px_strans *st);

@@ -8,7 +8,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -52,15 +51,17 @@ static void register_at_edge(px *p, px_strans *st, msg_t *msg,
                    &p->cfg.registrar.addr);
 }
 
-static void date_header(char *buf, size_t len) {
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(buf, len, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+/* A local REGISTER is handled at once: it needs no transaction while it
+ * runs, only a record of its answer for retransmissions
+ * (px_strans_answer()). */
+static void answer(px *p, msg_t *msg, sipflow_flow_id flow,
+                   const sipflow_flow_tuple *tuple, int status,
+                   const char *phrase, const char *extra) {
+  px_log(p, SIPFLOW_LOG_DEBUG, "answering %d", status);
+  px_strans_answer(p, msg, flow, tuple->transport, status, phrase, extra);
 }
 
-static void register_locally(px *p, px_strans *st, msg_t *msg,
-                             sipflow_flow_id flow,
+static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
                              const sipflow_flow_tuple *tuple) {
   sip_t *sip = sip_object(msg);
   sipflow_sofia_register facts;
@@ -71,7 +72,7 @@ static void register_locally(px *p, px_strans *st, msg_t *msg,
 
   if (!px_domain_ok(p, sip->sip_request->rq_url->url_host) &&
       !px_uri_is_us(p, sip->sip_request->rq_url)) {
-    px_strans_respond(p, st, 404, "Domain Not Served Here", NULL);
+    answer(p, msg, flow, tuple, 404, "Domain Not Served Here", NULL);
     return;
   }
   rv = sipflow_sofia_register_facts(&facts, msg);
@@ -79,9 +80,8 @@ static void register_locally(px *p, px_strans *st, msg_t *msg,
     p->stats.register_rejected++;
     px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER refused: %s",
                sipflow_strerror(rv));
-    px_strans_respond(p, st, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
-                      rv == SIPFLOW_ERR_TOO_LARGE ? "Too Many Contacts" : NULL,
-                      NULL);
+    answer(p, msg, flow, tuple, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
+           rv == SIPFLOW_ERR_TOO_LARGE ? "Too Many Contacts" : NULL, NULL);
     return;
   }
   /* Straight from the UA: the binding is reached over the arrival flow
@@ -93,24 +93,25 @@ static void register_locally(px *p, px_strans *st, msg_t *msg,
   facts.req.received = tuple->remote;
   rv = sipflow_registrar_process(p->reg, &facts.req, sipflow_uv_now(), &res);
   if (!res) {
-    px_strans_respond(p, st, 500, NULL, NULL);
+    answer(p, msg, flow, tuple, 500, NULL, NULL);
     return;
   }
   if (res->status == 200) {
+    const char *date = px_date_header(&off);
     p->stats.register_ok++;
-    date_header(extra, sizeof(extra));
-    off = strlen(extra);
+    memcpy(extra, date, off);
   } else {
     p->stats.register_rejected++;
     px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER for %s: %d %s", facts.req.aor.ptr,
                res->status, res->reason);
   }
+  extra[off] = '\0';
   if (sipflow_sofia_register_answer(res, msg, extra + off, sizeof(extra) - off,
                                     NULL) != 0) {
-    px_strans_respond(p, st, 500, "Answer Too Large", NULL);
+    answer(p, msg, flow, tuple, 500, "Answer Too Large", NULL);
     return;
   }
-  px_strans_respond(p, st, res->status, res->reason, extra);
+  answer(p, msg, flow, tuple, res->status, res->reason, extra);
 }
 
 void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
@@ -121,15 +122,17 @@ void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
     msg_destroy(msg);
     return;
   }
+  p->stats.registers++;
+  if (p->cfg.role != PX_ROLE_EDGE) {
+    register_locally(p, msg, flow, tuple);
+    msg_destroy(msg);
+    return;
+  }
   st = px_strans_new(p, msg, flow);
   if (!st) {
     px_reply(p, flow, msg, 500, NULL, NULL);
     msg_destroy(msg);
     return;
   }
-  p->stats.registers++;
-  if (p->cfg.role == PX_ROLE_EDGE)
-    register_at_edge(p, st, msg, flow);
-  else
-    register_locally(p, st, msg, flow, tuple);
+  register_at_edge(p, st, msg, flow);
 }

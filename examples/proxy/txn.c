@@ -9,8 +9,10 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <uthash.h>
 
 #include <sofia-sip/msg_header.h>
@@ -23,21 +25,6 @@
 #define T2_MS 4000
 /* How long a finished UDP transaction stays to absorb retransmissions. */
 #define LINGER_MS 5000
-
-struct px_strans {
-  char key[256];
-  px *p;
-  msg_t *req; /* released once a final response is sent */
-  sipflow_flow_id flow;
-  int transport;
-  int method;
-  int status;
-  char *last;
-  size_t last_len;
-  px_fork *fork;
-  uv_timer_t linger;
-  UT_hash_handle hh;
-};
 
 struct px_ctrans {
   char branch[64];
@@ -60,96 +47,416 @@ struct px_ctrans {
   UT_hash_handle hh;
 };
 
-/* ---- keys ---------------------------------------------------------------- */
+/* ---- server transactions --------------------------------------------------
+ *
+ * A server transaction is found by the hash of its key (top Via branch,
+ * sent-by host and port, method with ACK as INVITE: RFC 3261 §17.2.3) and
+ * a full compare of the key on a hit. The key's strings are stored in the
+ * record itself, so one allocation holds the record, its key and, for
+ * transactions answered at once, the answer.
+ *
+ * Finished transactions linger on FIFO lists, all with the same delay, so
+ * the oldest is always first and one libuv timer drains them: no timer per
+ * transaction. Transactions answered at once over UDP (a local REGISTER)
+ * are allocated from an arena of their own (see below), so that the
+ * thousands that linger at a high REGISTER rate do not interleave with the
+ * bindings in malloc's heap and leave it at its high-water mark.
+ */
 
-static int strans_key(msg_t *req, int method, char *key, size_t len) {
-  sip_t *sip = sip_object(req);
-  sip_via_t *v = sip->sip_via;
-  int n;
-  if (!v || !v->v_branch)
-    return -1;
-  if (method == sip_method_ack)
-    method = sip_method_invite;
-  n = snprintf(key, len, "%s|%s|%s|%d", v->v_branch, v->v_host,
-               v->v_port ? v->v_port : "", method);
-  return n > 0 && (size_t)n < len ? 0 : -1;
+#define STRANS_SLOTS_MIN 512u
+/* Lingering records are freed in batches: a record may stay this much
+ * longer than LINGER_MS, never less. */
+#define LINGER_SLACK_MS 50
+/* The arena's chunks; records larger than a quarter of one are malloc'd. */
+#define ARENA_CHUNK ((size_t)64 * 1024)
+
+enum {
+  ST_ARENA = 1,  /* allocated from the arena, answer inline */
+  ST_LINGER = 2, /* on a linger list: final answer sent */
+};
+
+typedef struct arena_chunk {
+  size_t used;   /* bytes handed out, from the start of the chunk */
+  unsigned live; /* records not yet freed */
+} arena_chunk;
+/* Records start 16-byte aligned after the chunk's header. */
+#define CHUNK_START ((sizeof(arena_chunk) + 15) & ~(size_t)15)
+
+struct px_strans {
+  px_strans *lnext; /* linger list */
+  px *p;
+  arena_chunk *chunk; /* ST_ARENA: the chunk it came from */
+  uint64_t due;       /* loop time (ms) at which a lingering one goes */
+  sipflow_flow_id flow;
+  msg_t *req; /* released once a final response is sent */
+  px_fork *fork;
+  char *last; /* the last answer sent, for retransmissions */
+  size_t last_len;
+  uint32_t hash;
+  uint16_t klen; /* bytes of key[] */
+  uint8_t method;
+  uint8_t flags;
+  uint8_t transport;
+  int16_t status;
+  char key[]; /* "branch\0host\0port\0"; then an ST_ARENA record's answer */
+};
+
+typedef struct strans_list {
+  px_strans *head, *tail;
+} strans_list;
+
+/* A slot of the open-addressed table: the hash next to the pointer, so
+ * that a miss (every new request) reads the slot array and no record. */
+typedef struct strans_slot {
+  uint32_t hash;
+  px_strans *st; /* NULL: empty */
+} strans_slot;
+
+struct px_txn {
+  strans_slot *slots;
+  size_t nslots, count; /* nslots: a power of two, at most half full */
+  strans_list linger;   /* UDP: LINGER_MS */
+  strans_list reaping;  /* streams: gone at the next turn of the loop */
+  uv_timer_t timer;
+  arena_chunk *cur, *spare;
+  px *p;
+};
+
+static uint64_t hash_seed = 0x243f6a8885a308d3ull;
+
+typedef struct strans_key {
+  const char *s[3];
+  size_t n[3];
+  size_t klen;
+  int method;
+  uint32_t hash;
+} strans_key;
+
+/* A word at a time over the key's parts; the seed is random per process,
+ * so that chains are not predictable from outside. A hit is confirmed by a
+ * full compare, so the hash only has to spread. */
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n) {
+  const uint64_t m = 0x9e3779b97f4a7c15ull;
+  uint64_t w;
+  for (; n >= 8; s += 8, n -= 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ w) * m;
+    h ^= h >> 29;
+  }
+  w = n;
+  memcpy(&w, s, n); /* the length's low byte is overwritten: fine */
+  h = (h ^ w ^ ((uint64_t)n << 56)) * m;
+  return h ^ (h >> 32);
 }
 
-/* ---- server transactions ------------------------------------------------- */
+static int strans_key_of(msg_t *req, int method, strans_key *k) {
+  sip_via_t *v = sip_object(req)->sip_via;
+  uint64_t h = hash_seed;
+  if (!v || !v->v_branch || !v->v_host)
+    return -1;
+  k->s[0] = v->v_branch;
+  k->s[1] = v->v_host;
+  k->s[2] = v->v_port ? v->v_port : "";
+  k->klen = 0;
+  for (int i = 0; i < 3; i++) {
+    k->n[i] = strlen(k->s[i]);
+    k->klen += k->n[i] + 1;
+    h = hash_bytes(h, k->s[i], k->n[i]);
+  }
+  if (k->klen > UINT16_MAX)
+    return -1;
+  k->method = method == sip_method_ack ? sip_method_invite : method;
+  k->hash = (uint32_t)((h ^ (uint64_t)k->method) * 0x9e3779b97f4a7c15ull >> 32);
+  return 0;
+}
 
-static void strans_free_cb(uv_handle_t *h) {
-  px_strans *st = h->data;
-  free(st->last);
+static int strans_key_equal(const px_strans *st, const strans_key *k) {
+  const char *s = st->key;
+  if (st->hash != k->hash || st->klen != k->klen || st->method != k->method)
+    return 0;
+  for (int i = 0; i < 3; i++) {
+    if (memcmp(s, k->s[i], k->n[i] + 1) != 0)
+      return 0;
+    s += k->n[i] + 1;
+  }
+  return 1;
+}
+
+static void strans_key_copy(px_strans *st, const strans_key *k) {
+  char *w = st->key;
+  for (int i = 0; i < 3; i++) {
+    memcpy(w, k->s[i], k->n[i] + 1);
+    w += k->n[i] + 1;
+  }
+  st->klen = (uint16_t)k->klen;
+  st->hash = k->hash;
+  st->method = (uint8_t)k->method;
+}
+
+/* ---- the arena ------------------------------------------------------------
+ * Records answered at once all linger LINGER_MS and die in the order they
+ * were made, so a bump allocator over chunks of their own is enough: a
+ * chunk goes back to the system when its last record is freed. One empty
+ * chunk is kept so that a steady rate does not map and unmap all the time.
+ */
+
+static arena_chunk *chunk_new(struct px_txn *t) {
+  arena_chunk *c = t->spare;
+  if (c) {
+    t->spare = NULL;
+  } else {
+    void *m = mmap(NULL, ARENA_CHUNK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+      return NULL;
+    c = m;
+  }
+  c->used = CHUNK_START;
+  c->live = 0;
+  return c;
+}
+
+static void chunk_release(struct px_txn *t, arena_chunk *c) {
+  if (!t->spare) {
+    t->spare = c;
+    return;
+  }
+  munmap(c, ARENA_CHUNK);
+}
+
+static void *arena_alloc(struct px_txn *t, size_t size, arena_chunk **from) {
+  void *r;
+  size = (size + 15) & ~(size_t)15;
+  if (size > ARENA_CHUNK / 4)
+    return NULL;
+  if (!t->cur || t->cur->used + size > ARENA_CHUNK) {
+    arena_chunk *c = chunk_new(t);
+    if (!c)
+      return NULL;
+    /* The old chunk goes when its last record does. */
+    if (t->cur && t->cur->live == 0)
+      chunk_release(t, t->cur);
+    t->cur = c;
+  }
+  r = (char *)t->cur + t->cur->used;
+  t->cur->used += size;
+  t->cur->live++;
+  *from = t->cur;
+  return r;
+}
+
+static void arena_free(struct px_txn *t, arena_chunk *c) {
+  if (--c->live)
+    return;
+  if (c == t->cur)
+    c->used = CHUNK_START; /* empty: start it again */
+  else
+    chunk_release(t, c);
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+static void slot_put(strans_slot *slots, size_t n, uint32_t hash,
+                     px_strans *st) {
+  size_t i = hash & (n - 1);
+  while (slots[i].st)
+    i = (i + 1) & (n - 1);
+  slots[i].hash = hash;
+  slots[i].st = st;
+}
+
+static void table_resize(struct px_txn *t, size_t n) {
+  strans_slot *s = calloc(n, sizeof(*s));
+  if (!s)
+    return; /* keep the old size: fuller, still correct while not full */
+  for (size_t i = 0; i < t->nslots; i++)
+    if (t->slots[i].st)
+      slot_put(s, n, t->slots[i].hash, t->slots[i].st);
+  free(t->slots);
+  t->slots = s;
+  t->nslots = n;
+}
+
+static px_strans *table_find(struct px_txn *t, const strans_key *k) {
+  size_t mask = t->nslots - 1;
+  for (size_t i = k->hash & mask; t->slots[i].st; i = (i + 1) & mask)
+    if (t->slots[i].hash == k->hash && strans_key_equal(t->slots[i].st, k))
+      return t->slots[i].st;
+  return NULL;
+}
+
+/* 0, or -1 when the table is full and cannot grow. */
+static int table_add(struct px_txn *t, px_strans *st) {
+  if ((t->count + 1) * 2 > t->nslots)
+    table_resize(t, t->nslots * 2);
+  if (t->count + 1 >= t->nslots)
+    return -1;
+  slot_put(t->slots, t->nslots, st->hash, st);
+  t->count++;
+  return 0;
+}
+
+/* Linear probing's deletion: later entries of the run move back into the
+ * hole when their home slot is not between the hole and where they are. */
+static void table_del(struct px_txn *t, px_strans *st) {
+  size_t mask = t->nslots - 1, i = st->hash & mask, j, home;
+  while (t->slots[i].st && t->slots[i].st != st)
+    i = (i + 1) & mask;
+  if (!t->slots[i].st)
+    return;
+  for (j = (i + 1) & mask; t->slots[j].st; j = (j + 1) & mask) {
+    home = t->slots[j].hash & mask;
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      t->slots[i] = t->slots[j];
+      i = j;
+    }
+  }
+  t->slots[i].st = NULL;
+  t->count--;
+}
+
+/* After a burst the table shrinks again, so that its slot array does not
+ * stay at the burst's size. */
+static void table_maybe_shrink(struct px_txn *t) {
+  size_t n = t->nslots;
+  if (n <= STRANS_SLOTS_MIN || t->count >= n / 16)
+    return;
+  while (n > STRANS_SLOTS_MIN && t->count < n / 8)
+    n /= 2;
+  table_resize(t, n);
+}
+
+/* ---- lingering ----------------------------------------------------------- */
+
+static void strans_free(struct px_txn *t, px_strans *st) {
+  if (st->fork)
+    px_fork_on_strans_gone(st->fork);
   if (st->req)
     msg_destroy(st->req);
+  if (st->flags & ST_ARENA) {
+    arena_free(t, st->chunk);
+    return;
+  }
+  free(st->last);
   free(st);
 }
 
-static void strans_end(px *p, px_strans *st) {
-  HASH_DEL(p->stranses, st);
-  if (st->fork)
-    px_fork_on_strans_gone(st->fork);
-  st->fork = NULL;
-  uv_close((uv_handle_t *)&st->linger, strans_free_cb);
-}
+static void linger_timer_cb(uv_timer_t *timer);
 
-static void strans_linger_done(uv_timer_t *t) {
-  px_strans *st = t->data;
-  strans_end(st->p, st);
-}
-
-px_strans *px_strans_find(px *p, msg_t *req) {
-  char key[256];
-  px_strans *st = NULL;
-  int method = sip_object(req)->sip_request->rq_method;
-  if (strans_key(req, method, key, sizeof(key)) != 0)
-    return NULL;
-  HASH_FIND_STR(p->stranses, key, st);
-  return st;
-}
-
-px_strans *px_strans_new(px *p, msg_t *req, sipflow_flow_id flow) {
-  px_strans *st = calloc(1, sizeof(*st));
-  sipflow_flow_info info;
-  if (!st)
-    return NULL;
-  st->method = sip_object(req)->sip_request->rq_method;
-  if (strans_key(req, st->method, st->key, sizeof(st->key)) != 0) {
-    free(st);
-    return NULL;
+/* The timer is due at the earlier of the two lists' heads. */
+static void linger_rearm(px *p) {
+  struct px_txn *t = p->txn;
+  uint64_t now = uv_now(p->loop), due;
+  if (t->reaping.head) {
+    due = now;
+  } else if (t->linger.head) {
+    due = t->linger.head->due + LINGER_SLACK_MS;
+  } else {
+    uv_timer_stop(&t->timer);
+    return;
   }
-  st->p = p;
-  st->req = req;
-  st->flow = flow;
-  st->transport = sipflow_flow_get(p->flows, flow, &info) == 0
-                      ? info.tuple.transport
-                      : SIPFLOW_TRANSPORT_UDP;
-  uv_timer_init(p->loop, &st->linger);
-  st->linger.data = st;
-  HASH_ADD_STR(p->stranses, key, st);
-  return st;
+  uv_timer_start(&t->timer, linger_timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void list_push(strans_list *l, px_strans *st) {
+  st->lnext = NULL;
+  if (l->tail)
+    l->tail->lnext = st;
+  else
+    l->head = st;
+  l->tail = st;
+}
+
+/* Frees the list's records that are due by |now| (all of them when |now|
+ * is UINT64_MAX). */
+static void list_drain(struct px_txn *t, strans_list *l, uint64_t now) {
+  px_strans *st;
+  while ((st = l->head) != NULL && st->due <= now) {
+    l->head = st->lnext;
+    if (!l->head)
+      l->tail = NULL;
+    table_del(t, st);
+    strans_free(t, st);
+  }
+}
+
+static void linger_timer_cb(uv_timer_t *timer) {
+  px *p = timer->data;
+  uint64_t now = uv_now(p->loop);
+  list_drain(p->txn, &p->txn->reaping, now);
+  list_drain(p->txn, &p->txn->linger, now);
+  table_maybe_shrink(p->txn);
+  linger_rearm(p);
 }
 
 /* After a final response: keep the transaction a while over UDP to answer
- * retransmissions; over streams nothing is retransmitted. */
+ * retransmissions; over streams nothing is retransmitted, and it goes at
+ * the next turn of the loop (its callers may still hold it until then). */
 static void strans_finish(px *p, px_strans *st) {
-  if (st->transport == SIPFLOW_TRANSPORT_UDP)
-    uv_timer_start(&st->linger, strans_linger_done, LINGER_MS, 0);
-  else
-    uv_timer_start(&st->linger, strans_linger_done, 0, 0);
-  (void)p;
+  struct px_txn *t = p->txn;
+  int armed = t->reaping.head || t->linger.head;
+  if (st->flags & ST_LINGER)
+    return;
+  st->flags |= ST_LINGER;
+  if (st->transport == SIPFLOW_TRANSPORT_UDP) {
+    st->due = uv_now(p->loop) + LINGER_MS;
+    list_push(&t->linger, st);
+    if (!armed)
+      linger_rearm(p);
+  } else {
+    st->due = uv_now(p->loop);
+    list_push(&t->reaping, st);
+    if (!t->reaping.head->lnext)
+      linger_rearm(p); /* the first one to reap: now */
+  }
+}
+
+static int flow_transport(px *p, sipflow_flow_id flow) {
+  sipflow_flow_info info;
+  return sipflow_flow_get(p->flows, flow, &info) == 0 ? info.tuple.transport
+                                                      : SIPFLOW_TRANSPORT_UDP;
+}
+
+px_strans *px_strans_find(px *p, msg_t *req) {
+  strans_key k;
+  if (strans_key_of(req, sip_object(req)->sip_request->rq_method, &k) != 0)
+    return NULL;
+  return table_find(p->txn, &k);
+}
+
+px_strans *px_strans_new(px *p, msg_t *req, sipflow_flow_id flow) {
+  strans_key k;
+  px_strans *st;
+  if (strans_key_of(req, sip_object(req)->sip_request->rq_method, &k) != 0)
+    return NULL;
+  st = calloc(1, sizeof(*st) + k.klen);
+  if (!st)
+    return NULL;
+  strans_key_copy(st, &k);
+  st->p = p;
+  st->req = req;
+  st->flow = flow;
+  st->transport = (uint8_t)flow_transport(p, flow);
+  if (table_add(p->txn, st) != 0) {
+    free(st);
+    return NULL;
+  }
+  return st;
 }
 
 static void strans_store(px_strans *st, int status, const char *bytes,
                          size_t len) {
-  char *copy = malloc(len);
+  char *copy;
+  if (st->flags & ST_ARENA)
+    return; /* answered at once: its answer is final and inline */
+  copy = malloc(len);
   if (!copy)
     return;
   memcpy(copy, bytes, len);
   free(st->last);
   st->last = copy;
   st->last_len = len;
-  st->status = status;
+  st->status = (int16_t)status;
   /* Once answered, only the answer is needed (for retransmissions): the
    * parsed request is the bulk of a transaction's memory. */
   if (status >= 200 && st->req) {
@@ -175,6 +482,63 @@ void px_strans_respond(px *p, px_strans *st, int status, const char *phrase,
     strans_finish(p, st);
 }
 
+/* One allocation for the record, its key and the answer, from the arena
+ * (or from malloc when the arena cannot give it). */
+static px_strans *strans_answered_new(px *p, const strans_key *k,
+                                      sipflow_flow_id flow, int status,
+                                      const char *bytes, size_t len) {
+  size_t size = sizeof(px_strans) + k->klen + len;
+  arena_chunk *chunk = NULL;
+  px_strans *st = arena_alloc(p->txn, size, &chunk);
+  if (!st && !(st = malloc(size)))
+    return NULL;
+  memset(st, 0, sizeof(*st));
+  strans_key_copy(st, k);
+  st->flags = chunk ? ST_ARENA : 0;
+  st->chunk = chunk;
+  st->p = p;
+  st->flow = flow;
+  st->transport = SIPFLOW_TRANSPORT_UDP;
+  st->status = (int16_t)status;
+  if (chunk) {
+    st->last = st->key + k->klen;
+  } else if (!(st->last = malloc(len))) {
+    free(st);
+    return NULL;
+  }
+  memcpy(st->last, bytes, len);
+  st->last_len = len;
+  return st;
+}
+
+int px_strans_answer(px *p, msg_t *req, sipflow_flow_id flow, int transport,
+                     int status, const char *phrase, const char *extra) {
+  char stackbuf[PX_ANSWER_STACK];
+  size_t cap = px_response_cap(extra), len;
+  char *buf = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
+  strans_key k;
+  int rv;
+  if (!buf)
+    return -1;
+  rv = px_response_into(p, req, status, phrase, extra, buf, cap, &len);
+  if (rv == 0) {
+    px_send_response_bytes(p, flow, req, buf, len);
+    /* Kept only where retransmissions come, over UDP, and only with a key
+     * to find it by. */
+    if (status >= 200 && transport == SIPFLOW_TRANSPORT_UDP &&
+        strans_key_of(req, sip_object(req)->sip_request->rq_method, &k) == 0) {
+      px_strans *st = strans_answered_new(p, &k, flow, status, buf, len);
+      if (st && table_add(p->txn, st) != 0)
+        strans_free(p->txn, st); /* answered, just not remembered */
+      else if (st)
+        strans_finish(p, st);
+    }
+  }
+  if (buf != stackbuf)
+    free(buf);
+  return rv;
+}
+
 void px_strans_forward_response(px *p, px_strans *st, msg_t *resp) {
   sip_t *sip = sip_object(resp);
   int status = sip->sip_status->st_status;
@@ -189,7 +553,7 @@ void px_strans_forward_response(px *p, px_strans *st, msg_t *resp) {
   px_send_flow(p, st->flow, bytes, len);
   if (st->status < 200 || (status >= 200 && status < 300)) {
     strans_store(st, status, bytes, len);
-    if (status >= 200 && !uv_is_active((uv_handle_t *)&st->linger))
+    if (status >= 200)
       strans_finish(p, st);
   }
   free(bytes);
@@ -428,18 +792,52 @@ void px_txn_on_response(px *p, msg_t *resp, sipflow_flow_id flow) {
     msg_destroy(resp);
 }
 
+static void txn_closed(uv_handle_t *h) {
+  struct px_txn *t = h->data;
+  px *p = t->p;
+  free(t->slots);
+  if (t->cur)
+    munmap(t->cur, ARENA_CHUNK);
+  if (t->spare)
+    munmap(t->spare, ARENA_CHUNK);
+  free(t);
+  p->txn = NULL;
+}
+
 void px_txn_init(px *p) {
-  p->stranses = NULL;
+  struct px_txn *t = calloc(1, sizeof(*t));
   p->ctranses = NULL;
+  p->txn = t;
+  if (t)
+    t->slots = calloc(STRANS_SLOTS_MIN, sizeof(*t->slots));
+  if (!t || !t->slots) {
+    /* A few kB at start-up: without them nothing could be answered. */
+    fprintf(stderr, "sipflow-proxy: out of memory\n");
+    exit(1);
+  }
+  t->p = p;
+  sipflow_uv_rand(NULL, (uint8_t *)&hash_seed, sizeof(hash_seed));
+  t->nslots = STRANS_SLOTS_MIN;
+  uv_timer_init(p->loop, &t->timer);
+  t->timer.data = p;
 }
 
 void px_txn_shutdown(px *p) {
-  px_strans *st, *stmp;
+  struct px_txn *t = p->txn;
   px_ctrans *ct, *ctmp;
-  HASH_ITER(hh, p->stranses, st, stmp) {
-    uv_timer_stop(&st->linger);
-    strans_end(p, st);
+  /* Unfinished ones are on no list: finish them, then drain everything. */
+  for (size_t i = 0; i < t->nslots; i++) {
+    px_strans *st = t->slots[i].st;
+    if (st && !(st->flags & ST_LINGER)) {
+      st->flags |= ST_LINGER;
+      list_push(&t->reaping, st);
+    }
   }
+  list_drain(t, &t->reaping, UINT64_MAX);
+  list_drain(t, &t->linger, UINT64_MAX);
+  uv_timer_stop(&t->timer);
+  t->timer.data = t;
+  uv_close((uv_handle_t *)&t->timer, txn_closed);
   HASH_ITER(hh, p->ctranses, ct, ctmp) {
     ct->cb = NULL;
     ctrans_end(p, ct);

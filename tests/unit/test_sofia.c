@@ -711,3 +711,44 @@ Test(sofia, token_headers_go_on_top_and_serialise) {
                SIPFLOW_ERR_INVALID_ARGUMENT);
   msg_destroy(msg);
 }
+
+/* The answer is built by appending, not by printf: every size below what
+ * it needs (its length and a NUL) is refused, and the size it needs gives
+ * exactly the same text as a large buffer. */
+Test(sofia, answer_fits_exactly_or_is_refused_at_every_shorter_size) {
+  sipflow_registrar_settings set;
+  sipflow_sofia_register f;
+  const sipflow_reg_result *res;
+  reg_world w;
+  char ans[2048], again[2048];
+  size_t len = 0, got;
+  sipflow_registrar_settings_default(&set);
+  set.flow_timer = 25;
+  world_new(&w, &set);
+  msg_t *msg = run_register(&w, outbound_register, &f, &res, ans, sizeof(ans));
+  cr_assert_eq(res->status, 200);
+  cr_assert_eq(
+      sipflow_sofia_register_answer(res, msg, again, sizeof(again), &len), 0);
+  cr_expect_str_eq(
+      again,
+      "Contact: <sip:bob@192.0.2.2;transport=tcp;ob>;expires=3600;"
+      "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\";"
+      "reg-id=1\r\n"
+      "Require: outbound\r\n"
+      "Flow-Timer: 25\r\n"
+      "Supported: outbound, path\r\n");
+  for (size_t cap = 1; cap <= len; cap++) {
+    got = 12345;
+    cr_expect_eq(sipflow_sofia_register_answer(res, msg, again, cap, &got),
+                 SIPFLOW_ERR_BUFFER_TOO_SMALL, "size %zu", cap);
+    cr_expect_eq(got, 12345, "size %zu: outlen untouched", cap);
+  }
+  memset(again, 'x', sizeof(again));
+  cr_assert_eq(sipflow_sofia_register_answer(res, msg, again, len + 1, &got),
+               0);
+  cr_expect_eq(got, len);
+  cr_expect_eq(again[len], '\0');
+  cr_expect_eq(memcmp(again, ans, len + 1), 0);
+  msg_destroy(msg);
+  world_del(&w);
+}
