@@ -165,11 +165,13 @@ void sipflow__reg_content_write(sipflow__reg_binding *b,
 
 sipflow__reg_binding *sipflow__reg_binding_new(sipflow_registrar *reg,
                                                const sipflow__reg_content *ct) {
-  size_t size = sizeof(sipflow__reg_binding) + sipflow__reg_content_size(ct);
+  /* The strings start right after the fixed part, not after its padding. */
+  size_t fixed = offsetof(sipflow__reg_binding, s);
+  size_t size = fixed + sipflow__reg_content_size(ct);
   sipflow__reg_binding *b = sipflow__malloc(&reg->ctx->mem, size);
   if (!b)
     return NULL;
-  memset(b, 0, sizeof(*b));
+  memset(b, 0, fixed);
   sipflow__pq_entry_init(&b->pq);
   b->flow_id = ct->flow_id;
   sipflow__reg_content_write(b, ct);

@@ -127,8 +127,11 @@ SIPFLOW__NO_COVERAGE static int check_flows(const sipflow_registrar *reg,
     if (b && (id == 0 ||
               reg->flows.slots[i].hash != sipflow__reg_hash_flow(reg, id)))
       return -19;
+    if (b && b->flow_prev)
+      return -18; /* the index names the newest */
     for (; b; b = b->flow_next, listed++)
       if ((b->flags & SIPFLOW__REG_F_UNLINKED) || b->flow_id != id ||
+          (b->flow_next && b->flow_next->flow_prev != b) ||
           listed >= reg->n_bindings) /* the last: a list in a loop */
         return -18;
   }

@@ -4,8 +4,9 @@
  * proportional to the bindings on that flow.
  *
  * reg->flows holds each flow's newest binding; the older ones follow
- * through flow_next. One slot per flow keeps probes short even when one
- * flow (an edge proxy's connection) carries thousands of bindings.
+ * through flow_next (and back through flow_prev). One slot per flow keeps
+ * probes short even when one flow (an edge proxy's connection) carries
+ * thousands of bindings.
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
@@ -30,7 +31,7 @@ static sipflow__reg_slot *flow_slot(const sipflow_registrar *reg,
 void sipflow__reg_flow_add(sipflow_registrar *reg, sipflow__reg_binding *b) {
   uint64_t h;
   sipflow__reg_slot *s;
-  b->flow_next = NULL;
+  b->flow_next = b->flow_prev = NULL;
   b->health = SIPFLOW_HEALTH_UNKNOWN;
   if (!b->flow_id)
     return;
@@ -39,6 +40,7 @@ void sipflow__reg_flow_add(sipflow_registrar *reg, sipflow__reg_binding *b) {
     sipflow__reg_binding *newest = s->obj;
     b->health = newest->health; /* what was last reported for the flow */
     b->flow_next = newest;
+    newest->flow_prev = b;
     s->obj = b;
     return;
   }
@@ -49,25 +51,22 @@ void sipflow__reg_flow_add(sipflow_registrar *reg, sipflow__reg_binding *b) {
 void sipflow__reg_flow_del(sipflow_registrar *reg, sipflow__reg_binding *b) {
   uint64_t h;
   sipflow__reg_slot *s;
-  sipflow__reg_binding **pp;
   if (!b->flow_id)
     return;
-  h = sipflow__reg_hash_flow(reg, b->flow_id);
-  if (!(s = flow_slot(reg, b->flow_id, h)))
-    return;
-  if (s->obj == b && b->flow_next) {
-    s->obj = b->flow_next;
-  } else if (s->obj == b) {
-    sipflow__reg_index_remove(&reg->flows, h, b);
-  } else {
-    /* A walk as long as the flow's list, as a chain walk was before. */
-    pp = &((sipflow__reg_binding *)s->obj)->flow_next;
-    while (*pp && *pp != b)
-      pp = &(*pp)->flow_next;
-    if (*pp)
-      *pp = b->flow_next;
+  if (b->flow_next)
+    b->flow_next->flow_prev = b->flow_prev;
+  if (b->flow_prev) {
+    b->flow_prev->flow_next = b->flow_next;
+  } else { /* the newest: the index names it */
+    h = sipflow__reg_hash_flow(reg, b->flow_id);
+    if ((s = flow_slot(reg, b->flow_id, h)) && s->obj == b) {
+      if (b->flow_next)
+        s->obj = b->flow_next;
+      else
+        sipflow__reg_index_remove(&reg->flows, h, b);
+    }
   }
-  b->flow_next = NULL;
+  b->flow_next = b->flow_prev = NULL;
 }
 
 void sipflow__reg_set_flow(sipflow_registrar *reg, sipflow__reg_binding *b,

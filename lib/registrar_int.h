@@ -150,9 +150,11 @@ typedef struct sipflow__reg_binding {
   uint32_t refs; /* plans holding it */
   uint16_t n_path;
   sipflow__pq_entry pq; /* deadline <= expires_at */
-  /* The next older binding on the same flow: reg->flows holds the newest
-   * of each flow (when flow_id != 0). */
-  struct sipflow__reg_binding *flow_next;
+  /* The next older and newer bindings on the same flow: reg->flows holds
+   * the newest of each flow (when flow_id != 0). Doubly linked so that a
+   * binding leaves a flow carrying thousands (an edge's connection) in
+   * O(1), not a walk from the newest. */
+  struct sipflow__reg_binding *flow_next, *flow_prev;
   uint64_t id;
   sipflow_flow_id flow_id;
   sipflow_flow_tuple tuple;

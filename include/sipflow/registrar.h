@@ -40,7 +40,7 @@ extern "C" {
  * either. The library keeps no pointer into the caller's memory after a call
  * returns: whatever it stores is copied.
  *
- * Memory: one allocation per binding holding its strings inline (168 bytes
+ * Memory: one allocation per binding holding its strings inline (172 bytes
  * on LP64 beside the strings), one per AoR (8 bytes, 8 per binding it has
  * room for, and the AoR), 8 bytes per binding in the expiry heap, and 21 to
  * 43 bytes per flow and per AoR in two hash tables kept at most 3/4 full;

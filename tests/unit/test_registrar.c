@@ -790,6 +790,32 @@ Test(registrar, flow_failure_removes_bindings_on_it_whatever_the_aor) {
   harness_close(&h);
 }
 
+/* Bindings leave a crowded flow from anywhere in its list (an edge's
+ * connection carries thousands): the list stays whole. */
+Test(registrar, bindings_leave_a_crowded_flow_from_any_place) {
+  harness h;
+  char aor[40];
+  cr_assert_eq(harness_open(&h, 1), 0);
+  for (int i = 0; i < 40; i++) {
+    snprintf(aor, sizeof(aor), "sip:u%d@example.com", i);
+    cr_assert_eq(reg_ob(&h, aor, U1, INST1, "1", "a", 1, 7), 200);
+  }
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 7), 40);
+  /* Every third moves to flow 8 (a new Call-ID: the binding is replaced),
+   * newest, oldest and middle ones alike. */
+  for (int i = 0; i < 40; i += 3) {
+    snprintf(aor, sizeof(aor), "sip:u%d@example.com", i);
+    cr_assert_eq(reg_ob(&h, aor, U1, INST1, "1", "b", 1, 8), 200);
+    cr_assert_eq(sipflow__registrar_check(h.reg), 0, "after u%d", i);
+  }
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 7), 26);
+  cr_expect_eq(sipflow_registrar_flow_binding_count(h.reg, 8), 14);
+  cr_expect_eq(sipflow_registrar_flow_failed(h.reg, 7, h.now), 0);
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 14);
+  cr_expect_eq(sipflow__registrar_check(h.reg), 0);
+  harness_close(&h);
+}
+
 Test(registrar, dead_flow_policy_shortens_and_a_new_flow_revives) {
   harness h;
   reg_req r;
