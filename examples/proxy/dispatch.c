@@ -5,6 +5,7 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -98,30 +99,55 @@ void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
   parse_and_dispatch(p, flow, &tuple, data, len);
 }
 
+/* "NAME=VALUE" in the message's home: sofia keeps the parameter strings
+ * it is given, so they must not live on the stack. */
+static char *param(su_home_t *home, const char *name, const char *value) {
+  size_t n = strlen(name), v = strlen(value);
+  char *out = su_alloc(home, n + 1 + v + 1);
+  if (out) {
+    memcpy(out, name, n);
+    out[n] = '=';
+    memcpy(out + n + 1, value, v + 1);
+  }
+  return out;
+}
+
+/* The address without brackets or port; by hand for IPv4, which is every
+ * request's cost. */
+static void host_text(const sipflow_addr *a, char *out, size_t cap) {
+  char *o = out;
+  if (a->family != SIPFLOW_AF_INET) {
+    if (!inet_ntop(AF_INET6, a->bytes, out, (socklen_t)cap))
+      out[0] = '\0';
+    return;
+  }
+  for (int i = 0; i < 4; i++) {
+    unsigned b = a->bytes[i];
+    if (b >= 100)
+      *o++ = (char)('0' + b / 100);
+    if (b >= 10)
+      *o++ = (char)('0' + b / 10 % 10);
+    *o++ = (char)('0' + b % 10);
+    *o++ = i < 3 ? '.' : '\0';
+  }
+}
+
 /* RFC 3581 §4 / RFC 3261 §18.2.1: note where the request really came from
  * in its top Via, for the responses and for the next hops. */
 static void fix_via(msg_t *msg, const sipflow_flow_tuple *tuple) {
   sip_t *sip = sip_object(msg);
   sip_via_t *v = sip->sip_via;
   su_home_t *home = msg_home(msg);
-  char ip[64];
+  char ip[64], port[8];
   if (!v)
     return;
-  sipflow_addr_format(&tuple->remote, ip, sizeof(ip));
-  *strrchr(ip, ':') = '\0';
-  if (ip[0] == '[') {
-    memmove(ip, ip + 1, strlen(ip));
-    ip[strlen(ip) - 1] = '\0';
-  }
-  /* sofia keeps the parameter strings it is given: they must live in the
-   * message's home, not on the stack. */
+  host_text(&tuple->remote, ip, sizeof(ip));
   if (!v->v_host || strcmp(v->v_host, ip) != 0 || v->v_rport)
-    msg_header_replace_param(home, v->v_common,
-                             su_sprintf(home, "received=%s", ip));
-  if (v->v_rport)
-    msg_header_replace_param(
-        home, v->v_common,
-        su_sprintf(home, "rport=%u", (unsigned)tuple->remote.port));
+    msg_header_replace_param(home, v->v_common, param(home, "received", ip));
+  if (v->v_rport) {
+    snprintf(port, sizeof(port), "%u", (unsigned)tuple->remote.port);
+    msg_header_replace_param(home, v->v_common, param(home, "rport", port));
+  }
   msg_fragment_clear(v->v_common);
 }
 
