@@ -46,7 +46,11 @@ void px_usage(FILE *out) {
       "                                     (default 900; 8x for a peer whose\n"
       "                                     token we handed out; 0: never)\n"
       "  --max-flows N                      most flows at once (default\n"
-      "                                     100000; 0: no limit but memory)\n",
+      "                                     100000; 0: no limit but memory)\n"
+      "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
+      "it\n"
+      "                                     every MS ms (default 5; 0: at "
+      "once)\n",
       out);
 }
 
@@ -131,6 +135,7 @@ static void config_defaults(px_config *cfg) {
   cfg->txn_timeout_ms = 32000;
   cfg->udp_flow_idle = 900;
   cfg->max_flows = 100000;
+  cfg->rx_coalesce_ms = 5;
 }
 
 enum {
@@ -159,6 +164,7 @@ enum {
   O_NODE_ID,
   O_UDP_FLOW_IDLE,
   O_MAX_FLOWS,
+  O_RX_COALESCE,
   O_HELP
 };
 
@@ -188,6 +194,7 @@ static const struct option options[] = {
     {"node-id", required_argument, NULL, O_NODE_ID},
     {"udp-flow-idle", required_argument, NULL, O_UDP_FLOW_IDLE},
     {"max-flows", required_argument, NULL, O_MAX_FLOWS},
+    {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -340,6 +347,11 @@ static int apply(px_config *cfg, int opt, const char *v) {
     break;
   case O_MAX_FLOWS:
     cfg->max_flows = n;
+    break;
+  case O_RX_COALESCE:
+    if (n > 100)
+      return bad("rx-coalesce-ms", v);
+    cfg->rx_coalesce_ms = n;
     break;
   default:
     return -1;

@@ -33,6 +33,10 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
     p->stats.options_sent++;
   if (probe->method == SIPFLOW_KEEPALIVE_CRLF)
     return px_send_crlf_ping(p, flow) == 0 ? 0 : SIPFLOW_ERR_CALLBACK_FAILURE;
+  if (probe->tuple && probe->tuple->transport == SIPFLOW_TRANSPORT_UDP)
+    return px_send_udp_tuple(p, probe->tuple, probe->data, probe->len) == 0
+               ? 0
+               : SIPFLOW_ERR_CALLBACK_FAILURE;
   return px_send_flow(p, flow, probe->data, probe->len) == 0
              ? 0
              : SIPFLOW_ERR_CALLBACK_FAILURE;

@@ -68,6 +68,7 @@ typedef struct px_config {
   uint32_t txn_timeout_ms; /* Timer B/F: a branch's local 408 */
   uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
   uint32_t max_flows;      /* the flow table's limit; 0: none */
+  uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
 } px_config;
 
 struct px;
@@ -81,6 +82,10 @@ typedef struct px_listener {
     uv_udp_t udp;
     uv_tcp_t tcp;
   } h;
+  /* UDP receive coalescing (--rx-coalesce-ms): see net.c. */
+  uv_timer_t rx_pause;
+  uint64_t last_drain; /* loop time (ms) the socket was last read empty */
+  int rx_pause_ready;
 } px_listener;
 
 /* A TCP connection, accepted or opened by us. */
@@ -170,6 +175,10 @@ int px_net_start(px *p);
 void px_net_stop(px *p);
 /* Send bytes over an existing flow. */
 int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len);
+/* Send over a UDP flow known by its tuple, without a flow-table lookup
+ * (the keepalive scheduler hands every probe its tuple). */
+int px_send_udp_tuple(px *p, const sipflow_flow_tuple *t, const void *data,
+                      size_t len);
 /* Send to an address: UDP from a listener of that family, TCP over an
  * existing connection to it or a new one. *flow receives the flow used. */
 int px_send_addr(px *p, int transport, const sipflow_addr *dst,
