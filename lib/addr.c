@@ -36,6 +36,36 @@ int sipflow_addr_parse(sipflow_addr *addr, const char *host, uint16_t port) {
   return 0;
 }
 
+/* Decimal, as printf's %u; returns the length. */
+static size_t put_dec(char *out, unsigned v) {
+  char tmp[10];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* IPv4, on every probe and every request of a host: without inet_ntop and
+ * snprintf. The same text as they would write. */
+static int format_v4(const sipflow_addr *addr, char *buf, size_t buflen) {
+  char tmp[sizeof("255.255.255.255:65535")];
+  size_t n = 0;
+  for (int i = 0; i < 4; i++) {
+    n += put_dec(tmp + n, addr->bytes[i]);
+    tmp[n++] = i < 3 ? '.' : ':';
+  }
+  n += put_dec(tmp + n, addr->port);
+  if (n >= buflen)
+    return SIPFLOW_ERR_BUFFER_TOO_SMALL;
+  memcpy(buf, tmp, n);
+  buf[n] = '\0';
+  return 0;
+}
+
 int sipflow_addr_format(const sipflow_addr *addr, char *buf, size_t buflen) {
   char ip[INET6_ADDRSTRLEN];
   int n;
@@ -43,8 +73,7 @@ int sipflow_addr_format(const sipflow_addr *addr, char *buf, size_t buflen) {
   if (!addr || !buf)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (addr->family == SIPFLOW_AF_INET) {
-    inet_ntop(AF_INET, addr->bytes, ip, sizeof(ip));
-    n = snprintf(buf, buflen, "%s:%u", ip, (unsigned)addr->port);
+    return format_v4(addr, buf, buflen);
   } else if (addr->family == SIPFLOW_AF_INET6) {
     inet_ntop(AF_INET6, addr->bytes, ip, sizeof(ip));
     n = snprintf(buf, buflen, "[%s]:%u", ip, (unsigned)addr->port);

@@ -84,21 +84,9 @@ static void put_uint(writer *w, unsigned v) {
   put(w, out, fmt_uint(out, v));
 }
 
-/* "a.b.c.d:port" or "[v6]:port", as sipflow_addr_format() writes it; IPv4,
- * the common case, without inet_ntop. Returns the length, or 0. */
+/* "a.b.c.d:port" or "[v6]:port". Returns the length, or 0. */
 static size_t fmt_addr(const sipflow_addr *a, char *out, size_t cap) {
-  size_t n = 0;
-  if (a->family != SIPFLOW_AF_INET)
-    return sipflow_addr_format(a, out, cap) == 0 ? strlen(out) : 0;
-  if (cap < sizeof("255.255.255.255:65535"))
-    return 0;
-  for (int i = 0; i < 4; i++) {
-    n += fmt_uint(out + n, a->bytes[i]);
-    out[n++] = i < 3 ? '.' : ':';
-  }
-  n += fmt_uint(out + n, a->port);
-  out[n] = '\0';
-  return n;
+  return sipflow_addr_format(a, out, cap) == 0 ? strlen(out) : 0;
 }
 
 typedef struct text {

@@ -5,7 +5,6 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,23 +111,17 @@ static char *param(su_home_t *home, const char *name, const char *value) {
   return out;
 }
 
-/* The address without brackets or port; by hand for IPv4, which is every
- * request's cost. */
+/* The address without brackets or port. */
 static void host_text(const sipflow_addr *a, char *out, size_t cap) {
-  char *o = out;
-  if (a->family != SIPFLOW_AF_INET) {
-    if (!inet_ntop(AF_INET6, a->bytes, out, (socklen_t)cap))
-      out[0] = '\0';
+  char *colon;
+  if (sipflow_addr_format(a, out, cap) != 0) {
+    out[0] = '\0';
     return;
   }
-  for (int i = 0; i < 4; i++) {
-    unsigned b = a->bytes[i];
-    if (b >= 100)
-      *o++ = (char)('0' + b / 100);
-    if (b >= 10)
-      *o++ = (char)('0' + b / 10 % 10);
-    *o++ = (char)('0' + b % 10);
-    *o++ = i < 3 ? '.' : '\0';
+  *(colon = strrchr(out, ':')) = '\0';
+  if (out[0] == '[') {
+    colon[-1] = '\0';
+    memmove(out, out + 1, (size_t)(colon - out) - 1);
   }
 }
 

@@ -85,6 +85,13 @@ Test(common, addr_parse_and_format_round_trip) {
   cr_expect_eq(a.bytes[3], 7);
   cr_assert_eq(sipflow_addr_format(&a, buf, sizeof(buf)), 0);
   cr_expect_str_eq(buf, "192.0.2.7:5060");
+  cr_assert_eq(sipflow_addr_parse(&a, "0.0.0.0", 0), 0);
+  cr_assert_eq(sipflow_addr_format(&a, buf, sizeof(buf)), 0);
+  cr_expect_str_eq(buf, "0.0.0.0:0");
+  cr_assert_eq(sipflow_addr_parse(&a, "255.255.255.255", 65535), 0);
+  cr_assert_eq(sipflow_addr_format(&a, buf, 22), 0);
+  cr_expect_str_eq(buf, "255.255.255.255:65535");
+  cr_expect_eq(sipflow_addr_format(&a, buf, 21), SIPFLOW_ERR_BUFFER_TOO_SMALL);
 
   cr_assert_eq(sipflow_addr_parse(&b, "[2001:db8::1]", 5061), 0);
   cr_expect_eq(b.family, SIPFLOW_AF_INET6);
