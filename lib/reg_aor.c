@@ -8,6 +8,26 @@
 
 #include "registrar_int.h"
 
+/* Start loading the lines of binding |p| the common operations read: the
+ * fixed part (match, view, expiry) and the first strings (URI, instance,
+ * Call-ID). |p| may be stale or NULL: a prefetch never faults.
+ *
+ * Always inlined: GCC 12 finds a function of prefetches alone free of
+ * effects and drops every call to it. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void
+prefetch_binding(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+  if (p)
+    for (size_t off = 0; off < sizeof(sipflow__reg_binding) + 128; off += 64)
+      __builtin_prefetch((const char *)p + off);
+#else
+  (void)p;
+#endif
+}
+
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
                                         uint64_t hash) {
@@ -15,10 +35,41 @@ sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
   sipflow__reg_slot *s;
   while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos))) {
     sipflow__reg_aor *aor = s->obj;
-    if (aor->len == len && memcmp(sipflow__reg_aor_key(aor), key, len) == 0)
-      return aor;
+    /* The bindings start loading now, beside the record, not after it:
+     * one memory latency instead of two. */
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(aor); /* first: the key compare waits for it */
+#endif
+    prefetch_binding(s->hint[0]);
+    prefetch_binding(s->hint[1]);
+    if (aor->len != len || memcmp(sipflow__reg_aor_key(aor), key, len) != 0)
+      continue;
+    for (uint32_t k = 0; k < aor->n; k++) {
+      if (k < SIPFLOW__REG_HINTS) {
+        if (s->hint[k] == aor->b[k])
+          continue;
+        s->hint[k] = aor->b[k]; /* stale since a removal: mended */
+      }
+      prefetch_binding(aor->b[k]);
+    }
+    for (uint32_t k = aor->n; k < SIPFLOW__REG_HINTS; k++)
+      if (s->hint[k])
+        s->hint[k] = NULL;
+    return aor;
   }
   return NULL;
+}
+
+void sipflow__reg_aor_hint(const sipflow_registrar *reg,
+                           const sipflow__reg_aor *aor, uint64_t hash) {
+  size_t pos = sipflow__reg_index_home(&reg->aors, hash);
+  sipflow__reg_slot *s;
+  while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos)))
+    if (s->obj == aor) {
+      for (uint32_t k = 0; k < SIPFLOW__REG_HINTS; k++)
+        s->hint[k] = k < aor->n ? aor->b[k] : NULL;
+      return;
+    }
 }
 
 sipflow__reg_aor *sipflow__reg_aor_alloc(sipflow_registrar *reg,
@@ -56,20 +107,6 @@ void sipflow__reg_aor_swap(sipflow_registrar *reg, sipflow__reg_aor *aor,
   sipflow__free(&reg->ctx->mem, aor);
 }
 
-void sipflow__reg_aor_prefetch(const sipflow__reg_aor *aor) {
-#if defined(__GNUC__) || defined(__clang__)
-  /* The fixed part (match, view, expiry) and the first strings (URI,
-   * instance, Call-ID): the lines the common operations read. */
-  for (uint32_t k = 0; k < aor->n; k++) {
-    const char *p = (const char *)aor->b[k];
-    for (size_t off = 0; off < sizeof(sipflow__reg_binding) + 128; off += 64)
-      __builtin_prefetch(p + off);
-  }
-#else
-  (void)aor;
-#endif
-}
-
 void sipflow__reg_aor_gc(sipflow_registrar *reg, sipflow__reg_aor *aor) {
   if (aor->n != 0)
     return;
@@ -103,5 +140,6 @@ int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
   }
   fresh->id = ++reg->next_id;
   sipflow__reg_link(reg, aor, fresh, expires_at);
+  sipflow__reg_aor_hint(reg, aor, hash);
   return 0;
 }

@@ -22,9 +22,50 @@ size_t sipflow__reg_path_joined_len(const sipflow_reg_str *path, size_t n) {
   return len;
 }
 
+static const sipflow_flow_tuple no_tuple;
+static const sipflow_addr no_addr;
+
+static const sipflow_flow_tuple *ct_tuple(const sipflow__reg_content *ct) {
+  return ct->tuple && ct->tuple->transport ? ct->tuple : &no_tuple;
+}
+
+static const sipflow_addr *ct_received(const sipflow__reg_content *ct) {
+  return ct->received ? ct->received : &no_addr;
+}
+
+/* Where |ct|'s received address will be kept: 0 (none),
+ * SIPFLOW__REG_F_RECV_FLOW or SIPFLOW__REG_F_RECV_OWN. */
+static uint8_t recv_kind(const sipflow__reg_content *ct) {
+  const sipflow_addr *r = ct_received(ct);
+  const sipflow_flow_tuple *t = ct_tuple(ct);
+  if (r->family == 0 && r->port == 0)
+    return 0;
+  if (t->transport && sipflow_addr_equal(r, &t->remote))
+    return SIPFLOW__REG_F_RECV_FLOW;
+  return SIPFLOW__REG_F_RECV_OWN;
+}
+
+static size_t strings_len(const sipflow__reg_binding *b) {
+  return (size_t)b->uri_len + b->inst_len + b->call_id_len + b->path_len +
+         b->ua_len + b->params_len;
+}
+
+/* The received address stored for |b|. */
+static sipflow_addr b_received(const sipflow__reg_binding *b) {
+  sipflow_addr a;
+  if (b->flags & SIPFLOW__REG_F_RECV_FLOW)
+    return b->tuple.remote;
+  if (b->flags & SIPFLOW__REG_F_RECV_OWN) {
+    memcpy(&a, b->s + strings_len(b), sizeof(a)); /* unaligned */
+    return a;
+  }
+  return no_addr;
+}
+
 size_t sipflow__reg_content_size(const sipflow__reg_content *ct) {
   return ct->uri.len + ct->inst.len + ct->call_id.len + ct->path_len +
-         ct->ua.len + ct->params.len;
+         ct->ua.len + ct->params.len +
+         (recv_kind(ct) == SIPFLOW__REG_F_RECV_OWN ? sizeof(sipflow_addr) : 0);
 }
 
 static char *path_render(char *o, const sipflow__reg_content *ct) {
@@ -85,22 +126,13 @@ static bool tuple_same(const sipflow_flow_tuple *a,
          sipflow_addr_equal(&a->remote, &b->remote);
 }
 
-static const sipflow_flow_tuple no_tuple;
-static const sipflow_addr no_addr;
-
-static const sipflow_flow_tuple *ct_tuple(const sipflow__reg_content *ct) {
-  return ct->tuple && ct->tuple->transport ? ct->tuple : &no_tuple;
-}
-
-static const sipflow_addr *ct_received(const sipflow__reg_content *ct) {
-  return ct->received ? ct->received : &no_addr;
-}
-
 bool sipflow__reg_content_fits(const sipflow__reg_binding *b,
                                const sipflow__reg_content *ct) {
+  bool own = (b->flags & SIPFLOW__REG_F_RECV_OWN) != 0;
   return b->uri_len == ct->uri.len && b->inst_len == ct->inst.len &&
          b->call_id_len == ct->call_id.len && b->path_len == ct->path_len &&
-         b->ua_len == ct->ua.len && b->params_len == ct->params.len;
+         b->ua_len == ct->ua.len && b->params_len == ct->params.len &&
+         own == (recv_kind(ct) == SIPFLOW__REG_F_RECV_OWN);
 }
 
 bool sipflow__reg_content_same(const sipflow__reg_binding *b,
@@ -109,9 +141,13 @@ bool sipflow__reg_content_same(const sipflow__reg_binding *b,
   const uint8_t kinds = SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB;
   if (!sipflow__reg_content_fits(b, ct) || b->reg_id != ct->reg_id ||
       b->q != ct->q || (b->flags & kinds) != ct->flags ||
-      b->flow_id != ct->flow_id || !tuple_same(&b->tuple, ct_tuple(ct)) ||
-      !sipflow_addr_equal(&b->received, ct_received(ct)))
+      b->flow_id != ct->flow_id || !tuple_same(&b->tuple, ct_tuple(ct)))
     return false;
+  {
+    sipflow_addr r = b_received(b);
+    if (!sipflow_addr_equal(&r, ct_received(ct)))
+      return false;
+  }
   if (!str_same(p, b->uri_len, ct->uri))
     return false;
   p += b->uri_len;
@@ -138,7 +174,9 @@ static char *put(char *o, sipflow_reg_str s) {
 
 void sipflow__reg_content_write(sipflow__reg_binding *b,
                                 const sipflow__reg_content *ct) {
-  const uint8_t kinds = SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB;
+  const uint8_t kinds = SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB |
+                        SIPFLOW__REG_F_RECV_FLOW | SIPFLOW__REG_F_RECV_OWN;
+  uint8_t recv = recv_kind(ct);
   char *o = b->s;
   /* Lengths are below 65536: the settings' limits are checked at creation
    * and every string against them before a binding is written. */
@@ -154,13 +192,14 @@ void sipflow__reg_content_write(sipflow__reg_binding *b,
   o = put(o, ct->call_id);
   o = path_render(o, ct);
   o = put(o, ct->ua);
-  put(o, ct->params);
+  o = put(o, ct->params);
+  if (recv == SIPFLOW__REG_F_RECV_OWN)
+    memcpy(o, ct_received(ct), sizeof(sipflow_addr));
   b->cseq = ct->cseq;
   b->reg_id = ct->reg_id;
   b->q = ct->q;
-  b->flags = (uint8_t)((b->flags & ~kinds) | ct->flags);
+  b->flags = (uint8_t)((b->flags & ~kinds) | ct->flags | recv);
   b->tuple = *ct_tuple(ct);
-  b->received = *ct_received(ct);
 }
 
 sipflow__reg_binding *sipflow__reg_binding_new(sipflow_registrar *reg,
@@ -211,7 +250,7 @@ void sipflow__reg_view(const sipflow_registrar *reg,
   v->n_path = b->n_path;
   v->flow_id = b->flow_id;
   v->flow = b->tuple;
-  v->received = b->received;
+  v->received = b_received(b);
   v->health = (sipflow_flow_health)b->health;
   v->outbound = (b->flags & SIPFLOW__REG_F_OUTBOUND) != 0;
   v->ob = (b->flags & SIPFLOW__REG_F_OB) != 0;

@@ -48,13 +48,14 @@ SIPFLOW__NO_COVERAGE static bool in_flow_index(const sipflow_registrar *reg,
 SIPFLOW__NO_COVERAGE static bool reachable(const sipflow__reg_index *idx) {
   size_t used = 0;
   for (size_t i = 0; idx->slots && i <= idx->mask; i++) {
+    const sipflow__reg_slot *s = sipflow__reg_index_at(idx, i);
     size_t home;
-    if (!idx->slots[i].obj)
+    if (!s->obj)
       continue;
     used++;
-    home = sipflow__reg_index_home(idx, idx->slots[i].hash);
+    home = sipflow__reg_index_home(idx, s->hash);
     for (size_t k = home; k != i; k = (k + 1) & idx->mask)
-      if (!idx->slots[k].obj)
+      if (!sipflow__reg_index_at(idx, k)->obj)
         return false;
   }
   return used == idx->len && (!idx->slots || used <= idx->mask);
@@ -122,10 +123,10 @@ SIPFLOW__NO_COVERAGE static int check_flows(const sipflow_registrar *reg,
   if (!reachable(&reg->flows))
     return -19;
   for (size_t i = 0; reg->flows.slots && i <= reg->flows.mask; i++) {
-    const sipflow__reg_binding *b = reg->flows.slots[i].obj;
+    const sipflow__reg_slot *s = sipflow__reg_index_at(&reg->flows, i);
+    const sipflow__reg_binding *b = s->obj;
     sipflow_flow_id id = b ? b->flow_id : 0;
-    if (b && (id == 0 ||
-              reg->flows.slots[i].hash != sipflow__reg_hash_flow(reg, id)))
+    if (b && (id == 0 || s->hash != sipflow__reg_hash_flow(reg, id)))
       return -19;
     if (b && b->flow_prev)
       return -18; /* the index names the newest */
@@ -145,11 +146,12 @@ sipflow__registrar_check(const sipflow_registrar *reg) {
   if (!reachable(&reg->aors))
     return -16;
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
-    const sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    const sipflow__reg_slot *s = sipflow__reg_index_at(&reg->aors, i);
+    const sipflow__reg_aor *aor = s->obj;
     if (!aor)
       continue;
     aors++;
-    rv = check_aor(reg, aor, reg->aors.slots[i].hash, &bindings, &with_flow);
+    rv = check_aor(reg, aor, s->hash, &bindings, &with_flow);
     if (rv != 0)
       return rv;
   }

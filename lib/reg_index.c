@@ -16,35 +16,44 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <string.h>
+
 #include "registrar_int.h"
 
 /* Grown when 3/4 full: linear probes stay short below that. */
 static bool fits(size_t cap, size_t len) { return len <= cap / 4 * 3; }
 
-void sipflow__reg_index_init(sipflow__reg_index *idx, const sipflow_mem *mem) {
+void sipflow__reg_index_init(sipflow__reg_index *idx, const sipflow_mem *mem,
+                             bool hints) {
   idx->slots = NULL;
+  idx->block = NULL;
   idx->mask = 0;
   idx->len = 0;
+  idx->stride = sizeof(sipflow__reg_slot) +
+                (hints ? SIPFLOW__REG_HINTS * sizeof(void *) : 0);
   idx->mem = mem;
 }
 
 void sipflow__reg_index_free(sipflow__reg_index *idx) {
-  sipflow__free(idx->mem, idx->slots);
-  sipflow__reg_index_init(idx, idx->mem);
+  sipflow__free(idx->mem, idx->block);
+  sipflow__reg_index_init(idx, idx->mem,
+                          idx->stride > sizeof(sipflow__reg_slot));
 }
 
-static void place(sipflow__reg_slot *slots, size_t mask, uint64_t hash,
-                  void *obj) {
+/* A free slot for |hash| in |slots|, mask + 1 of |stride| bytes. */
+static sipflow__reg_slot *place(unsigned char *slots, size_t stride,
+                                size_t mask, uint64_t hash) {
   size_t i = (size_t)hash & mask;
-  while (slots[i].obj)
+  while (((sipflow__reg_slot *)(void *)(slots + i * stride))->obj)
     i = (i + 1) & mask;
-  slots[i].hash = hash;
-  slots[i].obj = obj;
+  return (sipflow__reg_slot *)(void *)(slots + i * stride);
 }
 
 int sipflow__reg_index_reserve(sipflow__reg_index *idx, size_t n) {
   size_t cap = idx->slots ? idx->mask + 1 : 0, want = 16;
-  sipflow__reg_slot *slots;
+  size_t stride = idx->stride;
+  unsigned char *slots;
+  void *block;
   if (n == 0)
     return 0;
   if (n > SIZE_MAX / 4 - idx->len)
@@ -53,15 +62,22 @@ int sipflow__reg_index_reserve(sipflow__reg_index *idx, size_t n) {
     return 0;
   while (!fits(want, idx->len + n))
     want *= 2;
-  if (want > SIZE_MAX / sizeof(*slots))
+  if (want > SIZE_MAX / stride - 1)
     return SIPFLOW_ERR_NOMEM;
-  slots = sipflow__calloc(idx->mem, want, sizeof(*slots));
-  if (!slots)
+  /* One slot more, to align the table on its stride: a slot then never
+   * spans two cache lines. */
+  block = sipflow__calloc(idx->mem, want + 1, stride);
+  if (!block)
     return SIPFLOW_ERR_NOMEM;
-  for (size_t i = 0; i < cap; i++)
-    if (idx->slots[i].obj)
-      place(slots, want - 1, idx->slots[i].hash, idx->slots[i].obj);
-  sipflow__free(idx->mem, idx->slots);
+  slots =
+      (unsigned char *)block + ((stride - (uintptr_t)block % stride) % stride);
+  for (size_t i = 0; i < cap; i++) {
+    const sipflow__reg_slot *old = sipflow__reg_index_at(idx, i);
+    if (old->obj)
+      memcpy(place(slots, stride, want - 1, old->hash), old, stride);
+  }
+  sipflow__free(idx->mem, idx->block);
+  idx->block = block;
   idx->slots = slots;
   idx->mask = want - 1;
   return 0;
@@ -69,13 +85,17 @@ int sipflow__reg_index_reserve(sipflow__reg_index *idx, size_t n) {
 
 int sipflow__reg_index_insert(sipflow__reg_index *idx, uint64_t hash,
                               void *obj) {
+  sipflow__reg_slot *s;
   /* Callers reserve first; this growth covers one that could not. */
   if (!idx->slots || !fits(idx->mask + 1, idx->len + 1))
     (void)sipflow__reg_index_reserve(idx, 1);
   /* One slot always stays free, so that every probe ends. */
   if (!idx->slots || idx->len + 1 > idx->mask)
     return SIPFLOW_ERR_NOMEM;
-  place(idx->slots, idx->mask, hash, obj);
+  s = place(idx->slots, idx->stride, idx->mask, hash);
+  memset(s, 0, idx->stride);
+  s->hash = hash;
+  s->obj = obj;
   idx->len++;
   return 0;
 }
@@ -89,22 +109,23 @@ static bool stays(size_t hole, size_t home, size_t j) {
 void sipflow__reg_index_remove(sipflow__reg_index *idx, uint64_t hash,
                                const void *obj) {
   size_t mask = idx->mask, hole, j;
+  sipflow__reg_slot *s, *t;
   if (!idx->slots)
     return;
   hole = (size_t)hash & mask;
-  while (idx->slots[hole].obj && idx->slots[hole].obj != obj)
+  while ((s = sipflow__reg_index_at(idx, hole))->obj && s->obj != obj)
     hole = (hole + 1) & mask;
-  if (!idx->slots[hole].obj)
+  if (!s->obj)
     return;
   /* Backward shift (Knuth, TAOCP 6.4 algorithm R): no tombstones, so probes
    * stay as short as the load makes them. */
-  for (j = (hole + 1) & mask; idx->slots[j].obj; j = (j + 1) & mask) {
-    if (stays(hole, (size_t)idx->slots[j].hash & mask, j))
+  for (j = (hole + 1) & mask; (t = sipflow__reg_index_at(idx, j))->obj;
+       j = (j + 1) & mask) {
+    if (stays(hole, (size_t)t->hash & mask, j))
       continue;
-    idx->slots[hole] = idx->slots[j];
+    memcpy(sipflow__reg_index_at(idx, hole), t, idx->stride);
     hole = j;
   }
-  idx->slots[hole].obj = NULL;
-  idx->slots[hole].hash = 0;
+  memset(sipflow__reg_index_at(idx, hole), 0, idx->stride);
   idx->len--;
 }

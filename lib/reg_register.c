@@ -159,8 +159,6 @@ static int hash_aor(sipflow_registrar *reg, job *j) {
 
 static void find_aor(sipflow_registrar *reg, job *j) {
   j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash);
-  if (j->aor)
-    sipflow__reg_aor_prefetch(j->aor);
 }
 
 /* RFC 5626 §6: outbound applies when the registrar is the first hop, or
@@ -688,7 +686,9 @@ static void commit(sipflow_registrar *reg, job *j) {
   if (aor->n == 0) {
     sipflow__reg_aor_gc(reg, aor);
     j->aor = NULL;
+    return;
   }
+  sipflow__reg_aor_hint(reg, aor, j->hash);
 }
 
 static void answer_200(sipflow_registrar *reg, const job *j) {

@@ -274,7 +274,6 @@ int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
   aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h);
   if (!aor)
     return SIPFLOW_ERR_NOT_FOUND;
-  sipflow__reg_aor_prefetch(aor);
   return build(reg, aor, pplan);
 }
 

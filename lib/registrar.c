@@ -53,7 +53,7 @@ void sipflow_reg_request_default(sipflow_reg_request *req) {
 }
 
 /* The figure documented in registrar.h and docs/registrar.md. */
-_Static_assert(sizeof(void *) != 8 || offsetof(sipflow__reg_binding, s) == 172,
+_Static_assert(sizeof(void *) != 8 || offsetof(sipflow__reg_binding, s) == 152,
                "binding layout changed: update the documented size");
 
 /* String lengths are stored in 16 bits. */
@@ -97,7 +97,7 @@ static void free_all(sipflow_registrar *reg) {
   /* The heap first: freeing it marks its entries, inside the bindings. */
   sipflow__pq_free(&reg->expiry);
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
-    sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    sipflow__reg_aor *aor = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; aor && k < aor->n; k++)
       sipflow__free(mem, aor->b[k]);
     sipflow__free(mem, aor);
@@ -137,8 +137,8 @@ int sipflow_registrar_new_versioned(
     reg->set = *settings;
   else
     sipflow_registrar_settings_default(&reg->set);
-  sipflow__reg_index_init(&reg->aors, mem);
-  sipflow__reg_index_init(&reg->flows, mem);
+  sipflow__reg_index_init(&reg->aors, mem, true);
+  sipflow__reg_index_init(&reg->flows, mem, false);
   sipflow__pq_init(&reg->expiry, mem);
   reg->aor_buf = sipflow__malloc(mem, reg->set.max_aor_len);
   reg->cinfo = sipflow__calloc(mem, reg->set.max_contacts_per_request,
@@ -182,7 +182,7 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
     return rv;
   reg->in_callback = 1;
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask && rv == 0; i++) {
-    const sipflow__reg_aor *aor = reg->aors.slots[i].obj;
+    const sipflow__reg_aor *aor = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; aor && k < aor->n && rv == 0; k++) {
       sipflow_reg_binding v;
       sipflow__reg_view(reg, aor->b[k], sipflow__reg_aor_key(aor), aor->len,

@@ -121,16 +121,22 @@ enum {
   SIPFLOW__REG_F_OB = 1u << 1,       /* Contact had ;ob */
   SIPFLOW__REG_F_UNLINKED = 1u << 2, /* removed; kept alive by plans only */
   SIPFLOW__REG_F_VICTIM = 1u << 3,   /* chosen to make room (transient) */
-  SIPFLOW__REG_F_TOUCHED = 1u << 4   /* matched by the REGISTER (transient) */
+  SIPFLOW__REG_F_TOUCHED = 1u << 4,  /* matched by the REGISTER (transient) */
+  /* Where the received address is: neither flag, none; RECV_FLOW, the
+   * flow's remote address (the common case: the request came in on the
+   * flow it registers); RECV_OWN, after the strings. */
+  SIPFLOW__REG_F_RECV_FLOW = 1u << 5,
+  SIPFLOW__REG_F_RECV_OWN = 1u << 6
 };
 
 struct sipflow__reg_aor;
 
 /*
  * One binding: one allocation with its strings inline, in this order: URI,
- * instance, Call-ID, Path (joined), User-Agent, other parameters. The
- * fields a lookup or a match reads come first, in one cache line. The fixed
- * part is 168 bytes on LP64.
+ * instance, Call-ID, Path (joined), User-Agent, other parameters, then the
+ * received address when it is not the flow's remote address. The fields a
+ * lookup or a match reads come first, in one cache line. The fixed part is
+ * 152 bytes on LP64.
  *
  * Expiry is lazy: |expires_at| is the truth and the heap entry's deadline
  * only a lower bound, moved when the expiry comes earlier. A refresh (most
@@ -158,7 +164,6 @@ typedef struct sipflow__reg_binding {
   uint64_t id;
   sipflow_flow_id flow_id;
   sipflow_flow_tuple tuple;
-  sipflow_addr received;
   char s[];
 } sipflow__reg_binding;
 
@@ -191,9 +196,11 @@ sipflow__reg_aor *sipflow__reg_aor_alloc(sipflow_registrar *reg,
  * |aor| (whose key hashes to |hash|) and free |aor|. Cannot fail. */
 void sipflow__reg_aor_swap(sipflow_registrar *reg, sipflow__reg_aor *aor,
                            sipflow__reg_aor *grown, uint64_t hash);
-/* Start loading the parts of |aor|'s bindings a REGISTER or a lookup reads,
- * all at once, before they are needed one after another. */
-void sipflow__reg_aor_prefetch(const sipflow__reg_aor *aor);
+/* Point the hints of |aor|'s slot (its key hashed to |hash|) at its first
+ * bindings. Called where bindings are added; removals leave the hints
+ * stale until the next find mends them. */
+void sipflow__reg_aor_hint(const sipflow_registrar *reg,
+                           const sipflow__reg_aor *aor, uint64_t hash);
 
 /*
  * Files other than registrar.c and reg_register.c (reg_restore.c, say)
@@ -216,35 +223,53 @@ int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
 
 /* ---- the indexes (reg_index.c) ------------------------------------------ */
 
-/* One slot of an index: an object and the keyed hash of its key. */
+/* One slot of an index: an object and the keyed hash of its key. In an
+ * index made with hints (the AoR index), two pointers follow: where the
+ * record's first two bindings were when last seen. They are only ever
+ * prefetched, never read through, so a stale one costs a wasted load and
+ * nothing else; they let a lookup start loading the bindings together with
+ * the record instead of after it (docs/registrar.md, "Lookup cost"). */
 typedef struct sipflow__reg_slot {
   uint64_t hash;
   void *obj; /* NULL: free */
+  const void *hint[];
 } sipflow__reg_slot;
+
+/* Pointers after hash and obj in a hinted index's slots. */
+#define SIPFLOW__REG_HINTS 2u
 
 /* Open addressing with linear probing, one object per key; see reg_index.c
  * for why not sipflow__map. */
 typedef struct sipflow__reg_index {
-  sipflow__reg_slot *slots; /* mask + 1 of them, or NULL */
+  unsigned char *slots; /* mask + 1 of them, |stride| bytes each, or NULL */
+  void *block;          /* the allocation |slots| is aligned in */
   size_t mask;
   size_t len;
+  size_t stride; /* 16, or 32 with hints: never straddles a cache line */
   const sipflow_mem *mem;
 } sipflow__reg_index;
 
-void sipflow__reg_index_init(sipflow__reg_index *idx, const sipflow_mem *mem);
+/* |hints|: whether slots carry SIPFLOW__REG_HINTS binding hints. */
+void sipflow__reg_index_init(sipflow__reg_index *idx, const sipflow_mem *mem,
+                             bool hints);
 void sipflow__reg_index_free(sipflow__reg_index *idx);
 /* Room for |n| more objects, so that as many inserts cannot fail:
  * 0 or SIPFLOW_ERR_NOMEM (nothing changed). */
 int sipflow__reg_index_reserve(sipflow__reg_index *idx, size_t n);
-/* Add |obj| (its key not present yet). Cannot fail after a reserve; without
- * one it tries to grow and fails with SIPFLOW_ERR_NOMEM only when that fails
- * with the table all but full. */
+/* Add |obj| (its key not present yet), hints cleared. Cannot fail after a
+ * reserve; without one it tries to grow and fails with SIPFLOW_ERR_NOMEM
+ * only when that fails with the table all but full. */
 int sipflow__reg_index_insert(sipflow__reg_index *idx, uint64_t hash,
                               void *obj);
 /* Remove |obj|, found under |hash|; nothing if it is not there. */
 void sipflow__reg_index_remove(sipflow__reg_index *idx, uint64_t hash,
                                const void *obj);
 
+/* Slot |pos| (0..mask). */
+static inline sipflow__reg_slot *
+sipflow__reg_index_at(const sipflow__reg_index *idx, size_t pos) {
+  return (sipflow__reg_slot *)(void *)(idx->slots + pos * idx->stride);
+}
 /* Where a probe for |hash| starts. */
 static inline size_t sipflow__reg_index_home(const sipflow__reg_index *idx,
                                              uint64_t hash) {
@@ -256,8 +281,8 @@ static inline size_t sipflow__reg_index_home(const sipflow__reg_index *idx,
 static inline sipflow__reg_slot *
 sipflow__reg_index_next(const sipflow__reg_index *idx, uint64_t hash,
                         size_t *pos) {
-  while (idx->slots && idx->slots[*pos].obj) {
-    sipflow__reg_slot *s = &idx->slots[*pos];
+  sipflow__reg_slot *s;
+  while (idx->slots && (s = sipflow__reg_index_at(idx, *pos))->obj) {
     *pos = (*pos + 1) & idx->mask;
     if (s->hash == hash)
       return s;
@@ -269,7 +294,8 @@ static inline void sipflow__reg_index_prefetch(const sipflow__reg_index *idx,
                                                uint64_t hash) {
 #if defined(__GNUC__) || defined(__clang__)
   if (idx->slots)
-    __builtin_prefetch(&idx->slots[sipflow__reg_index_home(idx, hash)]);
+    __builtin_prefetch(
+        sipflow__reg_index_at(idx, sipflow__reg_index_home(idx, hash)));
 #else
   (void)idx;
   (void)hash;
@@ -337,6 +363,9 @@ static inline uint64_t sipflow__reg_hash_aor(const sipflow_registrar *reg,
                                              const char *key, size_t len) {
   return sipflow__hash(reg->ctx, key, len);
 }
+/* The record of an AoR, or NULL. Starts loading the parts of its bindings
+ * a REGISTER or a lookup reads, all at once (the slot's hints let that
+ * begin before the record arrives), and mends stale hints. */
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
                                         uint64_t hash);

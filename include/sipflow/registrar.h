@@ -40,11 +40,12 @@ extern "C" {
  * either. The library keeps no pointer into the caller's memory after a call
  * returns: whatever it stores is copied.
  *
- * Memory: one allocation per binding holding its strings inline (172 bytes
- * on LP64 beside the strings), one per AoR (8 bytes, 8 per binding it has
- * room for, and the AoR), 8 bytes per binding in the expiry heap, and 21 to
- * 43 bytes per flow and per AoR in two hash tables kept at most 3/4 full;
- * docs/registrar.md has the measured figure.
+ * Memory: one allocation per binding holding its strings inline (152 bytes
+ * on LP64 beside the strings, 20 more when the received address is not the
+ * flow's remote address), one per AoR (8 bytes, 8 per binding it has room
+ * for, and the AoR), 8 bytes per binding in the expiry heap, and 21 to 43
+ * bytes per flow and 43 to 85 per AoR in two hash tables kept at most 3/4
+ * full; docs/registrar.md has the measured figure.
  *
  * Timer: the registrar's deadline is a lower bound of the next expiry (a
  * refreshed binding keeps its old deadline until it comes, then is queued

@@ -5,7 +5,7 @@
  * first group, delete the plan) and the memory per binding measured with
  * the counting allocator. Prints figures only; never fails on time.
  *
- * Usage: bench_registrar [number of AoRs]
+ * Usage: bench_registrar [number of AoRs [lookup rounds]]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +120,7 @@ static size_t binding_string_bytes(const templ *t) {
 
 int main(int argc, char **argv) {
   uint32_t n = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 1000000;
+  int rounds = argc > 2 ? atoi(argv[2]) : 1;
   fail_alloc fa;
   sipflow_ctx *ctx;
   sipflow_registrar *reg;
@@ -182,22 +183,24 @@ int main(int argc, char **argv) {
     }
   span_print("REGISTER (refresh):", t0, 2.0 * n);
 
-  /* 3. Lookups: plan, first group, delete. */
-  free(perm);
-  perm = permutation(n);
-  t0 = span_start();
-  for (uint32_t i = 0; i < n; i++) {
-    sipflow_reg_plan *plan;
-    const sipflow_reg_branch *br;
-    size_t nb;
-    sipflow_reg_str uri = {t.aor, aor_len};
-    digits7(t.aor + 5, perm[i]);
-    if (sipflow_registrar_lookup(reg, uri, now, &plan) != 0 ||
-        sipflow_reg_plan_next_group(plan, &br, &nb) != 0 || nb != 1)
-      failures++;
-    sipflow_reg_plan_del(plan);
+  /* 3. Lookups: plan, first group, delete; each round in a new order. */
+  for (int round = 0; round < rounds; round++) {
+    free(perm);
+    perm = permutation(n);
+    t0 = span_start();
+    for (uint32_t i = 0; i < n; i++) {
+      sipflow_reg_plan *plan;
+      const sipflow_reg_branch *br;
+      size_t nb;
+      sipflow_reg_str uri = {t.aor, aor_len};
+      digits7(t.aor + 5, perm[i]);
+      if (sipflow_registrar_lookup(reg, uri, now, &plan) != 0 ||
+          sipflow_reg_plan_next_group(plan, &br, &nb) != 0 || nb != 1)
+        failures++;
+      sipflow_reg_plan_del(plan);
+    }
+    span_print("lookup (plan+group+del):", t0, (double)n);
   }
-  span_print("lookup (plan+group+del):", t0, (double)n);
   printf("peak bytes:               %10lld\n", (long long)fa.peak_bytes);
   if (failures)
     printf("UNEXPECTED: %llu calls did not succeed\n",

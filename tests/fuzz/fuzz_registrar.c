@@ -155,7 +155,7 @@ static void on_change(sipflow_registrar *reg, sipflow_reg_change change,
 SIPFLOW__NO_COVERAGE static uint64_t fingerprint(const sipflow_registrar *reg) {
   uint64_t f = reg->n_bindings * 1000003u + reg->aors.len;
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
-    const sipflow__reg_aor *a = reg->aors.slots[i].obj;
+    const sipflow__reg_aor *a = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; a && k < a->n; k++) {
       const sipflow__reg_binding *b = a->b[k];
       f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->call_id_len +

@@ -631,6 +631,73 @@ Test(registrar, path_is_stored_as_one_route_value) {
   harness_close(&h);
 }
 
+/* The received address is kept three ways (none, the flow's remote
+ * address, its own copy after the strings); each must read back as given,
+ * and moving between them must update, not corrupt, the binding. */
+static sipflow_addr addr_of(const char *host, uint16_t port) {
+  sipflow_addr a;
+  memset(&a, 0, sizeof(a));
+  if (host)
+    cr_assert_eq(sipflow_addr_parse(&a, host, port), 0);
+  return a;
+}
+
+static const sipflow_reg_binding *register_received(harness *h, reg_req *r,
+                                                    uint32_t cseq,
+                                                    const char *host,
+                                                    uint16_t port) {
+  const sipflow_reg_result *res;
+  req_init(r, AOR, "call-recv", cseq);
+  req_ob_contact(r, U1, INST1, "1");
+  req_flow(r, 3);
+  r->req.received = addr_of(host, port);
+  res = submit(h, r);
+  cr_assert_eq(res->status, 200);
+  cr_assert_eq(res->n_contacts, 1);
+  return &res->contacts[0];
+}
+
+Test(registrar, the_received_address_reads_back_however_it_is_kept) {
+  static const struct {
+    const char *host; /* NULL: none */
+    uint16_t port;
+  } seq[] = {{"198.51.100.7", 40003}, /* the flow's remote: not copied */
+             {"203.0.113.5", 5060},   /* behind another NAT: copied */
+             {NULL, 0},               /* none */
+             {"2001:db8::5", 5062},   /* copied, IPv6 */
+             {"198.51.100.7", 40003},
+             {"198.51.100.7", 40004}}; /* same host, other port: copied */
+  harness h;
+  reg_req r;
+  uint64_t id = 0;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+    sipflow_addr want = addr_of(seq[i].host, seq[i].port);
+    const sipflow_reg_binding *b =
+        register_received(&h, &r, (uint32_t)i + 1, seq[i].host, seq[i].port);
+    sipflow_reg_plan *plan;
+    const sipflow_reg_branch *br;
+    size_t n;
+    cr_expect(sipflow_addr_equal(&b->received, &want), "step %zu", i);
+    cr_expect_eq(b->flow.remote.port, 40003);
+    if (i == 0)
+      id = b->id;
+    cr_expect_eq(b->id, id, "step %zu: the same binding throughout", i);
+    /* What a lookup hands out says the same. */
+    cr_assert_eq(sipflow_registrar_lookup(h.reg, S(AOR), h.now, &plan), 0);
+    cr_assert_eq(sipflow_reg_plan_next_group(plan, &br, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect(sipflow_addr_equal(&br[0].binding->received, &want), "step %zu",
+              i);
+    cr_expect_eq(br[0].binding->uri.len, strlen(U1));
+    cr_expect_eq(memcmp(br[0].binding->uri.ptr, U1, strlen(U1)), 0);
+    sipflow_reg_plan_del(plan);
+    h.now += SEC;
+  }
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 1);
+  harness_close(&h);
+}
+
 /* ---- changes reported ---------------------------------------------------- */
 
 Test(registrar, every_change_is_reported_with_the_binding) {
@@ -1318,7 +1385,7 @@ static int oom_script(harness *h, int k) {
 static uint64_t fingerprint(const sipflow_registrar *reg) {
   uint64_t f = reg->n_bindings * 1000003u + reg->aors.len;
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask; i++) {
-    const sipflow__reg_aor *a = reg->aors.slots[i].obj;
+    const sipflow__reg_aor *a = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; a && k < a->n; k++) {
       const sipflow__reg_binding *b = a->b[k];
       f = f * 31 + b->id * 7 + b->cseq + b->uri_len + b->flow_id +
