@@ -4,13 +4,20 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "registrar_int.h"
 
-/* Start loading the lines of binding |p| the common operations read: the
- * fixed part (match, view, expiry) and the first strings (URI, instance,
- * Call-ID). |p| may be stale or NULL: a prefetch never faults.
+/* How much of a binding a lookup reads: the first line and the tuple. */
+#define LOOKUP_BYTES                                                           \
+  (offsetof(sipflow__reg_binding, tuple) + sizeof(sipflow_flow_tuple))
+/* How much a REGISTER reads: the fixed part and the first strings (URI,
+ * instance, Call-ID) it matches and compares. */
+#define REGISTER_BYTES (sizeof(sipflow__reg_binding) + 128)
+
+/* Start loading the first |bytes| of binding |p|. |p| may be stale or
+ * NULL: a prefetch never faults.
  *
  * Always inlined: GCC 12 finds a function of prefetches alone free of
  * effects and drops every call to it. */
@@ -18,39 +25,62 @@
 __attribute__((always_inline))
 #endif
 static inline void
-prefetch_binding(const void *p) {
+prefetch_binding(const void *p, size_t bytes) {
 #if defined(__GNUC__) || defined(__clang__)
-  if (p)
-    for (size_t off = 0; off < sizeof(sipflow__reg_binding) + 128; off += 64)
-      __builtin_prefetch((const char *)p + off);
+  if (!p)
+    return;
+  for (size_t off = 0; off < bytes; off += 64)
+    __builtin_prefetch((const char *)p + off);
+  __builtin_prefetch((const char *)p + bytes - 1); /* p is not line-aligned */
 #else
   (void)p;
+  (void)bytes;
 #endif
+}
+
+/* Start loading the record |s| names and, from the hints, the parts of its
+ * first bindings a lookup reads: they then arrive beside the record, not
+ * after it, one memory latency instead of two. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline void
+preload(const sipflow__reg_slot *s) {
+#if defined(__GNUC__) || defined(__clang__)
+  /* First, as the key compare waits for it: a record is 8 bytes, one
+   * pointer per binding it has room for (2 at first) and the AoR, 48 bytes
+   * for a 24-byte AoR, on two lines as often as not. */
+  __builtin_prefetch(s->obj);
+  __builtin_prefetch((const char *)s->obj + 63);
+#endif
+  prefetch_binding(s->hint[0], LOOKUP_BYTES);
+  prefetch_binding(s->hint[1], LOOKUP_BYTES);
+}
+
+void sipflow__reg_aor_preload(const sipflow_registrar *reg, uint64_t hash) {
+  size_t pos = sipflow__reg_index_home(&reg->aors, hash);
+  const sipflow__reg_slot *s;
+  while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos)))
+    preload(s);
 }
 
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
-                                        uint64_t hash) {
+                                        uint64_t hash, bool for_register) {
   size_t pos = sipflow__reg_index_home(&reg->aors, hash);
+  size_t bytes = for_register ? REGISTER_BYTES : LOOKUP_BYTES;
   sipflow__reg_slot *s;
   while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos))) {
     sipflow__reg_aor *aor = s->obj;
-    /* The bindings start loading now, beside the record, not after it:
-     * one memory latency instead of two. */
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(aor); /* first: the key compare waits for it */
-#endif
-    prefetch_binding(s->hint[0]);
-    prefetch_binding(s->hint[1]);
+    preload(s);
     if (aor->len != len || memcmp(sipflow__reg_aor_key(aor), key, len) != 0)
       continue;
     for (uint32_t k = 0; k < aor->n; k++) {
-      if (k < SIPFLOW__REG_HINTS) {
-        if (s->hint[k] == aor->b[k])
-          continue;
+      if (k < SIPFLOW__REG_HINTS && s->hint[k] != aor->b[k])
         s->hint[k] = aor->b[k]; /* stale since a removal: mended */
-      }
-      prefetch_binding(aor->b[k]);
+      else if (k < SIPFLOW__REG_HINTS && !for_register)
+        continue; /* preloaded */
+      prefetch_binding(aor->b[k], bytes);
     }
     for (uint32_t k = aor->n; k < SIPFLOW__REG_HINTS; k++)
       if (s->hint[k])

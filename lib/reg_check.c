@@ -85,6 +85,16 @@ SIPFLOW__NO_COVERAGE static int check_binding(const sipflow_registrar *reg,
   for (uint32_t k = 0; k < aor->n; k++)
     if (aor->b[k] != b && same_key(b, aor->b[k]))
       return -9;
+  if ((b->inst_len == 0) != (b->inst_group == 0))
+    return -21;
+  for (uint32_t k = 0; k < aor->n; k++) {
+    const sipflow__reg_binding *o = aor->b[k];
+    if (o != b && b->inst_len && o->inst_len &&
+        (b->inst_group == o->inst_group) !=
+            sipflow__reg_instance_equal(sipflow__reg_b_inst(b), b->inst_len,
+                                        sipflow__reg_b_inst(o), o->inst_len))
+      return -21; /* instance groups stand for instance equality */
+  }
   if (!sipflow__reg_uri_valid(sipflow__reg_b_uri(b), b->uri_len))
     return -10;
   return 0;

@@ -158,7 +158,7 @@ static int hash_aor(sipflow_registrar *reg, job *j) {
 }
 
 static void find_aor(sipflow_registrar *reg, job *j) {
-  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash);
+  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash, true);
 }
 
 /* RFC 5626 §6: outbound applies when the registrar is the first hop, or
@@ -637,6 +637,7 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
       content(j, ci, &ct);
       sipflow__reg_set_flow(reg, b, ct.flow_id);
       sipflow__reg_content_write(b, &ct);
+      sipflow__reg_regroup(aor, b); /* the instance may have changed */
     }
     b->cseq = j->req->cseq;
     b->updated_at = j->now;

@@ -107,21 +107,18 @@ static uint8_t health_rank(uint8_t h) {
 }
 
 /* Flows of one instance share a slot; each Contact without an instance
- * has its own. Instance equality is per URN rules (RFC 5626 §4.1). */
+ * has its own. Instances were compared by URN rules (RFC 5626 §4.1) when
+ * the bindings were stored: equal ones share an instance group. */
 static void assign_slots(sipflow_reg_plan *p) {
   uint32_t n_slots = 0;
   for (uint32_t i = 0; i < p->n_entries; i++) {
     const sipflow__reg_binding *b = p->entries[i].b;
     uint32_t slot = n_slots;
-    for (uint32_t k = 0; k < i && b->inst_len; k++) {
-      const sipflow__reg_binding *o = p->entries[k].b;
-      if (o->inst_len &&
-          sipflow__reg_instance_equal(sipflow__reg_b_inst(b), b->inst_len,
-                                      sipflow__reg_b_inst(o), o->inst_len)) {
+    for (uint32_t k = 0; k < i && b->inst_group; k++)
+      if (p->entries[k].b->inst_group == b->inst_group) {
         slot = p->entries[k].slot;
         break;
       }
-    }
     if (slot == n_slots) {
       p->slots[n_slots].q = q_of(b);
       n_slots++;
@@ -255,6 +252,15 @@ static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
   return 0;
 }
 
+/* The canonical AoR of |uri| into |out| (max_aor_len bytes). */
+static int canon(const sipflow_registrar *reg, sipflow_reg_str uri, char *out,
+                 size_t *len) {
+  if (!uri.ptr || uri.len == 0 || uri.len > reg->set.max_aor_len ||
+      sipflow__reg_aor_canon(uri.ptr, uri.len, out, len) != 0)
+    return SIPFLOW_ERR_MALFORMED;
+  return 0;
+}
+
 int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
                              sipflow_tstamp now, sipflow_reg_plan **pplan) {
   size_t len;
@@ -265,16 +271,67 @@ int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
     *pplan = NULL;
   if (!reg || !pplan)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
-  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+  if ((rv = sipflow__reg_enter(reg, now)) != 0 ||
+      (rv = canon(reg, uri, reg->aor_buf, &len)) != 0)
     return rv;
-  if (!uri.ptr || uri.len == 0 || uri.len > reg->set.max_aor_len ||
-      sipflow__reg_aor_canon(uri.ptr, uri.len, reg->aor_buf, &len) != 0)
-    return SIPFLOW_ERR_MALFORMED;
   h = sipflow__reg_hash_aor(reg, reg->aor_buf, len);
-  aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h);
+  aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h, false);
   if (!aor)
     return SIPFLOW_ERR_NOT_FOUND;
   return build(reg, aor, pplan);
+}
+
+/* One round of a batched lookup: every canonical AoR and hash first, with
+ * its table slot loading; then every record and its hinted bindings
+ * loading; then the finds and plans, by which time most of it is there. */
+static void lookup_round(sipflow_registrar *reg, const sipflow_reg_str *uris,
+                         size_t n, sipflow_reg_plan **plans, int *results) {
+  uint64_t h[SIPFLOW__REG_BATCH_ROUND];
+  size_t len[SIPFLOW__REG_BATCH_ROUND];
+  size_t room = reg->set.max_aor_len;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    results[i] = canon(reg, uris[i], reg->batch_keys + i * room, &len[i]);
+    if (results[i] != 0)
+      continue;
+    h[i] = sipflow__reg_hash_aor(reg, reg->batch_keys + i * room, len[i]);
+    sipflow__reg_index_prefetch(&reg->aors, h[i]);
+  }
+  for (i = 0; i < n; i++)
+    if (results[i] == 0)
+      sipflow__reg_aor_preload(reg, h[i]);
+  for (i = 0; i < n; i++) {
+    const sipflow__reg_aor *aor;
+    if (results[i] != 0)
+      continue;
+    aor = sipflow__reg_aor_find(reg, reg->batch_keys + i * room, len[i], h[i],
+                                false);
+    results[i] = aor ? build(reg, aor, &plans[i]) : SIPFLOW_ERR_NOT_FOUND;
+  }
+}
+
+int sipflow_registrar_lookup_batch(sipflow_registrar *reg,
+                                   const sipflow_reg_str *uris, size_t n,
+                                   sipflow_tstamp now, sipflow_reg_plan **plans,
+                                   int *results) {
+  const size_t round = SIPFLOW__REG_BATCH_ROUND;
+  int rv;
+  if (!reg || (n && (!uris || !plans || !results)))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < n; i++) {
+    plans[i] = NULL;
+    results[i] = SIPFLOW_ERR_NOT_FOUND;
+  }
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  if (n && !reg->batch_keys &&
+      !(reg->batch_keys =
+            sipflow__malloc(&reg->ctx->mem, round * reg->set.max_aor_len)))
+    return SIPFLOW_ERR_NOMEM;
+  for (size_t base = 0; base < n; base += round)
+    lookup_round(reg, uris + base, n - base < round ? n - base : round,
+                 plans + base, results + base);
+  return 0;
 }
 
 /* ---- walking a plan ------------------------------------------------------ */

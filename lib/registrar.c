@@ -106,6 +106,7 @@ static void free_all(sipflow_registrar *reg) {
   sipflow__reg_index_free(&reg->flows);
   sipflow__free(mem, reg->spare_plan);
   sipflow__free(mem, reg->aor_buf);
+  sipflow__free(mem, reg->batch_keys);
   sipflow__free(mem, reg->cinfo);
   sipflow__free(mem, reg->views);
 }
@@ -196,12 +197,51 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
 
 /* ---- linking ------------------------------------------------------------ */
 
+void sipflow__reg_regroup(const sipflow__reg_aor *aor,
+                          sipflow__reg_binding *b) {
+  /* The other bindings use at most aor->n - 1 groups, so one of 1..aor->n
+   * is free: a bitmap finds the smallest, for AoRs of up to 4095 bindings
+   * (max_contacts is at most 1024); larger ones search. */
+  enum { BITS = 4096 };
+  uint64_t used[BITS / 64];
+  uint32_t words = aor->n / 64 + 1 < BITS / 64 ? aor->n / 64 + 1 : BITS / 64;
+  uint32_t g;
+  if (b->inst_len == 0) {
+    b->inst_group = 0;
+    return;
+  }
+  for (uint32_t k = 0; k < aor->n; k++) {
+    const sipflow__reg_binding *o = aor->b[k];
+    if (o != b && o->inst_len &&
+        sipflow__reg_instance_equal(sipflow__reg_b_inst(b), b->inst_len,
+                                    sipflow__reg_b_inst(o), o->inst_len)) {
+      b->inst_group = o->inst_group;
+      return;
+    }
+  }
+  memset(used, 0, words * sizeof(used[0]));
+  for (uint32_t k = 0; k < aor->n; k++) {
+    uint32_t v = aor->b[k]->inst_group;
+    if (aor->b[k] != b && v < words * 64)
+      used[v / 64] |= (uint64_t)1 << (v % 64);
+  }
+  for (g = 1; g < words * 64 && (used[g / 64] >> (g % 64) & 1); g++)
+    ;
+  for (uint32_t k = 0; g >= words * 64 && k < aor->n; k++)
+    if (aor->b[k] != b && aor->b[k]->inst_group == g) {
+      g++;
+      k = (uint32_t)-1; /* start over with the next candidate */
+    }
+  b->inst_group = (uint16_t)g; /* g <= aor->n <= UINT16_MAX */
+}
+
 void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
                        sipflow__reg_binding *b, sipflow_tstamp expires_at) {
   /* Appended: the 200 OK and target plans list bindings oldest first. The
    * caller made room. */
   b->aor = aor;
   aor->b[aor->n++] = b;
+  sipflow__reg_regroup(aor, b);
   /* Reserved by the caller: cannot fail. */
   b->expires_at = expires_at;
   (void)sipflow__pq_set(&reg->expiry, &b->pq, expires_at);
@@ -243,6 +283,7 @@ void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
   fresh->id = old->id;
   fresh->aor = old->aor;
   old->aor->b[index_of(old)] = fresh;
+  sipflow__reg_regroup(fresh->aor, fresh);
   /* Removing first frees the heap slot the fresh binding then takes. */
   sipflow__pq_remove(&reg->expiry, &old->pq);
   fresh->expires_at = expires_at;

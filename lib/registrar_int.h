@@ -134,9 +134,8 @@ struct sipflow__reg_aor;
 /*
  * One binding: one allocation with its strings inline, in this order: URI,
  * instance, Call-ID, Path (joined), User-Agent, other parameters, then the
- * received address when it is not the flow's remote address. The fields a
- * lookup or a match reads come first, in one cache line. The fixed part is
- * 152 bytes on LP64.
+ * received address when it is not the flow's remote address. The fixed
+ * part is 152 bytes on LP64.
  *
  * Expiry is lazy: |expires_at| is the truth and the heap entry's deadline
  * only a lower bound, moved when the expiry comes earlier. A refresh (most
@@ -144,26 +143,34 @@ struct sipflow__reg_aor;
  * binding is queued again at |expires_at|.
  */
 typedef struct sipflow__reg_binding {
-  struct sipflow__reg_aor *aor;
-  sipflow_tstamp expires_at;
-  sipflow_tstamp updated_at;
+  /* First cache line: everything a lookup reads to order the plan and most
+   * of what a view reads (the tuple follows), so that a lookup needs only
+   * the first two lines of each binding and none of its strings. */
+  uint32_t refs; /* plans holding it */
   uint32_t reg_id;
   uint32_t cseq;
   int16_t q;
   uint8_t health;
   uint8_t flags;
   uint16_t uri_len, inst_len, call_id_len, path_len, ua_len, params_len;
-  uint32_t refs; /* plans holding it */
   uint16_t n_path;
-  sipflow__pq_entry pq; /* deadline <= expires_at */
+  /* Equal, within the AoR, for bindings whose instances are equal by URN
+   * rules; 0 without an instance (sipflow__reg_regroup). A plan groups
+   * flows by it without reading the instance strings. */
+  uint16_t inst_group;
+  uint64_t id;
+  sipflow_tstamp updated_at;
+  sipflow_tstamp expires_at;
+  sipflow_flow_id flow_id;
+  /* Second line: the flow the view hands out, and the links. */
+  sipflow_flow_tuple tuple;
+  struct sipflow__reg_aor *aor;
   /* The next older and newer bindings on the same flow: reg->flows holds
    * the newest of each flow (when flow_id != 0). Doubly linked so that a
    * binding leaves a flow carrying thousands (an edge's connection) in
    * O(1), not a walk from the newest. */
   struct sipflow__reg_binding *flow_next, *flow_prev;
-  uint64_t id;
-  sipflow_flow_id flow_id;
-  sipflow_flow_tuple tuple;
+  sipflow__pq_entry pq; /* deadline <= expires_at */
   char s[];
 } sipflow__reg_binding;
 
@@ -196,6 +203,9 @@ sipflow__reg_aor *sipflow__reg_aor_alloc(sipflow_registrar *reg,
  * |aor| (whose key hashes to |hash|) and free |aor|. Cannot fail. */
 void sipflow__reg_aor_swap(sipflow_registrar *reg, sipflow__reg_aor *aor,
                            sipflow__reg_aor *grown, uint64_t hash);
+/* Start loading the records under |hash| and their hinted bindings, for a
+ * find a little later (batched lookups). */
+void sipflow__reg_aor_preload(const sipflow_registrar *reg, uint64_t hash);
 /* Point the hints of |aor|'s slot (its key hashed to |hash|) at its first
  * bindings. Called where bindings are added; removals leave the hints
  * stale until the next find mends them. */
@@ -220,6 +230,10 @@ int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
                      const char *key, size_t key_len, uint64_t hash,
                      struct sipflow__reg_binding *fresh,
                      sipflow_tstamp expires_at);
+
+/* Lookups a batched lookup overlaps at a time: enough misses in flight to
+ * hide most of the memory latency, few enough for the line fill buffers. */
+#define SIPFLOW__REG_BATCH_ROUND 8u
 
 /* ---- the indexes (reg_index.c) ------------------------------------------ */
 
@@ -347,6 +361,9 @@ struct sipflow_registrar {
    * one: a lookup then usually allocates nothing. */
   sipflow_reg_plan *spare_plan;
   size_t spare_size;
+  /* Canonical AoRs of one round of a batched lookup
+   * (SIPFLOW__REG_BATCH_ROUND x max_aor_len), made at the first one. */
+  char *batch_keys;
   int in_callback;
   /* scratch, sized at creation so REGISTER needs no allocation but the
    * bindings themselves */
@@ -364,11 +381,12 @@ static inline uint64_t sipflow__reg_hash_aor(const sipflow_registrar *reg,
   return sipflow__hash(reg->ctx, key, len);
 }
 /* The record of an AoR, or NULL. Starts loading the parts of its bindings
- * a REGISTER or a lookup reads, all at once (the slot's hints let that
- * begin before the record arrives), and mends stale hints. */
+ * a REGISTER (|for_register|) or a lookup reads, all at once (the slot's
+ * hints let that begin before the record arrives), and mends stale
+ * hints. */
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
-                                        uint64_t hash);
+                                        uint64_t hash, bool for_register);
 
 /* Binding storage (reg_binding.c). */
 /* Length of a Path vector joined as one Route value ("<a>, <b>"). */
@@ -413,6 +431,10 @@ void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
 void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
                        sipflow__reg_binding *b, sipflow_tstamp expires_at);
 void sipflow__reg_unlink(sipflow_registrar *reg, sipflow__reg_binding *b);
+/* Give |b| (in |aor|'s array) the instance group of the other bindings of
+ * |aor| with an equal instance, or the smallest one no other binding has;
+ * 0 without an instance. After |b| is linked or its instance written. */
+void sipflow__reg_regroup(const sipflow__reg_aor *aor, sipflow__reg_binding *b);
 /* |fresh| takes |old|'s place in every structure and its id, expiring at
  * |expires_at|; |old| is left unlinked. */
 void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,

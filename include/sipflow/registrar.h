@@ -583,6 +583,34 @@ sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
                          sipflow_tstamp now, sipflow_reg_plan **pplan);
 
 /**
+ * Look up several AoRs in one call: for each i, what
+ * sipflow_registrar_lookup(reg, uris[i], now, &plans[i]) gives, in order.
+ * A single lookup waits for main memory twice, one load after another (the
+ * AoR table's slot, then the AoR's record and bindings); here the loads of
+ * up to eight lookups are in flight together, so a host holding several
+ * requests at once (a batch of datagrams read together, say) gets their
+ * plans for a fraction of the memory waits. docs/registrar.md has figures.
+ * @param reg the registrar.
+ * @param uris |n| Request-URIs or AoRs, canonicalised as in REGISTER.
+ * @param n how many; 0 does nothing but expire what is due.
+ * @param now the current time (bindings due to expire are expired first).
+ * @param plans receives |n| plans; plans[i] is NULL unless results[i] is 0.
+ * Delete each with sipflow_reg_plan_del().
+ * @param results receives |n| codes, each what sipflow_registrar_lookup()
+ * would return for uris[i]: 0, SIPFLOW_ERR_NOT_FOUND, SIPFLOW_ERR_MALFORMED,
+ * SIPFLOW_ERR_NOMEM.
+ * @return 0 (then see results), SIPFLOW_ERR_INVALID_ARGUMENT (NULL reg, or
+ * NULL arrays with n > 0), SIPFLOW_ERR_TIME_BACKWARDS,
+ * SIPFLOW_ERR_BAD_STATE (inside a callback), SIPFLOW_ERR_NOMEM (the first
+ * batched call makes a scratch of 8 x max_aor_len bytes, kept until the
+ * registrar goes); on an error every plans[i] is NULL.
+ * Not callback-safe. @since 0.1
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_registrar_lookup_batch(
+    sipflow_registrar *reg, const sipflow_reg_str *uris, size_t n,
+    sipflow_tstamp now, sipflow_reg_plan **plans, int *results);
+
+/**
  * Start the next q group: one branch per instance (its best usable flow)
  * and one per Contact without an instance. Call it first, and again once
  * every branch of the group has its final response and none was 2xx or

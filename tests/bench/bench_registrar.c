@@ -2,8 +2,9 @@
  * Registrar benchmark: 1 million AoRs with 2 Outbound bindings each (one
  * instance, reg-id 1 and 2, each on its own flow). Prints REGISTERs applied
  * per second (new bindings, then refreshes), lookups per second (lookup,
- * first group, delete the plan) and the memory per binding measured with
- * the counting allocator. Prints figures only; never fails on time.
+ * first group, delete the plan; one at a time, then in batches) and the
+ * memory per binding measured with the counting allocator. Prints figures
+ * only; never fails on time.
  *
  * Usage: bench_registrar [number of AoRs [lookup rounds]]
  */
@@ -112,6 +113,12 @@ static void templ_set(templ *t, uint32_t aor, int reg_id, uint32_t cseq) {
   t->req.flow_id = (sipflow_flow_id)aor * 2 + (sipflow_flow_id)reg_id;
 }
 
+/* Lookups per sipflow_registrar_lookup_batch() call. */
+#define BATCH 16
+#define BATCH_S "16"
+static char batch_aor[BATCH][32];
+static sipflow_reg_str batch_uri[BATCH];
+
 /* Bytes of the strings stored for one binding and one AoR. */
 static size_t binding_string_bytes(const templ *t) {
   /* URI + instance without quotes and brackets + Call-ID */
@@ -183,6 +190,12 @@ int main(int argc, char **argv) {
     }
   span_print("REGISTER (refresh):", t0, 2.0 * n);
 
+  for (uint32_t k = 0; k < BATCH; k++) {
+    strcpy(batch_aor[k], t.aor);
+    batch_uri[k].ptr = batch_aor[k];
+    batch_uri[k].len = aor_len;
+  }
+
   /* 3. Lookups: plan, first group, delete; each round in a new order. */
   for (int round = 0; round < rounds; round++) {
     free(perm);
@@ -200,6 +213,33 @@ int main(int argc, char **argv) {
       sipflow_reg_plan_del(plan);
     }
     span_print("lookup (plan+group+del):", t0, (double)n);
+  }
+
+  /* 4. The same through sipflow_registrar_lookup_batch(), BATCH at a time:
+   * a host holding several requests at once. */
+  for (int round = 0; round < rounds; round++) {
+    free(perm);
+    perm = permutation(n);
+    t0 = span_start();
+    for (uint32_t i = 0; i < n; i += BATCH) {
+      uint32_t m = n - i < BATCH ? n - i : BATCH;
+      sipflow_reg_plan *plans[BATCH];
+      int results[BATCH];
+      for (uint32_t k = 0; k < m; k++)
+        digits7(batch_aor[k] + 5, perm[i + k]);
+      if (sipflow_registrar_lookup_batch(reg, batch_uri, m, now, plans,
+                                         results) != 0)
+        failures += m;
+      for (uint32_t k = 0; k < m; k++) {
+        const sipflow_reg_branch *br;
+        size_t nb;
+        if (results[k] != 0 ||
+            sipflow_reg_plan_next_group(plans[k], &br, &nb) != 0 || nb != 1)
+          failures++;
+        sipflow_reg_plan_del(plans[k]);
+      }
+    }
+    span_print("lookup batch of " BATCH_S ":", t0, (double)n);
   }
   printf("peak bytes:               %10lld\n", (long long)fa.peak_bytes);
   if (failures)
