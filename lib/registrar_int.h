@@ -242,7 +242,7 @@ int sipflow__reg_add(sipflow_registrar *reg, sipflow__reg_aor *aor,
  * record's first two bindings were when last seen. They are only ever
  * prefetched, never read through, so a stale one costs a wasted load and
  * nothing else; they let a lookup start loading the bindings together with
- * the record instead of after it (docs/registrar.md, "Lookup cost"). */
+ * the record instead of after it (docs/registrar.md, "Throughput"). */
 typedef struct sipflow__reg_slot {
   uint64_t hash;
   void *obj; /* NULL: free */

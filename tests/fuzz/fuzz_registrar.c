@@ -269,6 +269,35 @@ static void walk_plan(world *w, sipflow_reg_plan *plan, in *i) {
   }
 }
 
+/* A batched lookup of |first| and up to 11 more AoRs (more than one
+ * round): each plan is made exactly when its code is 0; the first is kept
+ * in |slot|. */
+static void lookup_batch(world *w, in *i, sipflow_reg_str first,
+                         sipflow_reg_plan **slot) {
+  sipflow_reg_str want[12];
+  sipflow_reg_plan *plans[12];
+  int results[12];
+  size_t n = 1 + byte(i) % 12;
+  want[0] = first;
+  for (size_t j = 1; j < n; j++)
+    want[j] = PICK(i, aors);
+  if (sipflow_registrar_lookup_batch(w->reg, want, n, w->now, plans, results) !=
+      0) {
+    for (size_t j = 0; j < n; j++)
+      CHECK(plans[j] == NULL);
+    return;
+  }
+  for (size_t j = 0; j < n; j++) {
+    CHECK((results[j] == 0) == (plans[j] != NULL));
+    CHECK(results[j] == 0 || results[j] == SIPFLOW_ERR_NOT_FOUND ||
+          results[j] == SIPFLOW_ERR_MALFORMED ||
+          results[j] == SIPFLOW_ERR_NOMEM);
+    if (j > 0)
+      sipflow_reg_plan_del(plans[j]);
+  }
+  *slot = plans[0];
+}
+
 static void do_lookup(world *w, in *i) {
   uint8_t k = byte(i);
   sipflow_reg_plan **slot = &w->plans[k & 1];
@@ -282,8 +311,13 @@ static void do_lookup(world *w, in *i) {
   }
   sipflow_reg_plan_del(*slot);
   *slot = NULL;
-  if (sipflow_registrar_lookup(w->reg, aor, w->now, slot) != 0)
+  if (k & 8) {
+    lookup_batch(w, i, aor, slot);
+    if (!*slot)
+      return;
+  } else if (sipflow_registrar_lookup(w->reg, aor, w->now, slot) != 0) {
     return;
+  }
   if (k & 4)
     walk_plan(w, *slot, i);
 }

@@ -1241,7 +1241,7 @@ Test(registrar, the_binding_limit_gives_503) {
 /* ---- API contract -------------------------------------------------------- */
 
 static harness *reentry;
-static int reentry_rv;
+static int reentry_rv, reentry_lookup_rv, reentry_batch_rv;
 
 static void reenter(sipflow_registrar *reg, sipflow_reg_change change,
                     const sipflow_reg_binding *b, void *ud) {
@@ -1250,8 +1250,14 @@ static void reenter(sipflow_registrar *reg, sipflow_reg_change change,
   (void)change;
   (void)b;
   (void)ud;
+  sipflow_reg_str aor = S(AOR);
+  sipflow_reg_plan *plan;
+  int result;
   req_init(&r, AOR, "zz", 1);
   reentry_rv = sipflow_registrar_process(reg, &r.req, reentry->now, &res);
+  reentry_lookup_rv = sipflow_registrar_lookup(reg, aor, reentry->now, &plan);
+  reentry_batch_rv = sipflow_registrar_lookup_batch(reg, &aor, 1, reentry->now,
+                                                    &plan, &result);
   cr_expect_eq(sipflow_registrar_binding_count(reg), 1); /* callback-safe */
 }
 
@@ -1269,6 +1275,8 @@ Test(registrar, mutating_calls_from_a_callback_are_refused) {
   req_contact(&r, U1);
   cr_expect_eq(sipflow_registrar_process(h.reg, &r.req, h.now, &res), 0);
   cr_expect_eq(reentry_rv, SIPFLOW_ERR_BAD_STATE);
+  cr_expect_eq(reentry_lookup_rv, SIPFLOW_ERR_BAD_STATE);
+  cr_expect_eq(reentry_batch_rv, SIPFLOW_ERR_BAD_STATE);
   cr_expect_eq(res->status, 200);
   cr_expect_eq(res->n_contacts, 1);
   harness_close(&h);

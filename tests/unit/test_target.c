@@ -462,3 +462,219 @@ Test(target, lookup_survives_allocation_failure) {
   sipflow_reg_plan_del(plan);
   harness_close(&h);
 }
+
+/* ---- instance groups ---------------------------------------------------- */
+
+Test(target, a_binding_whose_instance_changes_moves_to_its_own_branch) {
+  harness h;
+  sipflow_reg_plan *plan;
+  reg_req r;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  /* Two Contacts without reg-id (keyed by URI) of one instance, written
+   * in two cases (RFC 5626 §4.1: urn:uuid compares case-insensitively). */
+  req_init(&r, AOR, "c1", 1);
+  req_contact(&r, "sip:alice@192.0.2.1")->instance = S(INST_A);
+  req_contact(&r, "sip:alice@192.0.2.2")->instance = S(INST_A_UP);
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  plan = lookup(&h, AOR);
+  report(&h, plan, group(plan, 1), 486); /* one instance: one branch */
+  sipflow_reg_plan_del(plan);
+  /* The first Contact now names another instance (same length: rewritten
+   * in place): two instances, two parallel branches. */
+  req_init(&r, AOR, "c1", 2);
+  req_contact(&r, "sip:alice@192.0.2.1")->instance = S(INST_B);
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  plan = lookup(&h, AOR);
+  group(plan, 2);
+  sipflow_reg_plan_del(plan);
+  /* And back: one branch again. */
+  req_init(&r, AOR, "c1", 3);
+  req_contact(&r, "sip:alice@192.0.2.1")->instance = S(INST_A);
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  plan = lookup(&h, AOR);
+  group(plan, 1);
+  sipflow_reg_plan_del(plan);
+  harness_close(&h);
+}
+
+/* White box: the AoR slot's hints are only prefetched, so stale ones must
+ * not change a plan, and a lookup mends them. */
+static const sipflow__reg_slot *aor_slot(const harness *h, const char *aor) {
+  const sipflow_registrar *reg = h->reg;
+  uint64_t hash = sipflow__reg_hash_aor(reg, aor, strlen(aor));
+  size_t pos = sipflow__reg_index_home(&reg->aors, hash);
+  const sipflow__reg_slot *s = sipflow__reg_index_next(&reg->aors, hash, &pos);
+  cr_assert_not_null(s);
+  return s;
+}
+
+Test(target, stale_hints_change_no_plan_and_a_lookup_mends_them) {
+  harness h;
+  sipflow_reg_plan *plan;
+  const sipflow__reg_slot *s;
+  const sipflow__reg_aor *aor;
+  const sipflow_reg_branch *br;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  flow(&h, INST_A, "1", 11, SIPFLOW_REG_Q_NONE);
+  flow(&h, INST_B, "1", 12, SIPFLOW_REG_Q_NONE);
+  flow(&h, INST_B, "2", 13, SIPFLOW_REG_Q_NONE);
+  s = aor_slot(&h, AOR);
+  aor = s->obj;
+  cr_assert_eq(aor->n, 3);
+  cr_expect_eq(s->hint[0], aor->b[0]); /* set by the REGISTERs */
+  cr_expect_eq(s->hint[1], aor->b[1]);
+  /* The flow of the oldest binding fails: the hints now name a freed
+   * binding and the one that moved up. */
+  cr_assert_eq(sipflow_registrar_flow_failed(h.reg, 11, h.now), 0);
+  cr_assert_eq(aor->n, 2);
+  cr_expect_neq(s->hint[0], aor->b[0]);
+  plan = lookup(&h, AOR);
+  br = group(plan, 1); /* instance B only, its reg-id 1 first */
+  cr_expect_eq(br->binding->flow_id, 12);
+  cr_expect_eq(s->hint[0], aor->b[0]);
+  cr_expect_eq(s->hint[1], aor->b[1]);
+  cr_expect_eq(sipflow__registrar_check(h.reg), 0);
+  sipflow_reg_plan_del(plan);
+  harness_close(&h);
+}
+
+/* ---- batched lookups ---------------------------------------------------- */
+
+/* The flows of every group of |plan|, in order, answering 486 to each
+ * branch to reach the next group; -1 ends each group. */
+static size_t plan_flows(harness *h, sipflow_reg_plan *plan, long *out,
+                         size_t room) {
+  const sipflow_reg_branch *br;
+  size_t n, len = 0;
+  while (sipflow_reg_plan_next_group(plan, &br, &n) == 0 && n > 0) {
+    for (size_t i = 0; i < n && len < room; i++)
+      out[len++] = (long)br[i].binding->flow_id;
+    for (size_t i = 0; i < n; i++)
+      report(h, plan, &br[i], 486);
+    if (len < room)
+      out[len++] = -1;
+  }
+  return len;
+}
+
+Test(target, a_batched_lookup_gives_what_each_lookup_gives) {
+  static const char *const uris[] = {
+      AOR,
+      "sip:bob@example.com",
+      "sip:nobody@example.com",
+      "tel:+15551234",
+      "sip:alice@EXAMPLE.com;transport=tcp",
+      "",
+      "sip:carol@example.com",
+      AOR,
+      "sip:bob@example.com",
+      "sip:dave@example.com",
+      "sip:carol@example.com",
+      "sip:alice@example.com?x=y",
+      "sip:bob@example.com",
+      "sip:eve@example.com",
+      "sip:bob@example.com",
+      AOR,
+      "sip:nobody@example.com",
+      "sip:carol@example.com",
+      "sip:alice@example.com", /* 19: more than two rounds */
+  };
+  enum { N = sizeof(uris) / sizeof(uris[0]) };
+  harness h;
+  sipflow_reg_str in[N];
+  sipflow_reg_plan *plans[N];
+  int results[N];
+  reg_req r;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  flow(&h, INST_A, "1", 11, 500);
+  flow(&h, INST_A, "2", 12, 500);
+  flow(&h, INST_B, "1", 13, 900);
+  plain(&h, "sip:alice@192.0.2.50", SIPFLOW_REG_Q_NONE);
+  req_init(&r, "sip:bob@example.com", "b1", 1);
+  req_contact(&r, "sip:bob@192.0.2.60");
+  req_flow(&r, 21);
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  req_init(&r, "sip:carol@example.com", "c1", 1);
+  req_ob_contact(&r, "sip:carol@192.0.2.70", INST_B, "1");
+  req_flow(&r, 31);
+  cr_assert_eq(submit(&h, &r)->status, 200);
+  for (size_t i = 0; i < N; i++)
+    in[i] = S(uris[i]);
+  cr_assert_eq(
+      sipflow_registrar_lookup_batch(h.reg, in, N, h.now, plans, results), 0);
+  for (size_t i = 0; i < N; i++) {
+    sipflow_reg_plan *one = NULL;
+    int rv = sipflow_registrar_lookup(h.reg, in[i], h.now, &one);
+    long want[32], got[32];
+    size_t nw, ng;
+    cr_expect_eq(results[i], rv, "%s: %d, alone %d", uris[i], results[i], rv);
+    cr_expect_eq(plans[i] == NULL, rv != 0, "%s", uris[i]);
+    if (rv != 0 || !plans[i]) {
+      sipflow_reg_plan_del(plans[i]);
+      continue;
+    }
+    nw = plan_flows(&h, one, want, 32);
+    ng = plan_flows(&h, plans[i], got, 32);
+    cr_expect_eq(ng, nw, "%s", uris[i]);
+    cr_expect_eq(memcmp(got, want, nw * sizeof(want[0])), 0, "%s", uris[i]);
+    sipflow_reg_plan_del(one);
+    sipflow_reg_plan_del(plans[i]);
+  }
+  cr_expect_eq(results[0], 0);
+  cr_expect_eq(results[2], SIPFLOW_ERR_NOT_FOUND);
+  cr_expect_eq(results[3], SIPFLOW_ERR_MALFORMED);
+  cr_expect_eq(results[5], SIPFLOW_ERR_MALFORMED);
+  harness_close(&h);
+}
+
+Test(target, batched_lookup_arguments_and_allocation_failure) {
+  harness h;
+  sipflow_reg_str in[3] = {S(AOR), S("sip:bob@example.com"), S(AOR)};
+  sipflow_reg_plan *plans[3];
+  int results[3];
+  int64_t live;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  flow(&h, INST_A, "1", 11, SIPFLOW_REG_Q_NONE);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(NULL, in, 3, h.now, plans, results),
+      SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, NULL, 3, h.now, plans, results),
+      SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, in, 3, h.now, NULL, results),
+      SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_registrar_lookup_batch(h.reg, in, 3, h.now, plans, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, NULL, 0, h.now, NULL, NULL), 0);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, in, 3, h.now - 1, plans, results),
+      SIPFLOW_ERR_TIME_BACKWARDS);
+  for (size_t i = 0; i < 3; i++)
+    cr_expect_null(plans[i]);
+  /* The first batched call makes its scratch: that failing fails the
+   * call and changes nothing. */
+  live = h.fa.live;
+  fail_alloc_arm(&h.fa, 1, 0);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, in, 3, h.now, plans, results),
+      SIPFLOW_ERR_NOMEM);
+  cr_expect_eq(h.fa.live, live);
+  for (size_t i = 0; i < 3; i++)
+    cr_expect_null(plans[i]);
+  /* Then one plan's allocation fails: only that lookup. The call's
+   * allocations are the scratch (1) and the third lookup's plan (2): the
+   * first takes the spare plan a single lookup leaves behind. */
+  sipflow_reg_plan_del(lookup(&h, AOR));
+  fail_alloc_arm(&h.fa, 2, 0);
+  cr_expect_eq(
+      sipflow_registrar_lookup_batch(h.reg, in, 3, h.now, plans, results), 0);
+  cr_expect_eq(results[0], 0);
+  cr_expect_eq(results[1], SIPFLOW_ERR_NOT_FOUND);
+  cr_expect_eq(results[2], SIPFLOW_ERR_NOMEM);
+  cr_expect_null(plans[2]);
+  cr_expect_eq(sipflow__registrar_check(h.reg), 0);
+  sipflow_reg_plan_del(plans[0]);
+  harness_close(&h);
+}

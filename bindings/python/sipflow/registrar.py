@@ -449,6 +449,36 @@ class Registrar(Live):
         check(rv, "lookup %r" % uri)
         return TargetPlan(self, ptr)
 
+    def lookup_many(self, uris, now=None):
+        """Target plans for several AoRs in one call, in order: a plan, or
+        None where the AoR has no binding. The memory loads of the lookups
+        overlap (sipflow_registrar_lookup_batch), which pays for a host
+        holding several requests at once.
+
+        :raises MalformedError: one of them is not a SIP or SIPS URI, or is
+            too long (the plans made for the others are deleted).
+        """
+        uris = list(uris)
+        n = len(uris)
+        pool = _Strings()
+        arr = pool.keep((S.reg_str * max(n, 1))())
+        for i, u in enumerate(uris):
+            pool.set(arr[i], u)
+        plans = (c_void_p * max(n, 1))()
+        results = (ctypes.c_int * max(n, 1))()
+        rv = self._ctx._invoke(C.sipflow_registrar_lookup_batch, self._p(),
+                               arr, n, self._ctx._now(now), plans, results)
+        check(rv, "lookup of %d AoRs" % n)
+        out = [TargetPlan(self, c_void_p(plans[i])) if results[i] == 0 else None
+               for i in range(n)]
+        for i in range(n):
+            if results[i] not in (0, NOT_FOUND):
+                for plan in out:
+                    if plan is not None:
+                        plan.close()
+                check(results[i], "lookup %r" % uris[i])
+        return out
+
     def bindings(self, now=None):
         """Every binding, after expiring those due at ``now``."""
         collect = []

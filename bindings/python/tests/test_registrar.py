@@ -196,6 +196,30 @@ def test_lookup_of_a_non_sip_uri_is_malformed(reg):
         reg.lookup("mailto:alice@example.com")
 
 
+def test_lookup_many_gives_what_lookup_gives_for_each(reg):
+    for k in range(20):  # more than one round of the batch
+        res = reg.process(aor="sip:u%d@example.com" % k, call_id="c%d" % k,
+                          cseq=1, contacts=["sip:u%d@192.0.2.%d" % (k, k + 1)])
+        assert res.status == 200
+    uris = ["sip:u%d@Example.COM" % k for k in range(0, 24, 2)]  # 20, 22: none
+    plans = reg.lookup_many(uris)
+    assert [p is None for p in plans] == [False] * 10 + [True] * 2
+    for k, plan in zip(range(0, 20, 2), plans):
+        with plan:
+            [branch] = plan.next_group()
+            assert branch.binding.uri == "sip:u%d@192.0.2.%d" % (k, k + 1)
+            assert branch.binding.aor == "sip:u%d@example.com" % k
+    assert reg.lookup_many([]) == []
+
+
+def test_lookup_many_raises_for_a_malformed_uri_and_keeps_no_plan(reg):
+    register_flow(reg, 11, 1)
+    with pytest.raises(sipflow.MalformedError):
+        reg.lookup_many([AOR, "mailto:alice@example.com"])
+    with reg.lookup(AOR) as plan:  # nothing left half-made
+        assert [b.binding.flow_id for b in plan.next_group()] == [11]
+
+
 def test_an_exception_in_on_change_comes_back_after_the_change_is_made(reg):
     def boom(change, binding):
         raise RuntimeError("store down")
