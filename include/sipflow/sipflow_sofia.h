@@ -41,7 +41,9 @@ extern "C" {
  * Parse one complete SIP message. sofia reports syntax errors by flagging
  * the message rather than failing; this call turns those into an error code,
  * and also refuses what sofia would mis-take for SIP (empty input, CRLF
- * keepalives, STUN): classify those first.
+ * keepalives, STUN): classify those first. Every Via's fields are
+ * recomputed from its parameters, which sofia leaves short when Vias are
+ * folded onto one line (docs/adapters.md).
  * @param pmsg receives the message; free it with msg_destroy().
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_MALFORMED (not SIP, a
  * parse error, or a request or response missing Via, From, To, Call-ID or

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <sofia-sip/msg_header.h>
+#include <sofia-sip/msg_parser.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
 
@@ -37,6 +38,13 @@ int sipflow_sofia_parse(msg_t **pmsg, const uint8_t *data, size_t len) {
     msg_destroy(msg);
     return SIPFLOW_ERR_MALFORMED;
   }
+  /* With Vias folded onto one line (RFC 3261 §7.3.1), sofia-sip leaves a
+   * parameter without a value just before the comma out of the Via's
+   * fields: "...;rport, SIP/2.0/UDP ..." lists rport in v_params but
+   * leaves v_rport NULL, and a proxy would then answer without rport
+   * (RFC 3581). Recomputing the fields from the parameters mends it. */
+  for (sip_via_t *v = sip->sip_via; v; v = v->v_next)
+    (void)msg_header_update_params(v->v_common, 0);
   *pmsg = msg;
   return 0;
 }

@@ -200,6 +200,30 @@ Test(sofia, garbage_keepalives_and_incomplete_messages_are_malformed) {
                SIPFLOW_ERR_INVALID_ARGUMENT);
 }
 
+/* RFC 3261 §7.3.1: Vias may share a line. sofia-sip alone leaves a
+ * valueless parameter before the comma out of the Via's fields (v_rport
+ * NULL); the adapter's parse must give the same fields as separate lines. */
+Test(sofia, folded_vias_keep_their_rport) {
+  static const char folded[] =
+      "OPTIONS sip:a@example.com SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1;rport, "
+      "SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bK2;rport\r\n"
+      "From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n"
+      "Call-ID: fold\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  msg_t *msg;
+  sip_t *sip;
+  cr_assert_eq(
+      sipflow_sofia_parse(&msg, (const uint8_t *)folded, sizeof(folded) - 1),
+      0);
+  sip = sip_object(msg);
+  cr_assert_eq(sipflow_sofia_via_count(sip), 2);
+  cr_expect_not_null(sip->sip_via->v_rport);
+  cr_expect_str_eq(sip->sip_via->v_branch, "z9hG4bK1");
+  cr_expect_not_null(sip->sip_via->v_next->v_rport);
+  cr_expect_str_eq(sip->sip_via->v_next->v_host, "192.0.2.9");
+  msg_destroy(msg);
+}
+
 /* ---- su_root timer ------------------------------------------------------ */
 
 typedef struct fake_source {

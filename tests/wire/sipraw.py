@@ -67,9 +67,12 @@ def stun(host, port):
     return False
 
 
-def request(host, port, method, ruri, extra="", transport="udp"):
+def request(host, port, method, ruri, extra="", transport="udp", via_tail="",
+            answer=None):
     """Sends one request and returns the status of the first final
-    response (or of any response for non-INVITE)."""
+    response (or of any response for non-INVITE). |via_tail| is appended
+    to the top Via's line (", SIP/2.0/UDP ..." puts a second Via on it);
+    |answer|, a dict, receives the local port and the answer's bytes."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     local = "::1" if fam == socket.AF_INET6 else "127.0.0.1"
     if transport == "udp":
@@ -82,7 +85,8 @@ def request(host, port, method, ruri, extra="", transport="udp"):
     sent_by = f"[{local}]:{lport}" if fam == socket.AF_INET6 else f"{local}:{lport}"
     branch = "z9hG4bK" + os.urandom(6).hex()
     msg = (f"{method} {ruri} SIP/2.0\r\n"
-           f"Via: SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport\r\n"
+           f"Via: SIP/2.0/{transport.upper()} {sent_by};branch={branch};rport"
+           f"{via_tail}\r\n"
            f"Max-Forwards: 70\r\n"
            f"From: <sip:raw@example.com>;tag={os.urandom(4).hex()}\r\n"
            f"To: <{ruri}>\r\n"
@@ -101,6 +105,8 @@ def request(host, port, method, ruri, extra="", transport="udp"):
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "SIP/2.0":
                 code = int(parts[1])
+                if answer is not None:
+                    answer.update(port=lport, data=data)
                 if code >= 200 or method != "INVITE":
                     if method == "INVITE" and code >= 300:
                         ack = msg.replace(b"INVITE " + ruri.encode(), b"ACK " + ruri.encode(), 1)
@@ -202,6 +208,20 @@ def main():
         if got != code:
             print(f"expected {code}, got {got}", file=sys.stderr)
             return 1
+        return 0
+    if cmd == "vias":
+        # vias HOST PORT METHOD RURI VIA-TAIL: the Via lines of the answer,
+        # one per line, after "port=<our source port>"
+        answer = {}
+        request(host, port, sys.argv[4], sys.argv[5], via_tail=sys.argv[6],
+                answer=answer)
+        if not answer:
+            print("no answer", file=sys.stderr)
+            return 1
+        print("port=%d" % answer["port"])
+        for line in answer["data"].decode(errors="replace").split("\r\n"):
+            if line.lower().startswith(("via:", "v:")):
+                print(line)
         return 0
     raise SystemExit("unknown command " + cmd)
 

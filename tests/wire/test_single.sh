@@ -26,6 +26,25 @@ check "REGISTER over IPv6 UDP stored and answered 200" \
 check "the IPv6 binding shows its IPv6 flow" \
   json_check "$CTL" dump "[b for b in d['bindings'] if b['aor']=='sip:ivy@example.com' and b['flow']['remote'].startswith('[::1]:')]"
 
+# RFC 3261 §7.3.1 allows Vias folded onto one line; RFC 3581 §4: the top
+# one still gets received and rport in the answer, and the second stays
+# once, as it was.
+folded_vias_answered() {
+  local out port first
+  out=$($SIPRAW vias 127.0.0.1 $P OPTIONS sip:127.0.0.1:$P \
+    ", SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKfolded") || return 1
+  port=$(printf '%s\n' "$out" | sed -n 's/^port=//p')
+  first=$(printf '%s\n' "$out" | grep -i -m1 '^via:')
+  printf '%s\n' "$out" >&2
+  case "$first" in
+  *"received=127.0.0.1"*"rport=$port"* | *"rport=$port"*"received=127.0.0.1"*) ;;
+  *) return 1 ;;
+  esac
+  [ "$(printf '%s\n' "$out" | grep -o '192.0.2.9:5070' | wc -l)" -eq 1 ]
+}
+check "two Vias on one line: the answer's top Via has received and rport" \
+  folded_vias_answered
+
 # Two flows of one instance: reg-id 1 and 2 over TCP (RFC 5626 §6).
 phone() { # name user regid port [instance]
   start "$1" sipp -nostdin -sf "$SCEN/ob_register.xml" -oocsf "$SCEN/ob_answer.xml" \
