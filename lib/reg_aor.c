@@ -66,19 +66,22 @@ void sipflow__reg_aor_preload(const sipflow_registrar *reg, uint64_t hash) {
 
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
-                                        uint64_t hash, bool for_register) {
+                                        uint64_t hash,
+                                        sipflow__reg_find_for why) {
   size_t pos = sipflow__reg_index_home(&reg->aors, hash);
-  size_t bytes = for_register ? REGISTER_BYTES : LOOKUP_BYTES;
+  bool deep = why == SIPFLOW__REG_FIND_REGISTER;
+  size_t bytes = deep ? REGISTER_BYTES : LOOKUP_BYTES;
   sipflow__reg_slot *s;
   while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos))) {
     sipflow__reg_aor *aor = s->obj;
-    preload(s);
+    if (why != SIPFLOW__REG_FIND_PRELOADED)
+      preload(s);
     if (aor->len != len || memcmp(sipflow__reg_aor_key(aor), key, len) != 0)
       continue;
     for (uint32_t k = 0; k < aor->n; k++) {
       if (k < SIPFLOW__REG_HINTS && s->hint[k] != aor->b[k])
         s->hint[k] = aor->b[k]; /* stale since a removal: mended */
-      else if (k < SIPFLOW__REG_HINTS && !for_register)
+      else if (k < SIPFLOW__REG_HINTS && !deep)
         continue; /* preloaded */
       prefetch_binding(aor->b[k], bytes);
     }

@@ -158,7 +158,8 @@ static int hash_aor(sipflow_registrar *reg, job *j) {
 }
 
 static void find_aor(sipflow_registrar *reg, job *j) {
-  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash, true);
+  j->aor = sipflow__reg_aor_find(reg, reg->aor_buf, j->key_len, j->hash,
+                                 SIPFLOW__REG_FIND_REGISTER);
 }
 
 /* RFC 5626 §6: outbound applies when the registrar is the first hop, or
@@ -667,6 +668,7 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
 
 static void commit(sipflow_registrar *reg, job *j) {
   sipflow__reg_aor *aor = j->aor;
+  const sipflow__reg_binding *first, *second;
   if (j->new_aor && aor) {
     sipflow__reg_aor_swap(reg, aor, j->new_aor, j->hash);
     aor = j->aor = j->new_aor;
@@ -678,6 +680,10 @@ static void commit(sipflow_registrar *reg, job *j) {
   }
   if (!aor)
     return; /* nothing to add and no binding to touch */
+  /* The find mended the slot's hints, so they are the first two bindings
+   * now; most REGISTERs (refreshes) leave those alone. */
+  first = aor->n > 0 ? aor->b[0] : NULL;
+  second = aor->n > 1 ? aor->b[1] : NULL;
   if (j->victims)
     pick_victims(reg, j);
   for (size_t i = 0; i < j->req->n_contacts; i++)
@@ -689,7 +695,8 @@ static void commit(sipflow_registrar *reg, job *j) {
     j->aor = NULL;
     return;
   }
-  sipflow__reg_aor_hint(reg, aor, j->hash);
+  if (aor->b[0] != first || (aor->n > 1 ? aor->b[1] : NULL) != second)
+    sipflow__reg_aor_hint(reg, aor, j->hash);
 }
 
 static void answer_200(sipflow_registrar *reg, const job *j) {

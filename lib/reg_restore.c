@@ -232,7 +232,8 @@ int sipflow_change_apply_binding(sipflow_registrar *reg,
           0)
     return SIPFLOW_ERR_MALFORMED;
   hash = sipflow__hash(reg->ctx, reg->aor_buf, key_len);
-  aor = sipflow__reg_aor_find(reg, reg->aor_buf, key_len, hash, true);
+  aor = sipflow__reg_aor_find(reg, reg->aor_buf, key_len, hash,
+                              SIPFLOW__REG_FIND_REGISTER);
   b = find(aor, r);
   if (b && !wins(c, b, unix_seconds, now))
     return SIPFLOW_ERR_STALE;

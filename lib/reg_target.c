@@ -275,7 +275,8 @@ int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
       (rv = canon(reg, uri, reg->aor_buf, &len)) != 0)
     return rv;
   h = sipflow__reg_hash_aor(reg, reg->aor_buf, len);
-  aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h, false);
+  aor = sipflow__reg_aor_find(reg, reg->aor_buf, len, h,
+                              SIPFLOW__REG_FIND_LOOKUP);
   if (!aor)
     return SIPFLOW_ERR_NOT_FOUND;
   return build(reg, aor, pplan);
@@ -305,7 +306,7 @@ static void lookup_round(sipflow_registrar *reg, const sipflow_reg_str *uris,
     if (results[i] != 0)
       continue;
     aor = sipflow__reg_aor_find(reg, reg->batch_keys + i * room, len[i], h[i],
-                                false);
+                                SIPFLOW__REG_FIND_PRELOADED);
     results[i] = aor ? build(reg, aor, &plans[i]) : SIPFLOW_ERR_NOT_FOUND;
   }
 }

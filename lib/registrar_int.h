@@ -380,13 +380,20 @@ static inline uint64_t sipflow__reg_hash_aor(const sipflow_registrar *reg,
                                              const char *key, size_t len) {
   return sipflow__hash(reg->ctx, key, len);
 }
+/* What a find is for: how much of the bindings to start loading. */
+typedef enum sipflow__reg_find_for {
+  SIPFLOW__REG_FIND_REGISTER, /* the fixed part and the first strings */
+  SIPFLOW__REG_FIND_LOOKUP,   /* what a plan reads */
+  SIPFLOW__REG_FIND_PRELOADED /* a lookup after sipflow__reg_aor_preload() */
+} sipflow__reg_find_for;
+
 /* The record of an AoR, or NULL. Starts loading the parts of its bindings
- * a REGISTER (|for_register|) or a lookup reads, all at once (the slot's
- * hints let that begin before the record arrives), and mends stale
- * hints. */
+ * that |why| needs, all at once (the slot's hints let that begin before
+ * the record arrives), and mends stale hints. */
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
                                         const char *key, size_t len,
-                                        uint64_t hash, bool for_register);
+                                        uint64_t hash,
+                                        sipflow__reg_find_for why);
 
 /* Binding storage (reg_binding.c). */
 /* Length of a Path vector joined as one Route value ("<a>, <b>"). */
