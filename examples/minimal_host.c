@@ -18,7 +18,7 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
                       void *ep_ud) {
   (void)ka, (void)ud, (void)ep_ud;
   /* A real host writes probe->data to the flow's connection here. */
-  printf("t=%6.1f s  flow %llu: %zu-byte ping\n", (double)now / 1e9,
+  printf("t=%6.1f s  flow %llu: CRLF ping (%zu bytes)\n", (double)now / 1e9,
          (unsigned long long)flow, probe->len);
   return 0;
 }

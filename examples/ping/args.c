@@ -7,6 +7,7 @@
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ void ping_usage(FILE *out) {
   fprintf(out,
           "usage: sipflow-ping [-c COUNT] [-i INTERVAL] [-m options|crlf|stun]"
           " [-W TIMEOUT]\n"
+          "       sipflow-ping -h | --help | -V | --version\n"
           "                    sip:host[:port][;transport=udp|tcp]\n"
           "  -c COUNT     stop after COUNT probes (default: until SIGINT)\n"
           "  -i INTERVAL  seconds between probes, 0.1 to 6553.5 (default 1);\n"
@@ -33,6 +35,8 @@ void ping_usage(FILE *out) {
           "  -m METHOD    options (default, any transport), crlf (tcp),"
           " stun (udp)\n"
           "  -W TIMEOUT   seconds to wait for each answer (default 1)\n"
+          "  -h, --help   print this help and exit\n"
+          "  -V, --version  print the version and exit\n"
           "host is an IPv4 address or an IPv6 address in brackets: names are"
           " not resolved.\n");
 }
@@ -185,8 +189,12 @@ int ping_args_parse(ping_args *a, int argc, char **argv, FILE *err) {
   a->interval = SIPFLOW_SECONDS;
   a->timeout = SIPFLOW_SECONDS;
   a->method = SIPFLOW_KEEPALIVE_OPTIONS;
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {NULL, 0, NULL, 0}};
   opterr = 0;
-  while ((c = getopt(argc, argv, "c:i:m:W:h")) != -1) {
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "c:i:m:W:hV", longopts, NULL)) != -1) {
     int bad = 0;
     switch (c) {
     case 'c':
@@ -204,6 +212,8 @@ int ping_args_parse(ping_args *a, int argc, char **argv, FILE *err) {
       break;
     case 'h':
       return 1;
+    case 'V':
+      return 2;
     default:
       fprintf(err, "sipflow-ping: unknown option or missing value\n");
       return -1;

@@ -341,6 +341,10 @@ static void teardown(ping *p) {
 int main(int argc, char **argv) {
   static ping p;
   int rv = ping_args_parse(&p.args, argc, argv, stderr);
+  if (rv == 2) {
+    printf("sipflow-ping %s\n", sipflow_version(0)->version_str);
+    return 0;
+  }
   if (rv != 0) {
     ping_usage(rv > 0 ? stdout : stderr);
     return rv > 0 ? 0 : 2;

@@ -64,8 +64,8 @@ typedef struct ping {
 } ping;
 
 /* ---- args.c ---- */
-/* Parse the command line: 0; 1 for -h; -1 for a usage error, after
- * printing why to |err|. */
+/* Parse the command line: 0; 1 for -h/--help; 2 for -V/--version; -1
+ * for a usage error, after printing why to |err|. */
 int ping_args_parse(ping_args *a, int argc, char **argv, FILE *err);
 void ping_usage(FILE *out);
 const char *ping_method_name(int method);

@@ -96,4 +96,14 @@ check "a host name is a usage error (names are not resolved): exit 2" \
   test "$PING_RC" -eq 2
 ping usage2 -m crlf "sip:127.0.0.1:$Q;transport=udp"
 check "crlf over UDP is a usage error: exit 2" test "$PING_RC" -eq 2
+for opt in --help -h; do
+  ping "help$opt" "$opt"
+  check "$opt prints the usage on stdout and exits 0" \
+    bash -c "[ $PING_RC -eq 0 ] && grep -q '^usage: sipflow-ping' '$WIRE_TMP/help$opt.out'"
+done
+for opt in --version -V; do
+  ping "version$opt" "$opt"
+  check "$opt prints the version and exits 0" \
+    bash -c "[ $PING_RC -eq 0 ] && grep -Eq '^sipflow-ping [0-9]+\.[0-9]+\.[0-9]+$' '$WIRE_TMP/version$opt.out'"
+done
 wire_done
