@@ -33,3 +33,25 @@ if pkg-config --exists sipflow-uv sipflow-sofia; then
   LD_LIBRARY_PATH="$(dirname "$(find "$root" -name 'libsipflow.so' | head -1)")" \
     "$prefix/consumer_adapters"
 fi
+
+# The installed tools run from the moved prefix without LD_LIBRARY_PATH
+# (RUNPATH $ORIGIN/...), and say their version.
+for tool in sipflow-ping sipflow-proxy; do
+  bin=$(find "$root" -type f -name "$tool" | head -1)
+  [ -n "$bin" ] || continue
+  out=$(env -u LD_LIBRARY_PATH "$bin" --help 2>&1) || {
+    echo "install: $tool --help failed from $bin: $out" >&2; exit 1; }
+  lib=$(ldd "$bin" | awk '$1 ~ /^libsipflow\.so/ {print $3}')
+  case "$(readlink -f "$lib")" in "$root"/*) ;; *)
+    echo "install: $tool does not load the installed libsipflow" >&2
+    ldd "$bin" >&2; exit 1 ;;
+  esac
+done
+
+# sipflow-redis's flags carry none of hiredis's defines.
+if pkg-config --exists sipflow-redis 2>/dev/null || PKG_CONFIG_PATH="$pcdir" pkg-config --exists sipflow-redis; then
+  cflags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags sipflow-redis)
+  case "$cflags" in
+  *-D_FILE_OFFSET_BITS*) echo "install: sipflow-redis leaks $cflags" >&2; exit 1 ;;
+  esac
+fi
