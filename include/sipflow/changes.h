@@ -56,11 +56,24 @@ typedef enum sipflow_change_kind {
   SIPFLOW_CHANGE_KEY = 3       /**< a token key of the ring */
 } sipflow_change_kind;
 
+/**
+ * The name of a sipflow_change_kind value ("binding", "endpoint", "key"), or
+ * NULL for a value the enum does not have. The string is static. Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API const char *sipflow_change_kind_name(int kind);
+
 /** Whether the identity now has this state or is gone. @since 0.1 */
 typedef enum sipflow_change_op {
   SIPFLOW_CHANGE_PUT = 1, /**< added or changed: the record is its state */
   SIPFLOW_CHANGE_DEL = 2  /**< removed (the record is its last state) */
 } sipflow_change_op;
+
+/**
+ * The name of a sipflow_change_op value ("put", "del"), or NULL for a value the
+ * enum does not have. The string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_change_op_name(int op);
 
 /**
  * A binding as a record: everything needed to restore it. Identity: the AoR

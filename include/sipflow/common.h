@@ -203,6 +203,13 @@ typedef enum sipflow_log_level {
 } sipflow_log_level;
 
 /**
+ * The name of a sipflow_log_level value ("error", "warn", "info", "debug"), or
+ * NULL for a value the enum does not have. The string is static. Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API const char *sipflow_log_level_name(int level);
+
+/**
  * Log callback. |msg| is a NUL-terminated line without a newline, valid only
  * during the call. Messages about network input are rate-limited by the
  * library so that hostile traffic cannot flood the log. @since 0.1
@@ -227,6 +234,13 @@ typedef enum sipflow_family {
   SIPFLOW_AF_INET = 4, /**< 4 bytes of |bytes| used */
   SIPFLOW_AF_INET6 = 6 /**< 16 bytes of |bytes| used */
 } sipflow_family;
+
+/**
+ * The name of a sipflow_family value ("ipv4", "ipv6"; NULL for
+ * SIPFLOW_AF_NONE), or NULL for a value the enum does not have. The string is
+ * static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_family_name(int family);
 
 /**
  * A transport address: family, bytes in network order, port in host order.
@@ -321,6 +335,13 @@ typedef enum sipflow_flow_health {
   SIPFLOW_HEALTH_SUSPECT = 2, /**< probes missed, fewer than the limit */
   SIPFLOW_HEALTH_DEAD = 3     /**< the flow has failed */
 } sipflow_flow_health;
+
+/**
+ * The name of a sipflow_flow_health value ("unknown", "alive", "suspect",
+ * "dead"), or NULL for a value the enum does not have. The string is static.
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_health_name(int health);
 
 /* ------------------------------------------------------------------------ */
 /* Context                                                                   */

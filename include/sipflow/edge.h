@@ -46,6 +46,13 @@ typedef enum sipflow_edge_method {
 } sipflow_edge_method;
 
 /**
+ * The name of a sipflow_edge_method value ("other", "register", "invite",
+ * "subscribe", "refer"), or NULL for a value the enum does not have. The string
+ * is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_edge_method_name(int method);
+
+/**
  * The method named by |name| (case-sensitive, as RFC 3261 §7.1 defines
  * methods): one of sipflow_edge_method, SIPFLOW_EDGE_METHOD_OTHER for any
  * other. Callback-safe. @since 0.1
@@ -140,12 +147,26 @@ typedef enum sipflow_edge_header {
   SIPFLOW_EDGE_HEADER_RECORD_ROUTE = 2
 } sipflow_edge_header;
 
+/**
+ * The name of a sipflow_edge_header value ("none", "path", "record-route"), or
+ * NULL for a value the enum does not have. The string is static. Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API const char *sipflow_edge_header_name(int header);
+
 /** Which way a request carrying our token travels. @since 0.1 */
 typedef enum sipflow_edge_direction {
   SIPFLOW_EDGE_DIR_NONE = 0,    /**< no valid token of ours */
   SIPFLOW_EDGE_DIR_FROM_UA = 1, /**< arrived on the token's own flow */
   SIPFLOW_EDGE_DIR_TO_UA = 2    /**< arrived elsewhere: goes to the flow */
 } sipflow_edge_direction;
+
+/**
+ * The name of a sipflow_edge_direction value ("none", "from-ua", "to-ua"), or
+ * NULL for a value the enum does not have. The string is static. Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API const char *sipflow_edge_direction_name(int direction);
 
 /**
  * Why the decision was made; sipflow_edge_reason_str() says it in words with

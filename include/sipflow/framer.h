@@ -46,6 +46,13 @@ typedef enum sipflow_frame_type {
   SIPFLOW_FRAME_PONG = 3     /**< a single CRLF */
 } sipflow_frame_type;
 
+/**
+ * The name of a sipflow_frame_type value ("none", "message", "ping", "pong"),
+ * or NULL for a value the enum does not have. The string is static.
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_frame_type_name(int type);
+
 /** One event out of a framer. @since 0.1 */
 typedef struct sipflow_frame {
   sipflow_frame_type type; /**< what was found */

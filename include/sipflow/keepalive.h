@@ -68,6 +68,13 @@ typedef enum sipflow_keepalive_method {
   SIPFLOW_KEEPALIVE_PASSIVE = 5
 } sipflow_keepalive_method;
 
+/**
+ * The name of a sipflow_keepalive_method value ("auto", "crlf", "stun",
+ * "options", "udp-ping", "passive"), or NULL for a value the enum does not
+ * have. The string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_keepalive_method_name(int method);
+
 /** Why an endpoint is kept alive. @since 0.1 */
 typedef enum sipflow_keepalive_reason_kind {
   SIPFLOW_KEEPALIVE_REGISTRATION = 1,
@@ -75,6 +82,13 @@ typedef enum sipflow_keepalive_reason_kind {
   SIPFLOW_KEEPALIVE_DIALOG = 3,
   SIPFLOW_KEEPALIVE_OTHER = 4
 } sipflow_keepalive_reason_kind;
+
+/**
+ * The name of a sipflow_keepalive_reason_kind value ("registration",
+ * "subscription", "dialog", "other"), or NULL for a value the enum does not
+ * have. The string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_keepalive_reason_name(int kind);
 
 /** What on_state reports. @since 0.1 */
 typedef enum sipflow_keepalive_event {
@@ -86,6 +100,13 @@ typedef enum sipflow_keepalive_event {
   SIPFLOW_KEEPALIVE_REBOUND = 4
 } sipflow_keepalive_event;
 
+/**
+ * The name of a sipflow_keepalive_event value ("alive", "suspect", "dead",
+ * "rebound"), or NULL for a value the enum does not have. The string is static.
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_keepalive_event_name(int event);
+
 /** Why an endpoint went away (on_removed). @since 0.1 */
 typedef enum sipflow_keepalive_removal {
   SIPFLOW_KEEPALIVE_REMOVED_ENDED = 1,   /**< the host ended its last reason */
@@ -95,6 +116,13 @@ typedef enum sipflow_keepalive_removal {
   SIPFLOW_KEEPALIVE_REMOVED_DEAD = 4, /**< dead, with remove_dead set */
   SIPFLOW_KEEPALIVE_REMOVED_HOST = 5  /**< sipflow_keepalive_remove() */
 } sipflow_keepalive_removal;
+
+/**
+ * The name of a sipflow_keepalive_removal value ("ended", "expired",
+ * "rejected", "dead", "host"), or NULL for a value the enum does not have. The
+ * string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_keepalive_removal_name(int removal);
 
 /**
  * An endpoint as the host describes it: a plain value, copied in.

@@ -265,6 +265,13 @@ typedef enum sipflow_reg_change {
 } sipflow_reg_change;
 
 /**
+ * The name of a sipflow_reg_change value ("added", "refreshed", "updated",
+ * "removed", "expired", "flow-failed"), or NULL for a value the enum does not
+ * have. The string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_reg_change_name(int change);
+
+/**
  * Change callback: one call per binding changed, after the change is made.
  * @param reg the registrar.
  * @param change what happened.
