@@ -14,3 +14,9 @@ uint64_t sipflow_ms_until(sipflow_tstamp deadline, sipflow_tstamp now) {
   d = deadline - now;
   return d / SIPFLOW_MILLISECONDS + (d % SIPFLOW_MILLISECONDS != 0);
 }
+
+uint64_t sipflow_ns_until_armed(sipflow_tstamp deadline, sipflow_tstamp now) {
+  if (deadline == SIPFLOW_TSTAMP_NONE)
+    return UINT64_MAX;
+  return deadline > now ? deadline - now : 1;
+}

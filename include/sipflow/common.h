@@ -190,6 +190,17 @@ typedef uint64_t sipflow_duration;
 SIPFLOW_API uint64_t sipflow_ms_until(sipflow_tstamp deadline,
                                       sipflow_tstamp now);
 
+/**
+ * Time from |now| until |deadline| in nanoseconds, for arming a one-shot
+ * timer that treats 0 as "disarm" (timerfd_settime(), kqueue's EVFILT_TIMER
+ * with NOTE_NSECONDS): a deadline that has passed gives 1, so the timer fires
+ * at once instead of never, which would stall every probe and expiry.
+ * @return at least 1; UINT64_MAX for SIPFLOW_TSTAMP_NONE (disarm).
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API uint64_t sipflow_ns_until_armed(sipflow_tstamp deadline,
+                                            sipflow_tstamp now);
+
 /* ------------------------------------------------------------------------ */
 /* Logging and randomness                                                    */
 /* ------------------------------------------------------------------------ */

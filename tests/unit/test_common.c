@@ -71,6 +71,13 @@ Test(common, ms_until_rounds_up_and_handles_none_and_past) {
   cr_expect_eq(sipflow_ms_until(now, now), 0);
   cr_expect_eq(sipflow_ms_until(now - 1, now), 0);
   cr_expect_eq(sipflow_ms_until(SIPFLOW_TSTAMP_NONE, now), UINT64_MAX);
+  /* For timers where 0 disarms (timerfd): a passed deadline fires at once. */
+  cr_expect_eq(sipflow_ns_until_armed(now + 1500, now), 1500);
+  cr_expect_eq(sipflow_ns_until_armed(now + 1, now), 1);
+  cr_expect_eq(sipflow_ns_until_armed(now, now), 1);
+  cr_expect_eq(sipflow_ns_until_armed(now - 5, now), 1);
+  cr_expect_eq(sipflow_ns_until_armed(0, now), 1);
+  cr_expect_eq(sipflow_ns_until_armed(SIPFLOW_TSTAMP_NONE, now), UINT64_MAX);
   cr_expect_eq(SIPFLOW_SECONDS, 1000 * SIPFLOW_MILLISECONDS);
   cr_expect_eq(SIPFLOW_MILLISECONDS, 1000 * SIPFLOW_MICROSECONDS);
   cr_expect_eq(SIPFLOW_MICROSECONDS, 1000 * SIPFLOW_NANOSECONDS);
