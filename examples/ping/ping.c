@@ -211,12 +211,11 @@ void ping_on_ready(ping *p) {
 }
 
 void ping_on_sip(ping *p, const uint8_t *data, size_t len) {
-  const char *id;
-  size_t idlen;
   uint64_t probe_id;
   unsigned status;
-  if (p->stopping || ping_reply_parse(data, len, &status, &id, &idlen) != 0 ||
-      sipflow_keepalive_probe_id_parse(id, idlen, &probe_id) != 0)
+  /* The core's reader: the answer carries back the one Via we sent. */
+  if (p->stopping || sipflow_keepalive_options_response_parse(
+                         data, len, &probe_id, &status) != 0)
     return; /* not an answer to one of our probes */
   p->cur_status = status;
   sipflow_keepalive_on_options_response(p->ka, probe_id, status,
