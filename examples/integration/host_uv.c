@@ -35,36 +35,6 @@ const char *host_loop_name(void) { return "libuv"; }
 
 sipflow_tstamp host_now(void) { return sipflow_uv_now(); }
 
-static void to_sockaddr(const sipflow_addr *a, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof(*ss));
-  if (a->family == SIPFLOW_AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    memcpy(&s6->sin6_addr, a->bytes, 16);
-    s6->sin6_port = htons(a->port);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    memcpy(&s4->sin_addr, a->bytes, 4);
-    s4->sin_port = htons(a->port);
-  }
-}
-
-static void from_sockaddr(const struct sockaddr *sa, sipflow_addr *a) {
-  memset(a, 0, sizeof(*a));
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-    a->family = SIPFLOW_AF_INET6;
-    memcpy(a->bytes, &s6->sin6_addr, 16);
-    a->port = ntohs(s6->sin6_port);
-  } else {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-    a->family = SIPFLOW_AF_INET;
-    memcpy(a->bytes, &s4->sin_addr, 4);
-    a->port = ntohs(s4->sin_port);
-  }
-}
-
 static void on_signal(uv_signal_t *s, int signum) {
   (void)signum;
   uv_stop(s->loop);
@@ -123,7 +93,7 @@ static void on_recv(uv_udp_t *handle, ssize_t n, const uv_buf_t *buf,
   sipflow_addr from;
   if (n < 0 || !sa || (flags & UV_UDP_PARTIAL))
     return;
-  from_sockaddr(sa, &from);
+  sipflow_uv_addr_from_sockaddr(sa, &from);
   u->fn(u, &from, (const uint8_t *)buf->base, (size_t)n, u->arg);
   /* Whatever the handler called may have moved the deadline. */
   host_timer_update(u->h);
@@ -143,12 +113,12 @@ int host_udp_bind(host *h, const sipflow_addr *addr, host_recv_fn fn, void *arg,
   u->arg = arg;
   u->next = h->socks;
   h->socks = u; /* closed by host_del() even if binding fails */
-  to_sockaddr(addr, &ss);
+  sipflow_uv_addr_to_sockaddr(addr, &ss, NULL);
   if (uv_udp_bind(&u->handle, (struct sockaddr *)&ss, 0) != 0 ||
       uv_udp_getsockname(&u->handle, (struct sockaddr *)&ss, &n) != 0 ||
       uv_udp_recv_start(&u->handle, on_alloc, on_recv) != 0)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
-  from_sockaddr((struct sockaddr *)&ss, &u->local);
+  sipflow_uv_addr_from_sockaddr((struct sockaddr *)&ss, &u->local);
   *psock = u;
   return 0;
 }
@@ -159,7 +129,7 @@ int host_udp_send(host_udp *u, const sipflow_addr *to, const void *data,
                   size_t len) {
   struct sockaddr_storage ss;
   uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  to_sockaddr(to, &ss);
+  sipflow_uv_addr_to_sockaddr(to, &ss, NULL);
   /* Loopback and idle sockets take the datagram at once; a busy socket's
    * EAGAIN is a lost datagram, which UDP allows (SIP retransmits). */
   return uv_udp_try_send(&u->handle, &b, 1, (struct sockaddr *)&ss) == (int)len

@@ -22,40 +22,11 @@ typedef struct udp_send_req {
 
 static uint8_t rx_buf[65536];
 
-static void to_sockaddr(const sipflow_addr *a, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof(*ss));
-  if (a->family == SIPFLOW_AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    memcpy(&s6->sin6_addr, a->bytes, 16);
-    s6->sin6_port = htons(a->port);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    memcpy(&s4->sin_addr, a->bytes, 4);
-    s4->sin_port = htons(a->port);
-  }
-}
-
-static void from_sockaddr(const struct sockaddr_storage *ss, sipflow_addr *a) {
-  memset(a, 0, sizeof(*a));
-  if (ss->ss_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-    a->family = SIPFLOW_AF_INET6;
-    memcpy(a->bytes, &s6->sin6_addr, 16);
-    a->port = ntohs(s6->sin6_port);
-  } else {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-    a->family = SIPFLOW_AF_INET;
-    memcpy(a->bytes, &s4->sin_addr, 4);
-    a->port = ntohs(s4->sin_port);
-  }
-}
-
 static void set_tuple(ping *p, const struct sockaddr_storage *local) {
   memset(&p->tuple, 0, sizeof(p->tuple));
   p->tuple.transport = (uint8_t)p->args.transport;
-  from_sockaddr(local, &p->tuple.local);
+  sipflow_uv_addr_from_sockaddr((const struct sockaddr *)local,
+                                &p->tuple.local);
   p->tuple.remote = p->args.dst;
   /* One connection for the whole run: generation 1 (UDP has none). */
   p->tuple.generation = p->args.transport == SIPFLOW_TRANSPORT_TCP;
@@ -87,7 +58,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static int udp_start(ping *p) {
   struct sockaddr_storage ss;
   int len = sizeof(ss), rv;
-  to_sockaddr(&p->args.dst, &ss);
+  sipflow_uv_addr_to_sockaddr(&p->args.dst, &ss, NULL);
   if ((rv = uv_udp_init(p->loop, &p->udp)) != 0)
     return rv;
   p->udp.data = p;
@@ -190,7 +161,7 @@ static int tcp_start(ping *p) {
     p->tcp = NULL;
     return rv;
   }
-  to_sockaddr(&p->args.dst, &ss);
+  sipflow_uv_addr_to_sockaddr(&p->args.dst, &ss, NULL);
   p->connect_req.data = p;
   rv = uv_tcp_connect(&p->connect_req, p->tcp, (struct sockaddr *)&ss,
                       on_connect);

@@ -49,6 +49,38 @@ SIPFLOW_API void sipflow_uv_rand(void *user_data, uint8_t *dest, size_t len);
 SIPFLOW_API int sipflow_uv_settings_randomize(sipflow_ctx_settings *settings);
 
 /* ------------------------------------------------------------------------ */
+/* Addresses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Convert a libsipflow address into a socket address for uv_udp_send(),
+ * uv_tcp_connect() or uv_udp_bind().
+ * @param a the address; IPv4 or IPv6.
+ * @param ss receives the socket address (zeroed first, port in network
+ * order).
+ * @param sslen receives its length (sizeof the sockaddr_in or _in6); may be
+ * NULL.
+ * @return 0, or SIPFLOW_ERR_INVALID_ARGUMENT (a NULL pointer, or a family
+ * other than SIPFLOW_AF_INET and SIPFLOW_AF_INET6; |*ss| is then zeroed).
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_addr_to_sockaddr(const sipflow_addr *a,
+                                            struct sockaddr_storage *ss,
+                                            size_t *sslen);
+
+/**
+ * Convert a socket address from libuv (uv_udp_recv_cb's |addr|,
+ * uv_tcp_getpeername()) into a libsipflow address.
+ * @param sa an AF_INET or AF_INET6 socket address.
+ * @param a receives the address (zeroed first).
+ * @return 0, or SIPFLOW_ERR_INVALID_ARGUMENT (a NULL pointer or another
+ * family; |*a| is then zeroed, family SIPFLOW_AF_NONE). Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_addr_from_sockaddr(const struct sockaddr *sa,
+                                              sipflow_addr *a);
+
+/* ------------------------------------------------------------------------ */
 /* The single timer                                                          */
 /* ------------------------------------------------------------------------ */
 

@@ -27,6 +27,60 @@ int sipflow_uv_settings_randomize(sipflow_ctx_settings *settings) {
   return 0;
 }
 
+/* ---- addresses ------------------------------------------------------------
+ */
+
+int sipflow_uv_addr_to_sockaddr(const sipflow_addr *a,
+                                struct sockaddr_storage *ss, size_t *sslen) {
+  if (!ss)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  memset(ss, 0, sizeof(*ss));
+  if (!a)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (a->family == SIPFLOW_AF_INET6) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    s6->sin6_family = AF_INET6;
+    memcpy(&s6->sin6_addr, a->bytes, 16);
+    s6->sin6_port = htons(a->port);
+    if (sslen)
+      *sslen = sizeof(*s6);
+    return 0;
+  }
+  if (a->family == SIPFLOW_AF_INET) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    memcpy(&s4->sin_addr, a->bytes, 4);
+    s4->sin_port = htons(a->port);
+    if (sslen)
+      *sslen = sizeof(*s4);
+    return 0;
+  }
+  return SIPFLOW_ERR_INVALID_ARGUMENT;
+}
+
+int sipflow_uv_addr_from_sockaddr(const struct sockaddr *sa, sipflow_addr *a) {
+  if (!a)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  memset(a, 0, sizeof(*a));
+  if (!sa)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    a->family = SIPFLOW_AF_INET6;
+    memcpy(a->bytes, &s6->sin6_addr, 16);
+    a->port = ntohs(s6->sin6_port);
+    return 0;
+  }
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    a->family = SIPFLOW_AF_INET;
+    memcpy(a->bytes, &s4->sin_addr, 4);
+    a->port = ntohs(s4->sin_port);
+    return 0;
+  }
+  return SIPFLOW_ERR_INVALID_ARGUMENT;
+}
+
 /* ---- the single timer ---------------------------------------------------- */
 
 struct sipflow_uv_timer {

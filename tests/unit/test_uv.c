@@ -311,3 +311,38 @@ Test(uv, stream_closes_on_a_framing_error) {
   uv_run(&r.loop, UV_RUN_DEFAULT);
   cr_expect_eq(uv_loop_close(&r.loop), 0);
 }
+
+Test(uv, addresses_convert_both_ways_and_refuse_other_families) {
+  sipflow_addr a, back;
+  struct sockaddr_storage ss;
+  size_t len = 0;
+  cr_assert_eq(sipflow_addr_parse(&a, "192.0.2.7", 5061), 0);
+  cr_assert_eq(sipflow_uv_addr_to_sockaddr(&a, &ss, &len), 0);
+  cr_assert_eq(ss.ss_family, AF_INET);
+  cr_assert_eq(len, sizeof(struct sockaddr_in));
+  cr_assert_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 5061);
+  cr_assert_eq(sipflow_uv_addr_from_sockaddr((struct sockaddr *)&ss, &back), 0);
+  cr_assert(sipflow_addr_equal(&a, &back));
+
+  cr_assert_eq(sipflow_addr_parse(&a, "2001:db8::1", 5060), 0);
+  cr_assert_eq(sipflow_uv_addr_to_sockaddr(&a, &ss, &len), 0);
+  cr_assert_eq(ss.ss_family, AF_INET6);
+  cr_assert_eq(len, sizeof(struct sockaddr_in6));
+  cr_assert_eq(sipflow_uv_addr_from_sockaddr((struct sockaddr *)&ss, &back), 0);
+  cr_assert(sipflow_addr_equal(&a, &back));
+  cr_assert_eq(back.port, 5060);
+
+  /* A family libsipflow has no address for. */
+  memset(&a, 0, sizeof(a));
+  cr_assert_eq(sipflow_uv_addr_to_sockaddr(&a, &ss, &len),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(ss.ss_family, 0);
+  ss.ss_family = AF_UNIX;
+  cr_assert_eq(sipflow_uv_addr_from_sockaddr((struct sockaddr *)&ss, &back),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(back.family, SIPFLOW_AF_NONE);
+  cr_assert_eq(sipflow_uv_addr_to_sockaddr(NULL, &ss, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(sipflow_uv_addr_from_sockaddr(NULL, &back),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+}
