@@ -96,8 +96,12 @@ enum sipflow_error {
 };
 
 /**
- * Codes less than or equal to this are "fatal" in the nghttp2/ngtcp2 sense:
- * resource or programming trouble, not bad input. @since 0.1
+ * Codes less than or equal to this are "fatal": resource or programming
+ * trouble (out of memory, a callback's failure, an internal error), not bad
+ * input, so retrying with other input does not help. Unlike nghttp2's fatal
+ * codes they do not poison the object: a call that fails with one leaves its
+ * object as it was before the call, still usable (the out-of-memory sweeps
+ * check this). @since 0.1
  */
 #define SIPFLOW_ERR_FATAL (-500)
 
@@ -117,7 +121,8 @@ SIPFLOW_API const char *sipflow_strerror(int err);
 SIPFLOW_API const char *sipflow_err_name(int err);
 
 /**
- * Whether an error code is fatal (<= SIPFLOW_ERR_FATAL).
+ * Whether an error code is fatal (<= SIPFLOW_ERR_FATAL): resource or
+ * programming trouble rather than bad input; the object stays usable.
  * @return 1 if fatal, 0 otherwise (including 0 and positive values).
  * Callback-safe. @since 0.1
  */
