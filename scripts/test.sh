@@ -4,7 +4,8 @@
 # SIPp on loopback (plain and under AddressSanitizer +
 # UndefinedBehaviorSanitizer), the unit tests under Valgrind, the Python
 # binding's tests against both builds, the documentation check, the
-# exported-symbol check, the install check and the format check.
+# exported-symbol check, the ABI check against the last release, the
+# install check and the format check.
 # Ends with its own line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -132,6 +133,15 @@ if syms=$(nm -D --defined-only "$so" 2>&1) && grep -q ' sipflow_' <<<"$syms"; th
 else
   fail "exports: cannot read the dynamic symbols of $so"
 fi
+
+# The ABI against the last release's (abi/<version>/): one check per library.
+while IFS= read -r line; do
+  case "$line" in
+  "ok: "*) pass "${line#ok: }" ;;
+  "FAIL: "*) fail "${line#FAIL: }" ;;
+  *) echo "$line" ;;
+  esac
+done < <(scripts/check-abi.sh .build/default 2>&1)
 
 # Install into a temporary prefix and build a consumer with pkg-config.
 if tests/install/check.sh .build/default; then pass "install: pkg-config consumer"
