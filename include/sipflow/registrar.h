@@ -507,6 +507,85 @@ SIPFLOW_API int sipflow_registrar_process_versioned(
   sipflow_registrar_process_versioned((REG), SIPFLOW_REG_REQUEST_VERSION,      \
                                       (REQ), (NOW), (RESULT))
 
+/* ------------------------------------------------------------------------ */
+/* Text for hosts with their own SIP parser                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Read a q-value (RFC 3261 §25.1: "0" to "1" with up to three decimals)
+ * into thousandths, as sipflow_reg_contact.q wants it: "0.5" is 500, "1" is
+ * 1000.
+ * @param s the value, without the "q="; need not be NUL-terminated.
+ * @param len its length.
+ * @param q receives the value; untouched on error.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL s or q),
+ * SIPFLOW_ERR_MALFORMED (not a qvalue). Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_q_parse(const char *s, size_t len, int32_t *q);
+
+/**
+ * Fill a sipflow_reg_contact from one Contact header field value, for a
+ * host whose parser gives header values as text (RFC 3261 §20.10, §25.1):
+ * a name-addr with an optional display name (`"Bob" <sip:bob@host;ob>`) or
+ * an addr-spec (`sip:bob@host`, whose every ';' parameter belongs to the
+ * header field), then its parameters. expires, +sip.instance (as received,
+ * quotes included), reg-id and q (converted to thousandths) go into their
+ * members, ob is read from the URI's own parameters, and every other
+ * parameter is copied, with its leading ';', into |params_buf| for
+ * |contact->params|. Names are matched case-insensitively; the first of a
+ * repeated parameter wins. The registrar checks the values themselves
+ * (reg-id's range, expires, the instance URN).
+ *
+ * A header field with several values ("<a>, <b>") is read one value a call:
+ * |*consumed| says where the next begins. The wildcard "*" is not a
+ * Contact: a host recognises it itself (sipflow_reg_request.wildcard).
+ * @param value the header field value; need not be NUL-terminated.
+ * @param len its length.
+ * @param contact filled (sipflow_reg_contact_default() first); its strings
+ * point into |value| and |params_buf|, which must outlive its use.
+ * @param params_buf receives the other parameters; may be NULL with
+ * |params_cap| 0 when none are expected.
+ * @param params_cap its size in bytes.
+ * @param consumed receives how many bytes of |value| this Contact took,
+ * with the ',' after it; may be NULL.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL value or contact, NULL
+ * params_buf with a nonzero capacity), SIPFLOW_ERR_MALFORMED (no URI,
+ * an unterminated quoted string or '<', a parameter without a name or with
+ * an empty value, a q that is not a qvalue, text where a ';' or ',' should
+ * be, the wildcard), SIPFLOW_ERR_BUFFER_TOO_SMALL (the other parameters do
+ * not fit). Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_contact_parse(const char *value, size_t len,
+                                          sipflow_reg_contact *contact,
+                                          char *params_buf, size_t params_cap,
+                                          size_t *consumed);
+
+/**
+ * Write the header fields that go with a registrar's answer, one per line
+ * ending in CRLF, for a host that builds the response with its own code
+ * (RFC 3261 §10.3 step 8, RFC 5626 §6, RFC 3327 §5.3): for 200, one Contact
+ * per current binding with its expires, +sip.instance, reg-id, q and other
+ * parameters, the request's Path values echoed when the result says so,
+ * `Require: outbound`, `Flow-Timer`; for 423, `Min-Expires`; for 420,
+ * `Unsupported` with the options and, when the result says so, each unknown
+ * Require tag of the request; for 421, `Require`; then `Supported`. The
+ * host adds the status line, Via, From, To (with its tag), Call-ID, CSeq
+ * and Content-Length.
+ * @param result from sipflow_registrar_process(), still valid.
+ * @param req the request given to it (for the Path values to echo and the
+ * unknown Require tags); may be NULL when neither applies.
+ * @param buf receives the text and a terminating NUL.
+ * @param buflen its size; 4096 holds the answer for 16 ordinary Contacts.
+ * @param outlen receives the length without the NUL; may be NULL.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL result or buf, buflen 0),
+ * SIPFLOW_ERR_BUFFER_TOO_SMALL (|buf| holds a truncated, NUL-terminated
+ * text that must not be sent). Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_answer_format(const sipflow_reg_result *result,
+                                          const sipflow_reg_request *req,
+                                          char *buf, size_t buflen,
+                                          size_t *outlen);
+
 /**
  * Report that a flow failed (RFC 5626 §7): every binding on it, whatever
  * its AoR, is removed (SIPFLOW_REG_FLOW_FAILED) or, under
