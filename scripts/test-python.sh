@@ -4,6 +4,9 @@
 # Uses Debian's /usr/bin/python3 (it has python3-pytest), loads
 # BUILD_DIR/lib/libsipflow.so, compiles the struct-layout check against
 # include/ and BUILD_DIR/include, and writes nothing into the source tree.
+# The suite also runs Debian's mypy --strict on the package
+# (tests/test_typing.py: a missing mypy is a failure) and installs the
+# package offline into a plain venv (tests/test_install.py).
 # Prints pytest's summary line last ("N passed in Xs") and exits non-zero on
 # any failure.
 set -uo pipefail

@@ -6,6 +6,8 @@ omitted it is read from the context's clock (default
 :func:`time.monotonic_ns`). See docs/python.md.
 """
 
+from typing import Union
+
 from ._loader import LibraryNotFoundError, find_library, library_path, load_library
 from .context import Context, LogLevel
 from .edge import (
@@ -89,16 +91,17 @@ MILLISECOND = 1000 * MICROSECOND
 SECOND = 1000 * MILLISECOND
 
 
-def seconds(value):
+def seconds(value: Union[int, float]) -> int:
     """``value`` seconds (int or float) as integer nanoseconds."""
     return int(round(value * SECOND))
 
 
-def version():
+def version() -> str:
     """The version string of the libsipflow actually loaded."""
     from ._loader import C
 
-    return C.sipflow_version(0).contents.version_str.decode()
+    raw: bytes = C.sipflow_version(0).contents.version_str
+    return raw.decode()
 
 
 __all__ = [

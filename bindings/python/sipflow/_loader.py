@@ -18,6 +18,7 @@ import subprocess
 import threading
 from ctypes import POINTER, c_char_p, c_int, c_size_t, c_uint, c_uint8
 from ctypes import c_uint16, c_uint32, c_uint64, c_void_p
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _structs as S
 
@@ -32,7 +33,7 @@ _u8p = _P(c_uint8)
 _szp = _P(c_size_t)
 
 # name: (restype, argtypes). Functions returning nothing have restype None.
-_PROTOTYPES = {
+_PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     # common.h
     "sipflow_strerror": (c_char_p, [c_int]),
     "sipflow_err_name": (c_char_p, [c_int]),
@@ -309,16 +310,19 @@ class LibraryNotFoundError(ImportError):
 
 
 _lock = threading.Lock()
-_lib = None
-_lib_path = None
+_lib: Optional[ctypes.CDLL] = None
+_lib_path: Optional[str] = None
+
+#: What :func:`load_library` and :func:`find_library` take as a path.
+PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _candidates_in(directory):
+def _candidates_in(directory: str) -> List[str]:
     names = ["libsipflow.so.%d" % SONAME_MAJOR, "libsipflow.so", "libsipflow.dylib"]
     return [os.path.join(directory, n) for n in names]
 
 
-def _from_env(value, tried):
+def _from_env(value: str, tried: List[str]) -> Optional[str]:
     if os.path.isdir(value):
         for path in _candidates_in(value):
             tried.append(path)
@@ -329,7 +333,7 @@ def _from_env(value, tried):
     return value if os.path.exists(value) else None
 
 
-def _from_pkg_config(tried):
+def _from_pkg_config(tried: List[str]) -> Optional[str]:
     exe = shutil.which("pkg-config")
     if not exe:
         tried.append("pkg-config (not installed)")
@@ -356,10 +360,10 @@ def _from_pkg_config(tried):
     return None
 
 
-def find_library(path=None):
+def find_library(path: Optional[PathLike] = None) -> str:
     """Return the path of the library the search rules pick, or raise
     :class:`LibraryNotFoundError` listing what was tried."""
-    tried = []
+    tried: List[str] = []
     explicit = path or os.environ.get("SIPFLOW_LIBRARY")
     if explicit:
         found = _from_env(os.fspath(explicit), tried)
@@ -386,8 +390,8 @@ def find_library(path=None):
     )
 
 
-def _declare(cdll):
-    missing = []
+def _declare(cdll: ctypes.CDLL) -> None:
+    missing: List[str] = []
     for name, (restype, argtypes) in _PROTOTYPES.items():
         try:
             fn = getattr(cdll, name)
@@ -403,7 +407,7 @@ def _declare(cdll):
         )
 
 
-def load_library(path=None):
+def load_library(path: Optional[PathLike] = None) -> ctypes.CDLL:
     """Load libsipflow (once) and return the ``ctypes.CDLL``.
 
     :param path: a file or directory; default: the search rules above.
@@ -415,7 +419,9 @@ def load_library(path=None):
         if _lib is not None:
             if path is not None and os.fspath(path) != _lib_path:
                 found = find_library(path)
-                if os.path.realpath(found) != os.path.realpath(_lib_path):
+                if _lib_path is None or (
+                    os.path.realpath(found) != os.path.realpath(_lib_path)
+                ):
                     raise LibraryNotFoundError(
                         "libsipflow is already loaded from %s" % _lib_path
                     )
@@ -434,16 +440,17 @@ def load_library(path=None):
         return _lib
 
 
-def library_path():
+def library_path() -> str:
     """The path the library was loaded from (loading it if needed)."""
     load_library()
+    assert _lib_path is not None
     return _lib_path
 
 
 class _Api:
     """``C.sipflow_x(...)``: the library's functions, loaded on first use."""
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         fn = getattr(load_library(), name)
         setattr(self, name, fn)  # later lookups skip __getattr__
         return fn

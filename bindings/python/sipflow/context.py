@@ -5,6 +5,7 @@ import enum
 import os
 import time
 from ctypes import byref, c_void_p
+from typing import Any, Callable, Optional, Union
 
 from . import _structs as S
 from ._live import Live, trampoline
@@ -21,7 +22,15 @@ class LogLevel(enum.IntEnum):
     DEBUG = 3
 
 
-def _system_rand(n):
+#: ``clock() -> int``: monotonic time in nanoseconds.
+Clock = Callable[[], int]
+#: ``log(level, message)``.
+LogFn = Callable[["LogLevel", str], None]
+#: ``rand(n) -> bytes``: n random bytes.
+RandFn = Callable[[int], bytes]
+
+
+def _system_rand(n: int) -> bytes:
     return os.urandom(n)
 
 
@@ -44,16 +53,20 @@ class Context(Live):
     One thread at a time may use a context and its objects.
     """
 
+    clock: Clock
+    log: Optional[LogFn]
+    rand: Optional[RandFn]
+
     def __init__(
         self,
         *,
-        clock=None,
-        log=None,
-        log_level=LogLevel.WARN,
-        log_rate_per_second=10,
-        rand=_system_rand,
-        hash_key=None,
-    ):
+        clock: Optional[Clock] = None,
+        log: Optional[LogFn] = None,
+        log_level: Union[LogLevel, int] = LogLevel.WARN,
+        log_rate_per_second: int = 10,
+        rand: Optional[RandFn] = _system_rand,
+        hash_key: Optional[bytes] = None,
+    ) -> None:
         self._pending = []
         self._depth = 0
         self._ctx = None
@@ -89,14 +102,16 @@ class Context(Live):
 
     # -- callbacks ----------------------------------------------------------
 
-    def _on_log(self, _ud, level, msg):
+    def _on_log(self, _ud: Optional[int], level: int, msg: bytes) -> None:
         if self.log is not None:
             self.log(LogLevel(level), msg.decode("utf-8", "replace"))
 
-    def _on_rand(self, _ud, dest, n):
+    def _on_rand(self, _ud: Optional[int], dest: Any, n: int) -> None:
         # The C callback must not fail: whatever happens, n bytes are
         # written (zeros if the Python callable raised or came up short).
         ctypes.memset(dest, 0, n)
+        if self.rand is None:  # set to None after the context was made
+            return
         data = bytes(self.rand(n))[:n]
         ctypes.memmove(dest, data, len(data))
         if len(data) != n:
@@ -104,7 +119,7 @@ class Context(Live):
 
     # -- the calls ----------------------------------------------------------
 
-    def _invoke(self, fn, *args):
+    def _invoke(self, fn: Callable[..., int], *args: Any) -> int:
         """Call a library function that may run callbacks on this context;
         once the outermost such call returns, re-raise what a callback
         raised."""
@@ -117,40 +132,41 @@ class Context(Live):
             self._reraise()
         return rv
 
-    def _outside_callbacks(self, what):
+    def _outside_callbacks(self, what: str) -> c_void_p:
         """Refuse a call the C API marks not callback-safe when it is made
         from inside a callback of this context."""
         if self._depth:
             raise RuntimeError("%s is not allowed inside a sipflow callback" % what)
         return self._p()
 
-    def _reraise(self):
+    def _reraise(self) -> None:
         pending, self._pending = self._pending, []
         first = pending[0]
         for other in pending[1:]:
-            if hasattr(first, "add_note"):
-                first.add_note("also raised in a callback: %r" % (other,))
+            add_note: Optional[Callable[[str], None]] = getattr(first, "add_note", None)
+            if add_note is not None:  # Python 3.11 and later
+                add_note("also raised in a callback: %r" % (other,))
         raise first
 
-    def now(self):
+    def now(self) -> int:
         """The current time from the context's clock, in nanoseconds."""
         return int(self.clock())
 
-    def _now(self, now):
+    def _now(self, now: Optional[int]) -> int:
         return self.now() if now is None else int(now)
 
     @property
-    def expiry(self):
+    def expiry(self) -> Optional[int]:
         """The earliest deadline of every object on the context, in
         nanoseconds, or None when there is nothing to wait for."""
-        t = C.sipflow_ctx_get_expiry(self._p())
+        t: int = C.sipflow_ctx_get_expiry(self._p())
         return None if t == S.TSTAMP_NONE else t
 
-    def get_expiry(self):
+    def get_expiry(self) -> Optional[int]:
         """Same as :attr:`expiry` (the C name)."""
         return self.expiry
 
-    def handle_expiry(self, now=None):
+    def handle_expiry(self, now: Optional[int] = None) -> None:
         """Process everything due at or before ``now``; afterwards the expiry
         is later than ``now``. Callbacks of the objects run inside.
 
@@ -163,20 +179,20 @@ class Context(Live):
             "handle_expiry",
         )
 
-    def ms_until_expiry(self, now=None):
+    def ms_until_expiry(self, now: Optional[int] = None) -> Optional[int]:
         """Milliseconds from ``now`` to the expiry, rounded up (0 if it has
         passed), or None when there is no deadline."""
         t = self.expiry
         if t is None:
             return None
-        return C.sipflow_ms_until(t, self._now(now))
+        return int(C.sipflow_ms_until(t, self._now(now)))
 
-    def timeout(self, now=None):
+    def timeout(self, now: Optional[int] = None) -> Optional[float]:
         """Seconds (float) to wait before :meth:`handle_expiry`, or None:
         what asyncio's ``call_later`` or ``select`` want."""
         ms = self.ms_until_expiry(now)
         return None if ms is None else ms / 1000.0
 
-    def close(self):
+    def close(self) -> None:
         """Delete the context after closing every object made on it."""
         super().close()

@@ -7,11 +7,12 @@ import ctypes
 import enum
 from ctypes import byref, c_size_t, c_uint
 from dataclasses import dataclass
+from typing import Optional, Union
 
 from . import _structs as S
 from ._loader import C
 from .errors import SipflowError, check
-from .types import Transport, enum_value, to_c_addr
+from .types import AddressLike, Transport, TransportLike, enum_value, to_c_addr
 
 
 class EdgeMethod(enum.IntEnum):
@@ -22,13 +23,13 @@ class EdgeMethod(enum.IntEnum):
     REFER = 4
 
     @classmethod
-    def parse(cls, value):
+    def parse(cls, value: Union["EdgeMethod", int, str]) -> "EdgeMethod":
         """A method from a member, an int, or a SIP method name
         (case-sensitive, RFC 3261 §7.1): "OPTIONS" gives OTHER."""
         if isinstance(value, str):
             raw = value.encode()
             return cls(C.sipflow_edge_method_parse(raw, len(raw)))
-        return cls(value)
+        return cls(int(value))
 
 
 class EdgeForce(enum.IntEnum):
@@ -45,9 +46,10 @@ class EdgeAction(enum.IntEnum):
     REJECT = 4
 
     @property
-    def label(self):
+    def label(self) -> str:
         """The library's name: "add-token-ob", "route-flow", ..."""
-        return C.sipflow_edge_action_name(int(self)).decode()
+        raw: bytes = C.sipflow_edge_action_name(int(self))
+        return raw.decode()
 
 
 class EdgeHeader(enum.IntEnum):
@@ -80,9 +82,10 @@ class EdgeReason(enum.IntEnum):
     TOKEN_MALFORMED = 14
 
     @property
-    def text(self):
+    def text(self) -> str:
         """The reason in words, with its RFC section."""
-        return C.sipflow_edge_reason_str(int(self)).decode()
+        raw: bytes = C.sipflow_edge_reason_str(int(self))
+        return raw.decode()
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class EdgeDecision:
     status: int  # REJECT: 403, 430 or 421; else 0
 
     @property
-    def reason_text(self):
+    def reason_text(self) -> str:
         return self.reason.text
 
 
@@ -116,14 +119,14 @@ _FLAG_FACTS = (
 
 def decide(
     *,
-    method,
-    via_count=1,
-    token_result=0,
-    token_flow=0,
-    arrival_flow=0,
-    force=EdgeForce.NONE,
-    **flags
-):
+    method: Union[EdgeMethod, int, str],
+    via_count: int = 1,
+    token_result: Union[int, SipflowError, None] = 0,
+    token_flow: int = 0,
+    arrival_flow: int = 0,
+    force: Union[EdgeForce, int, str] = EdgeForce.NONE,
+    **flags: bool
+) -> EdgeDecision:
     """Decide what the edge does with a request (RFC 5626 §5.1, §5.3).
 
     Keyword facts, all optional but ``method``:
@@ -173,7 +176,14 @@ def decide(
 URI_OB = 0x01
 
 
-def format_uri(host, token=None, *, port=0, transport=None, ob=False):
+def format_uri(
+    host: str,
+    token: Optional[str] = None,
+    *,
+    port: int = 0,
+    transport: Optional[TransportLike] = None,
+    ob: bool = False
+) -> str:
     """A Path or Record-Route value: ``<sip:TOKEN@host:port;transport=x;lr;ob>``.
 
     :param host: a host name or an IP address (IPv6 with or without
@@ -212,7 +222,7 @@ class NatFlags(enum.IntFlag):
     CONTACT_PORT_MISMATCH = 0x20
 
     @property
-    def behind_nat(self):
+    def behind_nat(self) -> bool:
         """Any of the bits that mean a NAT sits between the UA and us
         (SIPFLOW_NAT_BEHIND_MASK: RPORT alone is not one)."""
         return bool(self & NAT_BEHIND_MASK)
@@ -227,7 +237,13 @@ NAT_BEHIND_MASK = (
 )
 
 
-def nat_detect(transport, source, via=None, via_rport=False, contact=None):
+def nat_detect(
+    transport: TransportLike,
+    source: AddressLike,
+    via: Optional[AddressLike] = None,
+    via_rport: bool = False,
+    contact: Optional[AddressLike] = None,
+) -> NatFlags:
     """NAT tests in the style of nathelper's nat_uac_test.
 
     :param transport: the transport the request came on.
@@ -256,7 +272,7 @@ def nat_detect(transport, source, via=None, via_rport=False, contact=None):
     return NatFlags(out.value)
 
 
-def _is_host_name(value):
+def _is_host_name(value: object) -> bool:
     if not isinstance(value, str):
         return False
     host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value

@@ -7,7 +7,14 @@ derive from the nearest built-in exception, so ``except LookupError`` or
 ``except ValueError`` work as a Python programmer expects.
 """
 
+import typing
+from typing import Dict, Optional, Type
+
 from ._loader import C
+
+if typing.TYPE_CHECKING:  # only for the annotations: no import cycle at run time
+    from .stun import StunMessage
+    from .token import TokenInfo
 
 # The codes of common.h's SIPFLOW_ERRNO_MAP (the layout test checks them).
 INVALID_ARGUMENT = -201
@@ -34,19 +41,26 @@ class SipflowError(Exception):
     :ivar code: the negative error code.
     :ivar name: its symbolic name, e.g. ``"SIPFLOW_ERR_STALE"``.
     :ivar message: ``sipflow_strerror(code)``.
+    :ivar message_info: set by :func:`sipflow.stun.decode` only: the
+        decoded message (or None), when it could decode one.
     """
 
-    def __init__(self, code, context=None):
+    code: int
+    name: str
+    message: str
+    message_info: Optional["StunMessage"]
+
+    def __init__(self, code: int, context: Optional[str] = None) -> None:
         self.code = code
-        self.name = C.sipflow_err_name(code).decode()
-        self.message = C.sipflow_strerror(code).decode()
+        self.name = err_name(code)
+        self.message = strerror(code)
         text = "%s (%s)" % (self.message, self.name)
         if context:
             text = "%s: %s" % (context, text)
         super().__init__(text)
 
     @property
-    def fatal(self):
+    def fatal(self) -> bool:
         """True when the object that failed may only be closed."""
         return bool(C.sipflow_err_is_fatal(self.code))
 
@@ -76,7 +90,13 @@ class NotFoundError(SipflowError, LookupError):
 
 
 class ExistsError(SipflowError):
-    """SIPFLOW_ERR_EXISTS."""
+    """SIPFLOW_ERR_EXISTS.
+
+    :ivar flow_id: set by :meth:`sipflow.FlowTable.add` only: the flow
+        that already has the tuple.
+    """
+
+    flow_id: int
 
 
 class LimitError(SipflowError):
@@ -88,7 +108,13 @@ class TamperedError(SipflowError):
 
 
 class StaleError(SipflowError):
-    """SIPFLOW_ERR_STALE: a token's flow or key is gone (answer 430)."""
+    """SIPFLOW_ERR_STALE: a token's flow or key is gone (answer 430).
+
+    :ivar info: set by :meth:`sipflow.KeyRing.verify` only: the token's
+        version and key id (its slot 0 and tuple None).
+    """
+
+    info: "TokenInfo"
 
 
 class BadStateError(SipflowError):
@@ -111,7 +137,7 @@ class InternalError(SipflowError):
     """SIPFLOW_ERR_INTERNAL."""
 
 
-_BY_CODE = {
+_BY_CODE: Dict[int, Type[SipflowError]] = {
     INVALID_ARGUMENT: InvalidArgumentError,
     BUFFER_TOO_SMALL: BufferTooSmallError,
     MALFORMED: MalformedError,
@@ -130,23 +156,28 @@ _BY_CODE = {
 }
 
 
-def error_for(code, context=None):
+def error_for(code: int, context: Optional[str] = None) -> SipflowError:
     """The exception (not raised) for a negative code."""
     return _BY_CODE.get(code, SipflowError)(code, context)
 
 
-def check(rv, context=None):
+def check(rv: int, context: Optional[str] = None) -> int:
     """Raise the exception for ``rv`` if it is negative; return it otherwise."""
     if rv < 0:
         raise error_for(rv, context)
     return rv
 
 
-def strerror(code):
+def strerror(code: int) -> str:
     """``sipflow_strerror()``: the message for a code."""
-    return C.sipflow_strerror(code).decode()
+    return _text(C.sipflow_strerror(code))
 
 
-def err_name(code):
+def err_name(code: int) -> str:
     """``sipflow_err_name()``: the symbolic name of a code."""
-    return C.sipflow_err_name(code).decode()
+    return _text(C.sipflow_err_name(code))
+
+
+def _text(raw: bytes) -> str:
+    """A C string the library returned, as text."""
+    return raw.decode()

@@ -4,14 +4,17 @@ import ctypes
 import enum
 from ctypes import byref, c_size_t, c_uint64, c_void_p
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Tuple, Union
 
 from . import _structs as S
 from ._live import Live, owner_call, trampoline
 from ._loader import C
-from .errors import EXISTS, NOT_FOUND, check, error_for
-from .token import _token_bytes
-from .types import FlowTuple, enum_value, to_c_tuple
+from .errors import NOT_FOUND, ExistsError, check, error_for
+from .token import KeyRing, TokenLike, _token_bytes
+from .types import FlowTuple, FlowTupleLike, enum_value, to_c_tuple
+
+if TYPE_CHECKING:
+    from .context import Context
 
 
 class FlowEndReason(enum.IntEnum):
@@ -24,9 +27,10 @@ class FlowEndReason(enum.IntEnum):
     LOCAL_CLOSE = 5
 
     @property
-    def label(self):
+    def label(self) -> str:
         """The library's name: "closed", "keepalive-timeout", ..."""
-        return C.sipflow_flow_end_reason_name(int(self)).decode()
+        raw: bytes = C.sipflow_flow_end_reason_name(int(self))
+        return raw.decode()
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,16 @@ class FlowInfo:
     tuple: Optional[FlowTuple]
 
     @classmethod
-    def from_c(cls, c):
+    def from_c(cls, c: S.flow_info) -> "FlowInfo":
         return cls(c.id, c.handle, FlowTuple.from_c(c.tuple))
 
 
-def _on_flow_failed(table, _ft, info, reason, _ud):
+#: ``on_flow_failed(flow, reason)``.
+FlowFailedFn = Callable[[FlowInfo, FlowEndReason], None]
+
+
+def _on_flow_failed(table: "FlowTable", _ft: Optional[int], info: Any, reason: int,
+                    _ud: Optional[int]) -> None:
     if table.on_flow_failed is not None:
         table.on_flow_failed(FlowInfo.from_c(info.contents), FlowEndReason(reason))
 
@@ -59,7 +68,13 @@ class FlowTable(Live):
     :param max_flows: most flows at once (0: no limit).
     """
 
-    def __init__(self, ctx, keyring, on_flow_failed=None, max_flows=0):
+    _ctx: "Context"
+    keyring: KeyRing
+    on_flow_failed: Optional[FlowFailedFn]
+
+    def __init__(self, ctx: "Context", keyring: KeyRing,
+                 on_flow_failed: Optional[FlowFailedFn] = None,
+                 max_flows: int = 0) -> None:
         self._ctx = ctx
         self.keyring = keyring
         self.on_flow_failed = on_flow_failed
@@ -87,7 +102,8 @@ class FlowTable(Live):
         self._depend_on(ctx)
         self._depend_on(keyring)
 
-    def add(self, tuple, handle=0, now=None):
+    def add(self, tuple: FlowTupleLike, handle: int = 0,
+            now: Optional[int] = None) -> int:
         """Register a connection; returns its new flow id.
 
         :param tuple: a :class:`FlowTuple` (its generation is ignored).
@@ -107,22 +123,27 @@ class FlowTable(Live):
         )
         if rv < 0:
             exc = error_for(rv, "flow add")
-            if rv == EXISTS:
-                exc.flow_id = out.value
+            if isinstance(exc, ExistsError):
+                exc.flow_id = int(out.value)
             raise exc
-        return out.value
+        return int(out.value)
 
-    def end(self, flow_id, reason=FlowEndReason.CLOSED, now=None):
+    def end(
+        self,
+        flow_id: int,
+        reason: Union[FlowEndReason, int, str] = FlowEndReason.CLOSED,
+        now: Optional[int] = None,
+    ) -> None:
         """The connection ended: its tokens become stale, on_flow_failed runs.
 
         :param reason: a :class:`FlowEndReason` or its name ("reset").
         :raises NotFoundError: no live flow has this id.
         """
-        reason = enum_value(FlowEndReason, reason, "end reason")
-        owner_call(self, C.sipflow_flow_end, self._p(), flow_id, int(reason),
+        why = enum_value(FlowEndReason, reason, "end reason")
+        owner_call(self, C.sipflow_flow_end, self._p(), flow_id, int(why),
                    self._ctx._now(now), context="flow %d" % flow_id)
 
-    def token(self, flow_id):
+    def token(self, flow_id: int) -> str:
         """The token naming flow ``flow_id`` (minted under the current key)."""
         buf = ctypes.create_string_buffer(S.TOKEN_BUFLEN)
         n = c_size_t()
@@ -130,7 +151,7 @@ class FlowTable(Live):
                    byref(n), context="flow %d" % flow_id)
         return buf.raw[: n.value].decode()
 
-    def lookup_result(self, token):
+    def lookup_result(self, token: TokenLike) -> Tuple[int, Optional[FlowInfo]]:
         """Look a token up without raising: ``(code, FlowInfo or None)``,
         code 0 or a negative code. The code is what
         :func:`sipflow.edge.decide` takes as ``token_result``."""
@@ -139,7 +160,7 @@ class FlowTable(Live):
         rv = self._ctx._invoke(C.sipflow_flow_lookup, self._p(), raw, len(raw), out)
         return rv, (FlowInfo.from_c(out) if rv == 0 else None)
 
-    def lookup(self, token):
+    def lookup(self, token: TokenLike) -> FlowInfo:
         """The flow a token names, in O(1).
 
         :raises TamperedError: answer 403.
@@ -148,16 +169,17 @@ class FlowTable(Live):
         """
         rv, info = self.lookup_result(token)
         check(rv, "token")
+        assert info is not None  # rv is 0
         return info
 
-    def get(self, flow_id):
+    def get(self, flow_id: int) -> FlowInfo:
         """The live flow ``flow_id``. :raises NotFoundError:"""
         out = S.flow_info()
         owner_call(self, C.sipflow_flow_get, self._p(), flow_id, out,
                    context="flow %d" % flow_id)
         return FlowInfo.from_c(out)
 
-    def find(self, tuple):
+    def find(self, tuple: FlowTupleLike) -> Optional[int]:
         """The id of the live flow with this transport and these addresses,
         or None."""
         out = c_uint64()
@@ -166,13 +188,13 @@ class FlowTable(Live):
         if rv == NOT_FOUND:
             return None
         check(rv, "flow find")
-        return out.value
+        return int(out.value)
 
-    def __contains__(self, flow_id):
+    def __contains__(self, flow_id: object) -> bool:
         out = S.flow_info()
-        return C.sipflow_flow_get(self._p(), flow_id, out) == 0
+        return bool(C.sipflow_flow_get(self._p(), flow_id, out) == 0)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[FlowInfo]:
         """The live flows, in slot order."""
         after = 0
         out = S.flow_info()
@@ -184,8 +206,8 @@ class FlowTable(Live):
             after = out.id
             yield FlowInfo.from_c(out)
 
-    def __len__(self):
-        return C.sipflow_flow_count(self._p())
+    def __len__(self) -> int:
+        return int(C.sipflow_flow_count(self._p()))
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return True

@@ -8,14 +8,29 @@ import enum
 import time
 from ctypes import byref, c_int, c_size_t, c_uint, c_uint8, c_uint32, c_uint64, c_void_p
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from . import _structs as S
 from ._live import Live, owner_call, trampoline
 from ._loader import C
-from .errors import BUFFER_TOO_SMALL, CALLBACK_FAILURE, NOT_FOUND, check
-from .types import Address, FlowTuple, Health, Transport, as_tuple, enum_value
-from .types import to_c_addr, to_c_tuple
+from .errors import BUFFER_TOO_SMALL, CALLBACK_FAILURE, INTERNAL, NOT_FOUND
+from .errors import check, error_for
+from .types import Address, AddressLike, FlowTuple, FlowTupleLike, Health, Transport
+from .types import TransportLike, as_tuple, enum_value, to_c_addr, to_c_tuple
+
+if TYPE_CHECKING:
+    from .context import Context
 
 
 class KeepaliveMethod(enum.IntEnum):
@@ -49,10 +64,16 @@ class Removal(enum.IntEnum):
     HOST = 5
 
 
-@dataclass
+#: A reason kind: a :class:`ReasonKind`, its value or its name.
+ReasonKindLike = Union[ReasonKind, int, str]
+
+
+@dataclass(init=False)
 class Endpoint:
     """An endpoint as the host describes it: one flow.
 
+    ``tuple`` is a :class:`~sipflow.FlowTuple` or the items of one;
+    ``method`` a :class:`KeepaliveMethod` or its name ("crlf");
     ``interval`` 0 takes the settings' default for the transport;
     ``user_data`` is any Python object, given back in callbacks and stats.
     """
@@ -63,11 +84,21 @@ class Endpoint:
     interval: int = 0
     user_data: Any = None
 
-    def __post_init__(self):
-        self.tuple = as_tuple(self.tuple)
-        self.method = enum_value(KeepaliveMethod, self.method, "method")
+    def __init__(
+        self,
+        flow_id: int,
+        tuple: FlowTupleLike,
+        method: Union[KeepaliveMethod, int, str] = KeepaliveMethod.AUTO,
+        interval: int = 0,
+        user_data: Any = None,
+    ) -> None:
+        self.flow_id = flow_id
+        self.tuple = as_tuple(tuple)
+        self.method = enum_value(KeepaliveMethod, method, "method")
+        self.interval = interval
+        self.user_data = user_data
 
-    def to_c(self, out=None):
+    def to_c(self, out: Optional[S.keepalive_endpoint] = None) -> S.keepalive_endpoint:
         out = out if out is not None else S.keepalive_endpoint()
         C.sipflow_keepalive_endpoint_default(out)
         out.flow_id = self.flow_id
@@ -110,7 +141,7 @@ class SavedReason:
     expires_unix: int
 
 
-def _none_if_unset(t):
+def _none_if_unset(t: int) -> Optional[int]:
     return None if t == S.TSTAMP_NONE else t
 
 
@@ -176,7 +207,18 @@ SETTINGS = tuple(name for name, _ in S.keepalive_settings._fields_)
 # -- trampolines: (scheduler, C arguments...) ---------------------------------
 
 
-def _send(ka, _ka, flow, probe, _ud, _eud):
+#: ``send_probe(probe) -> False`` when it could not be sent.
+SendFn = Callable[[Probe], Optional[bool]]
+#: ``on_rtt(flow_id, rtt_ns, user_data)``.
+RttFn = Callable[[int, int, Any], None]
+#: ``on_state(flow_id, change, user_data)``.
+StateFn = Callable[[int, StateChange, Any], None]
+#: ``on_removed(flow_id, why, user_data)``.
+RemovedFn = Callable[[int, Removal, Any], None]
+
+
+def _send(ka: "KeepaliveScheduler", _ka: Optional[int], flow: int, probe: Any,
+          _ud: Optional[int], _eud: Optional[int]) -> int:
     p = probe.contents
     sent = ka.send_probe(
         Probe(
@@ -192,12 +234,14 @@ def _send(ka, _ka, flow, probe, _ud, _eud):
     return 1 if sent is False else 0
 
 
-def _rtt(ka, _ka, flow, rtt, _ud, _eud):
+def _rtt(ka: "KeepaliveScheduler", _ka: Optional[int], flow: int, rtt: int,
+         _ud: Optional[int], _eud: Optional[int]) -> None:
     if ka.on_rtt is not None:
         ka.on_rtt(flow, rtt, ka._user_data.get(flow))
 
 
-def _state(ka, _ka, flow, change, _ud, _eud):
+def _state(ka: "KeepaliveScheduler", _ka: Optional[int], flow: int, change: Any,
+           _ud: Optional[int], _eud: Optional[int]) -> None:
     if ka.on_state is not None:
         c = change.contents
         ka.on_state(
@@ -213,7 +257,8 @@ def _state(ka, _ka, flow, change, _ud, _eud):
         )
 
 
-def _removed(ka, _ka, flow, why, _ud, _eud):
+def _removed(ka: "KeepaliveScheduler", _ka: Optional[int], flow: int, why: int,
+             _ud: Optional[int], _eud: Optional[int]) -> None:
     user_data = ka._user_data.pop(flow, None)
     if ka.on_removed is not None:
         ka.on_removed(flow, Removal(why), user_data)
@@ -238,15 +283,27 @@ class KeepaliveScheduler(Live):
     including removing the endpoint being reported.
     """
 
+    _ctx: "Context"
+    send_probe: SendFn
+    on_rtt: Optional[RttFn]
+    on_state: Optional[StateFn]
+    on_removed: Optional[RemovedFn]
+
     def __init__(
-        self, ctx, send_probe, on_rtt=None, on_state=None, on_removed=None, **settings
-    ):
+        self,
+        ctx: "Context",
+        send_probe: SendFn,
+        on_rtt: Optional[RttFn] = None,
+        on_state: Optional[StateFn] = None,
+        on_removed: Optional[RemovedFn] = None,
+        **settings: Any
+    ) -> None:
         self._ctx = ctx
         self.send_probe = send_probe
         self.on_rtt = on_rtt
         self.on_state = on_state
         self.on_removed = on_removed
-        self._user_data = {}
+        self._user_data: Dict[int, Any] = {}
         cs = S.keepalive_settings()
         C.sipflow_keepalive_settings_default_versioned(
             S.KEEPALIVE_SETTINGS_VERSION, cs
@@ -284,12 +341,12 @@ class KeepaliveScheduler(Live):
         self._own(ptr, C.sipflow_keepalive_del, keep)
         self._depend_on(ctx)
 
-    def _now(self, now):
+    def _now(self, now: Optional[int]) -> int:
         return self._ctx._now(now)
 
     # -- endpoints and reasons ---------------------------------------------
 
-    def _with_user_data(self, ep, fn, *args):
+    def _with_user_data(self, ep: Endpoint, fn: Callable[..., int], *args: Any) -> None:
         """Run a call that sets ``ep``'s user data in C; mirror it here so
         that callbacks made during the call already see it."""
         missing = object()
@@ -304,7 +361,8 @@ class KeepaliveScheduler(Live):
                 self._user_data[ep.flow_id] = old
             raise
 
-    def set_reason(self, endpoint, kind, reason_id, lifetime, now=None):
+    def set_reason(self, endpoint: Endpoint, kind: ReasonKindLike, reason_id: int,
+                   lifetime: int, now: Optional[int] = None) -> None:
         """Keep ``endpoint`` alive for a confirmed reason for ``lifetime``
         nanoseconds from now (0 ends the reason); creates the endpoint if
         needed and replaces its method, interval and user data.
@@ -326,7 +384,8 @@ class KeepaliveScheduler(Live):
             self._now(now),
         )
 
-    def open_reason(self, endpoint, kind, reason_id, wait=0, now=None):
+    def open_reason(self, endpoint: Endpoint, kind: ReasonKindLike, reason_id: int,
+                    wait: int = 0, now: Optional[int] = None) -> None:
         """Open a reason tentatively while its request is pending (not probed
         until confirmed); ``wait`` 0 takes ``tentative_timeout``."""
         kind = enum_value(ReasonKind, kind, "reason kind")
@@ -341,7 +400,9 @@ class KeepaliveScheduler(Live):
             self._now(now),
         )
 
-    def confirm_reason(self, flow_id, kind, reason_id, status, granted=0, now=None):
+    def confirm_reason(self, flow_id: int, kind: ReasonKindLike, reason_id: int,
+                       status: int, granted: int = 0,
+                       now: Optional[int] = None) -> None:
         """Apply a reason's final response: 2xx confirms it for ``granted``
         nanoseconds (0 ends it), 300-699 drops a tentative one."""
         kind = enum_value(ReasonKind, kind, "reason kind")
@@ -349,32 +410,33 @@ class KeepaliveScheduler(Live):
                    int(kind), reason_id, status, granted, self._now(now),
                    context="flow %d" % flow_id)
 
-    def end_reason(self, flow_id, kind, reason_id, now=None):
+    def end_reason(self, flow_id: int, kind: ReasonKindLike, reason_id: int,
+                   now: Optional[int] = None) -> None:
         """End a reason; the endpoint goes with its last one."""
         kind = enum_value(ReasonKind, kind, "reason kind")
         owner_call(self, C.sipflow_keepalive_reason_end, self._p(), flow_id,
                    int(kind), reason_id, self._now(now),
                    context="flow %d" % flow_id)
 
-    def remove(self, flow_id, now=None):
+    def remove(self, flow_id: int, now: Optional[int] = None) -> None:
         """Remove an endpoint with all its reasons (on_removed: HOST)."""
         owner_call(self, C.sipflow_keepalive_remove, self._p(), flow_id,
                    self._now(now), context="flow %d" % flow_id)
 
-    def __len__(self):
-        return C.sipflow_keepalive_count(self._p())
+    def __len__(self) -> int:
+        return int(C.sipflow_keepalive_count(self._p()))
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return True
 
-    def __contains__(self, flow_id):
+    def __contains__(self, flow_id: object) -> bool:
         out = S.keepalive_stats()
-        return C.sipflow_keepalive_get_stats_versioned(
-            self._p(), flow_id, S.KEEPALIVE_STATS_VERSION, out) == 0
+        return bool(C.sipflow_keepalive_get_stats_versioned(
+            self._p(), flow_id, S.KEEPALIVE_STATS_VERSION, out) == 0)
 
     # -- what the host saw ---------------------------------------------------
 
-    def on_pong(self, flow_id, now=None):
+    def on_pong(self, flow_id: int, now: Optional[int] = None) -> None:
         """A CRLF pong arrived on the flow.
 
         :raises StaleError: no ping in flight (counted, otherwise ignored).
@@ -383,11 +445,12 @@ class KeepaliveScheduler(Live):
         owner_call(self, C.sipflow_keepalive_on_pong, self._p(), flow_id,
                    self._now(now), context="pong on flow %d" % flow_id)
 
-    def awaiting_pong(self, flow_id):
+    def awaiting_pong(self, flow_id: int) -> bool:
         """Whether a CRLF ping is in flight (for :meth:`Framer.expect_pong`)."""
         return bool(C.sipflow_keepalive_awaiting_pong(self._p(), flow_id))
 
-    def on_stun(self, data, flow_id=0, now=None):
+    def on_stun(self, data: Union[bytes, bytearray, memoryview], flow_id: int = 0,
+                now: Optional[int] = None) -> None:
         """A STUN response arrived (``flow_id`` 0: find it by transaction).
 
         :raises MalformedError, TooLargeError, UnsupportedError: bad input.
@@ -399,7 +462,8 @@ class KeepaliveScheduler(Live):
         owner_call(self, C.sipflow_keepalive_on_stun, self._p(), flow_id, buf,
                    len(raw), self._now(now), context="STUN response")
 
-    def on_options_response(self, probe_id, status, now=None):
+    def on_options_response(self, probe_id: int, status: int,
+                            now: Optional[int] = None) -> None:
         """A response to an OPTIONS probe (``probe_id`` from
         :func:`probe_id_parse`); 1xx are ignored.
 
@@ -408,19 +472,19 @@ class KeepaliveScheduler(Live):
         owner_call(self, C.sipflow_keepalive_on_options_response, self._p(),
                    probe_id, status, self._now(now), context="OPTIONS response")
 
-    def on_peer_keepalive(self, flow_id, now=None):
+    def on_peer_keepalive(self, flow_id: int, now: Optional[int] = None) -> None:
         """The UA sent a keepalive on the flow (PASSIVE endpoints)."""
         owner_call(self, C.sipflow_keepalive_on_peer_keepalive, self._p(),
                    flow_id, self._now(now), context="flow %d" % flow_id)
 
-    def flow_failed(self, flow_id, now=None):
+    def flow_failed(self, flow_id: int, now: Optional[int] = None) -> None:
         """The flow failed (TCP reset, ICMP): the endpoint is dead at once."""
         owner_call(self, C.sipflow_keepalive_flow_failed, self._p(), flow_id,
                    self._now(now), context="flow %d" % flow_id)
 
     # -- statistics ------------------------------------------------------------
 
-    def stats(self, flow_id):
+    def stats(self, flow_id: int) -> KeepaliveStats:
         """One endpoint's :class:`KeepaliveStats`. :raises NotFoundError:"""
         s = S.keepalive_stats()
         owner_call(self, C.sipflow_keepalive_get_stats_versioned, self._p(),
@@ -448,18 +512,20 @@ class KeepaliveScheduler(Live):
             user_data=self._user_data.get(flow_id),
         )
 
-    def counters(self):
+    def counters(self) -> KeepaliveCounters:
         """The scheduler's :class:`KeepaliveCounters`."""
         c = S.keepalive_counters()
         owner_call(self, C.sipflow_keepalive_get_counters_versioned, self._p(),
                    S.KEEPALIVE_COUNTERS_VERSION, c, context="counters")
-        values = {name: getattr(c, name) for name in COUNTERS}
+        values: Dict[str, Any] = {name: getattr(c, name) for name in COUNTERS}
         values["probes_sent"] = {m: c.probes_sent[int(m)] for m in KeepaliveMethod}
         return KeepaliveCounters(**values)
 
     # -- saving and restoring ------------------------------------------------
 
-    def export(self, unix_seconds=None, now=None):
+    def export(
+        self, unix_seconds: Optional[int] = None, now: Optional[int] = None
+    ) -> Iterator[Tuple[Endpoint, List[SavedReason]]]:
         """Yield ``(Endpoint, [SavedReason])`` for every endpoint with
         confirmed reasons (user_data is None: it is not saved)."""
         unix = int(time.time()) if unix_seconds is None else unix_seconds
@@ -478,14 +544,19 @@ class KeepaliveScheduler(Live):
                 cap = n.value
                 continue
             check(rv, "export")
+            tup = FlowTuple.from_c(ep.tuple)
+            if tup is None:  # the library exports only endpoints with a flow
+                raise error_for(INTERNAL, "export")
             yield (
-                Endpoint(ep.flow_id, FlowTuple.from_c(ep.tuple),
+                Endpoint(ep.flow_id, tup,
                          KeepaliveMethod(ep.method), ep.interval),
                 [SavedReason(ReasonKind(r.kind), r.id, r.expires_unix)
                  for r in reasons[: n.value]],
             )
 
-    def import_endpoint(self, endpoint, reasons, unix_seconds=None, now=None):
+    def import_endpoint(self, endpoint: Endpoint, reasons: Sequence[SavedReason],
+                        unix_seconds: Optional[int] = None,
+                        now: Optional[int] = None) -> None:
         """Recreate an exported endpoint (give it this process's flow id).
 
         :raises StaleError: every reason had expired; nothing made.
@@ -506,15 +577,15 @@ class KeepaliveScheduler(Live):
 
 
 def options_build(
-    probe_id,
-    transport,
-    local,
-    remote,
-    request_uri=None,
-    route=None,
-    from_user=None,
-    max_forwards=70,
-):
+    probe_id: int,
+    transport: TransportLike,
+    local: AddressLike,
+    remote: AddressLike,
+    request_uri: Optional[str] = None,
+    route: Optional[str] = None,
+    from_user: Optional[str] = None,
+    max_forwards: int = 70,
+) -> bytes:
     """A stateless OPTIONS request (bytes) carrying ``probe_id`` in its From
     tag, Via branch and Call-ID, as send_probe gets it by default; for hosts
     that want their own Request-URI or Route."""
@@ -537,17 +608,19 @@ def options_build(
     return buf.raw[: n.value]
 
 
-def probe_id_parse(value):
+def probe_id_parse(value: Union[str, bytes]) -> int:
     """The probe id in a response's From tag or Via branch (with or without
     "z9hG4bK"). :raises MalformedError: not one of ours."""
     raw = value.encode() if isinstance(value, str) else bytes(value)
     out = c_uint64()
     check(C.sipflow_keepalive_probe_id_parse(raw, len(raw), byref(out)),
           "probe id")
-    return out.value
+    return int(out.value)
 
 
-def options_response_parse(data):
+def options_response_parse(
+    data: Union[bytes, bytearray, memoryview]
+) -> Optional[Tuple[int, int]]:
     """``(probe_id, status)`` when ``data`` (one datagram or framed message)
     is, in its plain form, a response to one of our OPTIONS probes, read
     without a SIP parser; None when it is not recognised and should be
@@ -561,31 +634,32 @@ def options_response_parse(data):
     if rv == NOT_FOUND:
         return None
     check(rv, "OPTIONS response")
-    return probe_id.value, status.value
+    return int(probe_id.value), int(status.value)
 
 
-def keep_parse(value):
+def keep_parse(value: Optional[str]) -> Optional[int]:
     """A Via ``keep`` parameter's value (RFC 6223 §8.2): the seconds, or
     None for a bare ``keep``."""
     raw = b"" if value is None else value.encode()
     has = c_int()
     seconds = c_uint32()
     check(C.sipflow_keep_parse(raw, len(raw), byref(has), byref(seconds)), "keep")
-    return seconds.value if has.value else None
+    return int(seconds.value) if has.value else None
 
 
-def keep_response_value(request_has_keep, willing, interval_seconds=0,
-                        flow_timer_seconds=0):
+def keep_response_value(request_has_keep: bool, willing: bool,
+                        interval_seconds: int = 0,
+                        flow_timer_seconds: int = 0) -> Optional[int]:
     """The ``keep=`` value for a response's top Via (RFC 6223 §4.4, §5), or
     None to add nothing."""
     out = c_uint32()
     rv = check(C.sipflow_keep_response_value(
         1 if request_has_keep else 0, 1 if willing else 0, interval_seconds,
         flow_timer_seconds, byref(out)), "keep")
-    return out.value if rv == 1 else None
+    return int(out.value) if rv == 1 else None
 
 
-def keep_interval(seconds, transport):
+def keep_interval(seconds: int, transport: TransportLike) -> int:
     """The endpoint interval (ns) for a negotiated keep or Flow-Timer."""
-    return C.sipflow_keep_interval(seconds, int(Transport.parse(transport)))
+    return int(C.sipflow_keep_interval(seconds, int(Transport.parse(transport))))
 

@@ -5,19 +5,39 @@ REGISTER facts go in as Python values (:class:`RegisterRequest` and
 :class:`Binding` values copied out of the library, so they stay valid.
 """
 
+import collections.abc
 import ctypes
 import enum
 from ctypes import POINTER, byref, c_size_t, c_void_p
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from . import _structs as S
 from ._live import Live, owner_call, trampoline
 from ._loader import C
 from .errors import CALLBACK_FAILURE, NOT_FOUND, check
-from .types import Address, FlowTuple, Health, enum_value, to_c_addr, to_c_tuple
+from .types import Address, AddressLike, FlowTuple, FlowTupleLike, Health, enum_value
+from .types import to_c_addr, to_c_tuple
+
+if TYPE_CHECKING:
+    from .context import Context
 
 _ENC = ("utf-8", "surrogateescape")
+_T = TypeVar("_T")
 
 
 class RegOption(enum.IntFlag):
@@ -76,8 +96,12 @@ _SETTING_ENUMS = {
 }
 SETTINGS = tuple(name for name, _ in S.registrar_settings._fields_)
 
+#: Option tags: :class:`RegOption` bits, an int, a name ("outbound"), names,
+#: or None for none.
+RegOptionsLike = Union[RegOption, int, str, Iterable[str], None]
 
-def _options(value):
+
+def _options(value: RegOptionsLike) -> int:
     """RegOption bits from flags, an int, or names ("outbound", "path")."""
     if value is None:
         return 0
@@ -124,28 +148,28 @@ class RegisterRequest:
     aor: str
     call_id: str
     cseq: int
-    contacts: Sequence[Union[Contact, dict, str]] = ()
+    contacts: Sequence[Union[Contact, Mapping[str, Any], str]] = ()
     expires: Optional[int] = None
     wildcard: bool = False
     path: Sequence[str] = ()
-    supported: object = RegOption.NONE
-    require: object = RegOption.NONE
+    supported: RegOptionsLike = RegOption.NONE
+    require: RegOptionsLike = RegOption.NONE
     require_unknown: Sequence[str] = ()
     via_count: int = 1
     flow_id: int = 0
-    flow: Optional[FlowTuple] = None
+    flow: Optional[FlowTupleLike] = None
     user_agent: Optional[str] = None
-    received: Optional[Address] = None
+    received: Optional[AddressLike] = None
 
 
 class _Strings:
     """Keeps the byte buffers behind sipflow_reg_str values alive for the
     length of one call."""
 
-    def __init__(self):
-        self._bufs = []
+    def __init__(self) -> None:
+        self._bufs: List[object] = []
 
-    def set(self, target, value):
+    def set(self, target: S.reg_str, value: Union[str, bytes, int, None]) -> S.reg_str:
         if value is None:
             target.ptr = None
             target.len = 0
@@ -157,15 +181,16 @@ class _Strings:
         target.len = len(raw)
         return target
 
-    def keep(self, obj):
+    def keep(self, obj: _T) -> _T:
         self._bufs.append(obj)
         return obj
 
 
-def _contact_to_c(pool, value, out):
+def _contact_to_c(pool: _Strings, value: Union[Contact, Mapping[str, Any], str],
+                  out: S.reg_contact) -> None:
     if isinstance(value, str):
         value = Contact(value)
-    elif isinstance(value, dict):
+    elif isinstance(value, collections.abc.Mapping):
         value = Contact(**value)
     C.sipflow_reg_contact_default(out)
     pool.set(out.uri, value.uri)
@@ -177,7 +202,7 @@ def _contact_to_c(pool, value, out):
     pool.set(out.params, value.params)
 
 
-def _request_to_c(pool, r):
+def _request_to_c(pool: _Strings, r: RegisterRequest) -> S.reg_request:
     req = S.reg_request()
     C.sipflow_reg_request_default(req)
     pool.set(req.aor, r.aor)
@@ -203,7 +228,7 @@ def _request_to_c(pool, r):
     return req
 
 
-def _str_array(pool, values):
+def _str_array(pool: _Strings, values: Sequence[str]) -> Tuple[Any, int]:
     arr = pool.keep((S.reg_str * max(len(values), 1))())
     for i, v in enumerate(values):
         pool.set(arr[i], v)
@@ -213,10 +238,15 @@ def _str_array(pool, values):
 # -- output values -----------------------------------------------------------
 
 
-def _text(s):
+def _text(s: S.reg_str) -> Optional[str]:
     if not s.ptr:
         return None
     return ctypes.string_at(s.ptr, s.len).decode(*_ENC)
+
+
+def _text_or_empty(s: S.reg_str) -> str:
+    """A string the library always sets (an AoR, a URI, a Call-ID)."""
+    return _text(s) or ""
 
 
 @dataclass(frozen=True)
@@ -246,15 +276,15 @@ class Binding:
     expires: int  # seconds, for the 200 OK's expires parameter
 
     @classmethod
-    def from_c(cls, b):
+    def from_c(cls, b: S.reg_binding) -> "Binding":
         return cls(
             id=b.id,
-            aor=_text(b.aor),
-            uri=_text(b.uri),
+            aor=_text_or_empty(b.aor),
+            uri=_text_or_empty(b.uri),
             instance=_text(b.instance) or None,
             reg_id=b.reg_id,
             q=None if b.q == S.REG_Q_NONE else b.q / 1000.0,
-            call_id=_text(b.call_id),
+            call_id=_text_or_empty(b.call_id),
             cseq=b.cseq,
             path=_text(b.path) or None,
             n_path=b.n_path,
@@ -288,11 +318,11 @@ class RegisterResult:
     contacts: List[Binding] = field(default_factory=list)  # 200: every binding
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return 200 <= self.status < 300
 
     @classmethod
-    def from_c(cls, r):
+    def from_c(cls, r: S.reg_result) -> "RegisterResult":
         return cls(
             status=r.status,
             reason=r.reason.decode() if r.reason else "",
@@ -318,19 +348,24 @@ class Branch:
     binding: Binding
 
     @classmethod
-    def from_c(cls, br):
+    def from_c(cls, br: S.reg_branch) -> "Branch":
         return cls(br.id, br.group, Binding.from_c(br.binding.contents))
 
 
 # -- the registrar -----------------------------------------------------------
 
 
-def _on_change(reg, _reg, change, binding, _ud):
+#: ``on_change(change, binding)``.
+ChangeFn = Callable[[RegChange, Binding], None]
+
+
+def _on_change(reg: "Registrar", _reg: Optional[int], change: int, binding: Any,
+               _ud: Optional[int]) -> None:
     if reg.on_change is not None:
         reg.on_change(RegChange(change), Binding.from_c(binding.contents))
 
 
-def _visit(collect, binding, _ud):
+def _visit(collect: List[Binding], binding: Any, _ud: Optional[int]) -> int:
     collect.append(Binding.from_c(binding.contents))
     return 0
 
@@ -346,7 +381,11 @@ class Registrar(Live):
         unnamed ones keep the library's defaults.
     """
 
-    def __init__(self, ctx, on_change=None, **settings):
+    _ctx: "Context"
+    on_change: Optional[ChangeFn]
+
+    def __init__(self, ctx: "Context", on_change: Optional[ChangeFn] = None,
+                 **settings: Any) -> None:
         self._ctx = ctx
         self.on_change = on_change
         cs = S.registrar_settings()
@@ -377,7 +416,12 @@ class Registrar(Live):
         self._own(ptr, C.sipflow_registrar_del, (ctx, cb.change))
         self._depend_on(ctx)
 
-    def process(self, request=None, now=None, **facts):
+    def process(
+        self,
+        request: Union[RegisterRequest, Mapping[str, Any], None] = None,
+        now: Optional[int] = None,
+        **facts: Any
+    ) -> RegisterResult:
         """Apply a REGISTER, all or nothing (RFC 3261 §10.3).
 
         :param request: a :class:`RegisterRequest` or a dict of its fields;
@@ -389,7 +433,7 @@ class Registrar(Live):
         """
         if request is None:
             request = RegisterRequest(**facts)
-        elif isinstance(request, dict):
+        elif isinstance(request, collections.abc.Mapping):
             request = RegisterRequest(**request, **facts)
         elif facts:
             raise TypeError("give a request or keyword facts, not both")
@@ -408,31 +452,33 @@ class Registrar(Live):
         )
         return RegisterResult.from_c(out.contents)
 
-    def flow_failed(self, flow_id, now=None):
+    def flow_failed(self, flow_id: int, now: Optional[int] = None) -> bool:
         """A flow failed (RFC 5626 §7): its bindings go (or are shortened,
         under ``dead_flow="shorten"``). Returns False if none used it."""
         return self._flow_call(C.sipflow_registrar_flow_failed, flow_id, now)
 
-    def flow_health(self, flow_id, health, now=None):
+    def flow_health(self, flow_id: int, health: Union[Health, int, str],
+                    now: Optional[int] = None) -> bool:
         """Report a flow's :class:`~sipflow.Health` (from the keepalive
         scheduler) so that plans try healthy flows first and skip dead ones.
         Returns False if no binding uses the flow."""
         h = int(enum_value(Health, health, "health"))
         return self._flow_call(C.sipflow_registrar_flow_health, flow_id, now, h)
 
-    def flow_binding_count(self, flow_id):
+    def flow_binding_count(self, flow_id: int) -> int:
         """How many bindings use the flow, whatever their AoR."""
         return int(C.sipflow_registrar_flow_binding_count(self._p(), flow_id))
 
-    def _flow_call(self, fn, flow_id, now, *extra):
-        args = (self._p(), flow_id) + extra + (self._ctx._now(now),)
+    def _flow_call(self, fn: Callable[..., int], flow_id: int, now: Optional[int],
+                   *extra: int) -> bool:
+        args: Tuple[Any, ...] = (self._p(), flow_id) + extra + (self._ctx._now(now),)
         rv = self._ctx._invoke(fn, *args)
         if rv == NOT_FOUND:
             return False
         check(rv, "flow %d" % flow_id)
         return True
 
-    def lookup(self, uri, now=None):
+    def lookup(self, uri: str, now: Optional[int] = None) -> Optional["TargetPlan"]:
         """The target plan for a request to an AoR (RFC 5626 §7), or None
         when the AoR has no binding (answer 480).
 
@@ -449,7 +495,8 @@ class Registrar(Live):
         check(rv, "lookup %r" % uri)
         return TargetPlan(self, ptr)
 
-    def lookup_many(self, uris, now=None):
+    def lookup_many(self, uris: Iterable[str],
+                    now: Optional[int] = None) -> List[Optional["TargetPlan"]]:
         """Target plans for several AoRs in one call, in order: a plan, or
         None where the AoR has no binding. The memory loads of the lookups
         overlap (sipflow_registrar_lookup_batch), which pays for a host
@@ -458,11 +505,11 @@ class Registrar(Live):
         :raises MalformedError: one of them is not a SIP or SIPS URI, or is
             too long (the plans made for the others are deleted).
         """
-        uris = list(uris)
-        n = len(uris)
+        names = list(uris)
+        n = len(names)
         pool = _Strings()
         arr = pool.keep((S.reg_str * max(n, 1))())
-        for i, u in enumerate(uris):
+        for i, u in enumerate(names):
             pool.set(arr[i], u)
         plans = (c_void_p * max(n, 1))()
         results = (ctypes.c_int * max(n, 1))()
@@ -476,12 +523,12 @@ class Registrar(Live):
                 for plan in out:
                     if plan is not None:
                         plan.close()
-                check(results[i], "lookup %r" % uris[i])
+                check(results[i], "lookup %r" % names[i])
         return out
 
-    def bindings(self, now=None):
+    def bindings(self, now: Optional[int] = None) -> List[Binding]:
         """Every binding, after expiring those due at ``now``."""
-        collect = []
+        collect: List[Binding] = []
         visit = trampoline(S.reg_visit_cb, self,
                            lambda _reg, b, ud: _visit(collect, b, ud),
                            CALLBACK_FAILURE)
@@ -489,16 +536,16 @@ class Registrar(Live):
                    self._ctx._now(now), visit, None, context="foreach")
         return collect
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Number of bindings held."""
-        return C.sipflow_registrar_binding_count(self._p())
+        return int(C.sipflow_registrar_binding_count(self._p()))
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return True
 
     @property
-    def aor_count(self):
-        return C.sipflow_registrar_aor_count(self._p())
+    def aor_count(self) -> int:
+        return int(C.sipflow_registrar_aor_count(self._p()))
 
 
 class TargetPlan(Live):
@@ -518,13 +565,16 @@ class TargetPlan(Live):
     registrar closes its plans.
     """
 
-    def __init__(self, registrar, ptr):
+    _ctx: "Context"
+    registrar: Registrar
+
+    def __init__(self, registrar: Registrar, ptr: c_void_p) -> None:
         self._ctx = registrar._ctx
         self.registrar = registrar
         self._own(ptr, C.sipflow_reg_plan_del, (registrar,))
         self._depend_on(registrar)
 
-    def next_group(self):
+    def next_group(self) -> List[Branch]:
         """The next q group's branches; an empty list when nothing is left.
 
         :raises BadStateError: branches of the current group still wait for
@@ -536,14 +586,15 @@ class TargetPlan(Live):
                    byref(n), context="next_group")
         return [Branch.from_c(arr[i]) for i in range(n.value)]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[List[Branch]]:
         while True:
             group = self.next_group()
             if not group:
                 return
             yield group
 
-    def report(self, branch, status, now=None):
+    def report(self, branch: Union[Branch, int], status: int,
+               now: Optional[int] = None) -> Optional[Branch]:
         """Report a branch's final status (a local timeout is 408).
 
         430 removes the binding and 408 keeps it; both give the instance's
@@ -557,23 +608,23 @@ class TargetPlan(Live):
         return Branch.from_c(out.contents) if out else None
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """Branches sent whose final status has not been reported."""
-        return C.sipflow_reg_plan_pending(self._p())
+        return int(C.sipflow_reg_plan_pending(self._p()))
 
     @property
-    def final_status(self):
+    def final_status(self) -> int:
         """The status to send upstream once nothing is left (430 never goes
         upstream: it becomes 480)."""
-        return C.sipflow_reg_plan_final_status(self._p())
+        return int(C.sipflow_reg_plan_final_status(self._p()))
 
 
-def response_pick(best, candidate):
+def response_pick(best: int, candidate: int) -> int:
     """Of two final statuses, the one a forking proxy forwards (RFC 3261
     §16.7, RFC 5626 §11.5); 0 means none yet."""
-    return C.sipflow_reg_response_pick(best, candidate)
+    return int(C.sipflow_reg_response_pick(best, candidate))
 
 
-def response_upstream(status):
+def response_upstream(status: int) -> int:
     """The status to forward upstream: 430 becomes 480, 503 becomes 500."""
-    return C.sipflow_reg_response_upstream(status)
+    return int(C.sipflow_reg_response_upstream(status))

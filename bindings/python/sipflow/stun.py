@@ -1,15 +1,16 @@
 """STUN Binding messages (RFC 5389, RFC 5626 §8) and the responder helpers:
 sorting datagrams and answering keepalives. All pure functions."""
 
+import ctypes
 import enum
 from ctypes import byref, c_size_t, c_uint8, c_uint16
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 from . import _structs as S
 from ._loader import C
-from .errors import check
-from .types import Address, to_c_addr
+from .errors import SipflowError, check
+from .types import Address, AddressLike, to_c_addr
 
 CRLF_PING = b"\r\n\r\n"
 CRLF_PONG = b"\r\n"
@@ -35,25 +36,29 @@ class StunType(enum.IntEnum):
     BINDING_ERROR = 0x0111
 
 
-def _buf(data):
+#: Bytes as the functions here take them.
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def _buf(data: BytesLike) -> "Tuple[ctypes.Array[c_uint8], int]":
     raw = bytes(data)
     return (c_uint8 * max(len(raw), 1)).from_buffer_copy(raw.ljust(1, b"\0")), len(raw)
 
 
-def _txid(txid):
+def _txid(txid: BytesLike) -> "ctypes.Array[c_uint8]":
     raw = bytes(txid)
     if len(raw) != TXID_LEN:
         raise ValueError("a STUN transaction id is %d bytes" % TXID_LEN)
     return (c_uint8 * TXID_LEN).from_buffer_copy(raw)
 
 
-def classify_datagram(data):
+def classify_datagram(data: BytesLike) -> DatagramKind:
     """Sort one datagram received on a SIP UDP port: a :class:`DatagramKind`."""
     buf, n = _buf(data)
     return DatagramKind(C.sipflow_datagram_classify(buf, n))
 
 
-def respond(request, source):
+def respond(request: BytesLike, source: AddressLike) -> bytes:
     """The answer to a STUN Binding request from ``source`` (send it back
     from the port it arrived on).
 
@@ -68,7 +73,7 @@ def respond(request, source):
     return bytes(out[: outlen.value])
 
 
-def is_message(data):
+def is_message(data: BytesLike) -> bool:
     """Whether ``data`` looks like a STUN message (RFC 5626 §8.1 test)."""
     buf, n = _buf(data)
     return bool(C.sipflow_stun_is_message(buf, n))
@@ -91,7 +96,7 @@ class StunMessage:
     length: int
 
 
-def decode(data):
+def decode(data: BytesLike) -> Optional[StunMessage]:
     """Decode one STUN message.
 
     :raises MalformedError, TooLargeError: not a usable STUN message.
@@ -118,13 +123,13 @@ def decode(data):
         )
     try:
         check(rv, "STUN")
-    except Exception as exc:
+    except SipflowError as exc:
         exc.message_info = msg
         raise
     return msg
 
 
-def encode_request(txid):
+def encode_request(txid: BytesLike) -> bytes:
     """The 20-byte Binding request RFC 5626 §8 sends."""
     out = (c_uint8 * MAX_LEN)()
     n = c_size_t()
@@ -133,7 +138,8 @@ def encode_request(txid):
     return bytes(out[: n.value])
 
 
-def encode_success(txid, mapped, fingerprint=False):
+def encode_success(txid: BytesLike, mapped: AddressLike,
+                   fingerprint: bool = False) -> bytes:
     """A Binding success response carrying XOR-MAPPED-ADDRESS ``mapped``."""
     out = (c_uint8 * MAX_LEN)()
     n = c_size_t()
@@ -144,7 +150,8 @@ def encode_success(txid, mapped, fingerprint=False):
     return bytes(out[: n.value])
 
 
-def encode_error(txid, code, unknown=(), fingerprint=False):
+def encode_error(txid: BytesLike, code: int, unknown: Sequence[int] = (),
+                 fingerprint: bool = False) -> bytes:
     """A Binding error response (with UNKNOWN-ATTRIBUTES for a 420)."""
     out = (c_uint8 * MAX_LEN)()
     n = c_size_t()

@@ -3,17 +3,24 @@
 import ctypes
 from ctypes import byref, c_size_t, c_uint8, c_void_p
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from . import _structs as S
 from ._live import Live, owner_call
 from ._loader import C
 from .errors import SipflowError, StaleError, check, error_for
-from .types import FlowTuple, to_c_tuple
+from .types import FlowTuple, FlowTupleLike, to_c_tuple
+
+if TYPE_CHECKING:
+    from .context import Context
+
+#: A token as text or as the bytes of a Route URI's user part.
+TokenLike = Union[str, bytes]
 
 KEY_LEN = S.TOKEN_KEY_LEN
 
 
-def generate_key():
+def generate_key() -> bytes:
     """32 fresh random bytes from libsodium, for :meth:`KeyRing.add`.
     Store them yourself to share keys across a cluster or a restart."""
     buf = (c_uint8 * KEY_LEN)()
@@ -28,18 +35,18 @@ class TokenInfo:
     version: int
     key_id: int
     slot: int  # flow-table slot (1-based), 0 for a token naming no entry
-    tuple: FlowTuple
+    tuple: Optional[FlowTuple]  # None only in a StaleError's info
 
     @classmethod
-    def from_c(cls, c):
+    def from_c(cls, c: S.token_info) -> "TokenInfo":
         return cls(c.version, c.key_id, c.slot, FlowTuple.from_c(c.tuple))
 
 
-def _token_bytes(token):
+def _token_bytes(token: TokenLike) -> bytes:
     return token.encode("utf-8", "surrogateescape") if isinstance(token, str) else bytes(token)
 
 
-def sip_status(result):
+def sip_status(result: Union[int, SipflowError, None]) -> int:
     """The SIP status for a verification result (RFC 5626 §5.3.1): 0 to
     route, 430 for stale, 403 for tampered or malformed, 500 otherwise.
 
@@ -49,7 +56,7 @@ def sip_status(result):
         result = 0
     elif isinstance(result, SipflowError):
         result = result.code
-    return C.sipflow_token_sip_status(int(result))
+    return int(C.sipflow_token_sip_status(int(result)))
 
 
 class KeyRing(Live):
@@ -63,7 +70,10 @@ class KeyRing(Live):
     can. The library keeps only a key derived from what it is given.
     """
 
-    def __init__(self, ctx, keys=None):
+    _ctx: "Context"
+
+    def __init__(self, ctx: "Context",
+                 keys: Optional[Mapping[int, bytes]] = None) -> None:
         self._ctx = ctx
         ptr = c_void_p()
         check(
@@ -75,7 +85,7 @@ class KeyRing(Live):
         for key_id, key in (keys or {}).items():
             self.add(key_id, key)
 
-    def add(self, key_id, key):
+    def add(self, key_id: int, key: bytes) -> None:
         """Add a key under ``key_id`` (0-255). The first key becomes current.
 
         :raises ExistsError: the id is taken.
@@ -96,7 +106,7 @@ class KeyRing(Live):
         finally:
             ctypes.memset(buf, 0, ctypes.sizeof(buf))
 
-    def new_key(self, key_id, make_current=False):
+    def new_key(self, key_id: int, make_current: bool = False) -> bytes:
         """Generate a key, add it under ``key_id`` and return its bytes (for
         the host to store or share)."""
         key = generate_key()
@@ -105,7 +115,7 @@ class KeyRing(Live):
             self.current = key_id
         return key
 
-    def remove(self, key_id):
+    def remove(self, key_id: int) -> None:
         """Remove and wipe a key: its tokens then verify as stale.
 
         :raises NotFoundError: no such key.
@@ -115,22 +125,22 @@ class KeyRing(Live):
                    context="key %d" % key_id)
 
     @property
-    def current(self):
+    def current(self) -> Optional[int]:
         """The id of the key new tokens are minted under, or None if the ring
         is empty. Assign an id in the ring to change it."""
         out = c_uint8()
         rv = C.sipflow_keyring_get_current(self._p(), byref(out))
-        return None if rv < 0 else out.value
+        return None if rv < 0 else int(out.value)
 
     @current.setter
-    def current(self, key_id):
+    def current(self, key_id: int) -> None:
         owner_call(self, C.sipflow_keyring_set_current, self._p(), key_id,
                    context="key %d" % key_id)
 
-    def __contains__(self, key_id):
+    def __contains__(self, key_id: object) -> bool:
         return bool(C.sipflow_keyring_has(self._p(), key_id))
 
-    def mint(self, tuple):
+    def mint(self, tuple: FlowTupleLike) -> str:
         """A token for a flow under the current key, naming no flow-table
         entry (UDP, or a host with its own connection table).
 
@@ -142,7 +152,7 @@ class KeyRing(Live):
                    buf, len(buf), byref(n), context="mint")
         return buf.raw[: n.value].decode()
 
-    def verify(self, token):
+    def verify(self, token: TokenLike) -> TokenInfo:
         """Verify a token (the user part of a Route URI, %-escaped or not).
 
         :returns: :class:`TokenInfo`.
