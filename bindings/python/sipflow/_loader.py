@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 from ctypes import POINTER, c_char_p, c_int, c_size_t, c_uint, c_uint8
-from ctypes import c_uint16, c_uint32, c_uint64, c_void_p
+from ctypes import c_int32, c_uint16, c_uint32, c_uint64, c_void_p
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _structs as S
@@ -151,6 +151,15 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_registrar_foreach": (c_int, [_vp, c_uint64, S.reg_visit_cb, _vp]),
     "sipflow_reg_contact_default": (None, [_P(S.reg_contact)]),
     "sipflow_reg_request_default": (None, [_P(S.reg_request)]),
+    "sipflow_reg_q_parse": (c_int, [c_char_p, c_size_t, _P(c_int32)]),
+    "sipflow_reg_contact_parse": (
+        c_int,
+        [c_char_p, c_size_t, _P(S.reg_contact), c_char_p, c_size_t, _szp],
+    ),
+    "sipflow_reg_answer_format": (
+        c_int,
+        [_P(S.reg_result), _P(S.reg_request), c_char_p, c_size_t, _szp],
+    ),
     "sipflow_registrar_process_versioned": (
         c_int,
         [_vp, c_int, _P(S.reg_request), c_uint64, _P(_P(S.reg_result))],
