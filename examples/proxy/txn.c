@@ -521,6 +521,17 @@ int px_strans_answer(px *p, msg_t *req, sipflow_flow_id flow, int transport,
   if (!buf)
     return -1;
   rv = px_response_into(p, req, status, phrase, extra, buf, cap, &len);
+  if (rv != 0) {
+    /* The headers echoed from the request (a long Via stack) did not fit
+     * the usual room; they come from the request, so its largest size
+     * more is always enough: an answer is never left unsent. */
+    if (buf != stackbuf)
+      free(buf);
+    cap += PX_MAX_MESSAGE + 1024;
+    if (!(buf = malloc(cap)))
+      return -1;
+    rv = px_response_into(p, req, status, phrase, extra, buf, cap, &len);
+  }
   if (rv == 0) {
     px_send_response_bytes(p, flow, req, buf, len);
     /* Kept only where retransmissions come, over UDP, and only with a key
