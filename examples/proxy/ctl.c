@@ -31,6 +31,8 @@ typedef struct ctl_client {
   char cmd[32];
   size_t len;
   char *out;
+  size_t dump_pos; /* bindings written so far */
+  int dump_done;
 } ctl_client;
 
 static json_t *flow_json(px *p, sipflow_flow_id id) {
@@ -165,19 +167,33 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   return 0;
 }
 
-static json_t *cmd_dump(px *p) {
-  json_t *root = json_object(), *arr = json_array();
-  dump_ctx d = {p, arr, NULL};
-  if (p->reg)
-    sipflow_registrar_foreach(p->reg, sipflow_uv_now(), dump_one, &d);
-  flow_cache_free(&d);
-  json_object_set_new(root, "role",
-                      json_string(p->cfg.role == PX_ROLE_EDGE ? "edge"
-                                  : p->cfg.role == PX_ROLE_REGISTRAR
-                                      ? "registrar"
-                                      : "single"));
-  json_object_set_new(root, "bindings", arr);
-  return root;
+static const char *role_name(const px *p) {
+  return p->cfg.role == PX_ROLE_EDGE        ? "edge"
+         : p->cfg.role == PX_ROLE_REGISTRAR ? "registrar"
+                                            : "single";
+}
+
+/* ---- dump, a page at a time -----------------------------------------------
+ * A dump of 100 000 bindings is tens of MB of JSON: made at once, it held
+ * the loop (and every SIP message) for seconds. It is written a page of
+ * DUMP_PAGE bindings at a time instead, each page once the previous one is
+ * written, with the loop free in between. A page starts where the last one
+ * ended in the registrar's order; bindings added or removed meanwhile may
+ * be missed or seen twice, as in any walk of a live table. */
+#define DUMP_PAGE 1000
+
+typedef struct page_ctx {
+  dump_ctx d;
+  size_t skip, seen;
+} page_ctx;
+
+static int page_one(const sipflow_reg_binding *b, void *ud) {
+  page_ctx *pc = ud;
+  if (pc->seen++ < pc->skip)
+    return 0;
+  if (json_array_size(pc->d.arr) == DUMP_PAGE)
+    return 1; /* one more: this page is full */
+  return dump_one(b, &pc->d);
 }
 
 static json_t *cmd_flows(px *p) {
@@ -271,15 +287,95 @@ static void client_written(uv_write_t *w, int status) {
   client_end(c);
 }
 
+static void dump_next_page(uv_timer_t *t);
+
+static void page_written(uv_write_t *w, int status) {
+  ctl_client *c = w->data;
+  free(w);
+  free(c->out);
+  c->out = NULL;
+  if (status != 0 || c->dump_done) {
+    client_end(c);
+    return;
+  }
+  uv_timer_start(&c->timer, dump_next_page, 0, 0);
+}
+
+/* Appends |n| bytes to c->out (malloc'd, NUL-terminated). */
+static int out_append(ctl_client *c, size_t *len, const char *s, size_t n) {
+  char *grown = realloc(c->out, *len + n + 1);
+  if (!grown)
+    return -1;
+  memcpy(grown + *len, s, n);
+  *len += n;
+  grown[*len] = '\0';
+  c->out = grown;
+  return 0;
+}
+
+static void dump_next_page(uv_timer_t *t) {
+  ctl_client *c = t->data;
+  px *p = c->p;
+  page_ctx pc;
+  json_t *arr = json_array();
+  char *items = NULL, head[96];
+  size_t len = 0, n;
+  uv_write_t *w = malloc(sizeof(*w));
+  uv_buf_t b;
+  int rv = 0, err = !arr || !w;
+  memset(&pc, 0, sizeof(pc));
+  pc.d.p = p;
+  pc.d.arr = arr;
+  pc.skip = c->dump_pos;
+  if (!err && p->reg)
+    rv = sipflow_registrar_foreach(p->reg, sipflow_uv_now(), page_one, &pc);
+  flow_cache_free(&pc.d);
+  c->dump_done = rv == 0; /* the walk ended: no binding left */
+  n = arr ? json_array_size(arr) : 0;
+  if (n)
+    items = json_dumps(arr, JSON_INDENT(2));
+  if (c->dump_pos == 0) {
+    snprintf(head, sizeof(head), "{\n  \"role\": \"%s\",\n  \"bindings\": [",
+             role_name(p));
+    err |= out_append(c, &len, head, strlen(head));
+  } else if (n) {
+    err |= out_append(c, &len, ",", 1);
+  }
+  /* The page's array without its brackets: "[" ... "]". */
+  if (items && strlen(items) >= 2)
+    err |= out_append(c, &len, items + 1, strlen(items) - 2);
+  else if (n)
+    err = 1;
+  if (c->dump_done)
+    err |= out_append(c, &len, "]\n}", 3);
+  free(items);
+  json_decref(arr);
+  c->dump_pos += n;
+  if (err || !c->out) {
+    free(w);
+    client_end(c);
+    return;
+  }
+  w->data = c;
+  b = uv_buf_init(c->out, (unsigned)len);
+  if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, page_written) != 0) {
+    free(w);
+    client_end(c);
+  }
+}
+
 static void client_answer(ctl_client *c) {
   json_t *j;
   uv_write_t *w;
   uv_buf_t b;
   c->cmd[c->len] = '\0';
   c->cmd[strcspn(c->cmd, "\r\n ")] = '\0';
-  if (strcmp(c->cmd, "dump") == 0)
-    j = cmd_dump(c->p);
-  else if (strcmp(c->cmd, "flows") == 0)
+  if (strcmp(c->cmd, "dump") == 0) {
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    uv_timer_start(&c->timer, dump_next_page, 0, 0);
+    return;
+  }
+  if (strcmp(c->cmd, "flows") == 0)
     j = cmd_flows(c->p);
   else if (strcmp(c->cmd, "stats") == 0)
     j = cmd_stats(c->p);

@@ -628,6 +628,16 @@ static void ctrans_retransmit(uv_timer_t *t) {
 static void ctrans_complete(px *p, px_ctrans *ct, int status) {
   ct->status = status;
   uv_timer_stop(&ct->retrans);
+  /* Only an INVITE needs its request after the final answer (to ACK a
+   * retransmitted non-2xx); for the rest it is most of what lingers, and
+   * at thousands of requests a second that was tens of MB for 5 s. */
+  if (ct->method != sip_method_invite) {
+    if (ct->req)
+      msg_destroy(ct->req);
+    ct->req = NULL;
+    free(ct->bytes);
+    ct->bytes = NULL;
+  }
   /* Linger to absorb retransmitted finals (and re-ACK them). */
   uv_timer_start(&ct->timeout, ctrans_linger_done,
                  ct->transport == SIPFLOW_TRANSPORT_UDP ? LINGER_MS : 0, 0);

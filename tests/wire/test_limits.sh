@@ -91,7 +91,7 @@ check "refused and shed connections are counted" \
 # 7. `ctl dump` with many bindings on one flow.
 F=$(free_port)
 proxy f "$F" --register-rate 0 --keepalive crlf --max-contacts 1
-check "ctl dump of 20000 bindings on one flow is linear" \
+check "ctl dump of 20000 bindings on one flow: SIP still answered meanwhile" \
   $LIM dump-one-flow "$F" 20000 "$PROXY" "$WIRE_TMP/f.ctl"
 
 for pid in "${WIRE_PIDS[@]}"; do
