@@ -2,7 +2,8 @@
 # The test command: installs what it needs, builds, and runs every check:
 # unit tests, header tests, fuzz-corpus replays and the wire tests against
 # SIPp on loopback (plain and under AddressSanitizer +
-# UndefinedBehaviorSanitizer), the unit tests under Valgrind, the Python
+# UndefinedBehaviorSanitizer), the security checks of sipflow-proxy
+# (tests/security/run.sh), the unit tests under Valgrind, the Python
 # binding's tests against both builds, the documentation check, the
 # exported-symbol check, the ABI check against the last release, the
 # install check and the format check.
@@ -123,6 +124,30 @@ python_suite() { # tree
 }
 [ -f .build/default/lib/libsipflow.so ] && python_suite default
 [ -f .build/asan/lib/libsipflow.so ] && python_suite asan
+
+# Security checks of sipflow-proxy (tests/security/run.sh) against the
+# plain build: each attack's check counts as one.
+security_checks() {
+  local log=.build/security.log rc n=0 line
+  timeout 300 tests/security/run.sh .build/default/examples/proxy/sipflow-proxy \
+    >"$log" 2>&1
+  rc=$?
+  while IFS= read -r line; do
+    n=$((n + 1))
+    case $line in
+      "CHECK ok: "*) pass "security: ${line#CHECK ok: }" ;;
+      *) fail "security: ${line#CHECK FAIL: }" ;;
+    esac
+  done < <(grep -E '^CHECK (ok|FAIL): ' "$log")
+  if [ "$n" -eq 0 ] || { [ "$rc" -ne 0 ] && ! grep -q '^CHECK FAIL' "$log"; }; then
+    tail -30 "$log"; fail "security: the checks did not run to the end"
+  fi
+}
+if [ -x .build/default/examples/proxy/sipflow-proxy ]; then
+  security_checks
+else
+  fail "security: no sipflow-proxy in the plain build"
+fi
 
 # Only sipflow_ symbols are exported.
 so=.build/default/lib/libsipflow.so

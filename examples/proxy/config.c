@@ -50,7 +50,27 @@ void px_usage(FILE *out) {
       "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
       "it\n"
       "                                     every MS ms (default 5; 0: at "
-      "once)\n",
+      "once)\n"
+      "  --max-send-queue BYTES             bytes queued for one TCP peer "
+      "that\n"
+      "                                     does not read; past it the\n"
+      "                                     connection is closed (default\n"
+      "                                     1048576; 0: no cap)\n"
+      "  --max-bindings N                   bindings in all; new ones past "
+      "it\n"
+      "                                     get 503 (default 100000; 0: none)\n"
+      "  --register-rate N                  REGISTERs per second from one\n"
+      "                                     address; past it 503 (default 20;\n"
+      "                                     0: no limit; not in role "
+      "registrar)\n"
+      "  --register-burst N                 REGISTERs at once from one "
+      "address\n"
+      "                                     (default 100)\n"
+      "  --tcp-hello-timeout S              close a TCP connection that sent\n"
+      "                                     no SIP message within S seconds\n"
+      "                                     (default 10; 0: never)\n"
+      "  --max-conns-per-source N           TCP connections from one address\n"
+      "                                     (default 128; 0: no cap)\n",
       out);
 }
 
@@ -136,6 +156,12 @@ static void config_defaults(px_config *cfg) {
   cfg->udp_flow_idle = 900;
   cfg->max_flows = 100000;
   cfg->rx_coalesce_ms = 5;
+  cfg->max_send_queue = 1048576;
+  cfg->max_bindings = 100000;
+  cfg->register_rate = 20;
+  cfg->register_burst = 100;
+  cfg->tcp_hello_timeout = 10;
+  cfg->max_conns_per_source = 128;
 }
 
 enum {
@@ -165,7 +191,13 @@ enum {
   O_UDP_FLOW_IDLE,
   O_MAX_FLOWS,
   O_RX_COALESCE,
-  O_HELP
+  O_HELP,
+  O_MAX_SEND_QUEUE,
+  O_MAX_BINDINGS,
+  O_REGISTER_RATE,
+  O_REGISTER_BURST,
+  O_TCP_HELLO,
+  O_MAX_CONNS_SRC
 };
 
 static const struct option options[] = {
@@ -196,6 +228,12 @@ static const struct option options[] = {
     {"max-flows", required_argument, NULL, O_MAX_FLOWS},
     {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
     {"help", no_argument, NULL, O_HELP},
+    {"max-send-queue", required_argument, NULL, O_MAX_SEND_QUEUE},
+    {"max-bindings", required_argument, NULL, O_MAX_BINDINGS},
+    {"register-rate", required_argument, NULL, O_REGISTER_RATE},
+    {"register-burst", required_argument, NULL, O_REGISTER_BURST},
+    {"tcp-hello-timeout", required_argument, NULL, O_TCP_HELLO},
+    {"max-conns-per-source", required_argument, NULL, O_MAX_CONNS_SRC},
     {NULL, 0, NULL, 0}};
 
 static int bad(const char *opt, const char *val) {
@@ -352,6 +390,24 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (n > 100)
       return bad("rx-coalesce-ms", v);
     cfg->rx_coalesce_ms = n;
+    break;
+  case O_MAX_SEND_QUEUE:
+    cfg->max_send_queue = n;
+    break;
+  case O_MAX_BINDINGS:
+    cfg->max_bindings = n;
+    break;
+  case O_REGISTER_RATE:
+    cfg->register_rate = n;
+    break;
+  case O_REGISTER_BURST:
+    cfg->register_burst = n ? n : 1;
+    break;
+  case O_TCP_HELLO:
+    cfg->tcp_hello_timeout = n;
+    break;
+  case O_MAX_CONNS_SRC:
+    cfg->max_conns_per_source = n;
     break;
   default:
     return -1;

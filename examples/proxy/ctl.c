@@ -10,19 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <uthash.h>
 
 #include <sipflow/keepalive.h>
 
 #include "proxy.h"
 
+/* A client that sends no command within this time is closed: a silent
+ * local client must not hold a connection for ever. */
+#define CTL_CLIENT_TIMEOUT_MS 5000
+
 typedef struct ctl_client {
   uv_pipe_t pipe;
+  uv_timer_t timer;
+  int handles; /* open handles: freed when both are closed */
   px *p;
   char cmd[32];
   size_t len;
   char *out;
+  size_t dump_pos; /* bindings written so far */
+  int dump_done;
 } ctl_client;
 
 static json_t *flow_json(px *p, sipflow_flow_id id) {
@@ -88,10 +98,51 @@ static json_t *str_json(sipflow_reg_str s) {
   return s.len ? json_stringn(s.ptr, s.len) : json_null();
 }
 
+/* The flow and keepalive objects of one dump, made once per flow and
+ * shared by every binding on it: the keepalive statistics of a flow cost
+ * in proportion to its reasons (one per binding), so making them per
+ * binding was quadratic in the bindings of a flow. */
+typedef struct flow_cache {
+  sipflow_flow_id id;
+  json_t *flow, *keepalive;
+  UT_hash_handle hh;
+} flow_cache;
+
+typedef struct dump_ctx {
+  px *p;
+  json_t *arr;
+  flow_cache *flows;
+} dump_ctx;
+
+static flow_cache *flow_cached(dump_ctx *d, sipflow_flow_id id) {
+  flow_cache *c;
+  HASH_FIND(hh, d->flows, &id, sizeof(id), c);
+  if (c)
+    return c;
+  if (!(c = calloc(1, sizeof(*c))))
+    return NULL;
+  c->id = id;
+  c->flow = flow_json(d->p, id);
+  c->keepalive = keepalive_json(d->p, id);
+  HASH_ADD(hh, d->flows, id, sizeof(c->id), c);
+  return c;
+}
+
+static void flow_cache_free(dump_ctx *d) {
+  flow_cache *c, *tmp;
+  HASH_ITER(hh, d->flows, c, tmp) {
+    HASH_DEL(d->flows, c);
+    json_decref(c->flow);
+    json_decref(c->keepalive);
+    free(c);
+  }
+}
+
 static int dump_one(const sipflow_reg_binding *b, void *ud) {
-  void **args = ud;
-  px *p = args[0];
-  json_t *arr = args[1], *o = json_object();
+  dump_ctx *d = ud;
+  px *p = d->p;
+  json_t *arr = d->arr, *o = json_object();
+  flow_cache *fc = b->flow_id ? flow_cached(d, b->flow_id) : NULL;
   json_object_set_new(o, "aor", str_json(b->aor));
   json_object_set_new(o, "contact", str_json(b->uri));
   json_object_set_new(o, "instance", str_json(b->instance));
@@ -105,24 +156,44 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "call_id", str_json(b->call_id));
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
-  json_object_set_new(o, "flow", flow_json(p, b->flow_id));
-  json_object_set_new(o, "keepalive", keepalive_json(p, b->flow_id));
+  if (fc) {
+    json_object_set(o, "flow", fc->flow);
+    json_object_set(o, "keepalive", fc->keepalive);
+  } else {
+    json_object_set_new(o, "flow", flow_json(p, b->flow_id));
+    json_object_set_new(o, "keepalive", keepalive_json(p, b->flow_id));
+  }
   json_array_append_new(arr, o);
   return 0;
 }
 
-static json_t *cmd_dump(px *p) {
-  json_t *root = json_object(), *arr = json_array();
-  void *args[2] = {p, arr};
-  if (p->reg)
-    sipflow_registrar_foreach(p->reg, sipflow_uv_now(), dump_one, args);
-  json_object_set_new(root, "role",
-                      json_string(p->cfg.role == PX_ROLE_EDGE ? "edge"
-                                  : p->cfg.role == PX_ROLE_REGISTRAR
-                                      ? "registrar"
-                                      : "single"));
-  json_object_set_new(root, "bindings", arr);
-  return root;
+static const char *role_name(const px *p) {
+  return p->cfg.role == PX_ROLE_EDGE        ? "edge"
+         : p->cfg.role == PX_ROLE_REGISTRAR ? "registrar"
+                                            : "single";
+}
+
+/* ---- dump, a page at a time -----------------------------------------------
+ * A dump of 100 000 bindings is tens of MB of JSON: made at once, it held
+ * the loop (and every SIP message) for seconds. It is written a page of
+ * DUMP_PAGE bindings at a time instead, each page once the previous one is
+ * written, with the loop free in between. A page starts where the last one
+ * ended in the registrar's order; bindings added or removed meanwhile may
+ * be missed or seen twice, as in any walk of a live table. */
+#define DUMP_PAGE 1000
+
+typedef struct page_ctx {
+  dump_ctx d;
+  size_t skip, seen;
+} page_ctx;
+
+static int page_one(const sipflow_reg_binding *b, void *ud) {
+  page_ctx *pc = ud;
+  if (pc->seen++ < pc->skip)
+    return 0;
+  if (json_array_size(pc->d.arr) == DUMP_PAGE)
+    return 1; /* one more: this page is full */
+  return dump_one(b, &pc->d);
 }
 
 static json_t *cmd_flows(px *p) {
@@ -167,6 +238,11 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, flows_failed);
   STAT(o, s, udp_flows_forgotten);
   STAT(o, s, flows_refused);
+  STAT(o, s, flows_shed);
+  STAT(o, s, tcp_hello_timeouts);
+  STAT(o, s, tcp_queue_overflows);
+  STAT(o, s, register_rate_limited);
+  STAT(o, s, udp_answers_trimmed);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(
@@ -185,15 +261,107 @@ static json_t *cmd_stats(px *p) {
 
 static void client_closed(uv_handle_t *h) {
   ctl_client *c = h->data;
+  if (--c->handles > 0)
+    return;
   free(c->out);
   free(c);
+}
+
+static void client_end(ctl_client *c) {
+  if (!uv_is_closing((uv_handle_t *)&c->timer))
+    uv_close((uv_handle_t *)&c->timer, client_closed);
+  if (!uv_is_closing((uv_handle_t *)&c->pipe))
+    uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void client_timed_out(uv_timer_t *t) {
+  ctl_client *c = t->data;
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  client_end(c);
 }
 
 static void client_written(uv_write_t *w, int status) {
   ctl_client *c = w->data;
   (void)status;
   free(w);
-  uv_close((uv_handle_t *)&c->pipe, client_closed);
+  client_end(c);
+}
+
+static void dump_next_page(uv_timer_t *t);
+
+static void page_written(uv_write_t *w, int status) {
+  ctl_client *c = w->data;
+  free(w);
+  free(c->out);
+  c->out = NULL;
+  if (status != 0 || c->dump_done) {
+    client_end(c);
+    return;
+  }
+  uv_timer_start(&c->timer, dump_next_page, 0, 0);
+}
+
+/* Appends |n| bytes to c->out (malloc'd, NUL-terminated). */
+static int out_append(ctl_client *c, size_t *len, const char *s, size_t n) {
+  char *grown = realloc(c->out, *len + n + 1);
+  if (!grown)
+    return -1;
+  memcpy(grown + *len, s, n);
+  *len += n;
+  grown[*len] = '\0';
+  c->out = grown;
+  return 0;
+}
+
+static void dump_next_page(uv_timer_t *t) {
+  ctl_client *c = t->data;
+  px *p = c->p;
+  page_ctx pc;
+  json_t *arr = json_array();
+  char *items = NULL, head[96];
+  size_t len = 0, n;
+  uv_write_t *w = malloc(sizeof(*w));
+  uv_buf_t b;
+  int rv = 0, err = !arr || !w;
+  memset(&pc, 0, sizeof(pc));
+  pc.d.p = p;
+  pc.d.arr = arr;
+  pc.skip = c->dump_pos;
+  if (!err && p->reg)
+    rv = sipflow_registrar_foreach(p->reg, sipflow_uv_now(), page_one, &pc);
+  flow_cache_free(&pc.d);
+  c->dump_done = rv == 0; /* the walk ended: no binding left */
+  n = arr ? json_array_size(arr) : 0;
+  if (n)
+    items = json_dumps(arr, JSON_INDENT(2));
+  if (c->dump_pos == 0) {
+    snprintf(head, sizeof(head), "{\n  \"role\": \"%s\",\n  \"bindings\": [",
+             role_name(p));
+    err |= out_append(c, &len, head, strlen(head));
+  } else if (n) {
+    err |= out_append(c, &len, ",", 1);
+  }
+  /* The page's array without its brackets: "[" ... "]". */
+  if (items && strlen(items) >= 2)
+    err |= out_append(c, &len, items + 1, strlen(items) - 2);
+  else if (n)
+    err = 1;
+  if (c->dump_done)
+    err |= out_append(c, &len, "]\n}", 3);
+  free(items);
+  json_decref(arr);
+  c->dump_pos += n;
+  if (err || !c->out) {
+    free(w);
+    client_end(c);
+    return;
+  }
+  w->data = c;
+  b = uv_buf_init(c->out, (unsigned)len);
+  if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, page_written) != 0) {
+    free(w);
+    client_end(c);
+  }
 }
 
 static void client_answer(ctl_client *c) {
@@ -202,9 +370,12 @@ static void client_answer(ctl_client *c) {
   uv_buf_t b;
   c->cmd[c->len] = '\0';
   c->cmd[strcspn(c->cmd, "\r\n ")] = '\0';
-  if (strcmp(c->cmd, "dump") == 0)
-    j = cmd_dump(c->p);
-  else if (strcmp(c->cmd, "flows") == 0)
+  if (strcmp(c->cmd, "dump") == 0) {
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    uv_timer_start(&c->timer, dump_next_page, 0, 0);
+    return;
+  }
+  if (strcmp(c->cmd, "flows") == 0)
     j = cmd_flows(c->p);
   else if (strcmp(c->cmd, "stats") == 0)
     j = cmd_stats(c->p);
@@ -217,15 +388,17 @@ static void client_answer(ctl_client *c) {
   w = malloc(sizeof(*w));
   if (!c->out || !w) {
     free(w);
-    uv_close((uv_handle_t *)&c->pipe, client_closed);
+    client_end(c);
     return;
   }
   w->data = c;
   b = uv_buf_init(c->out, (unsigned)strlen(c->out));
   uv_read_stop((uv_stream_t *)&c->pipe);
+  /* The answer has the same time to be read as the command to come. */
+  uv_timer_start(&c->timer, client_timed_out, CTL_CLIENT_TIMEOUT_MS, 0);
   if (uv_write(w, (uv_stream_t *)&c->pipe, &b, 1, client_written) != 0) {
     free(w);
-    uv_close((uv_handle_t *)&c->pipe, client_closed);
+    client_end(c);
   }
 }
 
@@ -243,7 +416,7 @@ static void client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     if (c->len)
       client_answer(c);
     else
-      uv_close((uv_handle_t *)&c->pipe, client_closed);
+      client_end(c);
     return;
   }
   c->len += (size_t)n;
@@ -258,11 +431,14 @@ static void on_ctl_connection(uv_stream_t *server, int status) {
     return;
   c->p = p;
   uv_pipe_init(p->loop, &c->pipe, 0);
-  c->pipe.data = c;
+  uv_timer_init(p->loop, &c->timer);
+  c->pipe.data = c->timer.data = c;
+  c->handles = 2;
   if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
-    uv_close((uv_handle_t *)&c->pipe, client_closed);
+    client_end(c);
     return;
   }
+  uv_timer_start(&c->timer, client_timed_out, CTL_CLIENT_TIMEOUT_MS, 0);
   uv_read_start((uv_stream_t *)&c->pipe, client_alloc, client_read);
 }
 
@@ -271,7 +447,16 @@ int px_ctl_start(px *p) {
   unlink(p->cfg.control_path);
   uv_pipe_init(p->loop, &p->control, 0);
   p->control.data = p;
-  rv = uv_pipe_bind(&p->control, p->cfg.control_path);
+  {
+    /* Owner only, whatever the umask: the dump shows every binding and
+     * flow token. The socket is made with these bits, so there is no
+     * moment when others could connect. */
+    mode_t old = umask(077);
+    rv = uv_pipe_bind(&p->control, p->cfg.control_path);
+    umask(old);
+  }
+  if (rv == 0 && chmod(p->cfg.control_path, 0600) != 0)
+    rv = UV_EPERM;
   if (rv == 0)
     rv = uv_listen((uv_stream_t *)&p->control, 16, on_ctl_connection);
   if (rv != 0) {

@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -151,13 +152,76 @@ void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
     parse_and_dispatch(p, flow, tuple, data, len);
 }
 
+/* Checks of the start line and framing that every request gets before it
+ * is handled (RFC 3261 §8.2, §18.3): 0, or the status to answer with. */
+static int request_flaw(const sip_t *sip, int transport, const char **phrase) {
+  const sip_request_t *rq = sip->sip_request;
+  if (!rq->rq_version || strcasecmp(rq->rq_version, "SIP/2.0") != 0) {
+    *phrase = NULL;
+    return 505; /* §8.2.2: not a version we speak */
+  }
+  if (sip->sip_cseq->cs_method != rq->rq_method ||
+      (rq->rq_method == sip_method_unknown &&
+       (!sip->sip_cseq->cs_method_name || !rq->rq_method_name ||
+        strcmp(sip->sip_cseq->cs_method_name, rq->rq_method_name) != 0))) {
+    *phrase = "CSeq Method Does Not Match";
+    return 400; /* §8.1.1.5: the CSeq method is the request's method */
+  }
+  /* §18.3: over UDP the body ends with the datagram; a Content-Length
+   * past it is an error, not a body to wait for. */
+  if (transport == SIPFLOW_TRANSPORT_UDP && sip->sip_content_length &&
+      sip->sip_content_length->l_length >
+          (sip->sip_payload ? sip->sip_payload->pl_len : 0)) {
+    *phrase = "Content-Length Past The Datagram";
+    return 400;
+  }
+  return 0;
+}
+
+/* RFC 3261 §18.3: a UDP request whose Content-Length runs past the end of
+ * the datagram SHOULD get 400. sofia-sip refuses the whole message then,
+ * so it is parsed again here, as sofia-sip left it, only to answer: with
+ * all the headers an answer needs, and never for an ACK. 1 if answered. */
+static int short_body_request(px *p, sipflow_flow_id flow, const uint8_t *data,
+                              size_t len) {
+  msg_t *msg;
+  sip_t *sip;
+  int answered = 0;
+  if (len == 0 || !((data[0] >= 'A' && data[0] <= 'Z') ||
+                    (data[0] >= 'a' && data[0] <= 'z')))
+    return 0;
+  msg = msg_make(sip_default_mclass(), 0, data, (isize_t)len);
+  if (!msg)
+    return 0;
+  sip = sip_object(msg);
+  if (sip && sip->sip_request && sip->sip_via && sip->sip_via->v_branch &&
+      sip->sip_from && sip->sip_to && sip->sip_call_id && sip->sip_cseq &&
+      sip->sip_content_length &&
+      sip->sip_content_length->l_length >
+          (sip->sip_payload ? sip->sip_payload->pl_len : 0) &&
+      sip->sip_request->rq_method != sip_method_ack) {
+    p->stats.rx_malformed++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "answering 400: Content-Length past the datagram");
+    px_reply(p, flow, msg, 400, "Content-Length Past The Datagram", NULL);
+    answered = 1;
+  }
+  msg_destroy(msg);
+  return answered;
+}
+
 static void parse_and_dispatch(px *p, sipflow_flow_id flow,
                                const sipflow_flow_tuple *tuple,
                                const uint8_t *data, size_t len) {
+  const char *phrase = NULL;
+  int flaw;
   msg_t *msg;
   sip_t *sip;
   int rv = sipflow_sofia_parse(&msg, data, len);
   p->stats.rx_messages++;
+  if (rv != 0 && tuple->transport == SIPFLOW_TRANSPORT_UDP &&
+      short_body_request(p, flow, data, len))
+    return;
   if (rv != 0) {
     p->stats.rx_malformed++;
     px_log_net(p, SIPFLOW_LOG_INFO,
@@ -175,6 +239,15 @@ static void parse_and_dispatch(px *p, sipflow_flow_id flow,
   }
   p->stats.rx_requests++;
   fix_via(msg, tuple);
+  if ((flaw = request_flaw(sip, tuple->transport, &phrase)) != 0) {
+    p->stats.rx_malformed++;
+    px_log_net(p, SIPFLOW_LOG_INFO, "answering %d: %s", flaw,
+               phrase ? phrase : px_phrase(flaw));
+    if (sip->sip_request->rq_method != sip_method_ack)
+      px_reply(p, flow, msg, flaw, phrase, NULL);
+    msg_destroy(msg);
+    return;
+  }
   /* Any request from a flow proves the far end is there. */
   px_on_keepalive_seen(p, flow, 0);
   switch (sip->sip_request->rq_method) {

@@ -180,6 +180,7 @@ static int make_objects(px *p) {
     rs.default_expires = p->cfg.default_expires;
     rs.max_contacts = p->cfg.max_contacts ? p->cfg.max_contacts : 1;
     rs.flow_timer = p->cfg.flow_timer;
+    rs.max_bindings = p->cfg.max_bindings;
     if (p->cfg.dead_contact_expire >= 0) {
       rs.dead_flow = SIPFLOW_REG_DEAD_FLOW_SHORTEN;
       rs.dead_flow_expires = (uint32_t)p->cfg.dead_contact_expire;
@@ -300,6 +301,7 @@ int main(int argc, char **argv) {
   sipflow_keepalive_del(p->ka);
   sipflow_registrar_del(p->reg);
   px_udp_flows_free(p);
+  px_limits_free(p);
   sipflow_flow_table_del(p->flows);
   sipflow_keyring_del(p->keyring);
   sipflow_ctx_del(p->ctx);

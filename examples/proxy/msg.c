@@ -171,8 +171,15 @@ char *px_response(px *p, msg_t *req, int status, const char *phrase,
   size_t cap = px_response_cap(extra);
   char *buf = malloc(cap);
   if (buf && px_response_into(p, req, status, phrase, extra, buf, cap, len)) {
+    /* A long Via stack: the echoed headers come from the request, so its
+     * largest size more is always enough. */
     free(buf);
-    buf = NULL;
+    cap += PX_MAX_MESSAGE + 1024;
+    buf = malloc(cap);
+    if (buf && px_response_into(p, req, status, phrase, extra, buf, cap, len)) {
+      free(buf);
+      buf = NULL;
+    }
   }
   return buf;
 }

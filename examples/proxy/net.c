@@ -197,10 +197,86 @@ static void conn_unlink(px *p, px_conn *c) {
     c->next->prev = c->prev;
 }
 
+/* ---- connections that have sent no SIP yet ------------------------------
+ * A phone sends its REGISTER as soon as it connects. A connection that
+ * sends nothing (or only CRLF pings) holds a flow and a file descriptor for
+ * nothing: it is closed after --tcp-hello-timeout, and when the flow table
+ * is full the oldest one is shed to make room for a phone. Oldest first,
+ * since they join the list in the order they were accepted. */
+
+static void silent_push(px *p, px_conn *c) {
+  c->snext = NULL;
+  c->sprev = p->silent_tail;
+  if (p->silent_tail)
+    p->silent_tail->snext = c;
+  else
+    p->silent_head = c;
+  p->silent_tail = c;
+  c->silent = true;
+}
+
+static void silent_unlink(px *p, px_conn *c) {
+  if (!c->silent)
+    return;
+  if (c->sprev)
+    c->sprev->snext = c->snext;
+  else
+    p->silent_head = c->snext;
+  if (c->snext)
+    c->snext->sprev = c->sprev;
+  else
+    p->silent_tail = c->sprev;
+  c->snext = c->sprev = NULL;
+  c->silent = false;
+}
+
+/* Ends the connection's flow now (so that its slot in the table is free at
+ * once) and closes the connection. */
+static void conn_shed(px *p, px_conn *c) {
+  silent_unlink(p, c);
+  if (c->flow) {
+    sipflow_flow_end(p->flows, c->flow, SIPFLOW_FLOW_END_LOCAL_CLOSE,
+                     sipflow_uv_now());
+    c->flow = 0;
+  }
+  if (c->stream && !c->closing) {
+    c->closing = 1;
+    sipflow_uv_stream_close(c->stream);
+  }
+}
+
+int px_shed_silent_conn(px *p) {
+  px_conn *c = p->silent_head;
+  if (!c)
+    return -1;
+  p->stats.flows_shed++;
+  px_log_net(p, SIPFLOW_LOG_INFO,
+             "the flow table is full: closing a TCP connection that sent "
+             "no SIP");
+  conn_shed(p, c);
+  return 0;
+}
+
+static void hello_timer_cb(uv_timer_t *t) {
+  px *p = t->data;
+  uint64_t now = uv_now(p->loop),
+           limit = (uint64_t)p->cfg.tcp_hello_timeout * 1000;
+  while (p->silent_head && now - p->silent_head->opened_ms >= limit) {
+    p->stats.tcp_hello_timeouts++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "tcp: no SIP message within %u s (--tcp-hello-timeout): "
+               "connection closed",
+               (unsigned)p->cfg.tcp_hello_timeout);
+    conn_shed(p, p->silent_head);
+  }
+}
+
 static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
                          void *ud) {
   px_conn *c = ud;
   (void)s;
+  if (c->silent)
+    silent_unlink(c->px, c);
   px_on_sip(c->px, c->flow, &c->tuple, data, len);
 }
 
@@ -230,6 +306,16 @@ static void conn_gone(px *p, px_conn *c, int err) {
                : err == UV_ECANCELED ? SIPFLOW_FLOW_END_LOCAL_CLOSE
                                      : SIPFLOW_FLOW_END_RESET;
   conn_unlink(p, c);
+  silent_unlink(p, c);
+  if (c->counted)
+    px_conn_release(p, &c->tuple.remote);
+  if (err == UV_ENOBUFS) {
+    p->stats.tcp_queue_overflows++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "tcp: the peer reads too little: more than %u bytes queued "
+               "(--max-send-queue), connection closed",
+               (unsigned)p->cfg.max_send_queue);
+  }
   if (c->flow) {
     /* libsipflow's codes are -201..-599; libuv's are errno values and
      * UV_EOF (-4095). */
@@ -256,7 +342,7 @@ static const sipflow_uv_stream_callbacks conn_cb = {conn_message, conn_ping,
 /* Registers the connection as a flow and starts reading it. */
 static int conn_start(px *p, px_conn *c) {
   struct sockaddr_storage ss;
-  int n = sizeof(ss);
+  int n = sizeof(ss), rv;
   memset(&c->tuple, 0, sizeof(c->tuple));
   c->tuple.transport = SIPFLOW_TRANSPORT_TCP;
   if (uv_tcp_getsockname(c->tcp, (struct sockaddr *)&ss, &n) != 0)
@@ -266,9 +352,9 @@ static int conn_start(px *p, px_conn *c) {
   if (uv_tcp_getpeername(c->tcp, (struct sockaddr *)&ss, &n) != 0)
     return -1;
   from_sockaddr((struct sockaddr *)&ss, &c->tuple.remote);
-  if (sipflow_flow_add(p->flows, &c->tuple, (uint64_t)(uintptr_t)c,
-                       sipflow_uv_now(), &c->flow) != 0)
-    return -1;
+  if ((rv = sipflow_flow_add(p->flows, &c->tuple, (uint64_t)(uintptr_t)c,
+                             sipflow_uv_now(), &c->flow)) != 0)
+    return rv;
   sipflow_flow_info info;
   if (sipflow_flow_get(p->flows, c->flow, &info) == 0)
     c->tuple = info.tuple; /* with the generation the table gave it */
@@ -279,6 +365,38 @@ static int conn_start(px *p, px_conn *c) {
     c->flow = 0;
     return -1;
   }
+  sipflow_uv_stream_set_max_queued(c->stream, p->cfg.max_send_queue);
+  return 0;
+}
+
+/* The remote address of an accepted connection. */
+static int peer_of(uv_tcp_t *tcp, sipflow_addr *a) {
+  struct sockaddr_storage ss;
+  int n = sizeof(ss);
+  if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) != 0)
+    return -1;
+  from_sockaddr((struct sockaddr *)&ss, a);
+  return 0;
+}
+
+/* Whether a new connection may take a flow: within its source's cap, and
+ * with room in the table (made by shedding a silent connection). */
+static int admit(px *p, px_conn *c) {
+  sipflow_addr remote;
+  if (peer_of(c->tcp, &remote) != 0)
+    return -1;
+  if (!px_conn_admit(p, &remote)) {
+    p->stats.flows_refused++;
+    px_log_net(p, SIPFLOW_LOG_WARN,
+               "tcp: more than %u connections from one address "
+               "(--max-conns-per-source): refused",
+               (unsigned)p->cfg.max_conns_per_source);
+    return -1;
+  }
+  c->counted = true;
+  c->tuple.remote = remote;
+  if (p->cfg.max_flows && sipflow_flow_count(p->flows) >= p->cfg.max_flows)
+    px_shed_silent_conn(p);
   return 0;
 }
 
@@ -288,6 +406,7 @@ static void on_accept(uv_stream_t *server, int status) {
   px_listener *l = server->data;
   px *p = l->px;
   px_conn *c;
+  int rv = 0;
   if (status != 0)
     return;
   c = calloc(1, sizeof(*c));
@@ -301,7 +420,17 @@ static void on_accept(uv_stream_t *server, int status) {
   uv_tcp_init(p->loop, c->tcp);
   c->px = p;
   c->listener = l;
-  if (uv_accept(server, (uv_stream_t *)c->tcp) != 0 || conn_start(p, c) != 0) {
+  if (uv_accept(server, (uv_stream_t *)c->tcp) != 0 || admit(p, c) != 0 ||
+      (rv = conn_start(p, c)) != 0) {
+    if (rv == SIPFLOW_ERR_LIMIT) {
+      p->stats.flows_refused++;
+      px_log_net(p, SIPFLOW_LOG_WARN,
+                 "tcp: the flow table is full (--max-flows %u): connection "
+                 "refused",
+                 (unsigned)p->cfg.max_flows);
+    }
+    if (c->counted)
+      px_conn_release(p, &c->tuple.remote);
     uv_close((uv_handle_t *)c->tcp, tcp_closed_free);
     free(c);
     return;
@@ -311,6 +440,9 @@ static void on_accept(uv_stream_t *server, int status) {
   if (p->conns)
     p->conns->prev = c;
   p->conns = c;
+  c->opened_ms = uv_now(p->loop);
+  if (p->cfg.tcp_hello_timeout)
+    silent_push(p, c);
   px_log(p, SIPFLOW_LOG_DEBUG, "tcp: accepted flow %llu",
          (unsigned long long)c->flow);
 }
@@ -510,10 +642,26 @@ int px_net_start(px *p) {
   for (int i = 0; i < p->cfg.nlisten; i++)
     if (listen_one(p, &p->cfg.listen[i]) != 0)
       return -1;
+  if (px_limits_init(p) != 0)
+    return -1;
+  if (p->cfg.tcp_hello_timeout) {
+    /* Checked every second: a silent connection lives at most one second
+     * longer than the timeout. */
+    if (uv_timer_init(p->loop, &p->hello_timer) != 0)
+      return -1;
+    p->hello_timer.data = p;
+    p->hello_timer_ready = true;
+    uv_unref((uv_handle_t *)&p->hello_timer);
+    uv_timer_start(&p->hello_timer, hello_timer_cb, 1000, 1000);
+  }
   return 0;
 }
 
 void px_net_stop(px *p) {
+  if (p->hello_timer_ready) {
+    uv_close((uv_handle_t *)&p->hello_timer, NULL);
+    p->hello_timer_ready = false;
+  }
   for (int i = 0; i < p->nlisteners; i++) {
     if (!uv_is_closing((uv_handle_t *)&p->listeners[i].h))
       uv_close((uv_handle_t *)&p->listeners[i].h, NULL);

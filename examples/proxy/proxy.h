@@ -69,6 +69,14 @@ typedef struct px_config {
   uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
   uint32_t max_flows;      /* the flow table's limit; 0: none */
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
+
+  /* Limits a stranger can hit (docs/limits.md); 0: none. */
+  uint32_t max_send_queue;       /* bytes queued per TCP connection */
+  uint32_t max_bindings;         /* bindings in all */
+  uint32_t register_rate;        /* REGISTERs per second from one address */
+  uint32_t register_burst;       /* the token bucket's depth */
+  uint32_t tcp_hello_timeout;    /* seconds to a first SIP message */
+  uint32_t max_conns_per_source; /* TCP connections from one address */
 } px_config;
 
 struct px;
@@ -100,6 +108,13 @@ typedef struct px_conn {
   struct px_pending_write *queued; /* writes waiting for connect */
   struct px_conn *next, *prev;
   int closing;
+
+  /* Accepted connections that have sent no SIP message yet, oldest first:
+   * closed after --tcp-hello-timeout, shed first when the table is full. */
+  struct px_conn *snext, *sprev;
+  uint64_t opened_ms; /* loop time */
+  bool silent;        /* on that list */
+  bool counted;       /* in the per-source count */
 } px_conn;
 
 /* Counters shown by `ctl stats`. */
@@ -112,6 +127,8 @@ typedef struct px_stats {
   uint64_t options_sent, options_answered;
   uint64_t flows_failed;
   uint64_t udp_flows_forgotten, flows_refused;
+  uint64_t flows_shed, tcp_hello_timeouts, tcp_queue_overflows;
+  uint64_t register_rate_limited, udp_answers_trimmed;
 } px_stats;
 
 typedef struct px {
@@ -153,6 +170,12 @@ typedef struct px {
   int log_timer_ready;
   int stopping;
   int forgetting; /* udpflow.c is ending a silent flow */
+
+  /* limits.c, and net.c's connections that sent no SIP yet. */
+  struct px_limits *limits;
+  px_conn *silent_head, *silent_tail;
+  uv_timer_t hello_timer;
+  bool hello_timer_ready;
 } px;
 
 /* ---- config.c ---- */
@@ -327,6 +350,19 @@ void px_cluster_binding(px *p, sipflow_reg_change change,
 int px_ctl_start(px *p);
 void px_ctl_stop(px *p);
 int px_ctl_client(const char *path, const char *command);
+
+/* ---- limits.c ---- */
+int px_limits_init(px *p);
+void px_limits_free(px *p);
+/* A new TCP connection from |remote|: false past --max-conns-per-source;
+ * else counted until px_conn_release(). */
+bool px_conn_admit(px *p, const sipflow_addr *remote);
+void px_conn_release(px *p, const sipflow_addr *remote);
+/* A REGISTER from |remote|: false past --register-rate / --register-burst. */
+bool px_register_admit(px *p, const sipflow_addr *remote);
+/* net.c: end the oldest TCP connection that has sent no SIP yet, to make
+ * room in a full flow table. 0, or -1 when there is none. */
+int px_shed_silent_conn(px *p);
 
 /* ---- main.c ---- */
 void px_flow_dead(px *p, sipflow_flow_id flow);

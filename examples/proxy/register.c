@@ -6,8 +6,10 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
@@ -61,13 +63,85 @@ static void answer(px *p, msg_t *msg, sipflow_flow_id flow,
   px_strans_answer(p, msg, flow, tuple->transport, status, phrase, extra);
 }
 
+/* Which of the adapter's limits a REGISTER went past, and the answer that
+ * fits it: too many Contacts 403 (docs/limits.md), too many unknown
+ * Require tags 420 with each of them in Unsupported (RFC 3261 §8.2.2.3),
+ * too long a Path vector 400. */
+static void answer_too_large(px *p, msg_t *msg, sipflow_flow_id flow,
+                             const sipflow_flow_tuple *tuple) {
+  sip_t *sip = sip_object(msg);
+  char extra[2048];
+  size_t n = 0, off = 0;
+  for (const sip_path_t *r = sip->sip_path; r; r = r->r_next)
+    n++;
+  if (n > SIPFLOW_SOFIA_MAX_PATH) {
+    answer(p, msg, flow, tuple, 400, "Too Many Path Values", NULL);
+    return;
+  }
+  n = 0;
+  for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
+    n++;
+  if (n <= SIPFLOW_SOFIA_MAX_CONTACTS) {
+    extra[0] = '\0';
+    for (const sip_require_t *r = sip->sip_require; r; r = r->k_next)
+      for (const char *const *t = r->k_items; t && *t; t++) {
+        int w;
+        if (!strcasecmp(*t, "outbound") || !strcasecmp(*t, "path"))
+          continue;
+        w = snprintf(extra + off, sizeof(extra) - off, "Unsupported: %s\r\n",
+                     *t);
+        if (w < 0 || (size_t)w >= sizeof(extra) - off)
+          break; /* the first ones: enough to name the trouble */
+        off += (size_t)w;
+      }
+    extra[off] = '\0';
+    answer(p, msg, flow, tuple, 420, NULL, extra);
+    return;
+  }
+  answer(p, msg, flow, tuple, 403, "Too Many Contacts", NULL);
+}
+
+/* RFC 3261 §18.1.1 and amplification: over UDP the source address is not
+ * proven, so a 200 larger than max(UDP_ANSWER_RATIO x the request,
+ * UDP_ANSWER_FLOOR) bytes lists only the Contacts the request itself
+ * registered, not every binding of the AoR (docs/limits.md). */
+#define UDP_ANSWER_RATIO 3
+#define UDP_ANSWER_FLOOR 1200
+
+static bool same_uri(sipflow_reg_str a, sipflow_reg_str b) {
+  return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+/* Rewrites |extra| (after |off| bytes kept) with the request's own
+ * Contacts only. 0, or -1 when it does not fit. */
+static int trim_udp_answer(const sipflow_reg_result *res,
+                           const sipflow_sofia_register *facts, msg_t *msg,
+                           char *extra, size_t cap, size_t off) {
+  sipflow_reg_binding own[SIPFLOW_SOFIA_MAX_CONTACTS];
+  sipflow_reg_result r = *res;
+  size_t n = 0;
+  for (size_t i = 0; i < res->n_contacts && n < SIPFLOW_SOFIA_MAX_CONTACTS; i++)
+    for (size_t k = 0; k < facts->req.n_contacts; k++)
+      if (same_uri(res->contacts[i].uri, facts->req.contacts[k].uri)) {
+        own[n++] = res->contacts[i];
+        break;
+      }
+  r.contacts = own;
+  r.n_contacts = n;
+  extra[off] = '\0';
+  return sipflow_sofia_register_answer(&r, msg, extra + off, cap - off, NULL) ==
+                 0
+             ? 0
+             : -1;
+}
+
 static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
                              const sipflow_flow_tuple *tuple) {
   sip_t *sip = sip_object(msg);
   sipflow_sofia_register facts;
   const sipflow_reg_result *res = NULL;
-  char extra[16384];
-  size_t off = 0;
+  char stack_extra[16384], *extra = stack_extra;
+  size_t off = 0, cap = sizeof(stack_extra);
   int rv;
 
   if (!px_domain_ok(p, sip->sip_request->rq_url->url_host) &&
@@ -80,8 +154,10 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
     p->stats.register_rejected++;
     px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER refused: %s",
                sipflow_strerror(rv));
-    answer(p, msg, flow, tuple, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
-           rv == SIPFLOW_ERR_TOO_LARGE ? "Too Many Contacts" : NULL, NULL);
+    if (rv == SIPFLOW_ERR_TOO_LARGE)
+      answer_too_large(p, msg, flow, tuple);
+    else
+      answer(p, msg, flow, tuple, 400, NULL, NULL);
     return;
   }
   /* Straight from the UA: the binding is reached over the arrival flow
@@ -106,12 +182,37 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
                res->status, res->reason);
   }
   extra[off] = '\0';
-  if (sipflow_sofia_register_answer(res, msg, extra + off, sizeof(extra) - off,
-                                    NULL) != 0) {
-    answer(p, msg, flow, tuple, 500, "Answer Too Large", NULL);
-    return;
+  /* With a large --max-contacts the Contacts may not fit the usual room:
+   * the binding is stored already, so the answer must be made. */
+  while ((rv = sipflow_sofia_register_answer(res, msg, extra + off, cap - off,
+                                             NULL)) ==
+             SIPFLOW_ERR_BUFFER_TOO_SMALL &&
+         cap < ((size_t)64 << 20)) {
+    char *bigger = malloc(cap * 4);
+    if (!bigger)
+      break;
+    memcpy(bigger, extra, off);
+    if (extra != stack_extra)
+      free(extra);
+    extra = bigger;
+    cap *= 4;
   }
-  answer(p, msg, flow, tuple, res->status, res->reason, extra);
+  if (rv == 0 && res->status == 200 &&
+      tuple->transport == SIPFLOW_TRANSPORT_UDP) {
+    size_t req_len = msg_size(msg), limit = UDP_ANSWER_RATIO * req_len;
+    if (limit < UDP_ANSWER_FLOOR)
+      limit = UDP_ANSWER_FLOOR;
+    if (strlen(extra) + req_len > limit) {
+      p->stats.udp_answers_trimmed++;
+      rv = trim_udp_answer(res, &facts, msg, extra, cap, off);
+    }
+  }
+  if (rv != 0)
+    answer(p, msg, flow, tuple, 500, "Answer Too Large", NULL);
+  else
+    answer(p, msg, flow, tuple, res->status, res->reason, extra);
+  if (extra != stack_extra)
+    free(extra);
 }
 
 void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
@@ -123,6 +224,17 @@ void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
     return;
   }
   p->stats.registers++;
+  if (!px_register_admit(p, &tuple->remote)) {
+    /* RFC 3261 §21.5.4: come back later; a phone retries after it. */
+    p->stats.register_rate_limited++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "REGISTER rate from one address past --register-rate %u: "
+               "503",
+               (unsigned)p->cfg.register_rate);
+    px_reply(p, flow, msg, 503, NULL, "Retry-After: 5\r\n");
+    msg_destroy(msg);
+    return;
+  }
   if (p->cfg.role != PX_ROLE_EDGE) {
     register_locally(p, msg, flow, tuple);
     msg_destroy(msg);

@@ -327,7 +327,9 @@ static void fork_finish(px *p, px_fork *f) {
       status = sipflow_reg_response_upstream(f->best ? f->best : 408);
     if (f->best_resp && !f->cancelled &&
         sip_object(f->best_resp)->sip_status->st_status == status) {
+      /* Forwarding copies the answer out; the fork still owns it. */
       px_strans_forward_response(p, f->st, f->best_resp);
+      msg_destroy(f->best_resp);
       f->best_resp = NULL;
     } else {
       px_strans_respond(p, f->st, status, NULL, NULL);

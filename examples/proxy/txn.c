@@ -521,6 +521,17 @@ int px_strans_answer(px *p, msg_t *req, sipflow_flow_id flow, int transport,
   if (!buf)
     return -1;
   rv = px_response_into(p, req, status, phrase, extra, buf, cap, &len);
+  if (rv != 0) {
+    /* The headers echoed from the request (a long Via stack) did not fit
+     * the usual room; they come from the request, so its largest size
+     * more is always enough: an answer is never left unsent. */
+    if (buf != stackbuf)
+      free(buf);
+    cap += PX_MAX_MESSAGE + 1024;
+    if (!(buf = malloc(cap)))
+      return -1;
+    rv = px_response_into(p, req, status, phrase, extra, buf, cap, &len);
+  }
   if (rv == 0) {
     px_send_response_bytes(p, flow, req, buf, len);
     /* Kept only where retransmissions come, over UDP, and only with a key
@@ -617,6 +628,16 @@ static void ctrans_retransmit(uv_timer_t *t) {
 static void ctrans_complete(px *p, px_ctrans *ct, int status) {
   ct->status = status;
   uv_timer_stop(&ct->retrans);
+  /* Only an INVITE needs its request after the final answer (to ACK a
+   * retransmitted non-2xx); for the rest it is most of what lingers, and
+   * at thousands of requests a second that was tens of MB for 5 s. */
+  if (ct->method != sip_method_invite) {
+    if (ct->req)
+      msg_destroy(ct->req);
+    ct->req = NULL;
+    free(ct->bytes);
+    ct->bytes = NULL;
+  }
   /* Linger to absorb retransmitted finals (and re-ACK them). */
   uv_timer_start(&ct->timeout, ctrans_linger_done,
                  ct->transport == SIPFLOW_TRANSPORT_UDP ? LINGER_MS : 0, 0);

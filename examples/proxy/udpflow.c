@@ -78,6 +78,10 @@ int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
   tuple_of(l, remote, &t);
   rv = sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)u, sipflow_uv_now(),
                         flow);
+  /* Full: a TCP connection that never sent SIP makes room for a peer. */
+  if (rv == SIPFLOW_ERR_LIMIT && px_shed_silent_conn(p) == 0)
+    rv = sipflow_flow_add(p->flows, &t, (uint64_t)(uintptr_t)u,
+                          sipflow_uv_now(), flow);
   if (rv != 0) {
     free(u);
     if (rv == SIPFLOW_ERR_LIMIT) {

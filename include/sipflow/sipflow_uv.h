@@ -180,10 +180,35 @@ sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,
 /**
  * Queue |len| bytes for writing, copied. Writes are serialised per stream,
  * so a pong never lands inside a partly written message (RFC 5626 §4.4.1).
- * @return 0, SIPFLOW_ERR_NOMEM, SIPFLOW_ERR_BAD_STATE (closing). @since 0.1
+ * A write that would take what is queued past the stream's cap
+ * (sipflow_uv_stream_set_max_queued()) is refused and ends the stream:
+ * on_close follows with UV_ENOBUFS.
+ * @return 0, SIPFLOW_ERR_NOMEM, SIPFLOW_ERR_BAD_STATE (closing),
+ * SIPFLOW_ERR_LIMIT (past the cap: the stream is closing; since 0.2).
+ * @since 0.1
  */
 SIPFLOW_API int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
                                         size_t len);
+
+/** Default cap on the bytes queued for writing per stream: 1 MiB.
+ * @since 0.2 */
+#define SIPFLOW_UV_STREAM_MAX_QUEUED_DEFAULT ((size_t)1 << 20)
+
+/**
+ * Cap the memory held by writes queued on the stream and not yet done
+ * (their bytes plus each write request, about 200 bytes): a peer that
+ * sends but never reads (a flood of CRLF pings whose pongs pile up,
+ * requests whose answers are never read) otherwise grows the queue, and
+ * the process, without end. Past the cap sipflow_uv_stream_write() fails
+ * with SIPFLOW_ERR_LIMIT and the stream ends (on_close with UV_ENOBUFS).
+ * The cap applies to later writes; the kernel's own send buffer comes on
+ * top of it.
+ * @param bytes the cap; 0: no cap. New streams start with
+ * SIPFLOW_UV_STREAM_MAX_QUEUED_DEFAULT. NULL does nothing. Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API void sipflow_uv_stream_set_max_queued(sipflow_uv_stream *s,
+                                                  size_t bytes);
 
 /**
  * Send a CRLF ping ("\r\n\r\n") and expect a pong.

@@ -139,7 +139,12 @@ int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
   out->req.cseq = sip->sip_cseq->cs_seq;
   if (sip->sip_expires) {
     out->req.has_expires = 1;
-    out->req.expires = (uint32_t)sip->sip_expires->ex_delta;
+    /* sofia-sip reads the delta into an unsigned long: a value past 2^32-1
+     * means 2^32-1 (RFC 3261 §10.2.1.1), which the registrar then clamps
+     * to its max-expires; a plain cast would wrap 2^32 to 0 (a removal). */
+    out->req.expires = sip->sip_expires->ex_delta > UINT32_MAX
+                           ? UINT32_MAX
+                           : (uint32_t)sip->sip_expires->ex_delta;
   }
   for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
     if (m->m_url->url_type == url_any) {

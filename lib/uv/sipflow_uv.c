@@ -190,13 +190,16 @@ struct sipflow_uv_stream {
   sipflow_framer *framer;
   sipflow_uv_stream_callbacks cb;
   void *user_data;
+  size_t max_queued; /* 0: no cap */
+  size_t queued;     /* bytes held by writes waiting for the kernel */
   int close_err;
   int closing;
 };
 
 typedef struct write_req {
   uv_write_t req;
-  size_t len;
+  sipflow_uv_stream *s;
+  size_t size; /* its size with its bytes when in s->queued, else 0 */
   char data[];
 } write_req;
 
@@ -218,28 +221,49 @@ static void stream_shut(sipflow_uv_stream *s, int err) {
 }
 
 static void write_done(uv_write_t *req, int status) {
+  write_req *w = (write_req *)req;
   (void)status; /* a failed write shows up as a read error or EOF */
-  free(req);
+  /* libuv calls back every write, cancelled ones too, before the handle's
+   * close callback frees the stream. */
+  w->s->queued -= w->size;
+  free(w);
 }
 
 int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
                             size_t len) {
   write_req *w;
   uv_buf_t buf;
+  size_t before;
   if (!s || (!data && len))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (s->closing)
     return SIPFLOW_ERR_BAD_STATE;
+  /* A peer that sends but never reads (pings whose pongs pile up) must not
+   * grow the queue without end: past the cap the stream ends. What counts
+   * is the memory held by writes the kernel has not taken, each request
+   * with its bytes (a queue of 2-byte pongs is mostly request); writes the
+   * kernel took at once are freed at the loop's next turn. */
+  if (s->max_queued && (sizeof(*w) + len > s->max_queued ||
+                        s->queued > s->max_queued - sizeof(*w) - len)) {
+    stream_shut(s, UV_ENOBUFS);
+    return SIPFLOW_ERR_LIMIT;
+  }
   w = malloc(sizeof(*w) + len);
   if (!w)
     return SIPFLOW_ERR_NOMEM;
   memcpy(w->data, data, len);
-  w->len = len;
+  w->s = s;
+  w->size = 0;
+  before = uv_stream_get_write_queue_size((uv_stream_t *)s->tcp);
   buf = uv_buf_init(w->data, (unsigned int)len);
   /* uv_write queues in order per stream: messages and pongs never mix. */
   if (uv_write(&w->req, (uv_stream_t *)s->tcp, &buf, 1, write_done) != 0) {
     free(w);
     return SIPFLOW_ERR_BAD_STATE;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)s->tcp) > before) {
+    w->size = sizeof(*w) + len; /* not all taken: it waits */
+    s->queued += w->size;
   }
   return 0;
 }
@@ -319,6 +343,7 @@ int sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,
     return SIPFLOW_ERR_NOMEM;
   }
   s->tcp = tcp;
+  s->max_queued = SIPFLOW_UV_STREAM_MAX_QUEUED_DEFAULT;
   s->cb = *callbacks;
   s->user_data = user_data;
   tcp->data = s;
@@ -334,6 +359,11 @@ int sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,
 void sipflow_uv_stream_close(sipflow_uv_stream *s) {
   if (s)
     stream_shut(s, UV_ECANCELED);
+}
+
+void sipflow_uv_stream_set_max_queued(sipflow_uv_stream *s, size_t bytes) {
+  if (s)
+    s->max_queued = bytes;
 }
 
 uv_tcp_t *sipflow_uv_stream_handle(sipflow_uv_stream *s) {

@@ -3,6 +3,7 @@
  * and its su_root timer.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sofia-sip/sip_header.h>
@@ -474,6 +475,39 @@ Test(sofia, several_contacts_keep_their_q_and_expires) {
   cr_expect_null(strstr(ans, "Require:"), "%s", ans);
   msg_destroy(msg);
   world_del(&w);
+}
+
+/* RFC 3261 §10.2.1.1: an Expires past 2^32-1 means 2^32-1; the registrar
+ * grants its max-expires (86400 by default). 2^32 must not wrap to 0 and remove
+ * the binding. */
+Test(sofia, expires_past_32_bits_clamps_to_max_expires) {
+  static const char *const values[] = {"4294967296", "4294967297",
+                                       "99999999999999999999999"};
+  for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    sipflow_sofia_register f;
+    const sipflow_reg_result *res;
+    reg_world w;
+    char text[1024], ans[2048];
+    snprintf(text, sizeof(text),
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "v: SIP/2.0/UDP 10.0.0.5:5062;rport;branch=z9hG4bKw%zu\r\n"
+             "f: <sip:wrap@example.com>;tag=w\r\n"
+             "t: <sip:wrap@example.com>\r\n"
+             "i: wrap%zu@10.0.0.5\r\n"
+             "CSeq: 1 REGISTER\r\n"
+             "Expires: %s\r\n"
+             "m: <sip:wrap@10.0.0.5:5062>\r\n"
+             "l: 0\r\n\r\n",
+             i, i, values[i]);
+    world_new(&w, NULL);
+    msg_t *msg = run_register(&w, text, &f, &res, ans, sizeof(ans));
+    cr_expect_eq(f.req.expires, UINT32_MAX, "Expires: %s", values[i]);
+    cr_assert_eq(res->status, 200);
+    cr_expect_eq(res->n_contacts, 1, "Expires: %s", values[i]);
+    cr_expect_not_null(strstr(ans, ";expires=86400\r\n"), "%s", ans);
+    msg_destroy(msg);
+    world_del(&w);
+  }
 }
 
 /* RFC 3261 §10.3 step 6: "*" with Expires: 0 removes every binding; the 200
