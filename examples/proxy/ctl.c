@@ -106,7 +106,8 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
   json_object_set_new(o, "flow", flow_json(p, b->flow_id));
-  json_object_set_new(o, "keepalive", keepalive_json(p, b->flow_id));
+  json_object_set_new(o, "keepalive",
+                      keepalive_json(p, px_ka_binding_endpoint(p, b)));
   json_array_append_new(arr, o);
   return 0;
 }

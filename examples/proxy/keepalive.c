@@ -25,13 +25,14 @@
 
 /* ---- keepalives through a Path (registrar role) ---------------------------
  * A binding registered through an edge has no flow here: its flow is the
- * edge's. The registrar probes it with OPTIONS sent through the Path with
- * Max-Forwards 0: the edge answers for its flow itself, 430 when the flow
- * is gone (RFC 5626 §5.3) and 200 while it holds it (RFC 3261 §16.3 item 2,
- * §11). A 430 removes the binding at once; unanswered probes count as
- * misses as for any contact (docs/proxy.md, "How the registrar learns of
- * dead flows"). Each such binding is an endpoint of its own, under an id
- * that no flow of the table has.
+ * edge's. The registrar probes it with OPTIONS sent through the Path. For
+ * an Outbound binding Max-Forwards is 0: the edge, which watches the flow,
+ * answers for it itself, 430 when the flow is gone (RFC 5626 §5.3) and 200
+ * while it holds it (RFC 3261 §16.3 item 2, §11). Other contacts are asked
+ * themselves, through the edge. A 430 removes the binding at once; a 408
+ * or no answer counts as a miss as for any contact (docs/proxy.md, "How
+ * the registrar learns of dead flows"). Each such binding is an endpoint
+ * of its own, under an id that no flow of the table has.
  */
 #define PATH_EP_BIT ((sipflow_flow_id)1 << 63)
 #define PATH_BUCKETS 4096u
@@ -41,6 +42,7 @@ typedef struct path_ep {
   uint64_t binding_id;
   uint64_t last_probe;
   int transport;
+  int outbound; /* the edge watches the flow and answers for it */
   sipflow_addr dst;
   char *aor, *uri, *path;
 } path_ep;
@@ -117,6 +119,7 @@ static void path_binding(px *p, const sipflow_reg_binding *b, bool present) {
   e->uri = dup_str(b->uri);
   e->path = dup_str(b->path);
   e->transport = hop.transport;
+  e->outbound = b->outbound != 0;
   e->dst = hop.addr;
   sipflow_keepalive_endpoint_default(&ep);
   ep.flow_id = PATH_EP_BIT | b->id;
@@ -153,7 +156,9 @@ static int send_path_probe(px *p, sipflow_flow_id flow,
   req.remote = e->dst;
   req.request_uri = e->uri;
   req.route = e->path;
-  req.max_forwards = 0;
+  /* An Outbound flow is the edge's to watch: it answers for it. Any
+   * other contact is asked itself, through the edge. */
+  req.max_forwards = e->outbound ? 0 : 70;
   if (sipflow_keepalive_options_build(&req, buf, sizeof(buf) - sizeof(mark),
                                       &len) != 0 ||
       !(br = strstr(buf, "branch=")) || !(end = strpbrk(br, ";\r")))
@@ -165,6 +170,12 @@ static int send_path_probe(px *p, sipflow_flow_id flow,
   return px_send_addr(p, e->transport, &e->dst, buf, len, NULL) == 0
              ? 0
              : SIPFLOW_ERR_CALLBACK_FAILURE;
+}
+
+sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b) {
+  if (b->flow_id)
+    return b->flow_id;
+  return *path_slot(b->id) && p->ka ? PATH_EP_BIT | b->id : 0;
 }
 
 /* A path endpoint is dead (its probes went unanswered) or its probe got

@@ -329,6 +329,9 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
 void px_ka_flow_gone(px *p, sipflow_flow_id flow, int reason);
 void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp);
 bool px_ka_options_response(px *p, msg_t *resp);
+/* The keepalive endpoint of a binding: its flow, or for a binding behind
+ * an edge the registrar's probe through its Path; 0 for none. */
+sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);
