@@ -135,6 +135,37 @@ int sipflow_registrar_flow_failed(sipflow_registrar *reg,
   return 0;
 }
 
+int sipflow_registrar_binding_failed(sipflow_registrar *reg,
+                                     sipflow_reg_str aor, uint64_t binding_id,
+                                     sipflow_tstamp now) {
+  sipflow__reg_aor *a;
+  size_t len;
+  int rv;
+  if (!reg || binding_id == 0)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  if (!aor.ptr || aor.len == 0 || aor.len > reg->set.max_aor_len ||
+      sipflow__reg_aor_canon(aor.ptr, aor.len, reg->aor_buf, &len) != 0)
+    return SIPFLOW_ERR_MALFORMED;
+  a = sipflow__reg_aor_find(reg, reg->aor_buf, len,
+                            sipflow__reg_hash_aor(reg, reg->aor_buf, len),
+                            SIPFLOW__REG_FIND_REGISTER);
+  if (!a)
+    return SIPFLOW_ERR_NOT_FOUND;
+  SIPFLOW__REG_FOREACH(a, b) {
+    if (b->id != binding_id)
+      continue;
+    /* The loop ends here: removing |b| may free the record. */
+    if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
+      sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
+    else
+      shorten(reg, b, now);
+    return 0;
+  }
+  return SIPFLOW_ERR_NOT_FOUND;
+}
+
 int sipflow_registrar_flow_health(sipflow_registrar *reg,
                                   sipflow_flow_id flow_id,
                                   sipflow_flow_health health,

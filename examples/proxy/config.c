@@ -22,6 +22,11 @@ void px_usage(FILE *out) {
       "                                     UA-originated requests go\n"
       "  --advertise HOST[:PORT]            address in Path / Record-Route\n"
       "  --domain DOMAIN                    repeatable; others get 404\n"
+      "  --alias HOST[:PORT]                repeatable; another name of this\n"
+      "                                     server (an edge in front of it)\n"
+      "  --peer udp|tcp:HOST:PORT           repeatable; a next hop requests\n"
+      "                                     may be forwarded to (no relay to\n"
+      "                                     any other host)\n"
       "  --outbound off|supported|required  default supported\n"
       "  --flow-timer SECONDS               default 25\n"
       "  --min-expires S --max-expires S --default-expires S\n"
@@ -191,6 +196,8 @@ enum {
   O_UDP_FLOW_IDLE,
   O_MAX_FLOWS,
   O_RX_COALESCE,
+  O_PEER,
+  O_ALIAS,
   O_HELP,
   O_MAX_SEND_QUEUE,
   O_MAX_BINDINGS,
@@ -227,6 +234,8 @@ static const struct option options[] = {
     {"udp-flow-idle", required_argument, NULL, O_UDP_FLOW_IDLE},
     {"max-flows", required_argument, NULL, O_MAX_FLOWS},
     {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
+    {"peer", required_argument, NULL, O_PEER},
+    {"alias", required_argument, NULL, O_ALIAS},
     {"help", no_argument, NULL, O_HELP},
     {"max-send-queue", required_argument, NULL, O_MAX_SEND_QUEUE},
     {"max-bindings", required_argument, NULL, O_MAX_BINDINGS},
@@ -265,6 +274,16 @@ static int set_advertise(px_config *cfg, const char *v) {
   return 0;
 }
 
+/* HOST[:PORT] or [v6][:PORT], as --advertise takes it. */
+static int set_alias(px_alias_cfg *a, const char *v) {
+  px_config tmp;
+  if (set_advertise(&tmp, v) != 0)
+    return -1;
+  memcpy(a->host, tmp.advertise_host, sizeof(a->host));
+  a->port = tmp.advertise_port;
+  return 0;
+}
+
 static int apply(px_config *cfg, int opt, const char *v) {
   uint32_t n;
   switch (opt) {
@@ -291,6 +310,18 @@ static int apply(px_config *cfg, int opt, const char *v) {
     return 0;
   case O_ADVERTISE:
     return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
+  case O_PEER:
+    if (cfg->npeers >= PX_MAX_PEERS ||
+        px_parse_endpoint(v, &cfg->peers[cfg->npeers]) != 0)
+      return bad("peer", v);
+    cfg->npeers++;
+    return 0;
+  case O_ALIAS:
+    if (cfg->naliases >= PX_MAX_ALIASES ||
+        set_alias(&cfg->aliases[cfg->naliases], v) != 0)
+      return bad("alias", v);
+    cfg->naliases++;
+    return 0;
   case O_DOMAIN:
     if (cfg->ndomains >= PX_MAX_DOMAINS)
       return bad("domain", v);

@@ -156,12 +156,13 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "call_id", str_json(b->call_id));
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
-  if (fc) {
+  if (fc) { /* on our flow: the flow's endpoint, made once per flow */
     json_object_set(o, "flow", fc->flow);
     json_object_set(o, "keepalive", fc->keepalive);
-  } else {
+  } else { /* behind an edge: the endpoint probed through the Path */
     json_object_set_new(o, "flow", flow_json(p, b->flow_id));
-    json_object_set_new(o, "keepalive", keepalive_json(p, b->flow_id));
+    json_object_set_new(o, "keepalive",
+                        keepalive_json(p, px_ka_binding_endpoint(p, b)));
   }
   json_array_append_new(arr, o);
   return 0;

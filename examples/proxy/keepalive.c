@@ -23,6 +23,176 @@
 
 #include "proxy.h"
 
+/* ---- keepalives through a Path (registrar role) ---------------------------
+ * A binding registered through an edge has no flow here: its flow is the
+ * edge's. The registrar probes it with OPTIONS sent through the Path. For
+ * an Outbound binding Max-Forwards is 0: the edge, which watches the flow,
+ * answers for it itself, 430 when the flow is gone (RFC 5626 §5.3) and 200
+ * while it holds it (RFC 3261 §16.3 item 2, §11). Other contacts are asked
+ * themselves, through the edge. A 430 removes the binding at once; a 408
+ * or no answer counts as a miss as for any contact (docs/proxy.md, "How
+ * the registrar learns of dead flows"). Each such binding is an endpoint
+ * of its own, under an id that no flow of the table has.
+ */
+#define PATH_EP_BIT ((sipflow_flow_id)1 << 63)
+#define PATH_BUCKETS 4096u
+
+typedef struct path_ep {
+  struct path_ep *next;
+  uint64_t binding_id;
+  uint64_t last_probe;
+  int transport;
+  int outbound; /* the edge watches the flow and answers for it */
+  sipflow_addr dst;
+  char *aor, *uri, *path;
+} path_ep;
+
+static path_ep *path_eps[PATH_BUCKETS];
+
+static path_ep **path_slot(uint64_t id) {
+  path_ep **pp = &path_eps[(id * 0x9e3779b97f4a7c15ull) >> 52];
+  while (*pp && (*pp)->binding_id != id)
+    pp = &(*pp)->next;
+  return pp;
+}
+
+static void path_ep_free(path_ep *e) {
+  free(e->aor);
+  free(e->uri);
+  free(e->path);
+  free(e);
+}
+
+static char *dup_str(sipflow_reg_str s) {
+  char *d = malloc(s.len + 1);
+  if (d) {
+    memcpy(d, s.ptr, s.len);
+    d[s.len] = '\0';
+  }
+  return d;
+}
+
+/* The first Path URI's transport and address. */
+static int path_first_hop(sipflow_reg_str path, px_endpoint_cfg *ep) {
+  char first[2100], *lt, *gt;
+  url_t url;
+  snprintf(first, sizeof(first), "%.*s", (int)path.len, path.ptr);
+  lt = strchr(first, '<');
+  gt = lt ? strchr(lt, '>') : NULL;
+  if (!lt || !gt)
+    return -1;
+  *gt = '\0';
+  if (url_d(&url, lt + 1) < 0)
+    return -1;
+  return px_url_endpoint(&url, ep);
+}
+
+static void path_binding(px *p, const sipflow_reg_binding *b, bool present) {
+  path_ep **pp = path_slot(b->id), *e = *pp;
+  sipflow_keepalive_endpoint ep;
+  px_endpoint_cfg hop;
+  px_listener *l;
+  if (!present) {
+    if (!e)
+      return;
+    *pp = e->next;
+    path_ep_free(e);
+    sipflow_keepalive_reason_end(p->ka, PATH_EP_BIT | b->id,
+                                 SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
+                                 sipflow_uv_now());
+    return;
+  }
+  if (path_first_hop(b->path, &hop) != 0 ||
+      !(l = px_listener_for(p, hop.transport, hop.addr.family)))
+    return;
+  if (!e) {
+    if (!(e = calloc(1, sizeof(*e))))
+      return;
+    e->binding_id = b->id;
+    e->next = *pp;
+    *pp = e;
+  }
+  free(e->aor);
+  free(e->uri);
+  free(e->path);
+  e->aor = dup_str(b->aor);
+  e->uri = dup_str(b->uri);
+  e->path = dup_str(b->path);
+  e->transport = hop.transport;
+  e->outbound = b->outbound != 0;
+  e->dst = hop.addr;
+  sipflow_keepalive_endpoint_default(&ep);
+  ep.flow_id = PATH_EP_BIT | b->id;
+  ep.tuple.transport = (uint8_t)hop.transport;
+  ep.tuple.local = l->addr;
+  ep.tuple.remote = hop.addr;
+  ep.method = SIPFLOW_KEEPALIVE_OPTIONS;
+  ep.interval = (sipflow_duration)p->cfg.ka_interval * SIPFLOW_SECONDS;
+  sipflow_keepalive_reason_set(
+      p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
+      (sipflow_duration)b->expires * SIPFLOW_SECONDS, sipflow_uv_now());
+}
+
+/* The OPTIONS through the Path. Its Via branch ends in ".b" and the
+ * binding id, unlike a probe's own, so that the answer takes the full parse
+ * to px_ka_options_response() (the probe id is in the From tag too), where
+ * a 430 names the binding to drop at once. */
+static int send_path_probe(px *p, sipflow_flow_id flow,
+                           const sipflow_keepalive_probe *probe) {
+  path_ep *e = *path_slot(flow & ~PATH_EP_BIT);
+  sipflow_keepalive_options_request req;
+  char buf[4096];
+  size_t len;
+  char *br, *end, mark[24];
+  size_t mlen;
+  if (!e || !e->uri || !e->path || !probe->tuple)
+    return SIPFLOW_ERR_CALLBACK_FAILURE;
+  mlen = (size_t)snprintf(mark, sizeof(mark), ".b%llx",
+                          (unsigned long long)e->binding_id);
+  sipflow_keepalive_options_request_default(&req);
+  req.probe_id = probe->probe_id;
+  req.transport = (uint8_t)e->transport;
+  req.local = probe->tuple->local;
+  req.remote = e->dst;
+  req.request_uri = e->uri;
+  req.route = e->path;
+  /* An Outbound flow is the edge's to watch: it answers for it. Any
+   * other contact is asked itself, through the edge. */
+  req.max_forwards = e->outbound ? 0 : 70;
+  if (sipflow_keepalive_options_build(&req, buf, sizeof(buf) - sizeof(mark),
+                                      &len) != 0 ||
+      !(br = strstr(buf, "branch=")) || !(end = strpbrk(br, ";\r")))
+    return SIPFLOW_ERR_CALLBACK_FAILURE;
+  memmove(end + mlen, end, (size_t)(buf + len + 1 - end));
+  memcpy(end, mark, mlen);
+  len += mlen;
+  e->last_probe = probe->probe_id;
+  return px_send_addr(p, e->transport, &e->dst, buf, len, NULL) == 0
+             ? 0
+             : SIPFLOW_ERR_CALLBACK_FAILURE;
+}
+
+sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b) {
+  if (b->flow_id)
+    return b->flow_id;
+  return *path_slot(b->id) && p->ka ? PATH_EP_BIT | b->id : 0;
+}
+
+/* A path endpoint is dead (its probes went unanswered) or its probe got
+ * 430: the binding goes. */
+static void path_failed(px *p, uint64_t binding_id) {
+  path_ep *e = *path_slot(binding_id);
+  char aor[1024];
+  if (!e || !e->aor || !p->reg)
+    return;
+  snprintf(aor, sizeof(aor), "%s", e->aor);
+  px_log(p, SIPFLOW_LOG_INFO,
+         "binding %llu of %s: its flow behind the edge failed",
+         (unsigned long long)binding_id, aor);
+  sipflow_registrar_binding_failed(p->reg, (sipflow_reg_str){aor, strlen(aor)},
+                                   binding_id, sipflow_uv_now());
+}
+
 static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
                       const sipflow_keepalive_probe *probe, void *ud,
                       void *ep_ud) {
@@ -31,6 +201,8 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   (void)ep_ud;
   if (probe->method == SIPFLOW_KEEPALIVE_OPTIONS)
     p->stats.options_sent++;
+  if (flow & PATH_EP_BIT)
+    return send_path_probe(p, flow, probe);
   if (probe->method == SIPFLOW_KEEPALIVE_CRLF)
     return px_send_crlf_ping(p, flow) == 0 ? 0 : SIPFLOW_ERR_CALLBACK_FAILURE;
   if (probe->tuple && probe->tuple->transport == SIPFLOW_TRANSPORT_UDP)
@@ -51,19 +223,47 @@ static void on_rtt(sipflow_keepalive *ka, sipflow_flow_id flow,
          (unsigned long long)flow, (double)rtt / 1e6);
 }
 
+/* While px_ka_flow_gone() tells the scheduler: why the flow ended, so that
+ * the state change names it rather than a count of misses. */
+static int gone_reason;
+
+static const char *gone_text(int reason) {
+  switch (reason) {
+  case SIPFLOW_FLOW_END_CLOSED:
+    return "connection closed";
+  case SIPFLOW_FLOW_END_RESET:
+    return "connection reset";
+  case SIPFLOW_FLOW_END_ICMP_ERROR:
+    return "ICMP error";
+  case SIPFLOW_FLOW_END_KEEPALIVE_TIMEOUT:
+    return "keepalive timeout";
+  default:
+    return "flow closed here";
+  }
+}
+
 static void on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
                      const sipflow_keepalive_state_change *c, void *ud,
                      void *ep_ud) {
   px *p = ud;
   static const char *const names[] = {"unknown", "alive", "suspect", "dead"};
+  int level =
+      c->event == SIPFLOW_KEEPALIVE_DEAD ? SIPFLOW_LOG_WARN : SIPFLOW_LOG_INFO;
   (void)ka;
   (void)ep_ud;
-  px_log(p,
-         c->event == SIPFLOW_KEEPALIVE_DEAD ? SIPFLOW_LOG_WARN
-                                            : SIPFLOW_LOG_INFO,
-         "flow %llu: %s -> %s (%u missed in a row)", (unsigned long long)flow,
-         names[c->old_health & 3], names[c->health & 3],
-         (unsigned)c->consecutive_misses);
+  if (gone_reason)
+    px_log(p, level, "flow %llu: %s -> %s (%s)", (unsigned long long)flow,
+           names[c->old_health & 3], names[c->health & 3],
+           gone_text(gone_reason));
+  else
+    px_log(p, level, "flow %llu: %s -> %s (%u missed in a row)",
+           (unsigned long long)flow, names[c->old_health & 3],
+           names[c->health & 3], (unsigned)c->consecutive_misses);
+  if (flow & PATH_EP_BIT) {
+    if (c->event == SIPFLOW_KEEPALIVE_DEAD)
+      path_failed(p, flow & ~PATH_EP_BIT);
+    return;
+  }
   if (p->reg)
     sipflow_registrar_flow_health(p->reg, flow, (sipflow_flow_health)c->health,
                                   sipflow_uv_now());
@@ -84,12 +284,22 @@ int px_ka_start(px *p) {
   s.pong_timeout = s.options_timeout =
       (sipflow_duration)p->cfg.ka_timeout * SIPFLOW_SECONDS;
   s.dead_after = p->cfg.ka_misses;
+  /* A 430 or a proxy's 408 says nothing answered: a miss, not a sign of
+   * life (a probe through an edge, RFC 5626 §5.3). */
+  s.options_not_alive[0] = 430;
+  s.options_not_alive[1] = 408;
   return sipflow_keepalive_new(&p->ka, p->ctx, &cb, &s, p);
 }
 
 void px_ka_stop(px *p) {
   sipflow_keepalive_del(p->ka);
   p->ka = NULL;
+  for (unsigned i = 0; i < PATH_BUCKETS; i++)
+    while (path_eps[i]) {
+      path_ep *e = path_eps[i];
+      path_eps[i] = e->next;
+      path_ep_free(e);
+    }
 }
 
 static int pick_method(px *p, int transport, bool outbound) {
@@ -113,8 +323,14 @@ static int pick_method(px *p, int transport, bool outbound) {
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_endpoint ep;
   int method;
-  if (!p->ka || !b->flow_id)
+  if (!p->ka)
     return;
+  if (!b->flow_id) {
+    if (b->path.len && p->cfg.role == PX_ROLE_REGISTRAR &&
+        p->cfg.ka_mode != PX_KA_OFF)
+      path_binding(p, b, present);
+    return;
+  }
   if (!present) {
     sipflow_keepalive_reason_end(p->ka, b->flow_id,
                                  SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
@@ -177,9 +393,12 @@ void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp) {
                                sipflow_uv_now());
 }
 
-void px_ka_flow_gone(px *p, sipflow_flow_id flow) {
-  if (p->ka)
-    sipflow_keepalive_flow_failed(p->ka, flow, sipflow_uv_now());
+void px_ka_flow_gone(px *p, sipflow_flow_id flow, int reason) {
+  if (!p->ka)
+    return;
+  gone_reason = reason ? reason : SIPFLOW_FLOW_END_LOCAL_CLOSE;
+  sipflow_keepalive_flow_failed(p->ka, flow, sipflow_uv_now());
+  gone_reason = 0;
 }
 
 void px_on_keepalive_seen(px *p, sipflow_flow_id flow, int pong) {
@@ -201,13 +420,29 @@ bool px_ka_options_response(px *p, msg_t *resp) {
   sip_t *sip = sip_object(resp);
   uint64_t id;
   const char *branch = sip->sip_via ? sip->sip_via->v_branch : NULL;
+  const char *tag = sip->sip_from ? sip->sip_from->a_tag : NULL;
+  const char *mark;
+  int status = sip->sip_status->st_status;
+  uint64_t path = 0;
   if (!p->ka || !sip->sip_cseq ||
-      sip->sip_cseq->cs_method != sip_method_options || !branch ||
-      sipflow_keepalive_probe_id_parse(branch, strlen(branch), &id) != 0)
+      sip->sip_cseq->cs_method != sip_method_options || !branch)
     return false;
-  if (sipflow_keepalive_on_options_response(
-          p->ka, id, sip->sip_status->st_status, sipflow_uv_now()) == 0)
+  if (sipflow_keepalive_probe_id_parse(branch, strlen(branch), &id) != 0) {
+    /* A probe through a Path: its id is in the From tag. */
+    if (!tag || !(mark = strstr(branch, ".b")) ||
+        sipflow_keepalive_probe_id_parse(tag, strlen(tag), &id) != 0)
+      return false;
+    path = strtoull(mark + 2, NULL, 16);
+  }
+  if (sipflow_keepalive_on_options_response(p->ka, id, (unsigned)status,
+                                            sipflow_uv_now()) == 0) {
     p->stats.options_answered++;
+    path_ep *e = path ? *path_slot(path) : NULL;
+    /* The edge no longer has the flow: the binding goes now (RFC 5626 §7).
+     * Only the answer to the binding's own open probe gets here. */
+    if (e && status == 430 && e->last_probe == id)
+      path_failed(p, path);
+  }
   msg_destroy(resp);
   return true;
 }

@@ -98,7 +98,7 @@ static void on_flow_failed(sipflow_flow_table *ft, const sipflow_flow_info *f,
   /* RFC 5626 §7: every binding on the flow goes, whatever its AoR. */
   if (p->reg)
     sipflow_registrar_flow_failed(p->reg, f->id, sipflow_uv_now());
-  px_ka_flow_gone(p, f->id);
+  px_ka_flow_gone(p, f->id, reason);
 }
 
 static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,

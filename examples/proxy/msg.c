@@ -309,6 +309,100 @@ bool px_uri_is_us(px *p, const url_t *url) {
   return false;
 }
 
+/* The port a URI gives, or 0 when it gives none. */
+static unsigned url_port_or_0(const url_t *url) {
+  return url->url_port ? (unsigned)atoi(url->url_port) : 0;
+}
+
+/* A listener's IP with no port or with the port of a listener on it: a
+ * request that names the IP alone reached us, so it is for us. */
+static bool host_is_listener_ip(px *p, const char *host, unsigned port) {
+  sipflow_addr a;
+  char buf[128];
+  snprintf(buf, sizeof(buf), "%s", host);
+  if (sipflow_addr_parse(&a, buf, 0) != 0)
+    return false;
+  for (int i = 0; i < p->nlisteners; i++) {
+    sipflow_addr l = p->listeners[i].addr;
+    if (port && l.port != port)
+      continue;
+    l.port = 0;
+    if (sipflow_addr_equal(&l, &a))
+      return true;
+  }
+  return false;
+}
+
+bool px_host_is_own(px *p, const url_t *url) {
+  unsigned port;
+  if (!url || !url->url_host)
+    return false;
+  port = url_port_or_0(url);
+  for (int i = 0; i < p->cfg.ndomains; i++)
+    if (strcasecmp(url->url_host, p->cfg.domains[i]) == 0)
+      return true;
+  for (int i = 0; i < p->cfg.naliases; i++) {
+    const px_alias_cfg *a = &p->cfg.aliases[i];
+    if (strcasecmp(url->url_host, a->host) == 0 &&
+        (!port || !a->port || a->port == port))
+      return true;
+  }
+  if (p->cfg.advertise_host[0] &&
+      strcasecmp(url->url_host, p->cfg.advertise_host) == 0 &&
+      (!port || !p->cfg.advertise_port || p->cfg.advertise_port == port))
+    return true;
+  return host_is_listener_ip(p, url->url_host, port);
+}
+
+/* The home domain an own name stands for: the first --domain, else the
+ * advertised host, else the first listener's IP. */
+static void home_domain(px *p, char *buf, size_t len) {
+  char a[64];
+  if (p->cfg.ndomains > 0) {
+    snprintf(buf, len, "%s", p->cfg.domains[0]);
+    return;
+  }
+  if (p->cfg.advertise_host[0]) {
+    snprintf(buf, len, "%s", p->cfg.advertise_host);
+    return;
+  }
+  if (p->nlisteners == 0 ||
+      sipflow_addr_format(&p->listeners[0].addr, a, sizeof(a)) != 0) {
+    snprintf(buf, len, "localhost");
+    return;
+  }
+  *strrchr(a, ':') = '\0';
+  snprintf(buf, len, "%s", a);
+}
+
+int px_aor_key(px *p, const url_t *url, char *buf, size_t len) {
+  char host[300];
+  int n;
+  if (!url || !url->url_host)
+    return -1;
+  if (px_host_is_own(p, url))
+    home_domain(p, host, sizeof(host));
+  else
+    snprintf(host, sizeof(host), "%s%s%s", url->url_host,
+             url->url_port ? ":" : "", url->url_port ? url->url_port : "");
+  /* Parameters and headers are left out here; the registrar drops them and
+   * decodes escapes itself (RFC 3261 §10.3 step 5). */
+  n = snprintf(
+      buf, len, "%s:%s%s%s", url->url_type == url_sips ? "sips" : "sip",
+      url->url_user ? url->url_user : "", url->url_user ? "@" : "", host);
+  return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+bool px_next_hop_allowed(px *p, const px_endpoint_cfg *ep) {
+  if (p->cfg.role == PX_ROLE_EDGE && p->cfg.have_registrar &&
+      sipflow_addr_equal(&ep->addr, &p->cfg.registrar.addr))
+    return true;
+  for (int i = 0; i < p->cfg.npeers; i++)
+    if (sipflow_addr_equal(&ep->addr, &p->cfg.peers[i].addr))
+      return true;
+  return false;
+}
+
 /* The transport and address a SIP URI names, for hosts given as IP
  * literals (this proxy resolves no names). */
 int px_url_endpoint(const url_t *url, px_endpoint_cfg *ep) {

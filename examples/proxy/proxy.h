@@ -20,6 +20,8 @@
 
 #define PX_MAX_LISTENERS 16
 #define PX_MAX_DOMAINS 16
+#define PX_MAX_PEERS 16
+#define PX_MAX_ALIASES 16
 #define PX_MAX_MESSAGE 65535
 #define PX_BRANCH_MAGIC "z9hG4bK"
 
@@ -42,6 +44,12 @@ typedef struct px_endpoint_cfg {
   int transport; /* sipflow_transport */
   sipflow_addr addr;
 } px_endpoint_cfg;
+
+/* --alias HOST[:PORT]: another name of this server (port 0: any). */
+typedef struct px_alias_cfg {
+  char host[256];
+  uint16_t port;
+} px_alias_cfg;
 
 typedef struct px_config {
   px_endpoint_cfg listen[PX_MAX_LISTENERS];
@@ -69,6 +77,10 @@ typedef struct px_config {
   uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
   uint32_t max_flows;      /* the flow table's limit; 0: none */
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
+  px_endpoint_cfg peers[PX_MAX_PEERS]; /* --peer: next hops we forward to */
+  int npeers;
+  px_alias_cfg aliases[PX_MAX_ALIASES]; /* --alias: our other names */
+  int naliases;
 
   /* Limits a stranger can hit (docs/limits.md); 0: none. */
   uint32_t max_send_queue;       /* bytes queued per TCP connection */
@@ -266,6 +278,19 @@ int px_prepare_forward(px *p, msg_t *msg, int transport, int family,
 /* The host part of the Request-URI and whether it names us. */
 bool px_uri_is_us(px *p, const url_t *url);
 bool px_domain_ok(px *p, const char *host);
+/* Whether the host[:port] of |url| is one of this server's own names: a
+ * served --domain (any port), an --alias, the advertised host, or a
+ * listener's IP with no port or a listener's port (docs/registrar.md,
+ * "The canonical AoR"). */
+bool px_host_is_own(px *p, const url_t *url);
+/* The AoR |url| names, as the location service keys it: own names become
+ * the home domain; the registrar canonicalises the rest (RFC 3261 §10.3).
+ * 0, or -1 when it does not fit or |url| has no host. */
+int px_aor_key(px *p, const url_t *url, char *buf, size_t len);
+/* Whether a request may be forwarded to |ep| (a Route or Request-URI
+ * target that is none of our flows): the registrar (edge role) or a
+ * --peer (docs/proxy.md, "No open relay"). */
+bool px_next_hop_allowed(px *p, const px_endpoint_cfg *ep);
 int px_url_endpoint(const url_t *url, px_endpoint_cfg *ep);
 
 /* ---- txn.c ---- */
@@ -323,9 +348,13 @@ void px_fork_on_strans_gone(px_fork *f);
 int px_ka_start(px *p);
 void px_ka_stop(px *p);
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
-void px_ka_flow_gone(px *p, sipflow_flow_id flow);
+/* The flow ended (a sipflow_flow_end_reason): its keepalive ends too. */
+void px_ka_flow_gone(px *p, sipflow_flow_id flow, int reason);
 void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp);
 bool px_ka_options_response(px *p, msg_t *resp);
+/* The keepalive endpoint of a binding: its flow, or for a binding behind
+ * an edge the registrar's probe through its Path; 0 for none. */
+sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);

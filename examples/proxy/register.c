@@ -144,8 +144,14 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
   size_t off = 0, cap = sizeof(stack_extra);
   int rv;
 
-  if (!px_domain_ok(p, sip->sip_request->rq_url->url_host) &&
-      !px_uri_is_us(p, sip->sip_request->rq_url)) {
+  char aor[1024];
+
+  /* RFC 3261 §10.3 steps 1 and 3: the Request-URI and the To domain are
+   * ours (any domain when no --domain is given). */
+  if ((p->cfg.ndomains > 0 &&
+       (!px_host_is_own(p, sip->sip_request->rq_url) ||
+        (sip->sip_to && !px_host_is_own(p, sip->sip_to->a_url)))) ||
+      (sip->sip_to && px_aor_key(p, sip->sip_to->a_url, aor, sizeof(aor)))) {
     answer(p, msg, flow, tuple, 404, "Domain Not Served Here", NULL);
     return;
   }
@@ -167,6 +173,10 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
     facts.req.flow = *tuple;
   }
   facts.req.received = tuple->remote;
+  /* The canonical AoR: own names (our IPs, ports, aliases) stand for the
+   * home domain, as they do for lookups (docs/registrar.md). */
+  facts.req.aor.ptr = aor;
+  facts.req.aor.len = strlen(aor);
   rv = sipflow_registrar_process(p->reg, &facts.req, sipflow_uv_now(), &res);
   if (!res) {
     answer(p, msg, flow, tuple, 500, NULL, NULL);

@@ -313,6 +313,29 @@ static void fork_check_done(px *p, px_fork *f) {
     fork_finish(p, f);
 }
 
+/* Edge role: whether the request came from our registrar (over its flow,
+ * or with its address as the top Via's sent-by when it opened a new
+ * connection). Toward it a 430 passes untouched, so that its plan fails
+ * over and drops the binding (RFC 5626 §7); only the last hop toward the
+ * caller maps 430 (§11.5). */
+static int from_registrar(px *p, const px_fork *f) {
+  sipflow_flow_info info;
+  const sip_via_t *v = sip_object(f->req)->sip_via;
+  sipflow_addr a;
+  char host[128];
+  if (p->cfg.role != PX_ROLE_EDGE || !p->cfg.have_registrar)
+    return 0;
+  if (f->in_flow && sipflow_flow_get(p->flows, f->in_flow, &info) == 0 &&
+      sipflow_addr_equal(&info.tuple.remote, &p->cfg.registrar.addr))
+    return 1;
+  if (!v || !v->v_host)
+    return 0;
+  snprintf(host, sizeof(host), "%s", v->v_host);
+  return sipflow_addr_parse(
+             &a, host, v->v_port ? (uint16_t)atoi(v->v_port) : 5060) == 0 &&
+         sipflow_addr_equal(&a, &p->cfg.registrar.addr);
+}
+
 static void fork_finish(px *p, px_fork *f) {
   int status;
   f->finished = 1;
@@ -323,6 +346,8 @@ static void fork_finish(px *p, px_fork *f) {
       status = 487;
     else if (f->plan)
       status = sipflow_reg_plan_final_status(f->plan);
+    else if (f->best == 430 && from_registrar(p, f))
+      status = 430;
     else
       status = sipflow_reg_response_upstream(f->best ? f->best : 408);
     if (f->best_resp && !f->cancelled &&
@@ -473,10 +498,17 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
     return;
   }
   sip_t *sip = sip_object(msg);
-  char *uri = url_as_string(msg_home(msg), sip->sip_request->rq_url);
-  sipflow_reg_str s = {uri, uri ? strlen(uri) : 0};
+  char uri[1024];
+  sipflow_reg_str s = {uri, 0};
   sipflow_reg_plan *plan = NULL;
-  int rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
+  int rv;
+  /* The same canonical AoR as REGISTER's (docs/registrar.md). */
+  if (px_aor_key(p, sip->sip_request->rq_url, uri, sizeof(uri)) != 0) {
+    px_strans_respond(p, st, 404, NULL, NULL);
+    return;
+  }
+  s.len = strlen(uri);
+  rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
   if (rv == SIPFLOW_ERR_NOT_FOUND) {
     /* No user database: an AoR of ours without bindings is "not
      * registered now", not "no such user" (docs/proxy.md). */
@@ -534,6 +566,16 @@ static void edge_facts(px *p, msg_t *msg, sipflow_flow_id flow,
 /* ---- entry points -----------------------------------------------------------
  */
 
+/* A request this server will not forward (docs/proxy.md, "No open
+ * relay"): a stranger's Route or Request-URI to any other host. */
+static void refuse_relay(px *p, px_strans *st, msg_t *msg, const char *what) {
+  px_log_net(p, SIPFLOW_LOG_INFO, "not forwarding to a foreign %s: 403", what);
+  if (st)
+    px_strans_respond(p, st, 403, "Relaying Forbidden", NULL);
+  else
+    msg_destroy(msg);
+}
+
 static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
                          int record_route) {
   sip_t *sip = sip_object(msg);
@@ -541,9 +583,14 @@ static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
   px_endpoint_cfg ep;
   memset(&t, 0, sizeof(t));
   if (sip->sip_route) {
-    /* Loose routing to the next hop named by Route. */
+    /* Loose routing to the next hop named by Route: only to our registrar
+     * or a configured peer. */
     if (px_url_endpoint(sip->sip_route->r_url, &ep) != 0) {
       respond(p, st, msg, 404);
+      return;
+    }
+    if (!px_next_hop_allowed(p, &ep)) {
+      refuse_relay(p, st, msg, "Route");
       return;
     }
     t.transport = ep.transport;
@@ -552,34 +599,33 @@ static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
     return;
   }
   url_t *ruri = sip->sip_request->rq_url;
-  if (p->cfg.role == PX_ROLE_EDGE && !px_uri_is_us(p, ruri)) {
-    /* UA-originated: to the registrar, the home proxy. */
+  if (p->cfg.role == PX_ROLE_EDGE) {
+    /* Whatever names the edge or the user, the registrar (the home proxy)
+     * decides: the edge has no location service (RFC 5626 §3.2, §5.1). */
     t.transport = p->cfg.registrar.transport;
     t.dst = p->cfg.registrar.addr;
     route_fixed(p, st, msg, flow, &t, record_route);
     return;
   }
-  if (px_uri_is_us(p, ruri) || px_domain_ok(p, ruri->url_host)) {
-    if (p->cfg.ndomains == 0 && px_url_endpoint(ruri, &ep) == 0 &&
-        !px_uri_is_us(p, ruri) && ruri->url_user == NULL) {
-      t.transport = ep.transport;
-      t.dst = ep.addr;
-      route_fixed(p, st, msg, flow, &t, record_route);
-      return;
-    }
-    if (p->reg) {
-      route_to_aor(p, st, msg, flow);
-      return;
-    }
+  bool own = px_host_is_own(p, ruri);
+  if (p->reg && ruri->url_user &&
+      (own || (p->cfg.ndomains == 0 && px_url_endpoint(ruri, &ep) != 0))) {
+    /* A user of ours: every host form that names us, or without --domain
+     * any domain name (an IP literal not ours is a foreign host). */
+    route_to_aor(p, st, msg, flow);
+    return;
   }
-  if (px_url_endpoint(ruri, &ep) == 0 && !px_uri_is_us(p, ruri) &&
-      p->cfg.ndomains == 0) {
+  if (!own && px_url_endpoint(ruri, &ep) == 0 && px_next_hop_allowed(p, &ep)) {
     t.transport = ep.transport;
     t.dst = ep.addr;
     route_fixed(p, st, msg, flow, &t, record_route);
     return;
   }
-  respond(p, st, msg, 404);
+  if (own || (p->cfg.ndomains > 0 && px_url_endpoint(ruri, &ep) != 0)) {
+    respond(p, st, msg, 404);
+    return;
+  }
+  refuse_relay(p, st, msg, "Request-URI");
 }
 
 /* Consumes our Route values; 1 if the request was dealt with. */
@@ -609,6 +655,15 @@ static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
       return 1;
     case SIPFLOW_EDGE_ROUTE_FLOW: {
       px_target t;
+      sip_t *sip = sip_object(msg);
+      if (st && sip->sip_request->rq_method == sip_method_options &&
+          sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
+        /* A registrar's probe through the Path: the flow is here, so we
+         * answer for it (RFC 3261 §16.3 item 2, §11); a gone flow got 430
+         * above (docs/proxy.md). */
+        px_strans_respond(p, st, 200, NULL, NULL);
+        return 1;
+      }
       memset(&t, 0, sizeof(t));
       pop_route(msg);
       /* Every flow of this proxy, UDP too, is in the flow table, so a
@@ -657,8 +712,11 @@ void px_handle_request(px *p, msg_t *msg, sipflow_flow_id flow,
     msg_destroy(msg);
     return;
   }
+  /* OPTIONS for this server itself; one for a user goes to the user. */
   if (method == sip_method_options && !sip->sip_route &&
-      (px_uri_is_us(p, sip->sip_request->rq_url) ||
+      ((!sip->sip_request->rq_url->url_user &&
+        (px_uri_is_us(p, sip->sip_request->rq_url) ||
+         px_host_is_own(p, sip->sip_request->rq_url))) ||
        (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0))) {
     px_reply(p, flow, msg, 200, NULL,
              "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER\r\n");
@@ -678,13 +736,6 @@ void px_handle_request(px *p, msg_t *msg, sipflow_flow_id flow,
   }
   if (consume_own_routes(p, st, msg, flow, tuple, &rr))
     return;
-  if (!sip->sip_route && p->cfg.ndomains > 0 &&
-      !px_domain_ok(p, sip->sip_request->rq_url->url_host) &&
-      !px_uri_is_us(p, sip->sip_request->rq_url) &&
-      p->cfg.role != PX_ROLE_EDGE) {
-    px_strans_respond(p, st, 404, NULL, NULL);
-    return;
-  }
   route_onward(p, st, msg, flow, rr || p->cfg.role == PX_ROLE_SINGLE);
 }
 

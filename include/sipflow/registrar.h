@@ -602,6 +602,28 @@ SIPFLOW_API int sipflow_registrar_flow_failed(sipflow_registrar *reg,
                                               sipflow_tstamp now);
 
 /**
+ * One binding's flow failed although this registrar does not hold the flow:
+ * a request sent through the binding's Path got 430 from the edge, or
+ * keepalives sent through it went unanswered (RFC 5626 §7, §5.3). The
+ * binding goes as in sipflow_registrar_flow_failed() (removed, or shortened
+ * under SIPFLOW_REG_DEAD_FLOW_SHORTEN); the change callback sees
+ * SIPFLOW_REG_FLOW_FAILED (or UPDATED) before the call returns.
+ * @param aor the binding's AoR, canonicalised as in REGISTER; read only
+ * during the call.
+ * @param binding_id sipflow_reg_binding.id, as the change callback gave it.
+ * @return 0, SIPFLOW_ERR_NOT_FOUND (no such binding of that AoR, e.g. gone
+ * already), SIPFLOW_ERR_MALFORMED (|aor| is not a SIP URI or is longer than
+ * max_aor_len), SIPFLOW_ERR_INVALID_ARGUMENT (NULL, id 0),
+ * SIPFLOW_ERR_TIME_BACKWARDS, SIPFLOW_ERR_BAD_STATE (inside a callback).
+ * Takes time proportional to the AoR's bindings. Not callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API int sipflow_registrar_binding_failed(sipflow_registrar *reg,
+                                                 sipflow_reg_str aor,
+                                                 uint64_t binding_id,
+                                                 sipflow_tstamp now);
+
+/**
  * How many bindings use |flow_id|, whatever their AoR: what a host asks
  * before it forgets a flow, since a binding whose flow is gone is skipped
  * by every plan. Takes time proportional to the bindings on the flow.

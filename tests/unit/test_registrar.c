@@ -857,6 +857,65 @@ Test(registrar, flow_failure_removes_bindings_on_it_whatever_the_aor) {
   harness_close(&h);
 }
 
+/* Behind an edge the registrar holds no flow: a 430 to a request sent
+ * through one binding's Path removes that binding alone (RFC 5626 §7). */
+Test(registrar, binding_failed_removes_one_binding_behind_an_edge) {
+  harness h;
+  uint64_t id1, id2;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "a", 1, 0), 200);
+  cr_assert_eq(reg_ob(&h, AOR, U3, INST1, "2", "c", 1, 0), 200);
+  id1 = h.ev[0].id;
+  id2 = h.ev[1].id;
+  cr_assert_neq(id1, id2);
+  h.n_ev = 0;
+  /* Any form of the AoR that canonicalises to it (RFC 3261 §10.3). */
+  cr_expect_eq(sipflow_registrar_binding_failed(
+                   h.reg, S("sip:alice@EXAMPLE.com;transport=tcp"), id1, h.now),
+               0);
+  cr_assert_eq(h.n_ev, 1);
+  cr_expect_eq(h.ev[0].change, SIPFLOW_REG_FLOW_FAILED);
+  cr_expect_eq(h.ev[0].id, id1);
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 1);
+  cr_expect_eq(sipflow__registrar_check(h.reg), 0);
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S(AOR), id1, h.now),
+               SIPFLOW_ERR_NOT_FOUND); /* gone already */
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S("sip:bob@example.com"),
+                                                id2, h.now),
+               SIPFLOW_ERR_NOT_FOUND); /* another AoR's id */
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S("tel:1"), id2, h.now),
+               SIPFLOW_ERR_MALFORMED);
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S(AOR), 0, h.now),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_registrar_binding_failed(NULL, S(AOR), id2, h.now),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S(AOR), id2, h.now - 1),
+               SIPFLOW_ERR_TIME_BACKWARDS);
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S(AOR), id2, h.now), 0);
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 0);
+  cr_expect_eq(sipflow_registrar_aor_count(h.reg), 0);
+  harness_close(&h);
+}
+
+Test(registrar, binding_failed_follows_the_dead_flow_policy) {
+  harness h;
+  uint64_t id;
+  sipflow_registrar_settings_default(&h.set);
+  h.set.dead_flow = SIPFLOW_REG_DEAD_FLOW_SHORTEN;
+  h.set.dead_flow_expires = 10;
+  cr_assert_eq(harness_open(&h, 0), 0);
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "a", 1, 0), 200);
+  id = h.ev[0].id;
+  h.n_ev = 0;
+  cr_expect_eq(sipflow_registrar_binding_failed(h.reg, S(AOR), id, h.now), 0);
+  cr_assert_eq(h.n_ev, 1);
+  cr_expect_eq(h.ev[0].change, SIPFLOW_REG_UPDATED);
+  cr_expect_eq(h.ev[0].expires, 10);
+  cr_expect_eq(h.ev[0].health, SIPFLOW_HEALTH_DEAD);
+  cr_expect_eq(sipflow_registrar_binding_count(h.reg), 1);
+  harness_close(&h);
+}
+
 /* Bindings leave a crowded flow from anywhere in its list (an edge's
  * connection carries thousands): the list stays whole. */
 Test(registrar, bindings_leave_a_crowded_flow_from_any_place) {

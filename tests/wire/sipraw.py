@@ -101,7 +101,11 @@ def request(host, port, method, ruri, extra="", transport="udp", via_tail="",
     try:
         while True:
             data = s.recv(65536) if transport != "udp" else s.recvfrom(65536)[0]
-            line = data.split(b"\r\n", 1)[0].decode(errors="replace")
+            # A stream may carry several answers in one read (100 and 200):
+            # the last status line read is the one that counts.
+            lines = [l for l in data.split(b"\r\n") if l.startswith(b"SIP/2.0 ")]
+            line = (lines[-1] if lines else data.split(b"\r\n", 1)[0]).decode(
+                errors="replace")
             parts = line.split()
             if len(parts) >= 2 and parts[0] == "SIP/2.0":
                 code = int(parts[1])

@@ -10,8 +10,11 @@ R=$(free_port)
 E=$(free_port)
 RCTL=$WIRE_TMP/reg.ctl
 ECTL=$WIRE_TMP/edge.ctl
+# The registrar forwards in-dialog requests back to its edge: a --peer
+# (nothing else is relayed, docs/proxy.md).
 start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
   --listen tcp:127.0.0.1:$R --domain example.com --control "$RCTL" \
+  --peer udp:127.0.0.1:$E \
   --keepalive off --txn-timeout-ms 3000 --log-level debug
 REG_PID=$LAST_PID
 start edge "$PROXY" --role edge --listen udp:127.0.0.1:$E --listen tcp:127.0.0.1:$E \
