@@ -283,8 +283,7 @@ static void learn_edge(px *p, const sipflow_change_binding *b,
 
 bool px_cluster_path_dead(px *p, const char *path, size_t len) {
   char addr[80];
-  if (!p->redis || !p->cluster ||
-      path_edge(path, len, addr, sizeof(addr)) != 0)
+  if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)
     return false;
   for (int i = 0; i < p->cluster->nedges; i++)
     if (strcmp(p->cluster->edges[i].addr, addr) == 0)
@@ -358,8 +357,8 @@ static void on_nodes(px *p, sipflow_redis *r) {
     int alive = sipflow_redis_node_alive(r, cl->edges[i].node,
                                          strlen(cl->edges[i].node));
     if (alive >= 0)
-      px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s (%s) %s",
-             cl->edges[i].node, cl->edges[i].addr, alive ? "up" : "down");
+      px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s (%s) %s", cl->edges[i].node,
+             cl->edges[i].addr, alive ? "up" : "down");
   }
 }
 

@@ -372,8 +372,8 @@ static void on_beat(redisAsyncContext *ac, void *reply, void *priv) {
   if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
       rep->element[2]->type != REDIS_REPLY_ARRAY)
     return;
-  redis_ms = reply_u64(rep->element[0]) * 1000 +
-             reply_u64(rep->element[1]) / 1000;
+  redis_ms =
+      reply_u64(rep->element[0]) * 1000 + reply_u64(rep->element[1]) / 1000;
   off = (int64_t)redis_ms - (int64_t)((r->beat_sent_ms + t1) / 2);
   r->offset_ms = off;
   r->offset_known = 1;
@@ -444,8 +444,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv) {
   if (priv == r->beat_sha) {
     const char *argv[2] = {"SUBSCRIBE", r->channel};
     size_t lens[2] = {9, strlen(r->channel)};
-    if (redisAsyncCommandArgv(r->sub, on_message, r, 2, argv, lens) !=
-        REDIS_OK)
+    if (redisAsyncCommandArgv(r->sub, on_message, r, 2, argv, lens) != REDIS_OK)
       lost(r, NULL);
   }
 }
@@ -453,8 +452,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv) {
 static void both_up(sipflow_redis *r) {
   const char *argv[1] = {"ROLE"};
   size_t lens[1] = {4};
-  if (redisAsyncCommandArgv(r->cmd, on_handshake, r, 1, argv, lens) !=
-      REDIS_OK)
+  if (redisAsyncCommandArgv(r->cmd, on_handshake, r, 1, argv, lens) != REDIS_OK)
     lost(r, NULL);
 }
 
@@ -629,8 +627,8 @@ static void on_written(redisAsyncContext *ac, void *reply, void *priv) {
       /* The winner, in case its publish has not reached us (or went to
        * another connection before ours). */
       if (rep->elements == 3 && rep->element[2]->type == REDIS_REPLY_STRING)
-        hand(r, (const uint8_t *)rep->element[2]->str, rep->element[2]->len,
-             v, SRC_ANSWER, 1);
+        hand(r, (const uint8_t *)rep->element[2]->str, rep->element[2]->len, v,
+             SRC_ANSWER, 1);
     }
   } else {
     r->st.dropped++;
@@ -695,6 +693,12 @@ int sipflow_redis_write_as(sipflow_redis *r, const sipflow_change *c,
   e = rs_entry_new_mode(r->prefix, r->node, c, mode, &err);
   if (!e)
     return err;
+  s = rs_seen_get(&r->seen, e->key, 0);
+  if (mode == SIPFLOW_REDIS_WRITE_RESTORE && s && s->pending) {
+    /* A write of ours is on its way: it says more than a restore. */
+    rs_entry_free(e);
+    return 0;
+  }
   /* Past the bound, the oldest waiting write goes. */
   while (r->queue.n >= r->queue_max && r->queue.head) {
     rs_entry *old = rs_list_pop_head(&r->queue);
@@ -768,9 +772,11 @@ static int parse_sentinels(sipflow_redis *r, const char *list) {
                                 &r->sentinels[r->nsentinels].port) != 0)
       return -1;
     r->nsentinels++;
-    p += n + (comma ? 1 : 0);
+    if (!comma)
+      return 0;
+    p = comma + 1;
   }
-  return r->nsentinels ? 0 : -1;
+  return -1; /* empty, or a trailing comma */
 }
 
 int sipflow_redis_new_versioned(sipflow_redis **pr, uv_loop_t *loop,

@@ -59,10 +59,10 @@ typedef struct rs_seen rs_seen;
 struct rs_seen {
   rs_seen *hh_next; /* bucket chain */
   char key[RS_KEY_MAX];
-  uint64_t version;  /* newest version known of the identity */
-  uint64_t until;    /* unix seconds after which it may be forgotten */
-  uint32_t pending;  /* own writes not answered yet */
-  uint8_t *held;     /* newest record that arrived while pending */
+  uint64_t version; /* newest version known of the identity */
+  uint64_t until;   /* unix seconds after which it may be forgotten */
+  uint32_t pending; /* own writes not answered yet */
+  uint8_t *held;    /* newest record that arrived while pending */
   size_t held_len;
   uint64_t held_version;
 };
@@ -106,9 +106,9 @@ typedef struct rs_entry {
   size_t val_len;
   char version[24], expire_at[24], cseq[12], base[24];
   char op[2];
-  char mode[2];   /* sipflow_redis_write_mode as a digit */
-  uint8_t evaled; /* sent whole once already (NOSCRIPT) */
-  uint64_t until; /* unix seconds the identity's state lasts (rs_seen) */
+  char mode[2];        /* sipflow_redis_write_mode as a digit */
+  uint8_t evaled;      /* sent whole once already (NOSCRIPT) */
+  uint64_t until;      /* unix seconds the identity's state lasts (rs_seen) */
   const char *call_id; /* into |val| (a view of the encoded record) */
   size_t call_id_len;
 } rs_entry;
