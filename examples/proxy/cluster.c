@@ -10,14 +10,29 @@
  *   keepalive here; if it replaces one we held (the phone moved), our
  *   keepalive for the old flow ends;
  * - a flow that fails removes its bindings here, and the DEL records remove
- *   them everywhere;
+ *   them everywhere unless another node took the binding over meanwhile
+ *   (written "if mine");
+ * - an unregister (Expires 0, Contact: *) is published by whichever node
+ *   it reaches, holding the flow or not;
+ * - Redis orders the records of each binding with versions of its own
+ *   (sipflow_redis.h); every record the client delivers is newer than
+ *   what this node applied, so it is applied as it is, whatever the
+ *   node's clock says: Redis and every node keep the same winner;
+ * - wall-clock times in records (expiries) are on Redis's clock: this
+ *   node's clock corrected by the offset measured at each heartbeat, and
+ *   an offset over a second is logged;
  * - after a restart, our own records come back from the load: UDP ones get
- *   their flow again, stream ones (their connection died with us) are
- *   deleted everywhere;
- * - on every (re)connection we write every binding we hold again (with its
- *   original version, so newer records elsewhere still win): a Redis that
- *   restarted empty is filled again, and what changed while it was away
- *   reaches the others.
+ *   their flow again and are written again with its new Path (if Redis
+ *   still holds our record), stream ones (their connection died with us)
+ *   are deleted everywhere (if still ours); after a reconnection nothing
+ *   comes back that we knew, so nothing of ours is touched;
+ * - on every (re)connection we write every binding we hold again as a
+ *   restore: kept only where Redis lost it (a restart empty, a failover),
+ *   else the record Redis holds comes back and wins;
+ * - a binding whose Path leads to a node whose heartbeat ran out is not
+ *   tried: the request goes to the AoR's other flows at once, or is
+ *   answered without waiting for the transaction timeout (route.c asks
+ *   px_cluster_path_dead()).
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
@@ -41,14 +56,29 @@ typedef struct held {
   UT_hash_handle hh;
 } held;
 
+/* The edge address ("HOST:PORT" of a first Path value) of each node whose
+ * records we received, so that a Path names its node. */
+#define PX_CLUSTER_NODES 64
+typedef struct edge_of {
+  char addr[80];
+  char node[65];
+} edge_of;
+
 struct px_cluster {
   held *held;
+  edge_of edges[PX_CLUSTER_NODES];
+  int nedges;
+  int64_t offset_ms; /* Redis's clock minus ours */
+  int republish;     /* applying our own record with a new flow */
 };
 
-static uint64_t unix_ms(void) {
+/* Wall-clock milliseconds on Redis's clock (ours until it is measured). */
+static uint64_t unix_ms(px *p) {
   struct timespec ts;
+  uint64_t ms;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  return p->cluster ? (uint64_t)((int64_t)ms + p->cluster->offset_ms) : ms;
 }
 
 /* ---- what we publish ------------------------------------------------------
@@ -84,18 +114,19 @@ static int own_path(px *p, const sipflow_reg_binding *b, char *buf, size_t cap,
   return 0;
 }
 
+/* Redis gives every record its version: the one given here is not used. */
 static void publish(px *p, sipflow_reg_change change,
-                    const sipflow_reg_binding *b, uint64_t version) {
+                    const sipflow_reg_binding *b, int mode) {
   sipflow_change c;
   char path[2400];
   size_t plen;
-  if (sipflow_change_from_binding(&c, change, b, version, unix_ms() / 1000,
+  if (sipflow_change_from_binding(&c, change, b, 0, unix_ms(p) / 1000,
                                   sipflow_uv_now()) != 0)
     return;
   /* A removal names the binding by identity: no Path needed (and a failed
    * flow has no token any more). */
   if (c.op == SIPFLOW_CHANGE_DEL) {
-    if (sipflow_redis_write(p->redis, &c) != 0)
+    if (sipflow_redis_write_as(p->redis, &c, mode) != 0)
       px_log(p, SIPFLOW_LOG_ERROR, "cluster: cannot queue a record");
     return;
   }
@@ -107,7 +138,7 @@ static void publish(px *p, sipflow_reg_change change,
   c.u.binding.path.ptr = path;
   c.u.binding.path.len = plen;
   c.u.binding.n_path++;
-  if (sipflow_redis_write(p->redis, &c) != 0)
+  if (sipflow_redis_write_as(p->redis, &c, mode) != 0)
     px_log(p, SIPFLOW_LOG_ERROR, "cluster: cannot queue a record");
 }
 
@@ -140,12 +171,31 @@ void px_cluster_binding(px *p, sipflow_reg_change change,
   if (!p->redis)
     return;
   hold(p, b, present);
-  /* Only the node holding the flow speaks for a binding; records applied
-   * from Redis are not written back. */
-  if (p->restoring || !b->flow_id)
+  /* Records applied from Redis are not written back, but for our own
+   * restored with a new flow: its new Path, if the record is still ours. */
+  if (p->restoring) {
+    if (p->cluster->republish && present && b->flow_id)
+      publish(p, change, b, SIPFLOW_REDIS_WRITE_IF_MINE);
     return;
-  publish(p, change, b,
-          sipflow_change_version_next(&p->change_version, unix_ms()));
+  }
+  switch (change) {
+  case SIPFLOW_REG_REMOVED:
+    /* A REGISTER removed it: the phone's word, whoever holds the flow. */
+    publish(p, change, b, SIPFLOW_REDIS_WRITE_NEW);
+    break;
+  case SIPFLOW_REG_EXPIRED:
+  case SIPFLOW_REG_FLOW_FAILED:
+    /* Our flow failed (or a 430 came back through another node's Path:
+     * that node speaks for it): only if the record is still ours. */
+    if (b->flow_id)
+      publish(p, change, b, SIPFLOW_REDIS_WRITE_IF_MINE);
+    break;
+  default:
+    /* Only the node holding the flow speaks for a binding. */
+    if (b->flow_id)
+      publish(p, change, b, SIPFLOW_REDIS_WRITE_NEW);
+    break;
+  }
 }
 
 /* ---- what we receive --------------------------------------------------------
@@ -175,15 +225,71 @@ static int strip_own_path(px *p, sipflow_change_binding *b) {
   return 0;
 }
 
-static void apply(px *p, sipflow_change *c, const char *what) {
+/* The record won in Redis after everything this node applied: it is
+ * applied whatever the node's clock says (the registrar compares versions
+ * with its clock; the highest version wins there). The CSeq rule of one
+ * Call-ID still holds, as it does in Redis. */
+static int apply(px *p, sipflow_change *c, const char *what) {
   int rv;
+  c->version = UINT64_MAX;
   p->restoring = 1;
-  rv = sipflow_change_apply_binding(p->reg, c, unix_ms() / 1000,
+  rv = sipflow_change_apply_binding(p->reg, c, unix_ms(p) / 1000,
                                     sipflow_uv_now());
   p->restoring = 0;
   if (rv != 0 && rv != SIPFLOW_ERR_STALE)
     px_log(p, SIPFLOW_LOG_WARN, "cluster: %s record refused: %s", what,
            sipflow_strerror(rv));
+  return rv;
+}
+
+/* The first Path value's "HOST:PORT" (after '@'), or -1. */
+static int path_edge(const char *path, size_t len, char *out, size_t cap) {
+  const char *at, *end;
+  size_t n;
+  const char *gt = len ? memchr(path, '>', len) : NULL;
+  if (!gt || !(at = memchr(path, '@', (size_t)(gt - path))))
+    return -1;
+  at++;
+  for (end = at; end < gt && *end != ';' && *end != '>'; end++)
+    ;
+  n = (size_t)(end - at);
+  if (n == 0 || n >= cap)
+    return -1;
+  memcpy(out, at, n);
+  out[n] = '\0';
+  return 0;
+}
+
+static void learn_edge(px *p, const sipflow_change_binding *b,
+                       const char *origin, size_t origin_len) {
+  struct px_cluster *cl = p->cluster;
+  char addr[80];
+  int i;
+  if (origin_len >= sizeof(cl->edges[0].node) ||
+      path_edge(b->path.ptr, b->path.len, addr, sizeof(addr)) != 0)
+    return;
+  for (i = 0; i < cl->nedges; i++)
+    if (strcmp(cl->edges[i].addr, addr) == 0)
+      break;
+  if (i == cl->nedges) {
+    if (cl->nedges == PX_CLUSTER_NODES)
+      return;
+    cl->nedges++;
+    snprintf(cl->edges[i].addr, sizeof(cl->edges[i].addr), "%s", addr);
+  }
+  memcpy(cl->edges[i].node, origin, origin_len);
+  cl->edges[i].node[origin_len] = '\0';
+}
+
+bool px_cluster_path_dead(px *p, const char *path, size_t len) {
+  char addr[80];
+  if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)
+    return false;
+  for (int i = 0; i < p->cluster->nedges; i++)
+    if (strcmp(p->cluster->edges[i].addr, addr) == 0)
+      return sipflow_redis_node_alive(p->redis, p->cluster->edges[i].node,
+                                      strlen(p->cluster->edges[i].node)) == 0;
+  return false;
 }
 
 static void on_change(sipflow_redis *r, const sipflow_change *rec,
@@ -198,45 +304,77 @@ static void on_change(sipflow_redis *r, const sipflow_change *rec,
     return;
   if (!own) {
     c.u.binding.flow_id = 0; /* reached through the Path, not a flow here */
+    if (c.op == SIPFLOW_CHANGE_PUT)
+      learn_edge(p, &c.u.binding, origin, origin_len);
     apply(p, &c, "a node's");
     return;
   }
-  /* Ours, from before a restart (a PUT; a DEL changes nothing here). */
+  /* Ours and newer than anything this process knew: from before a
+   * restart (the client delivers nothing we knew). A DEL changes
+   * nothing here. */
   if (!loaded || c.op != SIPFLOW_CHANGE_PUT ||
       strip_own_path(p, &c.u.binding) != 0)
     return;
   c.u.binding.flow_id = px_restored_flow(p, &c.u.binding.flow);
   if (c.u.binding.flow_id) {
+    /* The flow is new: so is its token. Tell the others its Path. */
+    p->cluster->republish = 1;
     apply(p, &c, "our own");
+    p->cluster->republish = 0;
     return;
   }
-  /* Its connection died with the old process: gone everywhere. */
+  /* Its connection died with the old process: gone everywhere (unless
+   * another node took it over meanwhile). */
   c = *rec;
   c.op = SIPFLOW_CHANGE_DEL;
-  c.version = sipflow_change_version_next(&p->change_version, unix_ms());
-  sipflow_redis_write(p->redis, &c);
+  sipflow_redis_write_as(p->redis, &c, SIPFLOW_REDIS_WRITE_IF_MINE);
 }
 
-/* Every binding we hold, again, with the version of its last update. */
+/* Every binding we hold, again, as a restore: kept only where Redis lost
+ * it. */
 static int reseed_one(const sipflow_reg_binding *b, void *ud) {
   px *p = ud;
-  uint64_t now_ms = unix_ms();
-  uint64_t age_ms = (sipflow_uv_now() - b->updated_at) / 1000000;
   if (b->flow_id)
-    publish(p, SIPFLOW_REG_REFRESHED, b,
-            age_ms < now_ms ? now_ms - age_ms : now_ms);
+    publish(p, SIPFLOW_REG_REFRESHED, b, SIPFLOW_REDIS_WRITE_RESTORE);
   return 0;
+}
+
+static void on_clock(px *p, sipflow_redis *r) {
+  int64_t off;
+  if (sipflow_redis_clock_offset(r, &off) != 0)
+    return;
+  p->cluster->offset_ms = off;
+  px_log(p, off > 1000 || off < -1000 ? SIPFLOW_LOG_WARN : SIPFLOW_LOG_INFO,
+         "cluster: clock offset from redis %lld ms%s", (long long)off,
+         off > 1000 || off < -1000
+             ? " (skewed: expiries follow redis's clock; fix NTP)"
+             : "");
+}
+
+static void on_nodes(px *p, sipflow_redis *r) {
+  struct px_cluster *cl = p->cluster;
+  for (int i = 0; i < cl->nedges; i++) {
+    int alive = sipflow_redis_node_alive(r, cl->edges[i].node,
+                                         strlen(cl->edges[i].node));
+    if (alive >= 0)
+      px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s (%s) %s", cl->edges[i].node,
+             cl->edges[i].addr, alive ? "up" : "down");
+  }
 }
 
 static void on_event(sipflow_redis *r, int ev, void *ud) {
   px *p = ud;
   sipflow_redis_stats st;
+  char host[64] = "";
+  uint16_t port = 0;
   sipflow_redis_get_stats(r, &st);
   switch (ev) {
   case SIPFLOW_REDIS_EVENT_CONNECTED:
+    sipflow_redis_server(r, host, sizeof(host), &port);
     px_log(p, SIPFLOW_LOG_INFO,
-           "cluster: redis connected (%llu queued changes replayed)",
-           (unsigned long long)st.inflight);
+           "cluster: redis connected to %s:%u (%llu queued changes "
+           "replayed)",
+           host, port, (unsigned long long)st.inflight);
     if (p->reg)
       sipflow_registrar_foreach(p->reg, sipflow_uv_now(), reseed_one, p);
     break;
@@ -244,9 +382,17 @@ static void on_event(sipflow_redis *r, int ev, void *ud) {
     px_log(p, SIPFLOW_LOG_INFO, "cluster: state loaded (%llu records)",
            (unsigned long long)st.loaded);
     break;
-  default:
+  case SIPFLOW_REDIS_EVENT_DISCONNECTED:
     px_log(p, SIPFLOW_LOG_WARN,
            "cluster: redis lost; serving from memory, queueing changes");
+    break;
+  case SIPFLOW_REDIS_EVENT_CLOCK:
+    on_clock(p, r);
+    break;
+  case SIPFLOW_REDIS_EVENT_NODES:
+    on_nodes(p, r);
+    break;
+  default:
     break;
   }
 }

@@ -374,6 +374,8 @@ void px_cluster_close(px *p);
 /* From the registrar's change callback, before keepalives are told. */
 void px_cluster_binding(px *p, sipflow_reg_change change,
                         const sipflow_reg_binding *b);
+/* Whether a Path's first value names a node whose heartbeat ran out. */
+bool px_cluster_path_dead(px *p, const char *path, size_t len);
 
 /* ---- ctl.c ---- */
 int px_ctl_start(px *p);

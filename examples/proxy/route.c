@@ -270,6 +270,9 @@ static int binding_target(px *p, const sipflow_reg_binding *b, px_target *t,
 static int start_plan_branch(px *p, px_fork *f, const sipflow_reg_branch *br) {
   char ruri[600], path[2100];
   px_target t;
+  /* Its edge node is down (cluster heartbeat): the next flow, at once. */
+  if (px_cluster_path_dead(p, br->binding->path.ptr, br->binding->path.len))
+    return 408;
   if (binding_target(p, br->binding, &t, ruri, sizeof(ruri), path,
                      sizeof(path)) != 0)
     return 480;

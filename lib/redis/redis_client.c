@@ -4,30 +4,50 @@
  * one subscribed to the channel (a subscribed connection can send nothing
  * else). "Connected" means both are up and the subscription confirmed;
  * only then are writes sent and the state loaded, so that nothing
- * published during the load is missed. Any failure drops both and retries
- * after a delay that doubles up to the maximum.
+ * published during the load is missed. Before subscribing, the command
+ * connection checks that the server is a master (ROLE) and loads the two
+ * scripts (SCRIPT LOAD), so that writes are EVALSHA. With Sentinels, the
+ * master's address is asked for first, on a third short-lived connection.
+ * Any failure drops every connection and retries after a delay that
+ * doubles up to the maximum.
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "redis_int.h"
 
 #define SCAN_COUNT "500"
 /* hiredis' libuv adapter ignores a poll error, so a refused connection can
- * hang for ever: a connection not up by then is dropped and retried. */
+ * hang for ever: a connection not up (subscribed) by then is dropped and
+ * retried. */
 #define CONNECT_TIMEOUT_MS 1000
-/* A PING every second on the command connection; three unanswered drop
- * it (a Redis that stopped answering without closing). */
-#define PING_MS 1000
-#define PING_MISSES 3
+/* Three unanswered heartbeats drop the connection (a Redis that stopped
+ * answering without closing). */
+#define BEAT_MISSES 3
+/* Forget identities whose state ran out, every this many heartbeats. */
+#define SWEEP_BEATS 10
+#define MAX_SENTINELS 8
+#define MAX_NODES 64
+#define CLOCK_MOVE_MS 250
 #define STR_(x) #x
 #define STR(x) STR_(x)
+
+enum { SRC_LOAD, SRC_CHANNEL, SRC_ANSWER };
+
+typedef struct rs_node {
+  char id[SIPFLOW_REDIS_NODE_ID_MAX + 1];
+  uint64_t deadline; /* Redis ms */
+  int alive;
+} rs_node;
 
 struct sipflow_redis {
   uv_loop_t *loop;
@@ -39,52 +59,84 @@ struct sipflow_redis {
   char prefix[RS_PREFIX_MAX + 1];
   char channel[RS_PREFIX_MAX + 16];
   char match[RS_PREFIX_MAX + 16];
+  char nodes_key[RS_PREFIX_MAX + 16];
   uint32_t queue_max, inflight_max, delay_min, delay_max, delay;
-  redisAsyncContext *cmd, *sub;
+  uint32_t beat_ms, node_ttl_ms;
+  redisAsyncContext *cmd, *sub, *sent;
   int cmd_up, sub_up;
+  char sha[41], beat_sha[41];
   int scan_done;
   uint32_t load_pending;
   rs_list queue, inflight;
+  rs_seen_table seen;
   uv_timer_t timer;
   int closing;
-  uint32_t ping_out;
+  uint32_t beat_out, beats;
+  uint64_t beat_sent_ms;
+  int64_t offset_ms, offset_reported;
+  int offset_known, offset_ever;
+  rs_node nodes[MAX_NODES];
+  int nnodes;
+  struct {
+    char host[64];
+    uint16_t port;
+  } sentinels[MAX_SENTINELS];
+  int nsentinels, sidx;
+  char master_name[128];
   sipflow_redis_stats st;
 };
 
 static void start_connect(sipflow_redis *r);
 static void lost(sipflow_redis *r, const redisAsyncContext *gone);
 static void pump(sipflow_redis *r);
+static void send_beat(sipflow_redis *r);
 
 static void event(sipflow_redis *r, int ev) {
   if (r->cb.on_event)
     r->cb.on_event(r, ev, r->ud);
 }
 
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Seconds now on Redis's clock, as far as we know it. */
+static uint64_t redis_unix_s(const sipflow_redis *r) {
+  return (uint64_t)((int64_t)wall_ms() + r->offset_ms) / 1000;
+}
+
+static int is_str(const redisReply *rep, const char *s) {
+  return rep->type == REDIS_REPLY_STRING && rep->len == strlen(s) &&
+         memcmp(rep->str, s, rep->len) == 0;
+}
+
+static uint64_t reply_u64(const redisReply *rep) {
+  if (rep->type == REDIS_REPLY_INTEGER)
+    return rep->integer > 0 ? (uint64_t)rep->integer : 0;
+  if (rep->type == REDIS_REPLY_STRING)
+    return strtoull(rep->str, NULL, 10);
+  return 0;
+}
+
 /* ---- losing the connection and retrying -----------------------------------
  */
 
-static void on_pong(redisAsyncContext *ac, void *reply, void *priv) {
-  sipflow_redis *r = priv;
-  (void)ac;
-  if (reply && !r->closing)
-    r->ping_out = 0;
-}
-
 /* One timer, three jobs: the retry delay while down, the connect deadline
- * while connecting, the PING while up. */
+ * while connecting, the heartbeat while up. */
 static void on_timer(uv_timer_t *t) {
   sipflow_redis *r = t->data;
   if (r->st.connected) {
-    const char *argv[1] = {"PING"};
-    size_t lens[1] = {4};
-    if (r->ping_out >= PING_MISSES) {
+    if (r->beat_out >= BEAT_MISSES) {
       lost(r, NULL);
       return;
     }
-    r->ping_out++;
-    redisAsyncCommandArgv(r->cmd, on_pong, r, 1, argv, lens);
-    uv_timer_start(&r->timer, on_timer, PING_MS, 0);
-  } else if (r->cmd || r->sub) {
+    send_beat(r);
+    if (++r->beats % SWEEP_BEATS == 0)
+      rs_seen_sweep(&r->seen, redis_unix_s(r));
+    uv_timer_start(&r->timer, on_timer, r->beat_ms, 0);
+  } else if (r->cmd || r->sub || r->sent) {
     lost(r, NULL);
   } else {
     start_connect(r);
@@ -98,21 +150,27 @@ static void schedule_retry(sipflow_redis *r) {
   r->delay = r->delay >= r->delay_max / 2 ? r->delay_max : r->delay * 2;
 }
 
-/* Either connection failed or ended: drop the other too, and retry.
+/* Any connection failed or ended: drop the others too, and retry.
  * |gone| is the context hiredis is freeing itself (or NULL). */
 static void lost(sipflow_redis *r, const redisAsyncContext *gone) {
-  redisAsyncContext *c = r->cmd, *s = r->sub;
+  redisAsyncContext *c = r->cmd, *s = r->sub, *q = r->sent;
   int was_up = r->st.connected;
   if (r->closing)
     return;
-  r->cmd = r->sub = NULL;
+  r->cmd = r->sub = r->sent = NULL;
   r->cmd_up = r->sub_up = 0;
   r->st.connected = 0;
+  r->sha[0] = r->beat_sha[0] = '\0';
+  /* Next time, the next Sentinel: this one may be the one that is down. */
+  if (r->nsentinels)
+    r->sidx = (r->sidx + 1) % r->nsentinels;
   /* Unanswered writes come back to the queue from these frees. */
   if (c && c != gone)
     redisAsyncFree(c);
   if (s && s != gone)
     redisAsyncFree(s);
+  if (q && q != gone)
+    redisAsyncFree(q);
   schedule_retry(r);
   if (was_up)
     event(r, SIPFLOW_REDIS_EVENT_DISCONNECTED);
@@ -121,24 +179,52 @@ static void lost(sipflow_redis *r, const redisAsyncContext *gone) {
 /* ---- records in -------------------------------------------------------------
  */
 
-static void deliver(sipflow_redis *r, const char *buf, size_t len, int loaded) {
+static void hand(sipflow_redis *r, const uint8_t *frame, size_t len,
+                 uint64_t version, int src, int offer) {
   const char *node;
   const uint8_t *rec;
   size_t nl, rl;
   sipflow_change c;
-  if (rs_unframe((const uint8_t *)buf, len, &node, &nl, &rec, &rl) != 0 ||
-      sipflow_change_decode(rec, rl, &c) != 0) {
+  char key[RS_KEY_MAX];
+  int own;
+  if (rs_unframe(frame, len, &node, &nl, &rec, &rl) != 0 ||
+      sipflow_change_decode(rec, rl, &c) != 0 ||
+      rs_key(r->prefix, &c, key, sizeof(key)) < 0) {
     r->st.undecodable++;
     return;
   }
-  if (!loaded && nl == strlen(r->node) && memcmp(node, r->node, nl) == 0)
+  own = nl == strlen(r->node) && memcmp(node, r->node, nl) == 0;
+  if (offer) {
+    rs_seen *s = rs_seen_get(&r->seen, key, 1);
+    if (s) {
+      if (rs_seen_offer(s, version, frame, len) != RS_DELIVER)
+        return;
+      s->until = c.op == SIPFLOW_CHANGE_DEL
+                     ? redis_unix_s(r) + SIPFLOW_REDIS_TOMBSTONE_SECONDS
+                     : rs_expire_at(&c);
+    }
+  }
+  if (src == SRC_CHANNEL && own)
     return; /* our own, back from the channel */
-  if (loaded)
+  if (src == SRC_LOAD)
     r->st.loaded++;
   else
     r->st.received++;
+  c.version = version;
   if (r->cb.on_change)
-    r->cb.on_change(r, &c, node, nl, loaded, r->ud);
+    r->cb.on_change(r, &c, node, nl, src == SRC_LOAD || own, r->ud);
+}
+
+/* What waited for the node's own writes of |key|, once they are answered. */
+static void release_held(sipflow_redis *r, const char *key) {
+  rs_seen *s = rs_seen_get(&r->seen, key, 0);
+  uint8_t *held;
+  size_t len;
+  uint64_t v;
+  if (s && (held = rs_seen_take_held(s, &len, &v)) != NULL) {
+    hand(r, held, len, v, SRC_CHANNEL, 0);
+    free(held);
+  }
 }
 
 static void load_check_done(sipflow_redis *r) {
@@ -155,9 +241,12 @@ static void on_value(redisAsyncContext *ac, void *reply, void *priv) {
   if (!rep || r->closing)
     return;
   r->load_pending--;
-  /* A key that expired between SCAN and HGET is nil: nothing to load. */
-  if (rep->type == REDIS_REPLY_STRING)
-    deliver(r, rep->str, rep->len, 1);
+  /* A key that expired between SCAN and HMGET is nil: nothing to load. */
+  if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+      rep->element[0]->type == REDIS_REPLY_STRING &&
+      rep->element[1]->type == REDIS_REPLY_STRING)
+    hand(r, (const uint8_t *)rep->element[1]->str, rep->element[1]->len,
+         reply_u64(rep->element[0]), SRC_LOAD, 1);
   load_check_done(r);
 }
 
@@ -177,10 +266,10 @@ static void on_scan(redisAsyncContext *ac, void *reply, void *priv) {
   }
   for (size_t i = 0; i < rep->element[1]->elements; i++) {
     redisReply *k = rep->element[1]->element[i];
-    const char *argv[3] = {"HGET", k->str, "r"};
-    size_t lens[3] = {4, k->len, 1};
+    const char *argv[4] = {"HMGET", k->str, "v", "r"};
+    size_t lens[4] = {5, k->len, 1, 1};
     if (k->type == REDIS_REPLY_STRING &&
-        redisAsyncCommandArgv(ac, on_value, r, 3, argv, lens) == REDIS_OK)
+        redisAsyncCommandArgv(ac, on_value, r, 4, argv, lens) == REDIS_OK)
       r->load_pending++;
   }
   if (strcmp(rep->element[0]->str, "0") == 0)
@@ -201,11 +290,6 @@ static void send_scan(sipflow_redis *r, const char *cursor) {
     r->scan_done = 1;
 }
 
-static int is_str(const redisReply *rep, const char *s) {
-  return rep->type == REDIS_REPLY_STRING && rep->len == strlen(s) &&
-         memcmp(rep->str, s, rep->len) == 0;
-}
-
 static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
   sipflow_redis *r = priv;
   redisReply *rep = reply;
@@ -215,13 +299,21 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   if (is_str(rep->element[0], "message") &&
       rep->element[2]->type == REDIS_REPLY_STRING) {
-    deliver(r, rep->element[2]->str, rep->element[2]->len, 0);
+    uint64_t v;
+    const char *frame;
+    size_t flen;
+    if (rs_unversion(rep->element[2]->str, rep->element[2]->len, &v, &frame,
+                     &flen) != 0)
+      r->st.undecodable++;
+    else
+      hand(r, (const uint8_t *)frame, flen, v, SRC_CHANNEL, 1);
   } else if (is_str(rep->element[0], "subscribe") && !r->st.connected) {
     r->st.connected = 1;
     r->st.connects++;
     r->delay = r->delay_min;
-    r->ping_out = 0;
-    uv_timer_start(&r->timer, on_timer, PING_MS, 0);
+    r->beat_out = 0;
+    send_beat(r);
+    uv_timer_start(&r->timer, on_timer, r->beat_ms, 0);
     r->scan_done = 0;
     r->load_pending = 0;
     send_scan(r, "0");
@@ -231,13 +323,136 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
   }
 }
 
+/* ---- the heartbeat: Redis's clock and the nodes' liveness -----------------
+ */
+
+static rs_node *node_find(sipflow_redis *r, const char *id, size_t len) {
+  for (int i = 0; i < r->nnodes; i++)
+    if (strlen(r->nodes[i].id) == len && memcmp(r->nodes[i].id, id, len) == 0)
+      return &r->nodes[i];
+  return NULL;
+}
+
+static int read_nodes(sipflow_redis *r, const redisReply *all,
+                      uint64_t now_ms) {
+  int changed = 0;
+  for (size_t i = 0; i + 1 < all->elements; i += 2) {
+    const redisReply *k = all->element[i], *v = all->element[i + 1];
+    rs_node *n;
+    int alive;
+    if (k->type != REDIS_REPLY_STRING || k->len == 0 ||
+        k->len > SIPFLOW_REDIS_NODE_ID_MAX)
+      continue;
+    if (!(n = node_find(r, k->str, k->len))) {
+      if (r->nnodes == MAX_NODES)
+        continue;
+      n = &r->nodes[r->nnodes++];
+      memcpy(n->id, k->str, k->len);
+      n->id[k->len] = '\0';
+      n->alive = -1;
+    }
+    n->deadline = reply_u64(v);
+    alive = n->deadline > now_ms;
+    if (alive != n->alive)
+      changed = 1;
+    n->alive = alive;
+  }
+  return changed;
+}
+
+static void on_beat(redisAsyncContext *ac, void *reply, void *priv) {
+  sipflow_redis *r = priv;
+  redisReply *rep = reply;
+  uint64_t t1 = wall_ms(), redis_ms;
+  int64_t off;
+  (void)ac;
+  if (!rep || r->closing)
+    return;
+  r->beat_out = 0;
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+      rep->element[2]->type != REDIS_REPLY_ARRAY)
+    return;
+  redis_ms =
+      reply_u64(rep->element[0]) * 1000 + reply_u64(rep->element[1]) / 1000;
+  off = (int64_t)redis_ms - (int64_t)((r->beat_sent_ms + t1) / 2);
+  r->offset_ms = off;
+  r->offset_known = 1;
+  if (read_nodes(r, rep->element[2], redis_ms))
+    event(r, SIPFLOW_REDIS_EVENT_NODES);
+  if (!r->offset_ever || off - r->offset_reported > CLOCK_MOVE_MS ||
+      r->offset_reported - off > CLOCK_MOVE_MS) {
+    r->offset_ever = 1;
+    r->offset_reported = off;
+    event(r, SIPFLOW_REDIS_EVENT_CLOCK);
+  }
+}
+
+static void send_beat(sipflow_redis *r) {
+  char ttl[16];
+  const char *argv[6] = {r->beat_sha[0] ? "EVALSHA" : "EVAL",
+                         r->beat_sha[0] ? r->beat_sha : rs_beat_script,
+                         "1",
+                         r->nodes_key,
+                         r->node,
+                         ttl};
+  size_t lens[6];
+  snprintf(ttl, sizeof(ttl), "%" PRIu32, r->node_ttl_ms);
+  for (int i = 0; i < 6; i++)
+    lens[i] = strlen(argv[i]);
+  r->beat_out++;
+  r->beat_sent_ms = wall_ms();
+  if (r->cmd)
+    redisAsyncCommandArgv(r->cmd, on_beat, r, 6, argv, lens);
+}
+
 /* ---- connecting
  * --------------------------------------------------------------- */
 
+static void on_handshake(redisAsyncContext *ac, void *reply, void *priv);
+
+static void send_load(sipflow_redis *r, const char *script, char *sha) {
+  const char *argv[3] = {"SCRIPT", "LOAD", script};
+  size_t lens[3] = {6, 4, strlen(script)};
+  if (redisAsyncCommandArgv(r->cmd, on_handshake, sha, 3, argv, lens) !=
+      REDIS_OK)
+    lost(r, NULL);
+}
+
+/* ROLE, then the two SCRIPT LOADs, then SUBSCRIBE. |priv| says which:
+ * the client itself for ROLE, else the sha buffer to fill. */
+static void on_handshake(redisAsyncContext *ac, void *reply, void *priv) {
+  sipflow_redis *r = ac->data;
+  redisReply *rep = reply;
+  if (!rep || r->closing || ac != r->cmd)
+    return;
+  if (priv == r) { /* ROLE */
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        !is_str(rep->element[0], "master")) {
+      lost(r, NULL); /* a replica (a demoted master): ask again */
+      return;
+    }
+    send_load(r, rs_script, r->sha);
+    send_load(r, rs_beat_script, r->beat_sha);
+    return;
+  }
+  if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+    lost(r, NULL);
+    return;
+  }
+  memcpy(priv, rep->str, 40);
+  ((char *)priv)[40] = '\0';
+  if (priv == r->beat_sha) {
+    const char *argv[2] = {"SUBSCRIBE", r->channel};
+    size_t lens[2] = {9, strlen(r->channel)};
+    if (redisAsyncCommandArgv(r->sub, on_message, r, 2, argv, lens) != REDIS_OK)
+      lost(r, NULL);
+  }
+}
+
 static void both_up(sipflow_redis *r) {
-  const char *argv[2] = {"SUBSCRIBE", r->channel};
-  size_t lens[2] = {9, strlen(r->channel)};
-  if (redisAsyncCommandArgv(r->sub, on_message, r, 2, argv, lens) != REDIS_OK)
+  const char *argv[1] = {"ROLE"};
+  size_t lens[1] = {4};
+  if (redisAsyncCommandArgv(r->cmd, on_handshake, r, 1, argv, lens) != REDIS_OK)
     lost(r, NULL);
 }
 
@@ -245,12 +460,16 @@ static void on_connect(const redisAsyncContext *ac, int status) {
   sipflow_redis *r = ac->data;
   if (r->closing)
     return;
+  if (ac != r->cmd && ac != r->sub && ac != r->sent)
+    return; /* one we let go already */
   if (status != REDIS_OK) {
     /* hiredis frees |ac| after this returns. */
     if (ac == r->cmd)
       r->cmd = NULL;
     if (ac == r->sub)
       r->sub = NULL;
+    if (ac == r->sent)
+      r->sent = NULL;
     lost(r, ac);
     return;
   }
@@ -267,6 +486,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   (void)status;
   if (r->closing)
     return;
+  if (ac != r->cmd && ac != r->sub && ac != r->sent)
+    return; /* one we let go (lost(), or a Sentinel that answered) */
+  if (ac == r->sent)
+    r->sent = NULL;
   if (ac == r->cmd)
     r->cmd = NULL;
   if (ac == r->sub)
@@ -274,8 +497,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   lost(r, ac);
 }
 
-static redisAsyncContext *open_one(sipflow_redis *r) {
-  redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+static redisAsyncContext *open_one(sipflow_redis *r, const char *host,
+                                   uint16_t port) {
+  redisAsyncContext *ac = redisAsyncConnect(host, port);
   if (!ac)
     return NULL;
   ac->data = r;
@@ -288,23 +512,87 @@ static redisAsyncContext *open_one(sipflow_redis *r) {
   return ac;
 }
 
-static void start_connect(sipflow_redis *r) {
+static void open_pair(sipflow_redis *r) {
   /* Non-blocking connect to a numeric address: returns at once. */
-  r->cmd = open_one(r);
-  r->sub = r->cmd ? open_one(r) : NULL;
+  r->cmd = open_one(r, r->host, r->port);
+  r->sub = r->cmd ? open_one(r, r->host, r->port) : NULL;
   if (!r->cmd || !r->sub)
     lost(r, NULL);
-  else
-    uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+}
+
+/* SENTINEL get-master-addr-by-name: ["ip", "port"] or nil. */
+static void on_master_addr(redisAsyncContext *ac, void *reply, void *priv) {
+  sipflow_redis *r = priv;
+  redisReply *rep = reply;
+  unsigned long port;
+  if (!rep || r->closing || ac != r->sent)
+    return;
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+      rep->element[0]->type != REDIS_REPLY_STRING ||
+      rep->element[1]->type != REDIS_REPLY_STRING ||
+      rep->element[0]->len >= sizeof(r->host) ||
+      (port = strtoul(rep->element[1]->str, NULL, 10)) == 0 || port > 65535) {
+    lost(r, NULL);
+    return;
+  }
+  memcpy(r->host, rep->element[0]->str, rep->element[0]->len);
+  r->host[rep->element[0]->len] = '\0';
+  r->port = (uint16_t)port;
+  /* Done with the Sentinel: hiredis frees it after this callback. */
+  r->sent = NULL;
+  redisAsyncFree(ac);
+  open_pair(r);
+}
+
+static void on_sentinel_connect(const redisAsyncContext *ac, int status) {
+  sipflow_redis *r = ac->data;
+  if (r->closing || status == REDIS_OK || ac != r->sent)
+    return;
+  if (ac == r->sent)
+    r->sent = NULL;
+  lost(r, ac);
+}
+
+static void start_connect(sipflow_redis *r) {
+  uv_timer_start(&r->timer, on_timer, CONNECT_TIMEOUT_MS, 0);
+  if (!r->nsentinels) {
+    open_pair(r);
+    return;
+  }
+  r->sent = open_one(r, r->sentinels[r->sidx].host, r->sentinels[r->sidx].port);
+  if (r->sent) {
+    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name",
+                           r->master_name};
+    size_t lens[3] = {8, 23, strlen(r->master_name)};
+    redisAsyncSetConnectCallback(r->sent, on_sentinel_connect);
+    if (redisAsyncCommandArgv(r->sent, on_master_addr, r, 3, argv, lens) ==
+        REDIS_OK)
+      return;
+  }
+  lost(r, NULL);
 }
 
 /* ---- records out
  * ---------------------------------------------------------------- */
 
+static int send_entry(sipflow_redis *r, rs_entry *e, int eval);
+
+/* One own write of the identity is over (answered, refused, dropped). */
+static void answered(sipflow_redis *r, rs_entry *e, int accepted,
+                     uint64_t version) {
+  rs_seen *s = rs_seen_get(&r->seen, e->key, 0);
+  if (!s)
+    return;
+  rs_seen_answered(s, accepted, version);
+  if (accepted && e->until > s->until)
+    s->until = e->until;
+}
+
 static void on_written(redisAsyncContext *ac, void *reply, void *priv) {
   rs_entry *e = priv;
   sipflow_redis *r = ac->data;
   redisReply *rep = reply;
+  char key[RS_KEY_MAX];
   rs_list_remove(&r->inflight, e);
   if (!rep) {
     /* The connection went: send it again on the next one. */
@@ -314,30 +602,71 @@ static void on_written(redisAsyncContext *ac, void *reply, void *priv) {
       rs_list_push_head(&r->queue, e);
     return;
   }
-  if (rep->type == REDIS_REPLY_INTEGER) {
+  if (rep->type == REDIS_REPLY_ERROR) {
+    if (strncmp(rep->str, "NOSCRIPT", 8) == 0 && !e->evaled &&
+        send_entry(r, e, 1) == 0)
+      return; /* sent whole, which loads it again */
+    if (strncmp(rep->str, "READONLY", 8) == 0 ||
+        strncmp(rep->str, "LOADING", 7) == 0 ||
+        strncmp(rep->str, "MASTERDOWN", 10) == 0) {
+      /* A master demoted under us, or not ready: find it again. */
+      rs_list_push_head(&r->queue, e);
+      lost(r, NULL);
+      return;
+    }
+    r->st.dropped++; /* out of memory, script refused */
+    answered(r, e, 0, 0);
+  } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+    int won = rep->element[0]->type == REDIS_REPLY_INTEGER &&
+              rep->element[0]->integer == 1;
+    uint64_t v = reply_u64(rep->element[1]);
     r->st.written++;
-    if (rep->integer == 0)
+    answered(r, e, won, v);
+    if (!won) {
       r->st.superseded++;
+      /* The winner, in case its publish has not reached us (or went to
+       * another connection before ours). */
+      if (rep->elements == 3 && rep->element[2]->type == REDIS_REPLY_STRING)
+        hand(r, (const uint8_t *)rep->element[2]->str, rep->element[2]->len, v,
+             SRC_ANSWER, 1);
+    }
   } else {
-    r->st.dropped++; /* a Redis error (out of memory, script refused) */
+    r->st.dropped++;
+    answered(r, e, 0, 0);
   }
+  snprintf(key, sizeof(key), "%s", e->key);
   rs_entry_free(e);
+  release_held(r, key);
   pump(r);
 }
 
-static int send_entry(sipflow_redis *r, rs_entry *e) {
-  const char *argv[12] = {"EVAL",       rs_script,
-                          "1",          e->key,
-                          e->version,   (const char *)e->val,
-                          e->expire_at, r->channel,
-                          e->op,        STR(SIPFLOW_REDIS_TOMBSTONE_SECONDS),
-                          e->call_id,   e->cseq};
-  size_t lens[12];
-  for (int i = 0; i < 12; i++)
+static int send_entry(sipflow_redis *r, rs_entry *e, int eval) {
+  const char *argv[14] = {eval ? "EVAL" : "EVALSHA",
+                          eval ? rs_script : r->sha,
+                          "1",
+                          e->key,
+                          e->mode,
+                          e->base,
+                          (const char *)e->val,
+                          e->expire_at,
+                          r->channel,
+                          e->op,
+                          STR(SIPFLOW_REDIS_TOMBSTONE_SECONDS),
+                          e->call_id,
+                          e->cseq,
+                          r->node};
+  size_t lens[14];
+  if (e->mode[0] == '0' + SIPFLOW_REDIS_WRITE_RESTORE) {
+    rs_seen *s = rs_seen_get(&r->seen, e->key, 0);
+    snprintf(e->base, sizeof(e->base), "%" PRIu64, s ? s->version : 0);
+  }
+  for (int i = 0; i < 14; i++)
     lens[i] = strlen(argv[i]);
-  lens[5] = e->val_len;
-  lens[10] = e->call_id_len;
-  if (redisAsyncCommandArgv(r->cmd, on_written, e, 12, argv, lens) != REDIS_OK)
+  lens[6] = e->val_len;
+  lens[11] = e->call_id_len;
+  e->evaled = (uint8_t)(e->evaled || eval);
+  if (!r->cmd ||
+      redisAsyncCommandArgv(r->cmd, on_written, e, 14, argv, lens) != REDIS_OK)
     return -1;
   rs_list_push_tail(&r->inflight, e);
   return 0;
@@ -347,24 +676,48 @@ static void pump(sipflow_redis *r) {
   while (r->st.connected && r->cmd && r->queue.head &&
          r->inflight.n < r->inflight_max) {
     rs_entry *e = rs_list_pop_head(&r->queue);
-    if (send_entry(r, e) != 0) {
+    if (send_entry(r, e, !r->sha[0]) != 0) {
       rs_list_push_head(&r->queue, e);
       return;
     }
   }
 }
 
-int sipflow_redis_write(sipflow_redis *r, const sipflow_change *c) {
+int sipflow_redis_write_as(sipflow_redis *r, const sipflow_change *c,
+                           int mode) {
   rs_entry *e;
+  rs_seen *s;
   int err;
   if (!r || !c)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
-  e = rs_entry_new(r->prefix, r->node, c, &err);
+  e = rs_entry_new_mode(r->prefix, r->node, c, mode, &err);
   if (!e)
     return err;
-  r->st.dropped += rs_list_push_bounded(&r->queue, e, r->queue_max);
+  s = rs_seen_get(&r->seen, e->key, 0);
+  if (mode == SIPFLOW_REDIS_WRITE_RESTORE && s && s->pending) {
+    /* A write of ours is on its way: it says more than a restore. */
+    rs_entry_free(e);
+    return 0;
+  }
+  /* Past the bound, the oldest waiting write goes. */
+  while (r->queue.n >= r->queue_max && r->queue.head) {
+    rs_entry *old = rs_list_pop_head(&r->queue);
+    char key[RS_KEY_MAX];
+    r->st.dropped++;
+    answered(r, old, 0, 0);
+    snprintf(key, sizeof(key), "%s", old->key);
+    rs_entry_free(old);
+    release_held(r, key);
+  }
+  if ((s = rs_seen_get(&r->seen, e->key, 1)) != NULL)
+    s->pending++;
+  rs_list_push_tail(&r->queue, e);
   pump(r);
   return 0;
+}
+
+int sipflow_redis_write(sipflow_redis *r, const sipflow_change *c) {
+  return sipflow_redis_write_as(r, c, SIPFLOW_REDIS_WRITE_NEW);
 }
 
 /* ---- life
@@ -372,10 +725,13 @@ int sipflow_redis_write(sipflow_redis *r, const sipflow_change *c) {
 
 void sipflow_redis_settings_default_versioned(int settings_version,
                                               sipflow_redis_settings *s) {
-  (void)settings_version;
   if (!s)
     return;
-  memset(s, 0, sizeof(*s));
+  /* A V1 caller's struct ends before the V2 members. */
+  memset(s, 0,
+         settings_version >= SIPFLOW_REDIS_SETTINGS_V2
+             ? sizeof(*s)
+             : offsetof(sipflow_redis_settings, sentinels));
   s->host = "127.0.0.1";
   s->port = 6379;
   s->prefix = "sipflow";
@@ -383,6 +739,11 @@ void sipflow_redis_settings_default_versioned(int settings_version,
   s->inflight_max = 1024;
   s->reconnect_min_ms = 100;
   s->reconnect_max_ms = 5000;
+  if (settings_version < SIPFLOW_REDIS_SETTINGS_V2)
+    return;
+  s->master_name = "mymaster";
+  s->heartbeat_ms = 1000;
+  s->node_ttl_ms = 3000;
 }
 
 static int copy_str(char *dst, size_t cap, const char *src, int need) {
@@ -393,37 +754,75 @@ static int copy_str(char *dst, size_t cap, const char *src, int need) {
   return 0;
 }
 
+/* "HOST:PORT[,HOST:PORT]..." into r->sentinels; 0 or -1. */
+static int parse_sentinels(sipflow_redis *r, const char *list) {
+  const char *p = list;
+  while (*p) {
+    char one[96], url[110];
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (n == 0 || n >= sizeof(one) || r->nsentinels == MAX_SENTINELS)
+      return -1;
+    memcpy(one, p, n);
+    one[n] = '\0';
+    snprintf(url, sizeof(url), "redis://%s", one);
+    if (!strchr(one, ':') ||
+        sipflow_redis_url_parse(url, r->sentinels[r->nsentinels].host,
+                                sizeof(r->sentinels[0].host),
+                                &r->sentinels[r->nsentinels].port) != 0)
+      return -1;
+    r->nsentinels++;
+    if (!comma)
+      return 0;
+    p = comma + 1;
+  }
+  return -1; /* empty, or a trailing comma */
+}
+
 int sipflow_redis_new_versioned(sipflow_redis **pr, uv_loop_t *loop,
                                 int callbacks_version,
                                 const sipflow_redis_callbacks *callbacks,
                                 int settings_version,
-                                const sipflow_redis_settings *s,
+                                const sipflow_redis_settings *in,
                                 void *user_data) {
   sipflow_redis *r;
-  if (!pr || !loop || !s || callbacks_version != SIPFLOW_REDIS_CALLBACKS_V1 ||
-      settings_version != SIPFLOW_REDIS_SETTINGS_V1)
+  sipflow_redis_settings s;
+  if (!pr || !loop || !in || callbacks_version != SIPFLOW_REDIS_CALLBACKS_V1 ||
+      (settings_version != SIPFLOW_REDIS_SETTINGS_V1 &&
+       settings_version != SIPFLOW_REDIS_SETTINGS_V2))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   *pr = NULL;
+  sipflow_redis_settings_default(&s);
+  memcpy(&s, in,
+         settings_version == SIPFLOW_REDIS_SETTINGS_V2
+             ? sizeof(s)
+             : offsetof(sipflow_redis_settings, sentinels));
   if (!(r = calloc(1, sizeof(*r))))
     return SIPFLOW_ERR_NOMEM;
-  if (copy_str(r->host, sizeof(r->host), s->host, 1) ||
-      copy_str(r->node, sizeof(r->node), s->node_id, 1) ||
-      copy_str(r->prefix, sizeof(r->prefix), s->prefix, 1) || !s->port) {
+  if (copy_str(r->host, sizeof(r->host), s.host, 1) ||
+      copy_str(r->node, sizeof(r->node), s.node_id, 1) ||
+      copy_str(r->prefix, sizeof(r->prefix), s.prefix, 1) || !s.port ||
+      copy_str(r->master_name, sizeof(r->master_name),
+               s.master_name ? s.master_name : "mymaster", 1) ||
+      (s.sentinels && s.sentinels[0] && parse_sentinels(r, s.sentinels))) {
     free(r);
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   }
   snprintf(r->channel, sizeof(r->channel), "%s:changes", r->prefix);
   snprintf(r->match, sizeof(r->match), "%s:[bek]:*", r->prefix);
+  snprintf(r->nodes_key, sizeof(r->nodes_key), "%s:nodes", r->prefix);
   r->loop = loop;
   if (callbacks)
     r->cb = *callbacks;
   r->ud = user_data;
-  r->port = s->port;
-  r->queue_max = s->queue_max ? s->queue_max : 1;
-  r->inflight_max = s->inflight_max ? s->inflight_max : 1;
-  r->delay_min = r->delay = s->reconnect_min_ms ? s->reconnect_min_ms : 1;
+  r->port = s.port;
+  r->queue_max = s.queue_max ? s.queue_max : 1;
+  r->inflight_max = s.inflight_max ? s.inflight_max : 1;
+  r->delay_min = r->delay = s.reconnect_min_ms ? s.reconnect_min_ms : 1;
   r->delay_max =
-      s->reconnect_max_ms < r->delay_min ? r->delay_min : s->reconnect_max_ms;
+      s.reconnect_max_ms < r->delay_min ? r->delay_min : s.reconnect_max_ms;
+  r->beat_ms = s.heartbeat_ms ? s.heartbeat_ms : 1000;
+  r->node_ttl_ms = s.node_ttl_ms ? s.node_ttl_ms : 3 * r->beat_ms;
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
   start_connect(r);
@@ -431,7 +830,11 @@ int sipflow_redis_new_versioned(sipflow_redis **pr, uv_loop_t *loop,
   return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h->data); }
+static void on_timer_closed(uv_handle_t *h) {
+  sipflow_redis *r = h->data;
+  rs_seen_clear(&r->seen);
+  free(r);
+}
 
 void sipflow_redis_del(sipflow_redis *r) {
   if (!r)
@@ -443,7 +846,9 @@ void sipflow_redis_del(sipflow_redis *r) {
     redisAsyncFree(r->cmd);
   if (r->sub)
     redisAsyncFree(r->sub);
-  r->cmd = r->sub = NULL;
+  if (r->sent)
+    redisAsyncFree(r->sent);
+  r->cmd = r->sub = r->sent = NULL;
   rs_list_clear(&r->queue);
   rs_list_clear(&r->inflight);
   uv_timer_stop(&r->timer);
@@ -456,6 +861,39 @@ int sipflow_redis_get_stats(const sipflow_redis *r, sipflow_redis_stats *out) {
   *out = r->st;
   out->queued = r->queue.n;
   out->inflight = r->inflight.n;
+  return 0;
+}
+
+int sipflow_redis_clock_offset(const sipflow_redis *r, int64_t *offset_ms) {
+  if (!r || !offset_ms)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (!r->offset_known)
+    return SIPFLOW_ERR_NOT_FOUND;
+  *offset_ms = r->offset_ms;
+  return 0;
+}
+
+int sipflow_redis_node_alive(const sipflow_redis *r, const char *node,
+                             size_t len) {
+  const rs_node *n;
+  if (!r || !node)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (!r->st.connected)
+    return SIPFLOW_ERR_NOT_FOUND;
+  n = node_find((sipflow_redis *)r, node, len);
+  if (!n || n->alive < 0)
+    return SIPFLOW_ERR_NOT_FOUND;
+  return n->alive;
+}
+
+int sipflow_redis_server(const sipflow_redis *r, char *host, size_t hostlen,
+                         uint16_t *port) {
+  if (!r || !host || !port)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (strlen(r->host) >= hostlen)
+    return SIPFLOW_ERR_BUFFER_TOO_SMALL;
+  memcpy(host, r->host, strlen(r->host) + 1);
+  *port = r->port;
   return 0;
 }
 

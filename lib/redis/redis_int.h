@@ -34,8 +34,67 @@ int rs_unframe(const uint8_t *buf, size_t len, const char **node,
 /* The Redis expiry (EXPIREAT seconds) for a record; 0 means none. */
 uint64_t rs_expire_at(const sipflow_change *c);
 
-/* The Lua script doing the compare-and-set-and-publish. */
+/* The Lua script doing the compare-and-set-and-publish (see redis_wire.c
+ * for its arguments and answers). */
 extern const char rs_script[];
+
+/* The Lua script of the heartbeat: Redis's clock, this node's deadline,
+ * every node's deadline. */
+extern const char rs_beat_script[];
+
+/* A published message: "<version> <frame>". Splits it; 0 or
+ * SIPFLOW_ERR_MALFORMED. */
+int rs_unversion(const char *msg, size_t len, uint64_t *version,
+                 const char **frame, size_t *frame_len);
+
+/* ---- redis_seen.c: the newest version seen of each identity ---------------
+ *
+ * Records reach a node from three places (the channel, loads, the answers
+ * to its own writes) in an order that is not Redis's. Each identity keeps
+ * the newest version seen; an older or equal record is not delivered, and
+ * while the node's own writes of the identity are unanswered, what arrives
+ * is held back until they are, then delivered only if newer than they.
+ */
+typedef struct rs_seen rs_seen;
+struct rs_seen {
+  rs_seen *hh_next; /* bucket chain */
+  char key[RS_KEY_MAX];
+  uint64_t version; /* newest version known of the identity */
+  uint64_t until;   /* unix seconds after which it may be forgotten */
+  uint32_t pending; /* own writes not answered yet */
+  uint8_t *held;    /* newest record that arrived while pending */
+  size_t held_len;
+  uint64_t held_version;
+};
+
+typedef struct rs_seen_table {
+  rs_seen **buckets;
+  size_t nbuckets, n;
+} rs_seen_table;
+
+/* Finds the identity's entry; creates it when |create|. NULL: absent or
+ * out of memory. */
+rs_seen *rs_seen_get(rs_seen_table *t, const char *key, int create);
+
+enum { RS_STALE = 0, RS_DELIVER = 1, RS_HELD = 2 };
+
+/* A record of |version| arrived: RS_DELIVER (newer; the entry now has
+ * it), RS_HELD (own writes are pending: kept if the newest so far, a copy
+ * of |frame|) or RS_STALE. */
+int rs_seen_offer(rs_seen *s, uint64_t version, const uint8_t *frame,
+                  size_t len);
+
+/* One own write was answered: |accepted| with |version|, or not. */
+void rs_seen_answered(rs_seen *s, int accepted, uint64_t version);
+
+/* The held record, once nothing is pending and if it is newer than the
+ * version known (the entry takes its version). The caller frees it. */
+uint8_t *rs_seen_take_held(rs_seen *s, size_t *len, uint64_t *version);
+
+/* Forgets the entries with nothing pending whose |until| is before
+ * |unix_s|. Returns how many went. */
+size_t rs_seen_sweep(rs_seen_table *t, uint64_t unix_s);
+void rs_seen_clear(rs_seen_table *t);
 
 /* ---- redis_queue.c: writes waiting or in flight ----------------------------
  */
@@ -45,8 +104,11 @@ typedef struct rs_entry {
   char key[RS_KEY_MAX];
   uint8_t *val; /* the frame */
   size_t val_len;
-  char version[24], expire_at[24], cseq[12];
+  char version[24], expire_at[24], cseq[12], base[24];
   char op[2];
+  char mode[2];        /* sipflow_redis_write_mode as a digit */
+  uint8_t evaled;      /* sent whole once already (NOSCRIPT) */
+  uint64_t until;      /* unix seconds the identity's state lasts (rs_seen) */
   const char *call_id; /* into |val| (a view of the encoded record) */
   size_t call_id_len;
 } rs_entry;
@@ -59,6 +121,9 @@ typedef struct rs_list {
 /* A write for |c| from |node|, or NULL (out of memory or no encoding). */
 rs_entry *rs_entry_new(const char *prefix, const char *node,
                        const sipflow_change *c, int *err);
+/* The same, written in |mode| (sipflow_redis_write_mode). */
+rs_entry *rs_entry_new_mode(const char *prefix, const char *node,
+                            const sipflow_change *c, int mode, int *err);
 void rs_entry_free(rs_entry *e);
 void rs_list_push_tail(rs_list *l, rs_entry *e);
 void rs_list_push_head(rs_list *l, rs_entry *e);

@@ -16,6 +16,11 @@
 
 rs_entry *rs_entry_new(const char *prefix, const char *node,
                        const sipflow_change *c, int *err) {
+  return rs_entry_new_mode(prefix, node, c, SIPFLOW_REDIS_WRITE_NEW, err);
+}
+
+rs_entry *rs_entry_new_mode(const char *prefix, const char *node,
+                            const sipflow_change *c, int mode, int *err) {
   rs_entry *e = calloc(1, sizeof(*e));
   const char *nd;
   const uint8_t *rec;
@@ -25,6 +30,11 @@ rs_entry *rs_entry_new(const char *prefix, const char *node,
   *err = SIPFLOW_ERR_NOMEM;
   if (!e)
     return NULL;
+  if (mode < SIPFLOW_REDIS_WRITE_NEW || mode > SIPFLOW_REDIS_WRITE_RESTORE) {
+    free(e);
+    *err = SIPFLOW_ERR_INVALID_ARGUMENT;
+    return NULL;
+  }
   rv = rs_key(prefix, c, e->key, sizeof(e->key));
   if (rv >= 0 && !(e->val = rs_frame(node, c, &e->val_len)) &&
       sipflow_change_encode(c, NULL, 0, NULL) != SIPFLOW_ERR_BUFFER_TOO_SMALL)
@@ -52,6 +62,9 @@ rs_entry *rs_entry_new(const char *prefix, const char *node,
   snprintf(e->version, sizeof(e->version), "%" PRIu64, c->version);
   snprintf(e->expire_at, sizeof(e->expire_at), "%" PRIu64, rs_expire_at(c));
   e->op[0] = c->op == SIPFLOW_CHANGE_DEL ? '2' : '1';
+  e->mode[0] = (char)('0' + mode);
+  snprintf(e->base, sizeof(e->base), "0");
+  e->until = c->op == SIPFLOW_CHANGE_DEL ? 0 : rs_expire_at(c);
   *err = 0;
   return e;
 }

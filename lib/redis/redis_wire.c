@@ -151,28 +151,79 @@ uint64_t rs_expire_at(const sipflow_change *c) {
   }
 }
 
+int rs_unversion(const char *msg, size_t len, uint64_t *version,
+                 const char **frame, size_t *frame_len) {
+  uint64_t v = 0;
+  size_t i = 0;
+  for (; i < len && i < 20 && msg[i] >= '0' && msg[i] <= '9'; i++)
+    v = v * 10 + (uint64_t)(msg[i] - '0');
+  if (i == 0 || i >= len || msg[i] != ' ')
+    return SIPFLOW_ERR_MALFORMED;
+  *version = v;
+  *frame = msg + i + 1;
+  *frame_len = len - i - 1;
+  return 0;
+}
+
 /*
- * KEYS[1] the identity's key. ARGV: 1 version, 2 value, 3 EXPIREAT seconds
- * (0: none), 4 channel, 5 op (1 PUT, 2 DEL), 6 tombstone seconds, 7 Call-ID,
- * 8 CSeq. The held record wins unless the new one is newer by the rules of
- * changes.h (same Call-ID and different CSeq: the CSeq; else the version);
- * only a record that wins is stored and published. Returns 1 or 0.
+ * KEYS[1] the identity's key. ARGV: 1 mode (0 new, 1 if mine, 2 restore),
+ * 2 base version (restore), 3 value, 4 EXPIREAT seconds (0: none),
+ * 5 channel, 6 op (1 PUT, 2 DEL), 7 tombstone seconds, 8 Call-ID, 9 CSeq,
+ * 10 writer's node id.
+ *
+ * The version is Redis's: its clock in milliseconds, past the held one
+ * (a logical clock on Redis's time), so no node's clock orders anything.
+ * A write wins unless: the held record has the same Call-ID and a higher
+ * CSeq (RFC 3261 §10.3 step 7); "if mine" and another node wrote the held
+ * record; "restore" and any record is held (a record with the base
+ * version is the same one: nothing to do, answered as a win). A restore
+ * keeps its base version and is not published (every node has it).
+ * Returns {1, version} or {0, held version, held value}.
  */
 const char rs_script[] =
-    "local h = redis.call('HMGET', KEYS[1], 'v', 'c', 's')\n"
-    "if h[1] then\n"
-    "  local newer\n"
-    "  if h[2] == ARGV[7] and tonumber(h[3]) ~= tonumber(ARGV[8]) then\n"
-    "    newer = tonumber(ARGV[8]) > tonumber(h[3])\n"
-    "  else\n"
-    "    newer = tonumber(ARGV[1]) > tonumber(h[1])\n"
+    "local h = redis.call('HMGET', KEYS[1], 'v', 'c', 's', 'n', 'r')\n"
+    "local held = tonumber(h[1])\n"
+    "local m = ARGV[1]\n"
+    "if held then\n"
+    "  if m == '2' then\n"
+    "    if held == tonumber(ARGV[2]) then return {1, h[1]} end\n"
+    "    return {0, h[1], h[5]}\n"
     "  end\n"
-    "  if not newer then return 0 end\n"
+    "  if m == '1' and h[4] ~= ARGV[10] then return {0, h[1], h[5]} end\n"
+    "  if h[2] == ARGV[8] and tonumber(h[3]) > tonumber(ARGV[9]) then\n"
+    "    return {0, h[1], h[5]}\n"
+    "  end\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'c', ARGV[7], 's', ARGV[8],"
-    " 'r', ARGV[2])\n"
-    "if ARGV[5] == '2' then redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-    "elseif ARGV[3] ~= '0' then redis.call('EXPIREAT', KEYS[1], ARGV[3])\n"
+    "local v = tonumber(ARGV[2])\n"
+    "if m ~= '2' or v == 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  v = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  if held and v <= held then v = held + 1 end\n"
+    "end\n"
+    "local vs = string.format('%.0f', v)\n"
+    "redis.call('HSET', KEYS[1], 'v', vs, 'c', ARGV[8], 's', ARGV[9],"
+    " 'n', ARGV[10], 'r', ARGV[3])\n"
+    "if ARGV[6] == '2' then redis.call('EXPIRE', KEYS[1], ARGV[7])\n"
+    "elseif ARGV[4] ~= '0' then redis.call('EXPIREAT', KEYS[1], ARGV[4])\n"
     "else redis.call('PERSIST', KEYS[1]) end\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[2])\n"
-    "return 1\n";
+    "if m ~= '2' then redis.call('PUBLISH', ARGV[5], vs .. ' ' .. ARGV[3]) "
+    "end\n"
+    "return {1, vs}\n";
+
+/*
+ * KEYS[1] the node hash. ARGV: 1 node id, 2 lifetime in ms. Sets this
+ * node's deadline (Redis's clock plus the lifetime), forgets nodes dead
+ * for an hour, and returns {seconds, microseconds, {node, deadline, ...}}.
+ */
+const char rs_beat_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('HSET', KEYS[1], ARGV[1],"
+    " string.format('%.0f', now + tonumber(ARGV[2])))\n"
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "for i = 1, #all, 2 do\n"
+    "  if tonumber(all[i + 1]) < now - 3600000 then\n"
+    "    redis.call('HDEL', KEYS[1], all[i])\n"
+    "  end\n"
+    "end\n"
+    "return {t[1], t[2], all}\n";

@@ -198,6 +198,13 @@ Test(redis, settings_are_checked) {
               "12345";
   cr_assert_eq(sipflow_redis_new(&r, &loop, NULL, &s, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT, "node id over 64 bytes");
+  s.node_id = "n";
+  s.sentinels = "127.0.0.1";
+  cr_assert_eq(sipflow_redis_new(&r, &loop, NULL, &s, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT, "a Sentinel needs its port");
+  s.sentinels = "127.0.0.1:26379,";
+  cr_assert_eq(sipflow_redis_new(&r, &loop, NULL, &s, NULL),
+               SIPFLOW_ERR_INVALID_ARGUMENT, "no empty Sentinel");
   uv_loop_close(&loop);
 }
 
@@ -205,7 +212,7 @@ Test(redis, settings_are_checked) {
  */
 
 typedef struct seen {
-  int n, loaded_events, connected_events, disconnected_events;
+  int n, loaded_events, connected_events, disconnected_events, nodes_events;
   uint64_t last_version;
   char last_origin[65];
   int last_loaded;
@@ -230,8 +237,10 @@ static void on_event(sipflow_redis *r, int ev, void *ud) {
     s->loaded_events++;
   else if (ev == SIPFLOW_REDIS_EVENT_CONNECTED)
     s->connected_events++;
-  else
+  else if (ev == SIPFLOW_REDIS_EVENT_DISCONNECTED)
     s->disconnected_events++;
+  else if (ev == SIPFLOW_REDIS_EVENT_NODES)
+    s->nodes_events++;
 }
 
 static uv_loop_t loop;
@@ -298,6 +307,8 @@ static sipflow_redis *client(const char *node, seen *s) {
   st.node_id = node;
   st.reconnect_min_ms = 20;
   st.reconnect_max_ms = 200;
+  st.heartbeat_ms = 100;
+  st.node_ttl_ms = 300;
   cr_assert_eq(sipflow_redis_new(&r, &loop, &cb, &st, s), 0);
   return r;
 }
@@ -328,30 +339,34 @@ static sipflow_redis_stats stats(sipflow_redis *r) {
   return s;
 }
 
+/* redis-cli against the test's server: 0 when it ran. */
+static int cli(const char *args) {
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd), "redis-cli -p %u %s >/dev/null 2>&1", server_port,
+           args);
+  return system(cmd);
+}
+
 Test(redis, nodes_see_each_others_changes_and_a_late_node_loads_them,
      .init = setup, .fini = teardown) {
   seen sa = {0}, sb = {0}, sc = {0};
   sipflow_redis *a = client("a", &sa), *b = client("b", &sb), *c;
   sipflow_change put = binding("sip:a@example.com", 1, 1000, 1, 1);
-  sipflow_change older = binding("sip:a@example.com", 1, 999, 1, 1);
+  uint64_t v;
   RUN_UNTIL(stats(a).connected && stats(b).connected && sa.loaded_events &&
             sb.loaded_events);
   cr_assert_eq(sipflow_redis_write(a, &put), 0);
   RUN_UNTIL(sb.n == 1);
   cr_assert_str_eq(sb.last_origin, "a");
-  cr_assert_eq(sb.last_version, 1000);
+  cr_assert_gt(sb.last_version, 1000, "the version is Redis's, not a's");
   cr_assert_eq(sb.last_loaded, 0);
   cr_assert_eq(sa.n, 0, "a node skips its own records on the channel");
-
-  /* An older record of the same identity loses in Redis: not published. */
-  cr_assert_eq(sipflow_redis_write(b, &older), 0);
-  RUN_UNTIL(stats(b).written == 1);
-  cr_assert_eq(stats(b).superseded, 1);
+  v = sb.last_version;
 
   c = client("c", &sc);
   RUN_UNTIL(sc.loaded_events == 1);
   cr_assert_eq(sc.n, 1, "the late node loads the one record held");
-  cr_assert_eq(sc.last_version, 1000);
+  cr_assert_eq(sc.last_version, v);
   cr_assert_eq(sc.last_loaded, 1);
   cr_assert_eq(sa.n, 0);
   sipflow_redis_del(a);
@@ -359,12 +374,61 @@ Test(redis, nodes_see_each_others_changes_and_a_late_node_loads_them,
   sipflow_redis_del(c);
 }
 
-Test(redis, the_same_call_id_orders_by_cseq_whatever_the_version, .init = setup,
+Test(redis, versions_come_from_redis_and_grow_whatever_the_writer_says,
+     .init = setup, .fini = teardown) {
+  seen sa = {0}, sb = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
+  /* a's clock would say 9e15, b's 1: neither decides. */
+  sipflow_change first =
+      binding("sip:a@example.com", 1, 9000000000000000, 1, 1);
+  sipflow_change second = binding("sip:a@example.com", 1, 1, 1, 1);
+  uint64_t v1;
+  RUN_UNTIL(sa.loaded_events && sb.loaded_events);
+  second.u.binding.call_id = S("call-2");
+  cr_assert_eq(sipflow_redis_write(a, &first), 0);
+  RUN_UNTIL(sb.n == 1);
+  v1 = sb.last_version;
+  cr_assert_lt(v1, 9000000000000000);
+  cr_assert_eq(sipflow_redis_write(b, &second), 0);
+  RUN_UNTIL(sa.n == 1);
+  cr_assert_gt(sa.last_version, v1,
+               "the later write wins with a later "
+               "version");
+  cr_assert_eq(stats(b).superseded, 0);
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+}
+
+Test(redis, a_write_if_mine_loses_to_another_node_and_brings_the_winner_back,
+     .init = setup, .fini = teardown) {
+  seen sa = {0}, sb = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  sipflow_change del = binding("sip:a@example.com", 1, 1, 1, 2);
+  RUN_UNTIL(sa.loaded_events && sb.loaded_events);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(stats(a).written == 1);
+  /* b removes "its" binding, whether a's record reached it or not. */
+  cr_assert_eq(sipflow_redis_write_as(b, &del, SIPFLOW_REDIS_WRITE_IF_MINE), 0);
+  RUN_UNTIL(stats(b).written == 1 && sb.n >= 1);
+  cr_assert_eq(stats(b).superseded, 1, "a wrote the record held");
+  cr_assert_str_eq(sb.last_origin, "a");
+  cr_assert_eq(sa.n, 0, "nothing was published");
+  /* The publish and the answer both carried a's record: delivered once. */
+  RUN_UNTIL(stats(b).received >= 1);
+  cr_assert_eq(sb.n, 1);
+  cr_assert_eq(sipflow_redis_write_as(b, &del, 7),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+}
+
+Test(redis, the_same_call_id_orders_by_cseq_whatever_comes_last, .init = setup,
      .fini = teardown) {
   seen sa = {0};
   sipflow_redis *a = client("a", &sa);
   /* RFC 3261 §10.3 step 7: CSeq 5 is newer than CSeq 4 of the Call-ID,
-   * even with a smaller version (another node's clock). */
+   * even when CSeq 4 comes again afterwards. */
   sipflow_change first = binding("sip:a@example.com", 1, 2000, 4, 1);
   sipflow_change second = binding("sip:a@example.com", 1, 1500, 5, 1);
   sipflow_change replay = binding("sip:a@example.com", 1, 3000, 4, 1);
@@ -377,12 +441,117 @@ Test(redis, the_same_call_id_orders_by_cseq_whatever_the_version, .init = setup,
   sipflow_redis_del(a);
 }
 
+Test(redis, a_restore_is_kept_only_where_redis_lost_the_record, .init = setup,
+     .fini = teardown) {
+  seen sa = {0}, sb = {0}, sc = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb), *c;
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  uint64_t v;
+  RUN_UNTIL(sa.loaded_events && sb.loaded_events);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(sb.n == 1 && stats(a).written == 1);
+  v = sb.last_version;
+  cr_assert_eq(sipflow_redis_write_as(a, &put, SIPFLOW_REDIS_WRITE_RESTORE), 0);
+  RUN_UNTIL(stats(a).written == 2);
+  cr_assert_eq(stats(a).superseded, 0, "the same record: nothing to do");
+  /* Redis comes back empty: the restore writes it back, same version. */
+  server_stop();
+  RUN_UNTIL(!stats(a).connected);
+  server_start();
+  RUN_UNTIL(stats(a).connected);
+  cr_assert_eq(sipflow_redis_write_as(a, &put, SIPFLOW_REDIS_WRITE_RESTORE), 0);
+  RUN_UNTIL(stats(a).written == 3);
+  c = client("c", &sc);
+  RUN_UNTIL(sc.loaded_events == 1);
+  cr_assert_eq(sc.n, 1);
+  cr_assert_eq(sc.last_version, v, "restored with the version it had");
+  cr_assert_eq(sb.n, 1, "a restore is not published");
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+  sipflow_redis_del(c);
+}
+
+Test(redis, after_a_reconnection_nothing_known_comes_again, .init = setup,
+     .fini = teardown) {
+  seen sa = {0}, sb = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  RUN_UNTIL(sa.loaded_events == 1 && sb.loaded_events == 1);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(sb.n == 1 && stats(a).written == 1);
+  /* Redis keeps its data; the clients' connections are killed. */
+  cr_assert_eq(cli("CLIENT KILL TYPE normal"), 0);
+  cr_assert_eq(cli("CLIENT KILL TYPE pubsub"), 0);
+  RUN_UNTIL(sa.loaded_events >= 2 && sb.loaded_events >= 2);
+  cr_assert_eq(sa.n, 0, "a's own record is not delivered again");
+  cr_assert_eq(sb.n, 1, "nor is the record b had");
+  sipflow_redis_del(a);
+  sipflow_redis_del(b);
+}
+
+Test(redis, a_flushed_script_is_sent_again_whole, .init = setup,
+     .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis *a = client("a", &sa);
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  RUN_UNTIL(stats(a).connected);
+  cr_assert_eq(cli("SCRIPT FLUSH"), 0);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(stats(a).written == 1);
+  cr_assert_eq(stats(a).dropped, 0, "NOSCRIPT: EVAL, not lost");
+  sipflow_redis_del(a);
+}
+
+Test(redis, heartbeats_tell_the_nodes_alive_and_the_clock_offset, .init = setup,
+     .fini = teardown) {
+  seen sa = {0}, sb = {0};
+  sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
+  int64_t off = 99999;
+  RUN_UNTIL(sipflow_redis_node_alive(a, "b", 1) == 1);
+  cr_assert_eq(sipflow_redis_clock_offset(a, &off), 0);
+  cr_assert_lt(off < 0 ? -off : off, 1000, "one machine, one clock");
+  cr_assert_eq(sipflow_redis_node_alive(a, "zz", 2), SIPFLOW_ERR_NOT_FOUND);
+  sipflow_redis_del(b);
+  RUN_UNTIL(sipflow_redis_node_alive(a, "b", 1) == 0);
+  cr_assert_geq(sa.nodes_events, 2, "b appeared, then went");
+  sipflow_redis_del(a);
+}
+
+Test(redis, a_record_arriving_during_an_own_write_waits_for_its_answer) {
+  rs_seen_table t = {0};
+  rs_seen *s = rs_seen_get(&t, "p:b:1", 1);
+  const uint8_t f[3] = {1, 2, 3};
+  size_t len;
+  uint64_t v;
+  uint8_t *h;
+  cr_assert_not_null(s);
+  cr_assert_eq(rs_seen_offer(s, 10, f, 3), RS_DELIVER);
+  cr_assert_eq(rs_seen_offer(s, 10, f, 3), RS_STALE, "known already");
+  s->pending = 1;
+  cr_assert_eq(rs_seen_offer(s, 20, f, 3), RS_HELD);
+  rs_seen_answered(s, 1, 30); /* Redis ordered our write after it */
+  cr_assert_null(rs_seen_take_held(s, &len, &v));
+  cr_assert_eq(s->version, 30);
+  s->pending = 1;
+  cr_assert_eq(rs_seen_offer(s, 40, f, 3), RS_HELD);
+  rs_seen_answered(s, 0, 40); /* our write lost to it */
+  h = rs_seen_take_held(s, &len, &v);
+  cr_assert_not_null(h);
+  cr_assert_eq(v, 40);
+  cr_assert_eq(len, 3);
+  free(h);
+  s->until = 5;
+  cr_assert_eq(rs_seen_sweep(&t, 6), 1);
+  cr_assert_null(rs_seen_get(&t, "p:b:1", 0));
+  rs_seen_clear(&t);
+}
+
 Test(redis, writes_wait_while_redis_is_away_and_are_replayed, .init = setup,
      .fini = teardown) {
   seen sa = {0}, sb = {0};
   sipflow_redis *a = client("a", &sa), *b = client("b", &sb);
   sipflow_change put = binding("sip:x@example.com", 1, 5000, 1, 1);
-  RUN_UNTIL(stats(a).connected && stats(b).connected);
+  RUN_UNTIL(sa.loaded_events && sb.loaded_events);
   server_stop();
   RUN_UNTIL(sa.disconnected_events == 1 && sb.disconnected_events == 1);
   cr_assert_eq(sipflow_redis_write(a, &put), 0, "SIP goes on: queued");
@@ -391,7 +560,7 @@ Test(redis, writes_wait_while_redis_is_away_and_are_replayed, .init = setup,
   RUN_UNTIL(stats(a).written == 1 && sb.n >= 1);
   cr_assert_eq(stats(a).queued, 0);
   cr_assert_eq(stats(a).dropped, 0);
-  cr_assert_eq(sb.last_version, 5000, "b gets the replayed record");
+  cr_assert_str_eq(sb.last_origin, "a", "b gets the replayed record");
   cr_assert_geq(stats(a).connects, 2);
   sipflow_redis_del(a);
   sipflow_redis_del(b);
