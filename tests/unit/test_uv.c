@@ -345,63 +345,63 @@ Test(uv, addresses_convert_both_ways_and_refuse_other_families) {
                SIPFLOW_ERR_INVALID_ARGUMENT);
   cr_assert_eq(sipflow_uv_addr_from_sockaddr(NULL, &back),
                SIPFLOW_ERR_INVALID_ARGUMENT);
+}
 
-  /* A peer that never reads: what is queued for it stays under the cap, and
-   * the write past the cap ends the stream (UV_ENOBUFS). */
-  static void on_accept_no_reader(uv_stream_t * server, int status) {
-    rig *r = server->data;
-    uv_tcp_t *tcp = malloc(sizeof(*tcp));
-    static char chunk[65536];
-    int rv = 0;
-    size_t i;
-    cr_assert_eq(status, 0);
-    uv_tcp_init(server->loop, tcp);
-    cr_assert_eq(uv_accept(server, (uv_stream_t *)tcp), 0);
-    cr_assert_eq(sipflow_uv_stream_new(&r->stream, tcp, &stream_cb, 0, r), 0);
-    sipflow_uv_stream_set_max_queued(r->stream, 256 * 1024);
-    memset(chunk, 'x', sizeof(chunk));
-    /* At most 64 MiB: the kernel's buffers take a few MiB, then the queue
-     * fills. */
-    for (i = 0; i < 1024 && rv == 0; i++) {
-      rv = sipflow_uv_stream_write(r->stream, chunk, sizeof(chunk));
-      if (rv == 0)
-        cr_assert_leq(uv_stream_get_write_queue_size((uv_stream_t *)tcp),
-                      256 * 1024);
-    }
-    cr_expect_eq(rv, SIPFLOW_ERR_LIMIT);
-    cr_expect_gt(i, 1);
-    cr_expect_eq(sipflow_uv_stream_write(r->stream, "\r\n", 2),
-                 SIPFLOW_ERR_BAD_STATE);
+/* A peer that never reads: what is queued for it stays under the cap, and
+ * the write past the cap ends the stream (UV_ENOBUFS). */
+static void on_accept_no_reader(uv_stream_t *server, int status) {
+  rig *r = server->data;
+  uv_tcp_t *tcp = malloc(sizeof(*tcp));
+  static char chunk[65536];
+  int rv = 0;
+  size_t i;
+  cr_assert_eq(status, 0);
+  uv_tcp_init(server->loop, tcp);
+  cr_assert_eq(uv_accept(server, (uv_stream_t *)tcp), 0);
+  cr_assert_eq(sipflow_uv_stream_new(&r->stream, tcp, &stream_cb, 0, r), 0);
+  sipflow_uv_stream_set_max_queued(r->stream, 256 * 1024);
+  memset(chunk, 'x', sizeof(chunk));
+  /* At most 64 MiB: the kernel's buffers take a few MiB, then the queue
+   * fills. */
+  for (i = 0; i < 1024 && rv == 0; i++) {
+    rv = sipflow_uv_stream_write(r->stream, chunk, sizeof(chunk));
+    if (rv == 0)
+      cr_assert_leq(uv_stream_get_write_queue_size((uv_stream_t *)tcp),
+                    256 * 1024);
   }
+  cr_expect_eq(rv, SIPFLOW_ERR_LIMIT);
+  cr_expect_gt(i, 1);
+  cr_expect_eq(sipflow_uv_stream_write(r->stream, "\r\n", 2),
+               SIPFLOW_ERR_BAD_STATE);
+}
 
-  static void on_connect_silent(uv_connect_t * c, int status) {
-    (void)c;
-    cr_assert_eq(status, 0); /* and never reads */
-  }
+static void on_connect_silent(uv_connect_t *c, int status) {
+  (void)c;
+  cr_assert_eq(status, 0); /* and never reads */
+}
 
-  Test(uv, stream_ends_when_the_peer_does_not_read_past_the_cap) {
-    static rig r;
-    struct sockaddr_in addr;
-    int len = sizeof(addr);
-    memset(&r, 0, sizeof(r));
-    cr_assert_eq(uv_loop_init(&r.loop), 0);
-    start_watchdog(&r.loop, &r.wd);
-    uv_tcp_init(&r.loop, &r.server);
-    r.server.data = &r;
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
-    cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept_no_reader),
-                 0);
-    uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
-    uv_tcp_init(&r.loop, &r.client);
-    r.client.data = &r;
-    r.conn.data = &r;
-    uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr,
-                   on_connect_silent);
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    cr_expect_eq(r.closed, 1);
-    cr_expect_eq(r.close_err, UV_ENOBUFS);
-    uv_close((uv_handle_t *)&r.wd, NULL);
-    uv_run(&r.loop, UV_RUN_DEFAULT);
-    cr_expect_eq(uv_loop_close(&r.loop), 0);
-  }
+Test(uv, stream_ends_when_the_peer_does_not_read_past_the_cap) {
+  static rig r;
+  struct sockaddr_in addr;
+  int len = sizeof(addr);
+  memset(&r, 0, sizeof(r));
+  cr_assert_eq(uv_loop_init(&r.loop), 0);
+  start_watchdog(&r.loop, &r.wd);
+  uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept_no_reader), 0);
+  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
+  uv_tcp_init(&r.loop, &r.client);
+  r.client.data = &r;
+  r.conn.data = &r;
+  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr,
+                 on_connect_silent);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.closed, 1);
+  cr_expect_eq(r.close_err, UV_ENOBUFS);
+  uv_close((uv_handle_t *)&r.wd, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&r.loop), 0);
+}
