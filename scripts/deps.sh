@@ -8,6 +8,7 @@ packages=(
   libsodium-dev libcriterion-dev libuv1-dev libsofia-sip-ua-dev libjansson-dev uthash-dev libsqlite3-dev
   libhiredis-dev redis-server
   sip-tester python3 python3-pytest python3-pip python3-setuptools valgrind iproute2 procps bc doxygen
+  baresip-core linphone-cli
 )
 
 missing=()
