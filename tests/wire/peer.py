@@ -8,9 +8,12 @@ alive by one kind of keepalive, and a stream that tries to smuggle a request
       for SECONDS, sends only KIND every 0.7 s on the same flow: stun (a
       STUN Binding request, RFC 5626 §4.4.2), crlf (a double CRLF), nat4
       (a 4-byte datagram of zeros, nathelper's ping), options (an OPTIONS
-      to the proxy) or none. Exit 0 if the REGISTER got 200 (and, for
+      to the proxy), answer (nothing but a 200 to each request that comes
+      in) or none. Exit 0 if the REGISTER got 200 (and, for
       stun and crlf on TCP, every keepalive was answered), 2 if the proxy
       closed the TCP connection.
+  peer.py poke HOST PORT USER SECONDS
+      Sends an OPTIONS for USER through the proxy every 0.7 s (UDP).
   peer.py smuggle HOST PORT USER
       On one TCP connection: an OPTIONS without Content-Length whose
       "body" is a REGISTER for USER. Exit 0 if the proxy answered nothing
@@ -55,6 +58,43 @@ def options(host, port, lport, transport):
             f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
 
 
+def ok_for(request):
+    """A 200 to |request|: its Vias, From, To, Call-ID and CSeq."""
+    head = request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    keep = [h for h in head if h.split(b":", 1)[0].strip().lower() in
+            (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i",
+             b"cseq")]
+    return (b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) +
+            b"\r\nContent-Length: 0\r\n\r\n")
+
+
+def poke(host, port, user, seconds):
+    """OPTIONS to USER through the proxy every 0.7 s; answers are read and
+    dropped. Exit 0 if at least one 200 came back."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.connect((host, port))
+    lport = s.getsockname()[1]
+    oks = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        branch = "z9hG4bK" + os.urandom(6).hex()
+        s.send((f"OPTIONS sip:{user}@127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch={branch};rport\r\n"
+                f"Max-Forwards: 70\r\n"
+                f"From: <sip:poke@127.0.0.1>;tag={os.urandom(4).hex()}\r\n"
+                f"To: <sip:{user}@127.0.0.1>\r\n"
+                f"Call-ID: {os.urandom(8).hex()}@peer\r\n"
+                f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode())
+        stop = time.monotonic() + 0.7
+        while time.monotonic() < stop:
+            r, _, _ = select.select([s], [], [], max(0, stop - time.monotonic()))
+            if r and status_of(s.recv(65536)) == 200:
+                oks += 1
+    print(f"poke {user}: {oks} answered 200")
+    return 0 if oks else 1
+
+
 def status_of(data):
     parts = data.split(b"\r\n", 1)[0].split()
     if len(parts) >= 2 and parts[0] == b"SIP/2.0" and parts[1].isdigit():
@@ -85,7 +125,7 @@ def keep(host, port, user, kind, seconds, transport):
     next_ka = time.monotonic()
     while time.monotonic() < end:
         now = time.monotonic()
-        if kind != "none" and now >= next_ka:
+        if kind not in ("none", "answer") and now >= next_ka:
             if kind == "stun":
                 pkt = struct.pack("!HHI", 0x0001, 0, COOKIE) + os.urandom(12)
             elif kind == "crlf":
@@ -105,6 +145,10 @@ def keep(host, port, user, kind, seconds, transport):
                 return 2
             if data[:2] == b"\x01\x01" or data == b"\r\n":
                 answered += 1
+            elif kind == "answer" and data[:1].isalpha() and \
+                    not data.startswith(b"SIP/2.0"):
+                s.sendall(ok_for(data))
+                sent += 1
     s.close()
     print(f"{user}: {kind} sent {sent}, answered {answered}")
     if kind == "stun" or (kind == "crlf" and transport == "tcp"):
@@ -152,6 +196,8 @@ def main():
         transport = "tcp" if "--tcp" in sys.argv else "udp"
         return keep(host, port, sys.argv[4], sys.argv[5], float(sys.argv[6]),
                     transport)
+    if cmd == "poke":
+        return poke(host, port, sys.argv[4], float(sys.argv[5]))
     if cmd == "smuggle":
         return smuggle(host, port, sys.argv[4])
     raise SystemExit("unknown command " + cmd)

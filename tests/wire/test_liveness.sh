@@ -24,12 +24,13 @@ start proxy "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
   --keepalive auto --log-level debug
 check "control socket appears once the listeners are bound" wait_for "$CTL" 10
 
-# Each phone registers, then sends only its one kind of keepalive for 18 s,
+# Each phone registers, then sends only its one kind of keepalive for 18 s
+# (or only answers the requests routed to it),
 # longer than the 11 s of silence that make a flow dead and the checks.
 SECS=18
 declare -A KEEP
 for spec in stun:udp crlf:udp nat4:udp options:udp crlf:tcp options:tcp \
-  none:udp none:tcp; do
+  answer:udp none:udp none:tcp; do
   kind=${spec%:*} tr=${spec#*:}
   start "keep-$kind-$tr" $PEER keep 127.0.0.1 $P "ka-$kind-$tr" $kind $SECS \
     $([ "$tr" = tcp ] && echo --tcp)
@@ -46,9 +47,13 @@ no_binding() { ! has_binding "$@"; }
 all_registered() {
   local out
   out=$(ctl "$CTL" dump) || return 1
-  $PY -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d['bindings'])==8 and all(b.get('outbound') for b in d['bindings']) else 1)" <<<"$out"
+  $PY -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if len(d['bindings'])==9 and all(b.get('outbound') for b in d['bindings']) else 1)" <<<"$out"
 }
-check "all eight phones registered with Outbound" until_true 5 all_registered
+check "all nine phones registered with Outbound" until_true 5 all_registered
+# The answering phone hears an OPTIONS through the proxy every 0.7 s: its
+# 200s are all it sends.
+start poke $PEER poke 127.0.0.1 $P ka-answer-udp $SECS
+POKE=$LAST_PID
 
 # The silent UDP phone's binding goes about 11 s after its REGISTER; the
 # others registered within the same fraction of a second, so a second later
@@ -57,22 +62,31 @@ check "UDP, silent: binding removed (the watch is on)" \
   until_true 20 no_binding ka-none-udp
 sleep 1.5
 D=$WIRE_TMP/dump.json
-ctl "$CTL" dump >"$D"
+for _ in 1 2 3 4 5; do
+  ctl "$CTL" dump >"$D" 2>>"$WIRE_TMP/checks.log" &&
+    $PY -c "import json,sys; json.load(open(sys.argv[1]))" "$D" && break
+  sleep 0.2
+done
 check "UDP, STUN Binding requests only: binding still there" has_binding ka-stun-udp "$D"
 check "UDP, double CRLF datagrams only: binding still there" has_binding ka-crlf-udp "$D"
 check "UDP, 4-byte datagrams only: binding still there" has_binding ka-nat4-udp "$D"
 check "UDP, OPTIONS only: binding still there" has_binding ka-options-udp "$D"
 check "TCP, double CRLF only: binding still there" has_binding ka-crlf-tcp "$D"
 check "TCP, OPTIONS only: binding still there" has_binding ka-options-tcp "$D"
+check "UDP, only 200s to requests routed to it: binding still there" \
+  has_binding ka-answer-udp "$D"
 check "TCP, silent: binding removed" no_binding ka-none-tcp "$D"
 
 for spec in stun:udp crlf:udp nat4:udp options:udp crlf:tcp options:tcp \
-  none:udp; do
+  answer:udp none:udp; do
   wait "${KEEP[$spec]}"
   rc=$?
   check "phone keeping alive with ${spec%:*} on ${spec#*:}: ran to the end" \
     test "$rc" -eq 0
 done
+wait "$POKE"
+rc=$?
+check "the OPTIONS routed to the answering phone got its 200s back" test "$rc" -eq 0
 wait "${KEEP[none:tcp]}"
 rc=$?
 check "TCP, silent: the proxy closed the dead flow's connection" test "$rc" -eq 2
