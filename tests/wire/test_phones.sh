@@ -46,7 +46,7 @@ trap phones_cleanup EXIT
 
 start single "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
   --control "$CTL" --token-key "$WIRE_TMP/single.keys" --flow-timer $FT \
-  --ka-interval 2 --ka-timeout 1 --ka-misses 2 --log-level debug
+  --ka-interval 2 --ka-timeout 2 --ka-misses 3 --log-level debug
 start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
   --listen tcp:127.0.0.1:$R --control "$RCTL" --log-level debug
 start edge "$PROXY" --role edge --registrar udp:127.0.0.1:$R \
