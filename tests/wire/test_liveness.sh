@@ -28,6 +28,7 @@ check "control socket appears once the listeners are bound" wait_for "$CTL" 10
 # (or only answers the requests routed to it),
 # longer than the 11 s of silence that make a flow dead and the checks.
 SECS=18
+START=$(date +%s)
 declare -A KEEP
 for spec in stun:udp crlf:udp nat4:udp options:udp crlf:tcp options:tcp \
   answer:udp none:udp none:tcp; do
@@ -51,8 +52,10 @@ all_registered() {
 }
 check "all nine phones registered with Outbound" until_true 5 all_registered
 # The answering phone hears an OPTIONS through the proxy every 0.7 s: its
-# 200s are all it sends.
-start poke $PEER poke 127.0.0.1 $P ka-answer-udp $SECS
+# 200s are all it sends. The pokes stop before it does, so that no request
+# is left waiting for an answer.
+start poke $PEER poke 127.0.0.1 $P ka-answer-udp \
+  $((SECS - 3 - $(date +%s) + START))
 POKE=$LAST_PID
 
 # The silent UDP phone's binding goes about 11 s after its REGISTER; the
