@@ -124,8 +124,9 @@ static int name_is(const char *s, size_t n, const char *name) {
 
 /*
  * Finds Content-Length (or its compact form "l") among the header lines in
- * [p, end). Sets *cl to 0 when absent: a stream message without it is taken
- * as having no body. Returns 0 or an error.
+ * [p, end). On a stream it MUST be present (RFC 3261 §18.3): without it the
+ * end of the message is unknown, and taking it as "no body" would read the
+ * body as a message of its own (request smuggling). Returns 0 or an error.
  */
 static int content_length(const char *p, const char *end, size_t max,
                           size_t *cl) {
@@ -165,7 +166,7 @@ static int content_length(const char *p, const char *end, size_t max,
     }
     p = eol + 2;
   }
-  return 0;
+  return seen ? 0 : SIPFLOW_ERR_MALFORMED;
 }
 
 static void take(sipflow_framer *f, sipflow_frame *frame,

@@ -9,6 +9,7 @@ packages=(
   libhiredis-dev redis-server
   sip-tester python3 python3-pytest python3-pip python3-setuptools valgrind iproute2 procps bc doxygen abigail-tools
   python3-venv python3-setuptools-whl python3-wheel-whl mypy
+  baresip-core linphone-cli
 )
 
 missing=()

@@ -59,9 +59,13 @@ void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
     if (sipflow_stun_respond(data, len, remote, out, sizeof(out), &outlen) ==
         0) {
       /* A Binding request: answered from the port it came to, at once
-       * (RFC 5626 §8, RFC 5389 §7.3.1.2). */
-      if (px_udp_flow(p, l, remote, &flow) == 0)
+       * (RFC 5626 §8, RFC 5389 §7.3.1.2). It is the UA's keepalive on a
+       * UDP Outbound flow (RFC 5626 §4.4.2), as a double CRLF is on a
+       * stream: the flow is alive. */
+      if (px_udp_flow(p, l, remote, &flow) == 0) {
         px_send_flow(p, flow, out, outlen);
+        px_on_keepalive_seen(p, flow, 0);
+      }
       return;
     }
     /* A response to one of our own STUN keepalives. */
@@ -230,6 +234,9 @@ static void parse_and_dispatch(px *p, sipflow_flow_id flow,
     return;
   }
   sip = sip_object(msg);
+  /* Any message from a flow, request or response, proves the far end is
+   * there. */
+  px_on_keepalive_seen(p, flow, 0);
   if (sip->sip_status) {
     p->stats.rx_responses++;
     if (px_ka_options_response(p, msg))
@@ -248,8 +255,6 @@ static void parse_and_dispatch(px *p, sipflow_flow_id flow,
     msg_destroy(msg);
     return;
   }
-  /* Any request from a flow proves the far end is there. */
-  px_on_keepalive_seen(p, flow, 0);
   switch (sip->sip_request->rq_method) {
   case sip_method_register:
     px_handle_register(p, msg, flow, tuple);

@@ -94,8 +94,10 @@ sipflow_framer_feed(sipflow_framer *framer, const uint8_t *data, size_t len);
  * Take the next complete event out of the framer.
  * @param frame receives the event; type SIPFLOW_FRAME_NONE when more bytes
  * are needed.
- * @return 0, SIPFLOW_ERR_MALFORMED (no usable Content-Length, or a header
- * section that is not SIP), SIPFLOW_ERR_TOO_LARGE (Content-Length or header
+ * @return 0, SIPFLOW_ERR_MALFORMED (no usable Content-Length: missing,
+ * which RFC 3261 §18.3 forbids on a stream since the body's end would be
+ * unknown, not a number, or two that differ; or a header section that is
+ * not SIP), SIPFLOW_ERR_TOO_LARGE (Content-Length or header
  * section over max_message). After an error the stream cannot be
  * resynchronised: every later call returns SIPFLOW_ERR_BAD_STATE and the host
  * closes the connection.

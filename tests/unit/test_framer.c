@@ -100,17 +100,44 @@ Test(framer, stray_crlf_before_a_message_is_a_pong) {
   sipflow_framer_del(f);
 }
 
-Test(framer, compact_content_length_and_missing_length) {
+Test(framer, compact_content_length_and_zero_length) {
   sipflow_framer *f = new_framer(0);
   cr_assert_eq(feed_str(f, "OPTIONS sip:a SIP/2.0\r\nl:  2 \r\n\r\nokSIP/2.0 "
-                           "200 OK\r\nVia: x\r\n\r\n"),
+                           "200 OK\r\nVia: x\r\nl: 0\r\n\r\n"),
                0);
   sipflow_frame fr = next(f);
   cr_assert_eq(fr.type, SIPFLOW_FRAME_MESSAGE);
   cr_expect_eq(fr.len - fr.body_offset, 2);
   fr = next(f);
   cr_assert_eq(fr.type, SIPFLOW_FRAME_MESSAGE);
-  cr_expect_eq(fr.len, fr.body_offset); /* no Content-Length: no body */
+  cr_expect_eq(fr.len, fr.body_offset);
+  sipflow_framer_del(f);
+}
+
+/* RFC 3261 §18.3: Content-Length MUST be present on a stream. Taking a
+ * message without it as bodiless would hand its body on as a second
+ * request, one no front end in the path had seen (request smuggling). */
+Test(framer, missing_content_length_is_a_framing_error_not_a_second_request) {
+  sipflow_framer *f = new_framer(0);
+  sipflow_frame fr;
+  cr_assert_eq(feed_str(f, "OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n"
+                           "INVITE sip:b SIP/2.0\r\nContent-Length: 0\r\n"
+                           "\r\n"),
+               0);
+  cr_expect_eq(sipflow_framer_next(f, &fr), SIPFLOW_ERR_MALFORMED);
+  cr_expect_eq(fr.type, SIPFLOW_FRAME_NONE);
+  cr_expect_eq(sipflow_framer_next(f, &fr), SIPFLOW_ERR_BAD_STATE);
+  cr_expect_eq(fr.type, SIPFLOW_FRAME_NONE);
+  sipflow_framer_del(f);
+}
+
+Test(framer, missing_content_length_after_a_good_message_fails_there) {
+  sipflow_framer *f = new_framer(0);
+  sipflow_frame fr;
+  cr_assert_eq(feed_str(f, register_msg), 0);
+  cr_assert_eq(feed_str(f, "SIP/2.0 200 OK\r\nVia: x\r\n\r\n"), 0);
+  cr_expect_eq(next(f).type, SIPFLOW_FRAME_MESSAGE);
+  cr_expect_eq(sipflow_framer_next(f, &fr), SIPFLOW_ERR_MALFORMED);
   sipflow_framer_del(f);
 }
 
@@ -126,6 +153,9 @@ Test(framer, bad_streams_fail_and_stay_failed) {
       {"INVITE sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\n", -203},
       {"INVITE sip:a SIP/2.0\r\nContent-Length: 99999999999\r\n\r\n", -204},
       {"INVITE sip:a SIP/2.0\r\nContent-Length: 70000\r\n\r\n", -204},
+      {"INVITE sip:a SIP/2.0\r\nVia: x\r\n\r\n", -203},
+      {"INVITE sip:a SIP/2.0\r\nX-Content-Length: 0\r\n\r\n", -203},
+      {"INVITE sip:a SIP/2.0\r\n Content-Length: 0\r\n\r\n", -203},
       {"\x16\x03\x01 binary", -203},
       {"\rX", -203},
   };

@@ -108,3 +108,14 @@ def test_the_framer_refuses_what_it_cannot_frame():
             fr.next()
         with pytest.raises(sipflow.BadStateError):  # close the connection
             fr.next()
+
+
+def test_the_framer_refuses_a_message_without_content_length():
+    # RFC 3261 §18.3: the body would be read as a second request.
+    with sipflow.Framer() as fr:
+        fr.feed(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n"
+                b"INVITE sip:b SIP/2.0\r\nContent-Length: 0\r\n\r\n")
+        with pytest.raises(sipflow.MalformedError):
+            fr.next()
+        with pytest.raises(sipflow.BadStateError):
+            fr.next()
