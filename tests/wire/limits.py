@@ -405,6 +405,48 @@ def cmd_dump_one_flow(port, n, proxy, ctl):
     return 0 if worst < limit else fail(f"SIP waited {worst:.2f} s (limit {limit} s)")
 
 
+def cmd_retrans_2xx(port):
+    """A phone that answers an INVITE with 200 three times (as a UAS does
+    until the ACK comes): the proxy passes the first on and survives the
+    retransmissions (they reached a freed fork)."""
+    ph = udp()
+    pp = ph.getsockname()[1]
+    code, _ = register(port, "rt", f"sip:rt@127.0.0.1:{pp}", sock=ph)
+    if code != 200:
+        return fail(f"register: {code}")
+    caller = udp()
+    cp = caller.getsockname()[1]
+    caller.sendto(msg("INVITE", "sip:rt@example.com", cp), (HOST, port))
+    inv = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        d = ph.recv(65536)
+        if d.startswith(b"INVITE "):
+            inv = d
+            break
+    if not inv:
+        return fail("the INVITE did not reach the phone")
+    lines = inv.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    keep = [l for l in lines[1:] if l.lower().split(b":", 1)[0] in
+            (b"via", b"v", b"from", b"f", b"call-id", b"i", b"cseq", b"record-route")]
+    to = [l for l in lines[1:] if l.lower().split(b":", 1)[0] in (b"to", b"t")][0]
+    ok = (b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\n" + to + b";tag=rt1\r\n"
+          + f"Contact: <sip:rt@127.0.0.1:{pp}>\r\nContent-Length: 0\r\n\r\n".encode())
+    for _ in range(3):
+        ph.sendto(ok, (HOST, port))
+        time.sleep(0.2)
+    got = []
+    caller.settimeout(2)
+    try:
+        while True:
+            got.append(int(caller.recv(65536)[8:11]))
+    except socket.timeout:
+        pass
+    alive, _ = status(port, msg("OPTIONS", f"sip:{HOST}:{port}", 5999))
+    print(f"200 sent three times by the phone -> caller got {got}; OPTIONS afterwards {alive}")
+    return 0 if 200 in got and alive == 200 else fail("not as expected")
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     a = [int(x) for x in sys.argv[3:] if x.isdigit()]
@@ -412,7 +454,7 @@ def main():
           "expires-wrap": cmd_expires_wrap, "many-vias": cmd_many_vias,
           "protocol": cmd_protocol, "reflection": cmd_reflection,
           "max-bindings": cmd_max_bindings, "rate": cmd_rate,
-          "idle-tcp": cmd_idle_tcp}.get(cmd)
+          "idle-tcp": cmd_idle_tcp, "retrans-2xx": cmd_retrans_2xx}.get(cmd)
     if cmd == "dump-one-flow":
         return cmd_dump_one_flow(port, int(sys.argv[3]), sys.argv[4], sys.argv[5])
     return fn(port, *a)
