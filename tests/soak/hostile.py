@@ -64,7 +64,9 @@ def unread_pings(port, deadline):
                                  src="127.0.0.3"))
             for _ in range(64):
                 t.sendall(b"\r\n\r\n" * 16384)
-            count("unread_not_closed")
+            count("unread_4mib_sent")  # the close may come later
+        except socket.timeout:
+            count("unread_slow")
         except OSError:
             count("unread_closed_by_proxy")
         t.close()
@@ -106,12 +108,13 @@ def silent_connections(port, deadline):
 
 
 def register_flood(port, deadline):
-    """Bursts of new AoRs (Expires 30) from one address, every 30 s."""
+    """Bursts of 6000 new AoRs (Expires 30) from one address every 60 s:
+    past the soak's --register-burst (5000) they get 503."""
     s = limits.udp("127.0.0.5")
     s.settimeout(2)
     lp = s.getsockname()[1]
     while until(deadline):
-        for i in range(3000):
+        for i in range(6000):
             s.sendto(limits.msg("REGISTER", "sip:example.com", lp,
                                 to=f"sip:flood{os.urandom(4).hex()}@example.com",
                                 extra=f"Contact: <sip:f@127.0.0.5:{lp}>\r\nExpires: 30\r\n",
@@ -120,10 +123,11 @@ def register_flood(port, deadline):
                 for _ in range(32):
                     try:
                         d = s.recv(65536)
-                        count("flood_" + d[8:11].decode())
+                        if d.startswith(b"SIP/2.0 "):
+                            count("flood_" + d[8:11].decode())
                     except socket.timeout:
                         break
-        time.sleep(30)
+        time.sleep(60)
 
 
 def reflection_and_protocol(port, deadline):
@@ -147,10 +151,19 @@ def reflection_and_protocol(port, deadline):
 
 
 def watchdog(port, deadline):
+    """A stranger's OPTIONS every 5 s; unanswered counts when a second try
+    3 s later fails too (a slow moment under a burst is not a lock-out)."""
     while until(deadline):
-        code, _ = limits.status(port, limits.msg("OPTIONS", f"sip:{HOST}:{port}", 5999,
-                                                 src="127.0.0.8"), "127.0.0.8")
-        count("check_answered" if code == 200 else "check_unanswered")
+        codes = []
+        for _ in range(2):
+            code, _ = limits.status(port, limits.msg("OPTIONS", f"sip:{HOST}:{port}", 5999,
+                                                     src="127.0.0.8"), "127.0.0.8")
+            codes.append(code)
+            if code == 200:
+                break
+        count("check_answered" if 200 in codes else "check_unanswered")
+        if codes[0] != 200:
+            count("check_answered_late")
         time.sleep(5)
 
 
