@@ -78,6 +78,14 @@ def rss_kb(pid):
     return 0
 
 
+def sanitized(pid):
+    """Whether the process runs AddressSanitizer: its freed memory waits in
+    a quarantine, so RSS says nothing about leaks there (LeakSanitizer at
+    exit does)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def register(port, user, contact, lport=None, sock=None, expires="600",
              extra=""):
     s = sock or udp()
@@ -130,7 +138,9 @@ def cmd_relay_leak(port, pid, n):
     if got.get(b"480", 0) < n * 0.9:
         return fail(f"not answered 480: {got}")
     # 3.3 kB leaked per request would be n * 3.3 kB.
-    if r2 - r1 > n * 3.3 / 4:
+    if sanitized(pid):
+        print("sanitizer build: RSS not judged (LeakSanitizer checks at exit)")
+    elif r2 - r1 > n * 3.3 / 4:
         return fail(f"edge RSS grew {r2 - r1} kB for {n} failed relays")
     return 0
 
@@ -147,7 +157,10 @@ def cmd_unread_crlf(port, pid, mib):
     t.sendall(msg("OPTIONS", f"sip:{HOST}:{port}", t.getsockname()[1], "TCP"))
     chunk = b"\r\n\r\n" * 16384
     sent, closed = 0, False
-    deadline = time.monotonic() + 60
+    # The kernel's send buffer takes some 8 MiB of pings' pongs before the
+    # proxy queues any; a sanitizer build gets there about three times
+    # slower.
+    deadline = time.monotonic() + (180 if sanitized(pid) else 60)
     # A slow proxy (a loaded machine) only makes sendall wait: a timeout
     # is not a close. Past mib MiB the pings go on until the close comes.
     while not closed and time.monotonic() < deadline:
@@ -164,7 +177,9 @@ def cmd_unread_crlf(port, pid, mib):
           f" proxy RSS {r0} kB -> {r1} kB")
     if not closed:
         return fail("the connection was not closed")
-    if r1 - r0 > 64 * 1024:
+    if sanitized(pid):
+        print("sanitizer build: RSS not judged")
+    elif r1 - r0 > 64 * 1024:
         return fail(f"RSS grew {r1 - r0} kB")
     return 0
 
