@@ -241,7 +241,9 @@ void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
                "REGISTER rate from one address past --register-rate %u: "
                "503",
                (unsigned)p->cfg.register_rate);
-    px_reply(p, flow, msg, 503, NULL, "Retry-After: 5\r\n");
+    /* Kept as a transaction's answer: a retransmission gets the same. */
+    px_strans_answer(p, msg, flow, tuple->transport, 503, NULL,
+                     "Retry-After: 5\r\n");
     msg_destroy(msg);
     return;
   }

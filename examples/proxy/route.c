@@ -412,8 +412,11 @@ static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
                               &(const sipflow_reg_branch *){NULL});
     cancel_pending(p, f);
     f->finished = 1;
-    if (!f->st || px_strans_status(f->st) >= 200)
+    if (!f->st || px_strans_status(f->st) >= 200) {
+      /* A retransmission of this 2xx must not reach the freed fork. */
+      px_ctrans_detach(ct);
       fork_free(f);
+    }
     return;
   }
   if (resp) {

@@ -13,6 +13,7 @@
 # stopped by PID; everything is bounded in time.
 #
 # Sizes: UDP=2000 TCP=200 SIPP_USERS=1000 REG_RATE=20 CALL_RATE=2 (env).
+# HOSTILE=1 (default) adds tests/soak/hostile.py's attacks; HOSTILE=0 not.
 set -u
 PROXY=${1:?usage: run.sh PATH/TO/sipflow-proxy [SECONDS]}
 DURATION=${2:-600}
@@ -53,6 +54,7 @@ P=$(python3 "$HERE/../wire/sipraw.py" free-port)
   --domain example.com --control "$tmp/ctl" --log-level warn \
   --keepalive options --ka-interval 15 --ka-timeout 5 --ka-misses 2 \
   --min-expires 30 --max-expires 3600 --token-key "$tmp/keys" \
+  --register-rate 500 --register-burst 5000 --max-conns-per-source 1000 \
   >"$tmp/proxy.log" 2>&1 &
 PX=$!
 pids+=("$PX")
@@ -92,6 +94,18 @@ timeout $((DURATION + 60)) sipp -nostdin -aa -sf "$HERE/call.xml" -inf "$tmp/cal
   127.0.0.1:$P >"$tmp/sipp_call.log" 2>&1 &
 SCALL=$!
 pids+=("$SCALL")
+
+# HOSTILE=1 (the default): the attacks of docs/hardening.md from other
+# loopback addresses (tests/soak/hostile.py) while the phones run; they
+# stop when the churn does. The fleet is all on 127.0.0.1, hence the
+# raised --register-rate and --max-conns-per-source above.
+HOSTILE=${HOSTILE:-1}
+if [ "$HOSTILE" = 1 ]; then
+  timeout $((DURATION + 60)) python3 "$HERE/hostile.py" "$P" $((DURATION - QUIET)) \
+    >"$tmp/hostile.out" 2>"$tmp/hostile.err" &
+  HOST_PID=$!
+  pids+=("$HOST_PID")
+fi
 
 # Samples every 10 s; a line every minute.
 warmup=$((DURATION / 5))
@@ -163,6 +177,10 @@ if after:
 PY
 echo "descriptors: ${fd0} at start, ${fd1} after the load (rss ${rss1} kB)"
 echo "fleet: $(cat "$tmp/fleet.out" 2>/dev/null)"
+if [ "$HOSTILE" = 1 ]; then
+  wait "$HOST_PID" || { echo "hostile: a check went unanswered or an answer was amplified"; status=1; }
+  echo "hostile: $(cat "$tmp/hostile.out" 2>/dev/null)"
+fi
 for s in reg call; do
   if [ -s "$tmp/${s}_stat.csv" ]; then
     python3 - "$tmp/${s}_stat.csv" "$s" <<'PY'

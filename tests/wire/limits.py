@@ -78,6 +78,14 @@ def rss_kb(pid):
     return 0
 
 
+def sanitized(pid):
+    """Whether the process runs AddressSanitizer: its freed memory waits in
+    a quarantine, so RSS says nothing about leaks there (LeakSanitizer at
+    exit does)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
 def register(port, user, contact, lport=None, sock=None, expires="600",
              extra=""):
     s = sock or udp()
@@ -130,7 +138,9 @@ def cmd_relay_leak(port, pid, n):
     if got.get(b"480", 0) < n * 0.9:
         return fail(f"not answered 480: {got}")
     # 3.3 kB leaked per request would be n * 3.3 kB.
-    if r2 - r1 > n * 3.3 / 4:
+    if sanitized(pid):
+        print("sanitizer build: RSS not judged (LeakSanitizer checks at exit)")
+    elif r2 - r1 > n * 3.3 / 4:
         return fail(f"edge RSS grew {r2 - r1} kB for {n} failed relays")
     return 0
 
@@ -147,19 +157,18 @@ def cmd_unread_crlf(port, pid, mib):
     t.sendall(msg("OPTIONS", f"sip:{HOST}:{port}", t.getsockname()[1], "TCP"))
     chunk = b"\r\n\r\n" * 16384
     sent, closed = 0, False
-    deadline = time.monotonic() + 30
-    try:
-        while sent < mib << 20 and time.monotonic() < deadline:
+    # The kernel's send buffer takes some 8 MiB of pings' pongs before the
+    # proxy queues any; a sanitizer build gets there about three times
+    # slower.
+    deadline = time.monotonic() + (180 if sanitized(pid) else 60)
+    # A slow proxy (a loaded machine) only makes sendall wait: a timeout
+    # is not a close. Past mib MiB the pings go on until the close comes.
+    while not closed and time.monotonic() < deadline:
+        try:
             t.sendall(chunk)
             sent += len(chunk)
-    except OSError:
-        closed = True
-    if not closed:  # everything sent: the close comes as the queue fills
-        try:
-            t.settimeout(5)
-            while time.monotonic() < deadline:
-                t.sendall(chunk)
-                sent += len(chunk)
+        except socket.timeout:
+            continue
         except OSError:
             closed = True
     t.close()
@@ -168,7 +177,9 @@ def cmd_unread_crlf(port, pid, mib):
           f" proxy RSS {r0} kB -> {r1} kB")
     if not closed:
         return fail("the connection was not closed")
-    if r1 - r0 > 64 * 1024:
+    if sanitized(pid):
+        print("sanitizer build: RSS not judged")
+    elif r1 - r0 > 64 * 1024:
         return fail(f"RSS grew {r1 - r0} kB")
     return 0
 
@@ -405,6 +416,48 @@ def cmd_dump_one_flow(port, n, proxy, ctl):
     return 0 if worst < limit else fail(f"SIP waited {worst:.2f} s (limit {limit} s)")
 
 
+def cmd_retrans_2xx(port):
+    """A phone that answers an INVITE with 200 three times (as a UAS does
+    until the ACK comes): the proxy passes the first on and survives the
+    retransmissions (they reached a freed fork)."""
+    ph = udp()
+    pp = ph.getsockname()[1]
+    code, _ = register(port, "rt", f"sip:rt@127.0.0.1:{pp}", sock=ph)
+    if code != 200:
+        return fail(f"register: {code}")
+    caller = udp()
+    cp = caller.getsockname()[1]
+    caller.sendto(msg("INVITE", "sip:rt@example.com", cp), (HOST, port))
+    inv = None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        d = ph.recv(65536)
+        if d.startswith(b"INVITE "):
+            inv = d
+            break
+    if not inv:
+        return fail("the INVITE did not reach the phone")
+    lines = inv.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    keep = [l for l in lines[1:] if l.lower().split(b":", 1)[0] in
+            (b"via", b"v", b"from", b"f", b"call-id", b"i", b"cseq", b"record-route")]
+    to = [l for l in lines[1:] if l.lower().split(b":", 1)[0] in (b"to", b"t")][0]
+    ok = (b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\n" + to + b";tag=rt1\r\n"
+          + f"Contact: <sip:rt@127.0.0.1:{pp}>\r\nContent-Length: 0\r\n\r\n".encode())
+    for _ in range(3):
+        ph.sendto(ok, (HOST, port))
+        time.sleep(0.2)
+    got = []
+    caller.settimeout(2)
+    try:
+        while True:
+            got.append(int(caller.recv(65536)[8:11]))
+    except socket.timeout:
+        pass
+    alive, _ = status(port, msg("OPTIONS", f"sip:{HOST}:{port}", 5999))
+    print(f"200 sent three times by the phone -> caller got {got}; OPTIONS afterwards {alive}")
+    return 0 if 200 in got and alive == 200 else fail("not as expected")
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     a = [int(x) for x in sys.argv[3:] if x.isdigit()]
@@ -412,7 +465,7 @@ def main():
           "expires-wrap": cmd_expires_wrap, "many-vias": cmd_many_vias,
           "protocol": cmd_protocol, "reflection": cmd_reflection,
           "max-bindings": cmd_max_bindings, "rate": cmd_rate,
-          "idle-tcp": cmd_idle_tcp}.get(cmd)
+          "idle-tcp": cmd_idle_tcp, "retrans-2xx": cmd_retrans_2xx}.get(cmd)
     if cmd == "dump-one-flow":
         return cmd_dump_one_flow(port, int(sys.argv[3]), sys.argv[4], sys.argv[5])
     return fn(port, *a)

@@ -36,7 +36,9 @@ srv_start() {
   case $SRV_KIND in
   sipflow)
     SRV_CTL=$SRV_TMP/sipflow.ctl
-    local args=(--domain example.com --control "$SRV_CTL")
+    # The load comes from one address: no per-source limits.
+    local args=(--domain example.com --control "$SRV_CTL" --register-rate 0
+      --max-conns-per-source 0)
     for l in "${listen[@]}"; do args+=(--listen "$l"); done
     "$PROXY" "${args[@]}" "$@" >"$SRV_TMP/sipflow.log" 2>&1 &
     SRV_PID=$!

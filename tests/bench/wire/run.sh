@@ -22,7 +22,8 @@ users() { # N file
 start_proxy() { # extra args...
   P=$(port)
   "$PROXY" --listen udp:127.0.0.1:$P --domain example.com --control "$tmp/ctl" \
-    --log-level error --max-expires 7200 "$@" 2>"$tmp/proxy.log" &
+    --log-level error --max-expires 7200 --register-rate 0 \
+    --max-conns-per-source 0 "$@" 2>"$tmp/proxy.log" &
   PX=$!
   pids+=("$PX")
   for _ in $(seq 50); do [ -S "$tmp/ctl" ] && break; sleep 0.1; done
