@@ -69,6 +69,9 @@ typedef struct px_config {
   uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
   uint32_t max_flows;      /* the flow table's limit; 0: none */
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
+  /* --redis-sentinel HOST:PORT[,...], --redis-master NAME */
+  char redis_sentinels[256];
+  char redis_master[128];
 } px_config;
 
 struct px;
