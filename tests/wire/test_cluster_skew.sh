@@ -12,6 +12,8 @@ command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit
 # program forks).
 FAKELIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 [ -n "$FAKELIB" ] || { echo "1..0 # SKIP no libfaketime"; exit 0; }
+# A sanitizer build wants its runtime first in the preload list.
+PRELOAD="$(ldd "$PROXY" | awk '/libasan|libubsan/ {printf "%s ", $3}')$FAKELIB"
 PHONES="python3 $HERE/phones.py"
 exec 3>&1
 # until_true bounded by the clock (a slow check is not retried 5 times a
@@ -40,7 +42,7 @@ node() { # name [wrapper...]
     --log-level debug
 }
 node a
-node c env LD_PRELOAD="$FAKELIB" FAKETIME=-10s FAKETIME_DONT_FAKE_MONOTONIC=1
+node c env LD_PRELOAD="$PRELOAD" FAKETIME=-10s FAKETIME_DONT_FAKE_MONOTONIC=1
 loaded() { for n in a c; do grep -q 'state loaded' "$WIRE_TMP/node$n.log" || return 1; done; }
 check "redis, node a and node c (clock 10 s behind) up and loaded" until_true 10 loaded
 check "node c's clock is 10 s behind (faketime works)" \
