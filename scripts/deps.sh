@@ -7,6 +7,7 @@ packages=(
   build-essential g++ pkg-config meson ninja-build clang clang-format
   libsodium-dev libcriterion-dev libuv1-dev libsofia-sip-ua-dev libjansson-dev uthash-dev libsqlite3-dev
   libhiredis-dev redis-server
+  redis-sentinel faketime
   sip-tester python3 python3-pytest python3-pip python3-setuptools valgrind iproute2 procps bc doxygen abigail-tools
   python3-venv python3-setuptools-whl python3-wheel-whl mypy
   baresip-core linphone-cli

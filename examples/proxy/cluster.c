@@ -420,13 +420,22 @@ int px_cluster_open(px *p) {
   s.port = port;
   s.node_id = p->cfg.node_id;
   s.reconnect_max_ms = 1000;
+  if (p->cfg.redis_sentinels[0]) {
+    s.sentinels = p->cfg.redis_sentinels;
+    if (p->cfg.redis_master[0])
+      s.master_name = p->cfg.redis_master;
+  }
   rv = sipflow_redis_new(&p->redis, p->loop, &cb, &s, p);
   if (rv != 0) {
     px_log(p, SIPFLOW_LOG_ERROR, "cluster: %s", sipflow_strerror(rv));
     return -1;
   }
-  px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s, redis %s:%u", p->cfg.node_id,
-         host, port);
+  if (s.sentinels)
+    px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s, redis master %s from %s",
+           p->cfg.node_id, s.master_name, s.sentinels);
+  else
+    px_log(p, SIPFLOW_LOG_INFO, "cluster: node %s, redis %s:%u", p->cfg.node_id,
+           host, port);
   return 0;
 }
 

@@ -42,6 +42,9 @@ void px_usage(FILE *out) {
       "  --redis redis://HOST:PORT          share bindings with the other\n"
       "                                     nodes through Redis\n"
       "  --node-id NAME                     this node's id (with --redis)\n"
+      "  --redis-sentinel HOST:PORT[,...]   find the Redis master through\n"
+      "                                     these Sentinels (for --redis)\n"
+      "  --redis-master NAME                its name there (default mymaster)\n"
       "  --txn-timeout-ms MS                branch timeout before a local 408\n"
       "                                     (default 32000, RFC 3261 Timer "
       "B)\n"
@@ -193,6 +196,8 @@ enum {
   O_STATE,
   O_REDIS,
   O_NODE_ID,
+  O_REDIS_SENTINEL,
+  O_REDIS_MASTER,
   O_UDP_FLOW_IDLE,
   O_MAX_FLOWS,
   O_RX_COALESCE,
@@ -231,6 +236,8 @@ static const struct option options[] = {
     {"state", required_argument, NULL, O_STATE},
     {"redis", required_argument, NULL, O_REDIS},
     {"node-id", required_argument, NULL, O_NODE_ID},
+    {"redis-sentinel", required_argument, NULL, O_REDIS_SENTINEL},
+    {"redis-master", required_argument, NULL, O_REDIS_MASTER},
     {"udp-flow-idle", required_argument, NULL, O_UDP_FLOW_IDLE},
     {"max-flows", required_argument, NULL, O_MAX_FLOWS},
     {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
@@ -374,6 +381,18 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (!*v || strlen(v) >= sizeof(cfg->node_id))
       return bad("node-id", v);
     strcpy(cfg->node_id, v);
+    return 0;
+  case O_REDIS_SENTINEL:
+    if (!*v || strlen(v) >= sizeof(cfg->redis_sentinels))
+      return bad("redis-sentinel", v);
+    strcpy(cfg->redis_sentinels, v);
+    if (!cfg->redis_url[0])
+      strcpy(cfg->redis_url, "redis://127.0.0.1"); /* found through them */
+    return 0;
+  case O_REDIS_MASTER:
+    if (!*v || strlen(v) >= sizeof(cfg->redis_master))
+      return bad("redis-master", v);
+    strcpy(cfg->redis_master, v);
     return 0;
   case O_LOG_LEVEL:
     cfg->log_level = parse_log_level(v);

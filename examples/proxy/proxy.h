@@ -89,6 +89,10 @@ typedef struct px_config {
   uint32_t register_burst;       /* the token bucket's depth */
   uint32_t tcp_hello_timeout;    /* seconds to a first SIP message */
   uint32_t max_conns_per_source; /* TCP connections from one address */
+
+  /* --redis-sentinel HOST:PORT[,...], --redis-master NAME */
+  char redis_sentinels[256];
+  char redis_master[128];
 } px_config;
 
 struct px;

@@ -233,8 +233,9 @@ typedef enum sipflow_redis_write_mode {
   SIPFLOW_REDIS_WRITE_IF_MINE = 1,
   /** The record again, as this node last knew it (after a
    * reconnection): written only if Redis holds no record of the identity
-   * (it restarted empty, or lost it in a failover), with the version seen
-   * last; not published. Any other record held wins and comes back. */
+   * or an older one than the version this node saw last (it restarted
+   * empty, or lost writes in a failover), with that version; not
+   * published. A newer record held wins and comes back. */
   SIPFLOW_REDIS_WRITE_RESTORE = 2
 } sipflow_redis_write_mode;
 

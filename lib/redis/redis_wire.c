@@ -175,9 +175,11 @@ int rs_unversion(const char *msg, size_t len, uint64_t *version,
  * (a logical clock on Redis's time), so no node's clock orders anything.
  * A write wins unless: the held record has the same Call-ID and a higher
  * CSeq (RFC 3261 §10.3 step 7); "if mine" and another node wrote the held
- * record; "restore" and any record is held (a record with the base
- * version is the same one: nothing to do, answered as a win). A restore
- * keeps its base version and is not published (every node has it).
+ * record; "restore" and a record as new as the base is held (one with the
+ * base version is the same one: nothing to do, answered as a win; an older
+ * one is what a failover to a replica that lagged left: replaced). A
+ * restore keeps its base version and is not published (every node has
+ * it).
  * Returns {1, version} or {0, held version, held value}.
  */
 const char rs_script[] =
@@ -187,7 +189,7 @@ const char rs_script[] =
     "if held then\n"
     "  if m == '2' then\n"
     "    if held == tonumber(ARGV[2]) then return {1, h[1]} end\n"
-    "    return {0, h[1], h[5]}\n"
+    "    if held > tonumber(ARGV[2]) then return {0, h[1], h[5]} end\n"
     "  end\n"
     "  if m == '1' and h[4] ~= ARGV[10] then return {0, h[1], h[5]} end\n"
     "  if h[2] == ARGV[8] and tonumber(h[3]) > tonumber(ARGV[9]) then\n"

@@ -471,6 +471,25 @@ Test(redis, a_restore_is_kept_only_where_redis_lost_the_record, .init = setup,
   sipflow_redis_del(c);
 }
 
+Test(redis, a_restore_replaces_an_older_record_a_failover_left, .init = setup,
+     .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis *a = client("a", &sa);
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  char key[RS_KEY_MAX], cmd[200];
+  RUN_UNTIL(sa.loaded_events);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(stats(a).written == 1);
+  /* A replica that lagged holds the identity at an older version. */
+  cr_assert_gt(rs_key("sipflow", &put, key, sizeof(key)), 0);
+  snprintf(cmd, sizeof(cmd), "HSET %s v 5", key);
+  cr_assert_eq(cli(cmd), 0);
+  cr_assert_eq(sipflow_redis_write_as(a, &put, SIPFLOW_REDIS_WRITE_RESTORE), 0);
+  RUN_UNTIL(stats(a).written == 2);
+  cr_assert_eq(stats(a).superseded, 0, "the older record was replaced");
+  sipflow_redis_del(a);
+}
+
 Test(redis, after_a_reconnection_nothing_known_comes_again, .init = setup,
      .fini = teardown) {
   seen sa = {0}, sb = {0};

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# sipflow-proxy --redis-sentinel: three nodes find the Redis master through
+# three Sentinels (a master and two replicas, all on loopback, own config
+# files, in the foreground, stopped by PID). The master is killed while
+# phones register and calls flow: the nodes follow the failover, and
+# nothing is lost (every node and the new master hold the live set),
+# nothing comes back (an unregistered phone stays gone), calls keep
+# completing. Prints TAP.
+# usage: test_cluster_sentinel.sh PATH/TO/sipflow-proxy
+PROXY=$1
+. "$(dirname "$0")/lib.sh"
+command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 0; }
+command -v redis-sentinel >/dev/null || { echo "1..0 # SKIP no redis-sentinel"; exit 0; }
+PHONES="python3 $HERE/phones.py"
+exec 3>&1
+# until_true bounded by the clock (a slow check is not retried 5 times a
+# second for SECONDS): within SECONDS command...
+within() {
+  local end=$(($(date +%s) + $1)); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.2
+  done
+}
+
+M=$(free_port); R1=$(free_port); R2=$(free_port)
+declare -A RPID
+redis() { # port [replicaof-port]
+  start "redis$1" redis-server --port "$1" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$WIRE_TMP" ${2:+--replicaof 127.0.0.1 $2}
+  RPID[$1]=$LAST_PID
+}
+redis $M; redis $R1 $M; redis $R2 $M
+SENT=()
+for i in 1 2 3; do
+  sp=$(free_port); SENT+=("127.0.0.1:$sp")
+  cat >"$WIRE_TMP/sentinel$i.conf" <<EOF
+port $sp
+bind 127.0.0.1
+daemonize no
+dir $WIRE_TMP
+sentinel monitor mymaster 127.0.0.1 $M 2
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 10000
+sentinel parallel-syncs mymaster 2
+EOF
+  start "sentinel$i" redis-sentinel "$WIRE_TMP/sentinel$i.conf"
+done
+S1=${SENT[0]#127.0.0.1:}
+ready() {
+  [ "$(redis-cli -p "$S1" SENTINEL replicas mymaster | grep -c '^ip$')" -eq 2 ] &&
+    [ "$(redis-cli -p "$S1" SENTINEL sentinels mymaster | grep -c '^ip$')" -eq 2 ]
+}
+check "a master, two replicas and three Sentinels that know each other" until_true 20 ready
+
+declare -A PORT PID
+for n in a b c; do PORT[$n]=$(free_port); done
+node() { # name
+  start "node$1" "$PROXY" --listen udp:127.0.0.1:${PORT[$1]} \
+    --listen tcp:127.0.0.1:${PORT[$1]} --domain example.com \
+    --control "$WIRE_TMP/ctl.$1" --token-key "$WIRE_TMP/key.$1" \
+    --redis-sentinel "$(IFS=,; echo "${SENT[*]}")" --redis-master mymaster \
+    --node-id "$1" --keepalive options --ka-interval 1 --ka-timeout 1 \
+    --ka-misses 3 --log-level debug
+  PID[$1]=$LAST_PID
+}
+for n in a b c; do node $n; done
+on_master() { # port: every node connected to it
+  for n in a b c; do grep -q "redis connected to 127.0.0.1:$1 " "$WIRE_TMP/node$n.log" || return 1; done
+}
+check "the nodes found the master through the Sentinels" until_true 10 on_master $M
+
+: >"$WIRE_TMP/farm1"
+for i in $(seq -w 1 10); do
+  echo "sa$i tcp 127.0.0.1 ${PORT[a]}" >>"$WIRE_TMP/farm1"
+  echo "sb$i tcp 127.0.0.1 ${PORT[b]}" >>"$WIRE_TMP/farm1"
+  echo "sc$i udp 127.0.0.1 ${PORT[c]}" >>"$WIRE_TMP/farm1"
+done
+start farm1 $PHONES farm "$WIRE_TMP/farm1"
+check "30 phones registered on a, b and c" \
+  until_true 10 grep -q '^registered 30 0' "$WIRE_TMP/farm1.log"
+ALL="$WIRE_TMP/ctl.a@${PORT[a]} $WIRE_TMP/ctl.b@${PORT[b]} $WIRE_TMP/ctl.c@${PORT[c]}"
+agree() {
+  $PHONES agree "$PROXY" "$1" $ALL >"$WIRE_TMP/agree.out" 2>&1; local rv=$?
+  cat "$WIRE_TMP/agree.out" >>"$WIRE_TMP/checks.log"; return $rv
+}
+check "every node holds the 30" within 10 agree 30
+check "an unregister of sa01 at node c is answered 200" \
+  eval '[ "$($PHONES unreg 127.0.0.1 ${PORT[c]} sa01)" = 200 ]'
+check "every node holds the 29 others" within 5 agree 29
+synced() { # the replicas have every write of the master
+  local off; off=$(redis-cli -p "$M" INFO replication | grep -o 'master_repl_offset:[0-9]*' | cut -d: -f2)
+  for r in $R1 $R2; do
+    redis-cli -p "$r" INFO replication | grep -q "slave_repl_offset:$off" || return 1
+  done
+}
+check "the replicas caught up" until_true 5 synced
+
+# The master dies; phones register and calls flow meanwhile.
+users() { awk -v p="$1" 'index($1, p) == 1 {print $1}' "$2"; }
+kill -KILL ${RPID[$M]}; wait ${RPID[$M]} 2>/dev/null
+T0=$(date +%s%N)
+: >"$WIRE_TMP/farm2"
+for i in $(seq -w 1 10); do echo "sd$i udp 127.0.0.1 ${PORT[a]}" >>"$WIRE_TMP/farm2"; done
+start farm2 $PHONES farm "$WIRE_TMP/farm2"
+$PHONES calls 127.0.0.1 "${PORT[c]}" 8 $(users sb "$WIRE_TMP/farm1") >"$WIRE_TMP/during.out" 2>&1
+echo "# calls at c to b's phones right after the master died: $(cat "$WIRE_TMP/during.out")"
+check "calls during the failover complete (served from memory)" \
+  grep -q 'attempted 10 completed 10 ' "$WIRE_TMP/during.out"
+check "10 more phones registered on a while the master was down" \
+  until_true 10 grep -q '^registered 10 0' "$WIRE_TMP/farm2.log"
+new_master() {
+  local m; m=$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name mymaster | sed -n 2p)
+  [ "$m" = "$R1" ] || [ "$m" = "$R2" ] || return 1
+  on_master "$m" && echo "$m" >"$WIRE_TMP/new_master"
+}
+check "the Sentinels promoted a replica and every node follows it" until_true 30 new_master
+echo "# every node on the new master $((($(date +%s%N) - T0) / 1000000)) ms after the kill"
+check "every node holds the 39 live bindings (none lost, sa01 not back)" within 10 agree 39
+echo "# after the failover: $(cat "$WIRE_TMP/agree.out")"
+NM=$(cat "$WIRE_TMP/new_master" 2>/dev/null || echo 0)
+live_keys() {
+  local n=0 k
+  for k in $(redis-cli -p "$NM" --scan --pattern 'sipflow:b:*'); do
+    [ "$(redis-cli -p "$NM" TTL "$k")" -gt 300 ] && n=$((n + 1))
+  done
+  echo "# new master holds $n live binding records" >&3
+  [ "$n" -eq 39 ]
+}
+check "the new master holds the 39 live records (a tombstone for sa01)" until_true 5 live_keys
+check "calls to all 39 phones complete after the failover" \
+  eval '$PHONES calls 127.0.0.1 ${PORT[b]} 10 $(awk "{print \$1}" $WIRE_TMP/farm1 $WIRE_TMP/farm2 | grep -v "^sa01$") >&3'
+for n in a b c; do check "node $n still runs" kill -0 ${PID[$n]}; done
+wire_done
