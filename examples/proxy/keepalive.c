@@ -113,7 +113,15 @@ static int pick_method(px *p, int transport, bool outbound) {
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_endpoint ep;
   int method;
-  if (!p->ka || !b->flow_id)
+  if (!p->ka)
+    return;
+  /* Moved to another flow (same AoR, instance and reg-id, RFC 5626 §6):
+   * the old flow is no longer kept alive for it. */
+  if (b->prev_flow_id && b->prev_flow_id != b->flow_id)
+    sipflow_keepalive_reason_end(p->ka, b->prev_flow_id,
+                                 SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
+                                 sipflow_uv_now());
+  if (!b->flow_id)
     return;
   if (!present) {
     sipflow_keepalive_reason_end(p->ka, b->flow_id,
