@@ -50,7 +50,18 @@ void px_usage(FILE *out) {
       "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
       "it\n"
       "                                     every MS ms (default 5; 0: at "
-      "once)\n",
+      "once)\n"
+      "  --auth register|all|off            who must authenticate "
+      "(default\n"
+      "                                     register with --auth-file, else\n"
+      "                                     off: open to anyone)\n"
+      "  --auth-file FILE                   user:realm:HA1-MD5[:HA1-SHA-256]\n"
+      "  --auth-realm REALM                 default the first --domain\n"
+      "  --auth-nonce-ttl S                 nonce lifetime (default 300)\n"
+      "  --auth-nonces N                    nonces tracked against replay\n"
+      "                                     (default 65536)\n"
+      "  --auth-algorithms LIST             offered, in order (default\n"
+      "                                     sha-256,md5)\n",
       out);
 }
 
@@ -136,6 +147,8 @@ static void config_defaults(px_config *cfg) {
   cfg->udp_flow_idle = 900;
   cfg->max_flows = 100000;
   cfg->rx_coalesce_ms = 5;
+  cfg->auth_nonce_ttl = 300;
+  cfg->auth_nonces = 65536;
 }
 
 enum {
@@ -165,6 +178,12 @@ enum {
   O_UDP_FLOW_IDLE,
   O_MAX_FLOWS,
   O_RX_COALESCE,
+  O_AUTH_NONCE_TTL,
+  O_AUTH_NONCES,
+  O_AUTH,
+  O_AUTH_FILE,
+  O_AUTH_REALM,
+  O_AUTH_ALGS,
   O_HELP
 };
 
@@ -195,6 +214,12 @@ static const struct option options[] = {
     {"udp-flow-idle", required_argument, NULL, O_UDP_FLOW_IDLE},
     {"max-flows", required_argument, NULL, O_MAX_FLOWS},
     {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
+    {"auth-nonce-ttl", required_argument, NULL, O_AUTH_NONCE_TTL},
+    {"auth-nonces", required_argument, NULL, O_AUTH_NONCES},
+    {"auth", required_argument, NULL, O_AUTH},
+    {"auth-file", required_argument, NULL, O_AUTH_FILE},
+    {"auth-realm", required_argument, NULL, O_AUTH_REALM},
+    {"auth-algorithms", required_argument, NULL, O_AUTH_ALGS},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -309,6 +334,38 @@ static int apply(px_config *cfg, int opt, const char *v) {
   case O_LOG_LEVEL:
     cfg->log_level = parse_log_level(v);
     return cfg->log_level >= 0 ? 0 : bad("log-level", v);
+  case O_AUTH:
+    if (strcmp(v, "off") == 0)
+      cfg->auth_mode = PX_AUTH_OFF;
+    else if (strcmp(v, "register") == 0)
+      cfg->auth_mode = PX_AUTH_REGISTER;
+    else if (strcmp(v, "all") == 0)
+      cfg->auth_mode = PX_AUTH_ALL;
+    else
+      return bad("auth", v);
+    return 0;
+  case O_AUTH_FILE:
+    if (strlen(v) >= sizeof(cfg->auth_file))
+      return bad("auth-file", v);
+    strcpy(cfg->auth_file, v);
+    return 0;
+  case O_AUTH_REALM:
+    if (!*v || strlen(v) >= sizeof(cfg->auth_realm) || strchr(v, '"'))
+      return bad("auth-realm", v);
+    strcpy(cfg->auth_realm, v);
+    return 0;
+  case O_AUTH_ALGS:
+    if (strcmp(v, "sha-256,md5") == 0)
+      strcpy(cfg->auth_algs, "SM");
+    else if (strcmp(v, "md5,sha-256") == 0)
+      strcpy(cfg->auth_algs, "MS");
+    else if (strcmp(v, "sha-256") == 0)
+      strcpy(cfg->auth_algs, "S");
+    else if (strcmp(v, "md5") == 0)
+      strcpy(cfg->auth_algs, "M");
+    else
+      return bad("auth-algorithms", v);
+    return 0;
   default:
     break;
   }
@@ -352,6 +409,14 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (n > 100)
       return bad("rx-coalesce-ms", v);
     cfg->rx_coalesce_ms = n;
+    break;
+  case O_AUTH_NONCE_TTL:
+    cfg->auth_nonce_ttl = n ? n : 1;
+    break;
+  case O_AUTH_NONCES:
+    if (n == 0 || n > 16777216)
+      return bad("auth-nonces", v);
+    cfg->auth_nonces = n;
     break;
   default:
     return -1;

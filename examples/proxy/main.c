@@ -281,7 +281,8 @@ int main(int argc, char **argv) {
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
       px_cluster_open(p) != 0 || px_keys_ready(p) != 0 ||
-      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0) {
+      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0 ||
+      px_auth_open(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }
@@ -304,6 +305,7 @@ int main(int argc, char **argv) {
   uv_run(p->loop, UV_RUN_DEFAULT);
   /* Objects go after the loop has closed every handle that uses them. */
   px_state_close(p);
+  px_auth_close(p);
   sipflow_keepalive_del(p->ka);
   sipflow_registrar_del(p->reg);
   px_udp_flows_free(p);
