@@ -5,7 +5,9 @@
  *
  * - Credentials are HA1 values, never passwords: --auth-file lines
  *   "user:realm:HA1-MD5[:HA1-SHA-256]" (docs/proxy.md). Lines of another
- *   realm are skipped, so one file may serve several servers.
+ *   realm are skipped, so one file may serve several servers. And/or an
+ *   SQLite table (--auth-db), read at each authentication, so users added
+ *   there count at once.
  * - Nonces are stateless and can't be forged: issue time and a sequence
  *   number, MACed (HMAC-SHA-512-256, libsodium) under a key made at
  *   start-up. One that has aged past --auth-nonce-ttl gets 401 stale=true.
@@ -30,6 +32,7 @@
 #include <strings.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 #include <uthash.h>
 
 #include <sofia-sip/auth_digest.h>
@@ -58,6 +61,9 @@ typedef struct nonce_slot {
 
 struct px_auth {
   cred *creds;
+  sqlite3 *db;        /* --auth-db, or NULL */
+  sqlite3_stmt *find; /* its user look-up */
+  cred found;         /* what the look-up found */
   char realm[256];
   uint8_t key[crypto_auth_KEYBYTES];
   uint64_t next_seq;
@@ -212,8 +218,73 @@ static void free_auth(struct px_auth *a) {
     free(c);
   }
   sodium_memzero(a->key, sizeof(a->key));
+  sodium_memzero(&a->found, sizeof(a->found));
+  sqlite3_finalize(a->find);
+  sqlite3_close(a->db);
   free(a->slots);
   free(a);
+}
+
+#define DB_SCHEMA                                                              \
+  "CREATE TABLE sipflow_auth (username TEXT NOT NULL, realm TEXT NOT NULL, "   \
+  "ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT, PRIMARY KEY (username, realm))"
+
+/* Read-only: the operator's tools write the table; a writer does not hold
+ * up a reader in WAL mode, and 50 ms of a rollback-journal lock at most. */
+static int open_db(px *p, struct px_auth *a, const char *path) {
+  if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+      sqlite3_busy_timeout(a->db, 50) != SQLITE_OK ||
+      sqlite3_prepare_v2(a->db,
+                         "SELECT ha1_md5, ha1_sha256 FROM sipflow_auth "
+                         "WHERE username = ?1 AND realm = ?2",
+                         -1, &a->find, NULL) != SQLITE_OK) {
+    fprintf(stderr,
+            "sipflow-proxy: --auth-db %s: %s (it needs the table: %s)\n", path,
+            a->db ? sqlite3_errmsg(a->db) : "out of memory", DB_SCHEMA);
+    return -1;
+  }
+  px_log(p, SIPFLOW_LOG_INFO, "auth: users of realm \"%s\" also from %s",
+         a->realm, path);
+  return 0;
+}
+
+/* The user's credentials from the table: 1 found, 0 not, -1 error. */
+static int db_lookup(px *p, struct px_auth *a, const char *user, cred **out) {
+  const unsigned char *md5, *sha;
+  int rv;
+  sqlite3_reset(a->find);
+  sqlite3_bind_text(a->find, 1, user, -1, SQLITE_STATIC);
+  sqlite3_bind_text(a->find, 2, a->realm, -1, SQLITE_STATIC);
+  rv = sqlite3_step(a->find);
+  if (rv == SQLITE_DONE) {
+    sqlite3_reset(a->find);
+    return 0;
+  }
+  if (rv != SQLITE_ROW) {
+    px_log_net(p, SIPFLOW_LOG_ERROR, "auth: --auth-db: %s",
+               sqlite3_errmsg(a->db));
+    sqlite3_reset(a->find);
+    return -1;
+  }
+  md5 = sqlite3_column_text(a->find, 0);
+  sha = sqlite3_column_text(a->find, 1);
+  rv = 0;
+  if (md5 && is_hex((const char *)md5, HEX_MD5) &&
+      (!sha || !sha[0] || is_hex((const char *)sha, HEX_SHA256))) {
+    memcpy(a->found.ha1_md5, md5, HEX_MD5 + 1);
+    lower(a->found.ha1_md5);
+    a->found.ha1_sha256[0] = '\0';
+    if (sha && sha[0]) {
+      memcpy(a->found.ha1_sha256, sha, HEX_SHA256 + 1);
+      lower(a->found.ha1_sha256);
+    }
+    *out = &a->found;
+    rv = 1;
+  } else {
+    px_log_net(p, SIPFLOW_LOG_WARN, "auth: --auth-db: bad HA1 for %s", user);
+  }
+  sqlite3_reset(a->find);
+  return rv;
 }
 
 static void warn_open(px *p) {
@@ -227,11 +298,12 @@ int px_auth_open(px *p) {
   struct px_auth *a;
   const char *realm = p->cfg.auth_realm;
   int mode = p->cfg.auth_mode;
+  int creds = p->cfg.auth_file[0] || p->cfg.auth_db[0];
   if (mode == PX_AUTH_DEFAULT)
-    mode = p->cfg.auth_file[0] ? PX_AUTH_REGISTER : PX_AUTH_OFF;
+    mode = creds ? PX_AUTH_REGISTER : PX_AUTH_OFF;
   if (p->cfg.role == PX_ROLE_EDGE) {
     /* The registrar challenges; its 401 and the retried REGISTER pass. */
-    if (p->cfg.auth_file[0] || mode != PX_AUTH_OFF)
+    if (creds || mode != PX_AUTH_OFF)
       px_log(p, SIPFLOW_LOG_WARN,
              "auth: ignored by an edge: the registrar behind it "
              "authenticates, this edge passes challenges and credentials");
@@ -241,8 +313,8 @@ int px_auth_open(px *p) {
     warn_open(p);
     return 0;
   }
-  if (!p->cfg.auth_file[0]) {
-    fprintf(stderr, "sipflow-proxy: --auth needs --auth-file\n");
+  if (!creds) {
+    fprintf(stderr, "sipflow-proxy: --auth needs --auth-file or --auth-db\n");
     return -1;
   }
   if (!realm[0])
@@ -258,7 +330,8 @@ int px_auth_open(px *p) {
   snprintf(a->realm, sizeof(a->realm), "%s", realm);
   crypto_auth_keygen(a->key);
   a->next_seq = 1;
-  if (load_file(p, a, p->cfg.auth_file) != 0) {
+  if ((p->cfg.auth_file[0] && load_file(p, a, p->cfg.auth_file) != 0) ||
+      (p->cfg.auth_db[0] && open_db(p, a, p->cfg.auth_db) != 0)) {
     free_auth(a);
     return -1;
   }
@@ -482,6 +555,10 @@ static int check(px *p, msg_t *msg, int proxy, const url_t *id,
     goto done;
   }
   HASH_FIND_STR(a->creds, user, c);
+  if (!c && a->db && db_lookup(p, a, user, &c) < 0) {
+    refuse(p, 500, "Credentials Unavailable", out);
+    goto done;
+  }
   if (!c || (alg == ALG_SHA256 && !c->ha1_sha256[0])) {
     refuse(p, 403, "Forbidden", out);
     goto done;

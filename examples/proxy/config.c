@@ -56,6 +56,8 @@ void px_usage(FILE *out) {
       "                                     register with --auth-file, else\n"
       "                                     off: open to anyone)\n"
       "  --auth-file FILE                   user:realm:HA1-MD5[:HA1-SHA-256]\n"
+      "  --auth-db FILE                     SQLite file with table "
+      "sipflow_auth\n"
       "  --auth-realm REALM                 default the first --domain\n"
       "  --auth-nonce-ttl S                 nonce lifetime (default 300)\n"
       "  --auth-nonces N                    nonces tracked against replay\n"
@@ -184,6 +186,7 @@ enum {
   O_AUTH_FILE,
   O_AUTH_REALM,
   O_AUTH_ALGS,
+  O_AUTH_DB,
   O_HELP
 };
 
@@ -220,6 +223,7 @@ static const struct option options[] = {
     {"auth-file", required_argument, NULL, O_AUTH_FILE},
     {"auth-realm", required_argument, NULL, O_AUTH_REALM},
     {"auth-algorithms", required_argument, NULL, O_AUTH_ALGS},
+    {"auth-db", required_argument, NULL, O_AUTH_DB},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -348,6 +352,11 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (strlen(v) >= sizeof(cfg->auth_file))
       return bad("auth-file", v);
     strcpy(cfg->auth_file, v);
+    return 0;
+  case O_AUTH_DB:
+    if (strlen(v) >= sizeof(cfg->auth_db))
+      return bad("auth-db", v);
+    strcpy(cfg->auth_db, v);
     return 0;
   case O_AUTH_REALM:
     if (!*v || strlen(v) >= sizeof(cfg->auth_realm) || strchr(v, '"'))

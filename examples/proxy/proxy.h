@@ -78,6 +78,7 @@ typedef struct px_config {
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
   int auth_mode;           /* px_auth_mode (--auth) */
   char auth_file[1024];    /* --auth-file: user:realm:HA1-MD5[:HA1-SHA-256] */
+  char auth_db[1024];      /* --auth-db: SQLite file, table sipflow_auth */
   char auth_realm[256];    /* --auth-realm; "": the first --domain */
   uint32_t auth_nonce_ttl; /* --auth-nonce-ttl, seconds */
   uint32_t auth_nonces;    /* --auth-nonces: nonce-count table slots */

@@ -111,6 +111,41 @@ check "SIPp with a wrong password gets no 200" \
   -sf '$SCEN/auth_register.xml' -s bob -au bob -ap nope -auth_uri example.com -m 1 -i 127.0.0.1 \
   -p $(free_port) 127.0.0.1:$M >/dev/null 2>&1"
 
+# Credentials in an SQLite table (--auth-db), read at each authentication:
+# a user added while the proxy runs can register at once.
+DB=$WIRE_TMP/users.db
+python3 - "$DB" <<PY
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("CREATE TABLE sipflow_auth (username TEXT NOT NULL, realm TEXT NOT NULL, "
+           "ha1_md5 TEXT NOT NULL, ha1_sha256 TEXT, PRIMARY KEY (username, realm))")
+db.commit()
+PY
+add_user() { # user password
+  python3 - "$DB" "$1" "$2" <<PY
+import hashlib, sqlite3, sys
+db, u, pw = sqlite3.connect(sys.argv[1]), sys.argv[2], sys.argv[3]
+a1 = f"{u}:example.com:{pw}".encode()
+db.execute("INSERT INTO sipflow_auth VALUES (?, 'example.com', ?, ?)",
+           (u, hashlib.md5(a1).hexdigest(), hashlib.sha256(a1).hexdigest()))
+db.commit()
+PY
+}
+add_user dora doorpw
+D=$(free_port)
+start dbproxy "$PROXY" --listen udp:127.0.0.1:$D --domain example.com \
+  --control "$WIRE_TMP/db.ctl" --auth-db "$DB" --keepalive off
+check "proxy with --auth-db up" wait_for "$WIRE_TMP/db.ctl" 10
+check "a user from the table registers (SHA-256)" \
+  $DIGEST register 127.0.0.1 $D --user dora --password doorpw --alg SHA-256
+check "a user not yet in the table gets 403" \
+  $DIGEST register 127.0.0.1 $D --user eve --password evepw --expect 403
+add_user eve evepw
+check "added to the table while the proxy runs, it registers at once" \
+  $DIGEST register 127.0.0.1 $D --user eve --password evepw
+check "--auth-db without the table refuses to start" \
+  sh -c "! timeout 5 '$PROXY' --listen udp:127.0.0.1:$(free_port) --auth-db '$WIRE_TMP/empty.db'"
+
 # Without credentials the server is open, and says so.
 O=$(free_port)
 start open "$PROXY" --listen udp:127.0.0.1:$O --domain example.com \
