@@ -89,13 +89,20 @@ class Phone:
         return None
 
     def transact(self, msg):
-        """Send a request; the first final response (text) or None."""
+        """Send a request; the first final response (text) or None. Over
+        UDP it is sent again after 0.5, 1 and 2 s (RFC 3261 Timer E)."""
         self.send(msg)
         end = time.time() + 4
+        wait = 0.5
+        resend = time.time() + wait
         while time.time() < end:
-            got = self.recv_msg(end - time.time())
+            got = self.recv_msg(min(end, resend) - time.time())
             if got is None:
-                return None
+                if self.transport == "udp" and time.time() >= resend:
+                    self.send(msg)
+                    wait *= 2
+                    resend = time.time() + wait
+                continue
             first = got.split("\r\n", 1)[0].split()
             if len(first) >= 2 and first[0] == "SIP/2.0" and int(first[1]) >= 200:
                 return got
