@@ -45,7 +45,8 @@ class Phone:
         self.transport = transport
         if transport == "udp":
             self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if lport:  # a port from free_port, possibly just released
+                self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.s.bind(("127.0.0.1", lport))
         else:
             self.s = socket.create_connection((host, port), timeout=3)
