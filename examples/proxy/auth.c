@@ -447,9 +447,18 @@ static int refuse(px *p, int status, const char *phrase, px_auth_answer *out) {
   return -1;
 }
 
-/* sofia-sip leaves quotes on some values: compare without them. */
+static const char *unquote(char *buf, size_t cap, const char *v);
+
+/* sofia-sip leaves quotes on some values: compare without them. The realm
+ * is a quoted string, compared as is; algorithm and qop are tokens,
+ * compared without regard to case. */
 static int eq_unquoted(const char *v, const char *want) {
   return v && auth_strcmp(v, want) == 0;
+}
+
+static int eq_token(const char *v, const char *want) {
+  char buf[32];
+  return unquote(buf, sizeof(buf), v) && strcasecmp(buf, want) == 0;
 }
 
 static const char *unquote(char *buf, size_t cap, const char *v) {
@@ -523,14 +532,14 @@ static int check(px *p, msg_t *msg, int proxy, const url_t *id,
       !unquote(cnonce, sizeof(cnonce), ar.ar_cnonce) ||
       !unquote(given, sizeof(given), ar.ar_response) ||
       !unquote(ncbuf, sizeof(ncbuf), ar.ar_nc) ||
-      !eq_unquoted(ar.ar_qop, "auth") || parse_nc(ncbuf, &nc) != 0) {
+      !eq_token(ar.ar_qop, "auth") || parse_nc(ncbuf, &nc) != 0) {
     /* No qop=auth (RFC 2069 style) or a missing field: ask again. */
     challenge(p, proxy, 0, out);
     goto done;
   }
-  if (!ar.ar_algorithm || eq_unquoted(ar.ar_algorithm, "MD5"))
+  if (!ar.ar_algorithm || eq_token(ar.ar_algorithm, "MD5"))
     alg = ALG_MD5;
-  else if (eq_unquoted(ar.ar_algorithm, "SHA-256"))
+  else if (eq_token(ar.ar_algorithm, "SHA-256"))
     alg = ALG_SHA256;
   else
     alg = -1; /* -sess and others are never offered */

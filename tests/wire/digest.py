@@ -14,6 +14,7 @@ import sys
 import time
 
 DOMAIN = "example.com"
+LOWER_ALG = False  # --lower-alg: "sha-256", a token compared without case
 
 
 def H(alg, s):
@@ -148,7 +149,8 @@ class Phone:
         resp = H(alg, f"{ha1}:{ch['nonce']}:{ncs}:{cnonce}:auth:{ha2}")
         return (f'{header}: Digest username="{user}", realm="{realm}", '
                 f'nonce="{ch["nonce"]}", uri="{ruri}", response="{resp}", '
-                f'algorithm={alg}, qop=auth, nc={ncs}, cnonce="{cnonce}"')
+                f'algorithm={alg.lower() if LOWER_ALG else alg}, qop=auth, '
+                f'nc={ncs}, cnonce="{cnonce}"')
 
 
 def status(msg):
@@ -395,7 +397,10 @@ def main():
     ap.add_argument("--reg-port", type=int)
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--route")
+    ap.add_argument("--lower-alg", action="store_true")
     a = ap.parse_args()
+    global LOWER_ALG
+    LOWER_ALG = a.lower_alg
     cmds = {"challenge": cmd_challenge, "register": cmd_register,
             "replay": cmd_replay, "stale": cmd_stale, "invite": cmd_invite,
             "reach": cmd_reach, "moves": cmd_moves,

@@ -38,6 +38,8 @@ check "the right password under MD5 gets 200" \
   $DIGEST register 127.0.0.1 $P --alg MD5
 check "the right password under SHA-256 gets 200" \
   $DIGEST register 127.0.0.1 $P --alg SHA-256 --transport tcp
+check "the algorithm is a token: sha-256 in lower case gets 200 too" \
+  $DIGEST register 127.0.0.1 $P --alg SHA-256 --lower-alg
 check "a wrong password gets 403" \
   $DIGEST register 127.0.0.1 $P --password wrong --expect 403
 check "a user not in the file gets 403" \
