@@ -93,7 +93,8 @@ start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
 start edge "$PROXY" --role edge --listen udp:127.0.0.1:$E \
   --registrar udp:127.0.0.1:$R --control "$WIRE_TMP/edge.ctl" \
   --txn-timeout-ms 2000 --log-level debug
-check "edge and registrar up" sh -c "[ -S '$WIRE_TMP/reg.ctl' ] || sleep 2; [ -S '$WIRE_TMP/edge.ctl' ] || sleep 2; [ -S '$WIRE_TMP/reg.ctl' ] && [ -S '$WIRE_TMP/edge.ctl' ]"
+check "registrar up" wait_for "$WIRE_TMP/reg.ctl" 10
+check "edge up" wait_for "$WIRE_TMP/edge.ctl" 10
 check "through the edge: 401, then 200, and a request reaches the phone by the token" \
   $DIGEST reach 127.0.0.1 $E --user bob --password bobpw --alg SHA-256 \
   --instance 00000000-0000-1000-8000-0000000000b0 --reg-port $R
