@@ -249,6 +249,7 @@ void sipflow__reg_view(const sipflow_registrar *reg,
   v->cseq = b->cseq;
   v->n_path = b->n_path;
   v->flow_id = b->flow_id;
+  v->prev_flow_id = b->flow_id;
   v->flow = b->tuple;
   v->received = b_received(b);
   v->health = (sipflow_flow_health)b->health;

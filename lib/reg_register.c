@@ -624,6 +624,7 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
                   sipflow__reg_cinfo *ci) {
   sipflow_tstamp at = j->now + (sipflow_tstamp)ci->expires * SIPFLOW_SECONDS;
   sipflow__reg_binding *b = ci->fresh ? ci->fresh : ci->old;
+  sipflow_flow_id prev = ci->old ? ci->old->flow_id : 0;
   sipflow__reg_content ct;
   switch (ci->action) {
   case ACT_ADD:
@@ -643,15 +644,15 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
     b->cseq = j->req->cseq;
     b->updated_at = j->now;
     sipflow__reg_set_expiry(reg, b, at);
-    sipflow__reg_report(reg,
-                        ci->action == ACT_UPDATE ? SIPFLOW_REG_UPDATED
-                                                 : SIPFLOW_REG_REFRESHED,
-                        b);
+    sipflow__reg_report_moved(reg,
+                              ci->action == ACT_UPDATE ? SIPFLOW_REG_UPDATED
+                                                       : SIPFLOW_REG_REFRESHED,
+                              b, prev);
     break;
   case ACT_REPLACE:
     b->updated_at = j->now;
     sipflow__reg_replace(reg, ci->old, b, at);
-    sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, b);
+    sipflow__reg_report_moved(reg, SIPFLOW_REG_UPDATED, b, prev);
     sipflow__reg_release(reg, ci->old);
     break;
   case ACT_REMOVE:

@@ -206,7 +206,7 @@ static int put(sipflow_registrar *reg, const sipflow_change *c,
     return SIPFLOW_ERR_NOMEM;
   }
   sipflow__reg_replace(reg, old, fresh, at);
-  sipflow__reg_report(reg, SIPFLOW_REG_UPDATED, fresh);
+  sipflow__reg_report_moved(reg, SIPFLOW_REG_UPDATED, fresh, old->flow_id);
   sipflow__reg_release(reg, old);
   return 0;
 }

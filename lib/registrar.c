@@ -302,10 +302,19 @@ void sipflow__reg_release(sipflow_registrar *reg, sipflow__reg_binding *b) {
 
 void sipflow__reg_report(sipflow_registrar *reg, sipflow_reg_change change,
                          const sipflow__reg_binding *b) {
+  sipflow__reg_report_moved(reg, change, b,
+                            change == SIPFLOW_REG_ADDED ? 0 : b->flow_id);
+}
+
+void sipflow__reg_report_moved(sipflow_registrar *reg,
+                               sipflow_reg_change change,
+                               const sipflow__reg_binding *b,
+                               sipflow_flow_id prev_flow) {
   sipflow_reg_binding v;
   if (!reg->cb.change)
     return;
   sipflow__reg_view(reg, b, sipflow__reg_aor_key(b->aor), b->aor->len, &v);
+  v.prev_flow_id = prev_flow;
   reg->in_callback = 1;
   reg->cb.change(reg, change, &v, reg->ctx->user_data);
   reg->in_callback = 0;

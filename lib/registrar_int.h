@@ -462,6 +462,12 @@ void sipflow__reg_aor_gc(sipflow_registrar *reg, sipflow__reg_aor *aor);
 /* Call the change callback for |b| of |aor|. */
 void sipflow__reg_report(sipflow_registrar *reg, sipflow_reg_change change,
                          const sipflow__reg_binding *b);
+/* The same for a binding that was reached over |prev_flow| before the
+ * change (sipflow_reg_binding.prev_flow_id). */
+void sipflow__reg_report_moved(sipflow_registrar *reg,
+                               sipflow_reg_change change,
+                               const sipflow__reg_binding *b,
+                               sipflow_flow_id prev_flow);
 /* Unlink, report and release: the way a binding leaves. */
 void sipflow__reg_remove(sipflow_registrar *reg, sipflow__reg_binding *b,
                          sipflow_reg_change why);

@@ -58,7 +58,9 @@ void px_usage(FILE *out) {
       "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
       "it\n"
       "                                     every MS ms (default 5; 0: at "
-      "once)\n"
+      "once)\n",
+      out);
+  fputs(
       "  --max-send-queue BYTES             bytes queued for one TCP peer "
       "that\n"
       "                                     does not read; past it the\n"
@@ -78,7 +80,20 @@ void px_usage(FILE *out) {
       "                                     no SIP message within S seconds\n"
       "                                     (default 10; 0: never)\n"
       "  --max-conns-per-source N           TCP connections from one address\n"
-      "                                     (default 128; 0: no cap)\n",
+      "                                     (default 128; 0: no cap)\n"
+      "  --auth register|all|off            who must authenticate "
+      "(default\n"
+      "                                     register with --auth-file, else\n"
+      "                                     off: open to anyone)\n"
+      "  --auth-file FILE                   user:realm:HA1-MD5[:HA1-SHA-256]\n"
+      "  --auth-db FILE                     SQLite file with table "
+      "sipflow_auth\n"
+      "  --auth-realm REALM                 default the first --domain\n"
+      "  --auth-nonce-ttl S                 nonce lifetime (default 300)\n"
+      "  --auth-nonces N                    nonces tracked against replay\n"
+      "                                     (default 65536)\n"
+      "  --auth-algorithms LIST             offered, in order (default\n"
+      "                                     sha-256,md5)\n",
       out);
 }
 
@@ -170,6 +185,8 @@ static void config_defaults(px_config *cfg) {
   cfg->register_burst = 100;
   cfg->tcp_hello_timeout = 10;
   cfg->max_conns_per_source = 128;
+  cfg->auth_nonce_ttl = 300;
+  cfg->auth_nonces = 65536;
 }
 
 enum {
@@ -209,7 +226,14 @@ enum {
   O_REGISTER_RATE,
   O_REGISTER_BURST,
   O_TCP_HELLO,
-  O_MAX_CONNS_SRC
+  O_MAX_CONNS_SRC,
+  O_AUTH_NONCE_TTL,
+  O_AUTH_NONCES,
+  O_AUTH,
+  O_AUTH_FILE,
+  O_AUTH_REALM,
+  O_AUTH_ALGS,
+  O_AUTH_DB
 };
 
 static const struct option options[] = {
@@ -243,6 +267,13 @@ static const struct option options[] = {
     {"rx-coalesce-ms", required_argument, NULL, O_RX_COALESCE},
     {"peer", required_argument, NULL, O_PEER},
     {"alias", required_argument, NULL, O_ALIAS},
+    {"auth-nonce-ttl", required_argument, NULL, O_AUTH_NONCE_TTL},
+    {"auth-nonces", required_argument, NULL, O_AUTH_NONCES},
+    {"auth", required_argument, NULL, O_AUTH},
+    {"auth-file", required_argument, NULL, O_AUTH_FILE},
+    {"auth-realm", required_argument, NULL, O_AUTH_REALM},
+    {"auth-algorithms", required_argument, NULL, O_AUTH_ALGS},
+    {"auth-db", required_argument, NULL, O_AUTH_DB},
     {"help", no_argument, NULL, O_HELP},
     {"max-send-queue", required_argument, NULL, O_MAX_SEND_QUEUE},
     {"max-bindings", required_argument, NULL, O_MAX_BINDINGS},
@@ -397,6 +428,43 @@ static int apply(px_config *cfg, int opt, const char *v) {
   case O_LOG_LEVEL:
     cfg->log_level = parse_log_level(v);
     return cfg->log_level >= 0 ? 0 : bad("log-level", v);
+  case O_AUTH:
+    if (strcmp(v, "off") == 0)
+      cfg->auth_mode = PX_AUTH_OFF;
+    else if (strcmp(v, "register") == 0)
+      cfg->auth_mode = PX_AUTH_REGISTER;
+    else if (strcmp(v, "all") == 0)
+      cfg->auth_mode = PX_AUTH_ALL;
+    else
+      return bad("auth", v);
+    return 0;
+  case O_AUTH_FILE:
+    if (strlen(v) >= sizeof(cfg->auth_file))
+      return bad("auth-file", v);
+    strcpy(cfg->auth_file, v);
+    return 0;
+  case O_AUTH_DB:
+    if (strlen(v) >= sizeof(cfg->auth_db))
+      return bad("auth-db", v);
+    strcpy(cfg->auth_db, v);
+    return 0;
+  case O_AUTH_REALM:
+    if (!*v || strlen(v) >= sizeof(cfg->auth_realm) || strchr(v, '"'))
+      return bad("auth-realm", v);
+    strcpy(cfg->auth_realm, v);
+    return 0;
+  case O_AUTH_ALGS:
+    if (strcmp(v, "sha-256,md5") == 0)
+      strcpy(cfg->auth_algs, "SM");
+    else if (strcmp(v, "md5,sha-256") == 0)
+      strcpy(cfg->auth_algs, "MS");
+    else if (strcmp(v, "sha-256") == 0)
+      strcpy(cfg->auth_algs, "S");
+    else if (strcmp(v, "md5") == 0)
+      strcpy(cfg->auth_algs, "M");
+    else
+      return bad("auth-algorithms", v);
+    return 0;
   default:
     break;
   }
@@ -458,6 +526,14 @@ static int apply(px_config *cfg, int opt, const char *v) {
     break;
   case O_MAX_CONNS_SRC:
     cfg->max_conns_per_source = n;
+    break;
+  case O_AUTH_NONCE_TTL:
+    cfg->auth_nonce_ttl = n ? n : 1;
+    break;
+  case O_AUTH_NONCES:
+    if (n == 0 || n > 16777216)
+      return bad("auth-nonces", v);
+    cfg->auth_nonces = n;
     break;
   default:
     return -1;

@@ -244,6 +244,11 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, tcp_queue_overflows);
   STAT(o, s, register_rate_limited);
   STAT(o, s, udp_answers_trimmed);
+  STAT(o, s, auth_challenges);
+  STAT(o, s, auth_ok);
+  STAT(o, s, auth_failed);
+  STAT(o, s, auth_stale);
+  STAT(o, s, auth_replayed);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(

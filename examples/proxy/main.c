@@ -57,14 +57,21 @@ static int load_keys(px *p, const char *path) {
   return n;
 }
 
+/* A fresh key gets a random id, not a fixed one: after a restart without
+ * --token-key or --state, tokens minted under the last run's key then name
+ * an id that is not in the ring and get 430 (their flow is gone, the
+ * registrar fails over), not a MAC failure under a reused id and 403
+ * (docs/tokens.md). Ids are one byte, so 1 restart in 255 draws the same
+ * id again; only a stored key ring rules that out. */
 static int create_key(px *p, const char *path) {
   uint8_t key[SIPFLOW_TOKEN_KEY_LEN];
   char hex[2 * SIPFLOW_TOKEN_KEY_LEN + 1];
+  uint8_t id = (uint8_t)(1 + randombytes_uniform(255));
   if (sipflow_token_key_generate(key, sizeof(key)) != 0 ||
-      sipflow_keyring_add(p->keyring, 1, key, sizeof(key)) != 0 ||
-      sipflow_keyring_set_current(p->keyring, 1) != 0)
+      sipflow_keyring_add(p->keyring, id, key, sizeof(key)) != 0 ||
+      sipflow_keyring_set_current(p->keyring, id) != 0)
     return -1;
-  p->own_keys[0].id = 1;
+  p->own_keys[0].id = id;
   memcpy(p->own_keys[0].key, key, sizeof(key));
   p->n_own_keys = 1;
   if (path[0]) {
@@ -74,7 +81,7 @@ static int create_key(px *p, const char *path) {
     if (!f)
       return -1;
     sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
-    fprintf(f, "1 %s\n", hex);
+    fprintf(f, "%u %s\n", (unsigned)id, hex);
     fclose(f);
     sodium_memzero(hex, sizeof(hex));
   }
@@ -275,7 +282,8 @@ int main(int argc, char **argv) {
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
       px_cluster_open(p) != 0 || px_keys_ready(p) != 0 ||
-      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0) {
+      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0 ||
+      px_auth_open(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }
@@ -298,6 +306,7 @@ int main(int argc, char **argv) {
   uv_run(p->loop, UV_RUN_DEFAULT);
   /* Objects go after the loop has closed every handle that uses them. */
   px_state_close(p);
+  px_auth_close(p);
   sipflow_keepalive_del(p->ka);
   sipflow_registrar_del(p->reg);
   px_udp_flows_free(p);

@@ -40,6 +40,13 @@ typedef enum px_ka_mode {
   PX_KA_UDP4
 } px_ka_mode;
 
+typedef enum px_auth_mode {
+  PX_AUTH_DEFAULT, /* REGISTER when --auth-file is given, else off */
+  PX_AUTH_OFF,
+  PX_AUTH_REGISTER,
+  PX_AUTH_ALL
+} px_auth_mode;
+
 typedef struct px_endpoint_cfg {
   int transport; /* sipflow_transport */
   sipflow_addr addr;
@@ -93,6 +100,15 @@ typedef struct px_config {
   /* --redis-sentinel HOST:PORT[,...], --redis-master NAME */
   char redis_sentinels[256];
   char redis_master[128];
+
+  int auth_mode;           /* px_auth_mode (--auth) */
+  char auth_file[1024];    /* --auth-file: user:realm:HA1-MD5[:HA1-SHA-256] */
+  char auth_db[1024];      /* --auth-db: SQLite file, table sipflow_auth */
+  char auth_realm[256];    /* --auth-realm; "": the first --domain */
+  uint32_t auth_nonce_ttl; /* --auth-nonce-ttl, seconds */
+  uint32_t auth_nonces;    /* --auth-nonces: nonce-count table slots */
+  char auth_algs[3];       /* --auth-algorithms: 'S' SHA-256, 'M' MD5, in
+                              the order offered; "" = "SM" */
 } px_config;
 
 struct px;
@@ -145,6 +161,8 @@ typedef struct px_stats {
   uint64_t udp_flows_forgotten, flows_refused;
   uint64_t flows_shed, tcp_hello_timeouts, tcp_queue_overflows;
   uint64_t register_rate_limited, udp_answers_trimmed;
+
+  uint64_t auth_challenges, auth_ok, auth_failed, auth_stale, auth_replayed;
 } px_stats;
 
 typedef struct px {
@@ -192,6 +210,9 @@ typedef struct px {
   px_conn *silent_head, *silent_tail;
   uv_timer_t hello_timer;
   bool hello_timer_ready;
+
+  struct px_auth *auth; /* auth.c; NULL: no authentication */
+  bool auth_all;        /* --auth all */
 } px;
 
 /* ---- config.c ---- */
@@ -371,6 +392,22 @@ int px_state_keys(px *p);
 void px_state_close(px *p);
 void px_state_binding(px *p, sipflow_reg_change change,
                       const sipflow_reg_binding *b);
+
+/* ---- auth.c ---- */
+/* What to answer a request whose credentials did not pass. */
+typedef struct px_auth_answer {
+  int status; /* 401/407 with a challenge in |extra|, 403, 400 */
+  const char *phrase;
+  char extra[1024];
+} px_auth_answer;
+int px_auth_open(px *p);
+void px_auth_close(px *p);
+/* A local REGISTER: 0 when it may go on (authenticated, or auth off);
+ * else -1 with the answer to send in |out|. */
+int px_auth_register(px *p, msg_t *msg, px_auth_answer *out);
+/* Another request (--auth all): 1 when it was answered (challenged or
+ * refused) through |st|, 0 when it may go on. */
+int px_auth_request(px *p, px_strans *st, msg_t *msg);
 
 /* ---- cluster.c ---- */
 int px_cluster_open(px *p);

@@ -155,6 +155,16 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
     answer(p, msg, flow, tuple, 404, "Domain Not Served Here", NULL);
     return;
   }
+  if (p->auth) { /* RFC 3261 §10.3 step 3: authenticate first */
+    px_auth_answer no;
+    if (px_auth_register(p, msg, &no) != 0) {
+      if (no.status != 401) /* a challenge is counted in auth_challenges */
+        p->stats.register_rejected++;
+      answer(p, msg, flow, tuple, no.status, no.phrase,
+             no.extra[0] ? no.extra : NULL);
+      return;
+    }
+  }
   rv = sipflow_sofia_register_facts(&facts, msg);
   if (rv != 0) {
     p->stats.register_rejected++;

@@ -739,6 +739,8 @@ void px_handle_request(px *p, msg_t *msg, sipflow_flow_id flow,
     }
     if (method == sip_method_invite)
       px_strans_respond(p, st, 100, NULL, NULL);
+    if (px_auth_request(p, st, msg)) /* --auth all: challenged or refused */
+      return;
   }
   if (consume_own_routes(p, st, msg, flow, tuple, &rr))
     return;

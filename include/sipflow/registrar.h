@@ -248,6 +248,13 @@ typedef struct sipflow_reg_binding {
   /** Seconds until |expires_at| from the latest time the context has seen,
    * rounded up: the value for the 200 OK's expires parameter. */
   uint32_t expires;
+  /** In the change callback: the flow the binding was reached over before
+   * this change. It differs from |flow_id| only for SIPFLOW_REG_UPDATED when
+   * the binding moved to another flow (a re-REGISTER over a new connection
+   * or NAT mapping, RFC 5626 §6): a host that keeps the old flow alive for
+   * the binding ends that now. 0 for SIPFLOW_REG_ADDED; elsewhere equal to
+   * |flow_id|. @since 0.2 */
+  sipflow_flow_id prev_flow_id;
 } sipflow_reg_binding;
 
 /** Why the change callback was called. @since 0.1 */

@@ -29,6 +29,7 @@ typedef struct change_ev {
   char uri[128];
   char aor[128];
   sipflow_flow_id flow_id;
+  sipflow_flow_id prev_flow_id;
   uint32_t expires;
   int health;
 } change_ev;
@@ -57,6 +58,7 @@ static inline void on_change(sipflow_registrar *reg, sipflow_reg_change change,
   snprintf(e->uri, sizeof(e->uri), "%.*s", (int)b->uri.len, b->uri.ptr);
   snprintf(e->aor, sizeof(e->aor), "%.*s", (int)b->aor.len, b->aor.ptr);
   e->flow_id = b->flow_id;
+  e->prev_flow_id = b->prev_flow_id;
   e->expires = b->expires;
   e->health = b->health;
 }

@@ -3,6 +3,7 @@
  * expiry on the context's timer, flow reports, limits and out-of-memory.
  */
 #include "reg_harness.h"
+#include "sipflow/keepalive.h"
 
 #define AOR "sip:alice@example.com"
 #define U1 "sip:alice@192.0.2.10:5060;transport=tcp"
@@ -739,6 +740,114 @@ Test(registrar, every_change_is_reported_with_the_binding) {
   cr_expect_eq(h.n_ev, 5);
   cr_expect_eq(sipflow_registrar_aor_count(h.reg), 0);
   harness_close(&h);
+}
+
+/* RFC 5626 §6: the same AoR, instance and reg-id over a new flow replaces
+ * the binding; the change names the flow it left, so the host can end what
+ * it kept for it there. */
+Test(registrar, a_binding_moved_to_a_new_flow_names_the_flow_it_left) {
+  harness h;
+  reg_req r;
+  cr_assert_eq(harness_open(&h, 1), 0);
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "c", 1, 7), 200);
+  cr_expect_eq(h.ev[0].change, SIPFLOW_REG_ADDED);
+  cr_expect_eq(h.ev[0].prev_flow_id, 0);
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "c", 2, 7), 200);
+  cr_expect_eq(h.ev[1].change, SIPFLOW_REG_REFRESHED);
+  cr_expect_eq(h.ev[1].prev_flow_id, 7);
+  /* Same content over a new flow: updated in place. */
+  cr_assert_eq(reg_ob(&h, AOR, U1, INST1, "1", "c", 3, 8), 200);
+  cr_expect_eq(h.ev[2].change, SIPFLOW_REG_UPDATED);
+  cr_expect_eq(h.ev[2].flow_id, 8);
+  cr_expect_eq(h.ev[2].prev_flow_id, 7);
+  /* A longer Contact over another flow: replaced, same identity. */
+  cr_assert_eq(reg_ob(&h, AOR, U_LONG, INST1, "1", "c", 4, 9), 200);
+  cr_expect_eq(h.ev[3].change, SIPFLOW_REG_UPDATED);
+  cr_expect_eq(h.ev[3].flow_id, 9);
+  cr_expect_eq(h.ev[3].prev_flow_id, 8);
+  req_init(&r, AOR, "c", 5);
+  req_ob_contact(&r, U_LONG, INST1, "1")->expires = S("0");
+  req_flow(&r, 9);
+  cr_expect_eq(submit(&h, &r)->status, 200);
+  cr_expect_eq(h.ev[4].change, SIPFLOW_REG_REMOVED);
+  cr_expect_eq(h.ev[4].prev_flow_id, 9);
+  cr_expect_eq(h.n_ev, 5);
+  harness_close(&h);
+}
+
+/* A host that keeps each binding's flow alive (one REGISTRATION reason per
+ * binding, as sipflow-proxy does) and ends the reason on the flow a binding
+ * left keeps one endpoint however often the binding moves. */
+typedef struct ka_host {
+  sipflow_keepalive *ka;
+  sipflow_tstamp now;
+} ka_host;
+
+static int ka_host_send(sipflow_keepalive *ka, sipflow_flow_id flow,
+                        const sipflow_keepalive_probe *probe, void *ud,
+                        void *ep_ud) {
+  (void)ka, (void)flow, (void)probe, (void)ud, (void)ep_ud;
+  return 0;
+}
+
+static void ka_host_change(sipflow_registrar *reg, sipflow_reg_change change,
+                           const sipflow_reg_binding *b, void *ud) {
+  ka_host *k = ud;
+  sipflow_keepalive_endpoint ep;
+  (void)reg;
+  if (b->prev_flow_id && b->prev_flow_id != b->flow_id)
+    cr_expect_eq(sipflow_keepalive_reason_end(k->ka, b->prev_flow_id,
+                                              SIPFLOW_KEEPALIVE_REGISTRATION,
+                                              b->id, k->now),
+                 0);
+  if (change != SIPFLOW_REG_ADDED && change != SIPFLOW_REG_REFRESHED &&
+      change != SIPFLOW_REG_UPDATED) {
+    sipflow_keepalive_reason_end(k->ka, b->flow_id,
+                                 SIPFLOW_KEEPALIVE_REGISTRATION, b->id, k->now);
+    return;
+  }
+  sipflow_keepalive_endpoint_default(&ep);
+  ep.flow_id = b->flow_id;
+  ep.tuple = b->flow;
+  ep.method = SIPFLOW_KEEPALIVE_CRLF;
+  cr_expect_eq(sipflow_keepalive_reason_set(
+                   k->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
+                   (sipflow_duration)b->expires * SEC, k->now),
+               0);
+}
+
+Test(registrar, a_binding_moving_over_many_flows_leaves_one_keepalive) {
+  sipflow_registrar_callbacks rcb = {ka_host_change};
+  sipflow_keepalive_callbacks kcb;
+  sipflow_keepalive_counters c;
+  sipflow_registrar_settings rs;
+  sipflow_registrar *reg;
+  sipflow_ctx *ctx;
+  ka_host k = {NULL, T0};
+  reg_req r;
+  const sipflow_reg_result *res = NULL;
+  memset(&kcb, 0, sizeof(kcb));
+  kcb.send_probe = ka_host_send;
+  sipflow_registrar_settings_default(&rs);
+  cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, &k), 0);
+  cr_assert_eq(sipflow_registrar_new(&reg, ctx, &rcb, &rs), 0);
+  cr_assert_eq(sipflow_keepalive_new(&k.ka, ctx, &kcb, NULL, &k), 0);
+  for (uint32_t i = 1; i <= 1000; i++) {
+    req_init(&r, AOR, "c", i);
+    req_ob_contact(&r, U1, INST1, "1");
+    req_flow(&r, i); /* a new port each time, as after a NAT rebinding */
+    k.now += SEC / 10;
+    cr_assert_eq(sipflow_registrar_process(reg, &r.req, k.now, &res), 0);
+    cr_assert_eq(res->status, 200);
+  }
+  cr_assert_eq(sipflow_keepalive_get_counters(k.ka, &c), 0);
+  cr_expect_eq(c.endpoints, 1, "%llu endpoints",
+               (unsigned long long)c.endpoints);
+  cr_expect_eq(c.registrations, 1);
+  cr_expect_eq(sipflow_registrar_binding_count(reg), 1);
+  sipflow_keepalive_del(k.ka);
+  sipflow_registrar_del(reg);
+  sipflow_ctx_del(ctx);
 }
 
 /* ---- expiry on the context's one timer ----------------------------------- */

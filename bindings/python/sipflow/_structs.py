@@ -273,6 +273,7 @@ class reg_binding(Structure):
         ("expires_at", c_uint64),
         ("updated_at", c_uint64),
         ("expires", c_uint32),
+        ("prev_flow_id", c_uint64),
     ]
 
 

@@ -274,6 +274,9 @@ class Binding:
     expires_at: int
     updated_at: int
     expires: int  # seconds, for the 200 OK's expires parameter
+    # In on_change: the flow before the change; differs from flow_id when
+    # the binding moved to another flow (RFC 5626 §6). 0 for ADDED.
+    prev_flow_id: int = 0
 
     @classmethod
     def from_c(cls, b: S.reg_binding) -> "Binding":
@@ -299,6 +302,7 @@ class Binding:
             expires_at=b.expires_at,
             updated_at=b.updated_at,
             expires=b.expires,
+            prev_flow_id=b.prev_flow_id,
         )
 
 

@@ -71,6 +71,9 @@ def test_an_outbound_register_is_keyed_by_instance_and_reg_id(reg):
     res = register_flow(reg, 12, 1)
     assert [c.flow_id for c in res.contacts] == [12]
     assert reg.changes[-1][0] == RegChange.UPDATED
+    # The change names the flow it left, for the host's keepalive there.
+    assert reg.changes[-1][1].prev_flow_id == 11
+    assert reg.changes[0][1].prev_flow_id == 0
 
 
 @pytest.mark.parametrize(
