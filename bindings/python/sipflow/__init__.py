@@ -82,7 +82,7 @@ from .stun import DatagramKind, classify_datagram
 from .token import KeyRing, TokenInfo, generate_key, sip_status
 from .types import Address, Family, FlowTuple, Health, Transport, is_private
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Durations in nanoseconds.
 NANOSECOND = 1

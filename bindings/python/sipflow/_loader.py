@@ -22,10 +22,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _structs as S
 
-#: The SONAME major version this binding was written for.
-SONAME_MAJOR = 0
+#: The SONAME suffix of the library this binding was written for
+#: ("0.MINOR" while the major version is 0).
+SONAME = "0.2"
 #: The oldest library version (0xMMmmpp) the binding accepts.
-MIN_VERSION = 0x000100
+MIN_VERSION = 0x000200
 
 _P = POINTER
 _vp = c_void_p
@@ -327,7 +328,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _candidates_in(directory: str) -> List[str]:
-    names = ["libsipflow.so.%d" % SONAME_MAJOR, "libsipflow.so", "libsipflow.dylib"]
+    names = ["libsipflow.so." + SONAME, "libsipflow.so", "libsipflow.dylib"]
     return [os.path.join(directory, n) for n in names]
 
 
@@ -443,7 +444,7 @@ def load_library(path: Optional[PathLike] = None) -> ctypes.CDLL:
         _declare(cdll)
         if not cdll.sipflow_version(MIN_VERSION):
             raise LibraryNotFoundError(
-                "%s is older than 0.1.0, the oldest this binding supports" % found
+                "%s is older than 0.2.0, the oldest this binding supports" % found
             )
         _lib, _lib_path = cdll, found
         return _lib

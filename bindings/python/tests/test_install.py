@@ -84,7 +84,7 @@ def test_pip_installs_the_package_offline_into_a_plain_venv(venv, tmp_path):
     venv_dir = os.path.dirname(os.path.dirname(str(venv)))
     assert path.startswith(venv_dir) and "site-packages" in path
     assert os.path.exists(os.path.join(os.path.dirname(path), "py.typed"))
-    assert version == "0.1.0"
+    assert version == "0.2.0"
 
 
 USER_CODE = '''\

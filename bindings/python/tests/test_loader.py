@@ -24,7 +24,7 @@ def run_python(code, env):
 
 def test_the_library_loaded_is_the_one_the_rules_found():
     assert os.path.exists(sipflow.library_path())
-    assert sipflow.version() == "0.1.0"
+    assert sipflow.version() == "0.2.0"
 
 
 def test_an_explicit_path_that_does_not_exist_is_an_error_naming_it():
@@ -35,7 +35,7 @@ def test_an_explicit_path_that_does_not_exist_is_an_error_naming_it():
 def test_a_directory_is_searched_for_the_soname():
     d = os.path.dirname(os.path.realpath(sipflow.library_path()))
     found = _loader.find_library(d)
-    assert os.path.basename(found) == "libsipflow.so.0"
+    assert os.path.basename(found) == "libsipflow.so.0.2"
 
 
 def test_the_environment_variable_comes_before_pkg_config(monkeypatch):
@@ -47,7 +47,7 @@ def test_the_environment_variable_comes_before_pkg_config(monkeypatch):
 def test_pkg_config_libdir_is_used_when_no_path_is_given(tmp_path):
     libdir = os.path.dirname(os.path.realpath(sipflow.library_path()))
     (tmp_path / "sipflow.pc").write_text(
-        "libdir=%s\nName: sipflow\nDescription: test\nVersion: 0.1.0\n"
+        "libdir=%s\nName: sipflow\nDescription: test\nVersion: 0.2.0\n"
         "Libs: -L${libdir} -lsipflow\n" % libdir
     )
     res = run_python(
@@ -56,8 +56,8 @@ def test_pkg_config_libdir_is_used_when_no_path_is_given(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     path, version = res.stdout.split()
-    assert path == os.path.join(libdir, "libsipflow.so.0")
-    assert version == "0.1.0"
+    assert path == os.path.join(libdir, "libsipflow.so.0.2")
+    assert version == "0.2.0"
 
 
 def test_nothing_found_gives_a_message_saying_how_to_fix_it(monkeypatch):
