@@ -37,6 +37,12 @@ edge_exit() {
   wait "$EDGE_PID"
 }
 check "the edge exits cleanly (no leak reported under the sanitizers)" edge_exit
+# An edge that reaches its registrar over TCP: the registrar cannot tell
+# the REGISTER came over UDP, so the edge applies the answer-size rule.
+E2=$(free_port)
+proxy edge2 "$E2" --role edge --registrar tcp:127.0.0.1:$R --keepalive off
+check "through an edge (registrar over TCP) a UDP query is not answered with far more bytes" \
+  $LIM reflection "$E2" 10
 
 # 2. A peer that sends CRLF pings and never reads. The proxy starts under
 # umask 000: its control socket must still be the owner's alone.
