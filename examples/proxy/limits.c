@@ -83,10 +83,14 @@ bool px_register_admit(px *p, const sipflow_addr *remote) {
   cap = (uint64_t)p->cfg.register_burst * MILLI;
   if (!b->at_ms) { /* first use: a full bucket */
     b->tokens = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
-    b->at_ms = now ? now : 1;
+    b->at_ms = now ? now : 1; /* 0 means unused */
   }
-  /* register_rate per second is register_rate thousandths per ms. */
-  add = (now - b->at_ms) * p->cfg.register_rate;
+  /* register_rate per second is register_rate thousandths per ms; a day
+   * of quiet is as good as any longer one (and the product stays small). */
+  add = now > b->at_ms ? now - b->at_ms : 0;
+  if (add > 86400000)
+    add = 86400000;
+  add *= p->cfg.register_rate;
   if (add) {
     uint64_t t = b->tokens + add;
     b->tokens = (uint32_t)(t > cap ? cap : t > UINT32_MAX ? UINT32_MAX : t);

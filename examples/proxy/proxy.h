@@ -435,6 +435,10 @@ bool px_register_admit(px *p, const sipflow_addr *remote);
 /* net.c: end the oldest TCP connection that has sent no SIP yet, to make
  * room in a full flow table. 0, or -1 when there is none. */
 int px_shed_silent_conn(px *p);
+/* register.c: over UDP an answer to a REGISTER may be at most this large
+ * with every binding listed (RFC 3261 §18.1.1: the source is not proven);
+ * past it, only the request's own Contacts are listed. */
+size_t px_udp_answer_limit(size_t request_len);
 
 /* ---- main.c ---- */
 void px_flow_dead(px *p, sipflow_flow_id flow);

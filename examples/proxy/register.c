@@ -108,6 +108,11 @@ static void answer_too_large(px *p, msg_t *msg, sipflow_flow_id flow,
 #define UDP_ANSWER_RATIO 3
 #define UDP_ANSWER_FLOOR 1200
 
+size_t px_udp_answer_limit(size_t request_len) {
+  size_t limit = UDP_ANSWER_RATIO * request_len;
+  return limit < UDP_ANSWER_FLOOR ? UDP_ANSWER_FLOOR : limit;
+}
+
 static bool same_uri(sipflow_reg_str a, sipflow_reg_str b) {
   return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
 }
@@ -219,10 +224,8 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
   }
   if (rv == 0 && res->status == 200 &&
       tuple->transport == SIPFLOW_TRANSPORT_UDP) {
-    size_t req_len = msg_size(msg), limit = UDP_ANSWER_RATIO * req_len;
-    if (limit < UDP_ANSWER_FLOOR)
-      limit = UDP_ANSWER_FLOOR;
-    if (strlen(extra) + req_len > limit) {
+    size_t req_len = msg_size(msg);
+    if (strlen(extra) + req_len > px_udp_answer_limit(req_len)) {
       p->stats.udp_answers_trimmed++;
       rv = trim_udp_answer(res, &facts, msg, extra, cap, off);
     }

@@ -550,6 +550,38 @@ int px_strans_answer(px *p, msg_t *req, sipflow_flow_id flow, int transport,
   return rv;
 }
 
+/* Whether |m|'s URI is one of the Contacts of |req|. */
+static int contact_in(const sip_contact_t *m, msg_t *req) {
+  for (const sip_contact_t *r = sip_object(req)->sip_contact; r; r = r->m_next)
+    if (url_cmp(m->m_url, r->m_url) == 0)
+      return 1;
+  return 0;
+}
+
+/* The UDP answer-size rule of register.c at an edge: a registrar's 200 to
+ * a REGISTER that came over UDP lists only the request's own Contacts when
+ * it is far larger than the request (the registrar cannot tell, when the
+ * edge reached it over TCP). 1 if Contacts were removed. */
+static int trim_register_answer(px *p, px_strans *st, msg_t *resp, size_t len) {
+  sip_t *sip = sip_object(resp);
+  sip_contact_t *drop[64];
+  size_t n = 0, req_len;
+  if (!st->req || st->transport != SIPFLOW_TRANSPORT_UDP ||
+      sip->sip_cseq->cs_method != sip_method_register)
+    return 0;
+  req_len = msg_size(st->req);
+  if (len <= px_udp_answer_limit(req_len))
+    return 0;
+  for (sip_contact_t *m = sip->sip_contact; m && n < 64; m = m->m_next)
+    if (!contact_in(m, st->req))
+      drop[n++] = m;
+  for (size_t i = 0; i < n; i++)
+    msg_header_remove(resp, (msg_pub_t *)sip, (msg_header_t *)drop[i]);
+  if (n)
+    p->stats.udp_answers_trimmed++;
+  return n > 0;
+}
+
 void px_strans_forward_response(px *p, px_strans *st, msg_t *resp) {
   sip_t *sip = sip_object(resp);
   int status = sip->sip_status->st_status;
@@ -561,6 +593,11 @@ void px_strans_forward_response(px *p, px_strans *st, msg_t *resp) {
   bytes = px_msg_bytes(resp, &len);
   if (!bytes)
     return;
+  if (status >= 200 && status < 300 && trim_register_answer(p, st, resp, len)) {
+    free(bytes);
+    if (!(bytes = px_msg_bytes(resp, &len)))
+      return;
+  }
   px_send_flow(p, st->flow, bytes, len);
   if (st->status < 200 || (status >= 200 && status < 300)) {
     strans_store(st, status, bytes, len);
