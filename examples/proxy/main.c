@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
   uv_run(p->loop, UV_RUN_DEFAULT);
   /* Objects go after the loop has closed every handle that uses them. */
   px_state_close(p);
-  sipflow_keepalive_del(p->ka);
+  px_ka_stop(p); /* the scheduler and the probes through Paths */
   sipflow_registrar_del(p->reg);
   px_udp_flows_free(p);
   sipflow_flow_table_del(p->flows);
