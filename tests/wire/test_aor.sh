@@ -23,7 +23,7 @@ expect() { $SIPRAW expect "$@"; }
 # dump_has CONTROL 'python expr over the list b of bindings'
 dump_has() { json_check "$1" dump "(lambda b: $2)(d['bindings'])"; }
 # nothing_arrives PORT: a sink on 127.0.0.1:PORT that saw nothing
-nothing_arrives() { test "$(head -1 "$WIRE_TMP/sink$1.log")" = done; }
+nothing_arrives() { test "$(head -1 "$WIRE_TMP/sink$1.log")" = "done"; }
 sink() { start "sink$1" python3 -u "$HERE/sink.py" "$1" "$2"; }
 # gone_within SECONDS CONTROL AOR [SINCE]: the AoR's bindings leave within
 # SECONDS of SINCE (date +%s.%N; default now), by the wall clock; the time
