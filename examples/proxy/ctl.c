@@ -72,20 +72,28 @@ static json_t *keepalive_json(px *p, sipflow_flow_id id) {
   sipflow_keepalive_stats s;
   sipflow_tstamp now = sipflow_uv_now();
   json_t *o;
+  sipflow_keepalive_stats r;
+  int rtt;
   if (!p->ka || !id || sipflow_keepalive_get_stats(p->ka, id, &s) != 0)
     return json_null();
+  /* Passive watches get their RTT from their sampler (keepalive.c). */
+  rtt = s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE;
   o = json_object();
   json_object_set_new(o, "method", json_string(method_names[s.method % 6]));
   json_object_set_new(o, "state", json_string(health_names[s.health & 3]));
   json_object_set_new(o, "last_sent_us_ago", ago_us(s.last_sent, now));
   json_object_set_new(o, "last_answer_us_ago", ago_us(s.last_answer, now));
+  if (s.method == SIPFLOW_KEEPALIVE_PASSIVE &&
+      px_ka_rtt_sample(p, id, &r) == 0) {
+    s.last_rtt = r.last_rtt;
+    s.srtt = r.srtt;
+    rtt = 1;
+  }
   json_object_set_new(o, "rtt_us",
-                      s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE
-                          ? json_integer((json_int_t)(s.last_rtt / 1000))
+                      rtt ? json_integer((json_int_t)(s.last_rtt / 1000))
                           : json_null());
   json_object_set_new(o, "srtt_us",
-                      s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE
-                          ? json_integer((json_int_t)(s.srtt / 1000))
+                      rtt ? json_integer((json_int_t)(s.srtt / 1000))
                           : json_null());
   json_object_set_new(o, "misses", json_integer(s.consecutive_misses));
   json_object_set_new(o, "probes_sent", json_integer(s.probes_sent));

@@ -35,6 +35,8 @@
  * of its own, under an id that no flow of the table has.
  */
 #define PATH_EP_BIT ((sipflow_flow_id)1 << 63)
+/* The RTT sampler of a passively watched flow: see rtt_sampler(). */
+#define RTT_EP_BIT ((sipflow_flow_id)1 << 62)
 #define PATH_BUCKETS 4096u
 
 typedef struct path_ep {
@@ -203,6 +205,7 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
     p->stats.options_sent++;
   if (flow & PATH_EP_BIT)
     return send_path_probe(p, flow, probe);
+  flow &= ~RTT_EP_BIT; /* a sampler's OPTIONS goes over the flow itself */
   if (probe->method == SIPFLOW_KEEPALIVE_CRLF)
     return px_send_crlf_ping(p, flow) == 0 ? 0 : SIPFLOW_ERR_CALLBACK_FAILURE;
   if (probe->tuple && probe->tuple->transport == SIPFLOW_TRANSPORT_UDP)
@@ -264,6 +267,8 @@ static void on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
       path_failed(p, flow & ~PATH_EP_BIT);
     return;
   }
+  if (flow & RTT_EP_BIT)
+    return; /* a sampler only measures: the passive watch decides */
   if (p->reg)
     sipflow_registrar_flow_health(p->reg, flow, (sipflow_flow_health)c->health,
                                   sipflow_uv_now());
@@ -320,6 +325,43 @@ static int pick_method(px *p, int transport, bool outbound) {
   }
 }
 
+/*
+ * A passively watched (Outbound) flow gets no round-trip time from the
+ * UA's keepalives. Beside the watch, a sampler endpoint sends the UA an
+ * OPTIONS every 2 x --ka-interval (each wait 80-100% of it, the first
+ * within one such interval): one request and one answer a minute at the
+ * default 30 s, an RTT in `ctl dump` within two keepalive intervals. Its
+ * misses are ignored: liveness stays with the passive watch (RFC 5626
+ * §4.4: the UA keeps the flow alive). It lives under the same reason as
+ * the watch and ends with it.
+ */
+static void rtt_sampler(px *p, const sipflow_keepalive_endpoint *watch,
+                        uint64_t reason_id, sipflow_duration lifetime,
+                        bool present) {
+  sipflow_keepalive_endpoint ep = *watch;
+  if (!present) {
+    sipflow_keepalive_reason_end(p->ka, RTT_EP_BIT | watch->flow_id,
+                                 SIPFLOW_KEEPALIVE_REGISTRATION, reason_id,
+                                 sipflow_uv_now());
+    return;
+  }
+  ep.flow_id = RTT_EP_BIT | watch->flow_id;
+  ep.method = SIPFLOW_KEEPALIVE_OPTIONS;
+  ep.interval = 2 * (sipflow_duration)p->cfg.ka_interval * SIPFLOW_SECONDS;
+  if (ep.interval > 6553 * SIPFLOW_SECONDS)
+    ep.interval = 6553 * SIPFLOW_SECONDS;
+  sipflow_keepalive_reason_set(p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION,
+                               reason_id, lifetime, sipflow_uv_now());
+}
+
+int px_ka_rtt_sample(px *p, sipflow_flow_id flow, sipflow_keepalive_stats *s) {
+  if (!p->ka || !flow || (flow & (PATH_EP_BIT | RTT_EP_BIT)) ||
+      sipflow_keepalive_get_stats(p->ka, RTT_EP_BIT | flow, s) != 0 ||
+      !s->probes_answered)
+    return -1;
+  return 0;
+}
+
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_endpoint ep;
   int method;
@@ -341,6 +383,9 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
     sipflow_keepalive_reason_end(p->ka, b->flow_id,
                                  SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
                                  sipflow_uv_now());
+    sipflow_keepalive_endpoint_default(&ep);
+    ep.flow_id = b->flow_id;
+    rtt_sampler(p, &ep, b->id, 0, false);
     return;
   }
   method = pick_method(p, b->flow.transport, b->outbound != 0);
@@ -358,6 +403,9 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_reason_set(
       p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
       (sipflow_duration)b->expires * SIPFLOW_SECONDS, sipflow_uv_now());
+  if (method == SIPFLOW_KEEPALIVE_PASSIVE)
+    rtt_sampler(p, &ep, b->id, (sipflow_duration)b->expires * SIPFLOW_SECONDS,
+                true);
 }
 
 /* Edge role: a 2xx to an Outbound REGISTER is on its way back to the UA.
@@ -397,6 +445,8 @@ void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp) {
   sipflow_keepalive_reason_set(p->ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 0,
                                (sipflow_duration)lifetime * SIPFLOW_SECONDS,
                                sipflow_uv_now());
+  if (ep.method == SIPFLOW_KEEPALIVE_PASSIVE)
+    rtt_sampler(p, &ep, 0, (sipflow_duration)lifetime * SIPFLOW_SECONDS, true);
 }
 
 void px_ka_flow_gone(px *p, sipflow_flow_id flow, int reason) {
@@ -405,6 +455,7 @@ void px_ka_flow_gone(px *p, sipflow_flow_id flow, int reason) {
   gone_reason = reason ? reason : SIPFLOW_FLOW_END_LOCAL_CLOSE;
   sipflow_keepalive_flow_failed(p->ka, flow, sipflow_uv_now());
   gone_reason = 0;
+  sipflow_keepalive_remove(p->ka, RTT_EP_BIT | flow, sipflow_uv_now());
 }
 
 void px_on_keepalive_seen(px *p, sipflow_flow_id flow, int pong) {

@@ -307,7 +307,7 @@ int main(int argc, char **argv) {
   /* Objects go after the loop has closed every handle that uses them. */
   px_state_close(p);
   px_auth_close(p);
-  sipflow_keepalive_del(p->ka);
+  px_ka_stop(p); /* the scheduler and the probes through Paths */
   sipflow_registrar_del(p->reg);
   px_udp_flows_free(p);
   px_limits_free(p);

@@ -322,12 +322,17 @@ static bool host_is_listener_ip(px *p, const char *host, unsigned port) {
   snprintf(buf, sizeof(buf), "%s", host);
   if (sipflow_addr_parse(&a, buf, 0) != 0)
     return false;
+  static const uint8_t any[16];
   for (int i = 0; i < p->nlisteners; i++) {
     sipflow_addr l = p->listeners[i].addr;
     if (port && l.port != port)
       continue;
     l.port = 0;
-    if (sipflow_addr_equal(&l, &a))
+    /* A wildcard listener (0.0.0.0, ::) has every address of its family:
+     * the proxy does not enumerate interfaces (--alias names them). */
+    if (sipflow_addr_equal(&l, &a) ||
+        (l.family == a.family &&
+         memcmp(l.bytes, any, l.family == SIPFLOW_AF_INET ? 4 : 16) == 0))
       return true;
   }
   return false;

@@ -380,6 +380,9 @@ bool px_ka_options_response(px *p, msg_t *resp);
 /* The keepalive endpoint of a binding: its flow, or for a binding behind
  * an edge the registrar's probe through its Path; 0 for none. */
 sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b);
+/* The RTT sampler of a passively watched flow, once it has an answer:
+ * 0 and its figures in |s|, else -1. */
+int px_ka_rtt_sample(px *p, sipflow_flow_id flow, sipflow_keepalive_stats *s);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);

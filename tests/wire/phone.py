@@ -11,7 +11,8 @@ usage: phone.py HOST PORT [options]
   --ob INSTANCE:REGID     register with +sip.instance and reg-id (RFC 5626)
   --answer 200|430|none   final answer to INVITE and MESSAGE (default 200)
   --options 200|none      answer to OPTIONS (default 200)
-  --crlf SECONDS          TCP: send a double CRLF keepalive this often
+  --crlf SECONDS          send a double CRLF keepalive this often (a
+                          datagram on UDP)
   --crlf-for SECONDS      ... and stop sending them after this long
   --life SECONDS          exit after this long (default 60)
   --log FILE              one line per event: "registered",
@@ -156,9 +157,9 @@ def main():
         if not registered and now - last_reg > 0.5 and not tcp:
             send(reg)
             last_reg = now
-        if (tcp and ARGS.crlf and now - last_crlf >= ARGS.crlf
+        if (registered and ARGS.crlf and now - last_crlf >= ARGS.crlf
                 and now - start < ARGS.crlf_for):
-            s.sendall(b"\r\n\r\n")
+            send(b"\r\n\r\n")
             last_crlf = now
         r, _, _ = select.select([s], [], [], 0.1)
         if not r:

@@ -10,6 +10,7 @@
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
 PHONE="python3 $HERE/phone.py"
+exec 3>&1 # TAP comments from inside checks (their output goes to checks.log)
 
 # phone NAME HOST PORT [phone.py options]: a phone in the background,
 # logging to NAME.events; its PID in $LAST_PID.
@@ -22,8 +23,26 @@ expect() { $SIPRAW expect "$@"; }
 # dump_has CONTROL 'python expr over the list b of bindings'
 dump_has() { json_check "$1" dump "(lambda b: $2)(d['bindings'])"; }
 # nothing_arrives PORT: a sink on 127.0.0.1:PORT that saw nothing
-nothing_arrives() { test "$(head -1 "$WIRE_TMP/sink$1.log")" = done; }
+nothing_arrives() { test "$(head -1 "$WIRE_TMP/sink$1.log")" = "done"; }
 sink() { start "sink$1" python3 -u "$HERE/sink.py" "$1" "$2"; }
+# gone_within SECONDS CONTROL AOR [SINCE]: the AoR's bindings leave within
+# SECONDS of SINCE (date +%s.%N; default now), by the wall clock; the time
+# taken is printed as a TAP comment.
+gone_within() {
+  local secs=$1 ctl_path=$2 aor=$3 since=${4:-$(date +%s.%N)} now
+  while :; do
+    now=$(date +%s.%N)
+    if dump_has "$ctl_path" "not [x for x in b if x['aor']=='$aor']" 2>/dev/null; then
+      awk -v a="$now" -v b="$since" -v n="$aor" -v s="$secs" \
+        'BEGIN { printf "# %s left after %.1f s (bound %s s)\n", n, a - b, s }' >&3
+      awk -v a="$now" -v b="$since" -v s="$secs" 'BEGIN { exit !(a - b <= s) }'
+      return
+    fi
+    awk -v a="$now" -v b="$since" -v s="$secs" 'BEGIN { exit !(a - b > s) }' &&
+      return 1
+    sleep 0.2
+  done
+}
 
 # ---- --role single ----------------------------------------------------------
 P=$(free_port)
@@ -36,7 +55,7 @@ start single "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
 SINGLE_PID=$LAST_PID
 check "single: control socket up" wait_for "$CTL" 10
 
-phone alice 127.0.0.1 $P --life 120
+phone alice 127.0.0.1 $P --life 400
 until_true 5 registered alice
 for ruri in "sip:alice@example.com" "sip:alice@127.0.0.1" \
   "sip:alice@127.0.0.1:$P" "sip:alice@127.0.0.1:$P;transport=udp" \
@@ -51,7 +70,7 @@ check "single: OPTIONS sip:alice@127.0.0.1:$P goes to alice, not answered by the
   sh -c "$SIPRAW expect 127.0.0.1 $P 200 OPTIONS 'sip:alice@127.0.0.1:$P' && grep -q '^REQ OPTIONS .* from=raw' '$WIRE_TMP/alice.events'"
 
 # REGISTER with the proxy's own address as the AoR's host: the same user.
-phone bob 127.0.0.1 $P --aor-host "127.0.0.1:$P" --to-params ";transport=tcp" --life 120
+phone bob 127.0.0.1 $P --aor-host "127.0.0.1:$P" --to-params ";transport=tcp" --life 400
 check "single: REGISTER To sip:bob@127.0.0.1:$P;transport=tcp binds sip:bob@example.com" \
   until_true 5 dump_has "$CTL" "[x for x in b if x['aor']=='sip:bob@example.com']"
 check "single: INVITE sip:bob@example.com reaches him" \
@@ -83,9 +102,9 @@ check "single: a Request-URI for a --peer is forwarded there" \
 # Failover in the single role, the callee named by own address and port.
 # Two Outbound flows of one instance (RFC 5626 §7): one answers 430.
 inst() { printf '00000000-0000-1000-8000-%012d' "$1"; }
-phone carl1 127.0.0.1 $P --user carl --transport tcp --ob "$(inst 1):1" --answer 430 --life 120
+phone carl1 127.0.0.1 $P --crlf 1 --user carl --transport tcp --ob "$(inst 1):1" --answer 430 --life 400
 until_true 5 registered carl1
-phone carl2 127.0.0.1 $P --user carl --transport tcp --ob "$(inst 1):2" --life 120
+phone carl2 127.0.0.1 $P --crlf 1 --user carl --transport tcp --ob "$(inst 1):2" --life 400
 until_true 5 registered carl2
 check "single: 430 from a flow: the call completes on the instance's other flow" \
   expect 127.0.0.1 $P 200 INVITE "sip:carl@127.0.0.1:$P;transport=tcp"
@@ -96,20 +115,26 @@ check "single: the binding whose flow answered 430 was removed" \
 
 # No answer on one flow (UDP): local 408, the next flow answers; the
 # binding stays (RFC 5626 §7).
-phone dora1 127.0.0.1 $P --user dora --ob "$(inst 2):1" --answer none --life 120
+phone dora1 127.0.0.1 $P --crlf 1 --user dora --ob "$(inst 2):1" --answer none --life 400
 until_true 5 registered dora1
-phone dora2 127.0.0.1 $P --user dora --ob "$(inst 2):2" --life 120
+phone dora2 127.0.0.1 $P --crlf 1 --user dora --ob "$(inst 2):2" --life 400
 until_true 5 registered dora2
 check "single: no answer on one UDP flow: 408 locally, the call completes on the other" \
   expect 127.0.0.1 $P 200 INVITE "sip:dora@127.0.0.1"
 check "single: after a 408 both bindings stay" \
   dump_has "$CTL" "sorted(x['reg_id'] for x in b if x['aor']=='sip:dora@example.com')==[1,2]"
+# Outbound flows are watched passively, yet show an RTT: an OPTIONS sampled
+# every 2 x --ka-interval (docs/proxy.md, "Keepalives").
+check "single: an Outbound TCP binding shows a measured RTT within 2 keepalive intervals" \
+  until_true 4 dump_has "$CTL" "[x for x in b if x['aor']=='sip:carl@example.com' and x['keepalive']['method']=='passive' and x['keepalive']['rtt_us'] is not None]"
+check "single: an Outbound UDP binding shows a measured RTT too" \
+  until_true 4 dump_has "$CTL" "[x for x in b if x['aor']=='sip:dora@example.com' and x['reg_id']==2 and x['keepalive']['method']=='passive' and x['keepalive']['rtt_us'] is not None]"
 
 # A TCP flow closes: its binding goes at once; the call takes the other.
-phone eli1 127.0.0.1 $P --user eli --transport tcp --ob "$(inst 3):1" --life 120
+phone eli1 127.0.0.1 $P --crlf 1 --user eli --transport tcp --ob "$(inst 3):1" --life 400
 ELI1_PID=$LAST_PID
 until_true 5 registered eli1
-phone eli2 127.0.0.1 $P --user eli --transport tcp --ob "$(inst 3):2" --life 120
+phone eli2 127.0.0.1 $P --crlf 1 --user eli --transport tcp --ob "$(inst 3):2" --life 400
 until_true 5 registered eli2
 stop_pid $ELI1_PID
 check "single: a closed TCP connection removes its binding" \
@@ -120,14 +145,15 @@ check "single: after the close the call reaches the other flow" \
 # Dead by keepalive: an Outbound TCP phone stops its CRLF keepalives
 # (Flow-Timer 3 s, then the 10 s grace); a plain UDP phone never answers
 # the proxy's OPTIONS (1 s interval, 1 s timeout, 2 misses).
-phone fay 127.0.0.1 $P --transport tcp --ob "$(inst 4):1" --crlf 1 --crlf-for 2 --life 120
+T0=$(date +%s.%N)
+phone fay 127.0.0.1 $P --transport tcp --ob "$(inst 4):1" --crlf 1 --crlf-for 2 --life 400
 until_true 5 registered fay
-check "single: CRLF keepalives stop: the binding goes within Flow-Timer + 10 s" \
-  until_true 18 dump_has "$CTL" "not [x for x in b if x['aor']=='sip:fay@example.com']"
-phone gus 127.0.0.1 $P --aor-host "127.0.0.1" --options none --life 120
+check "single: CRLF keepalives stop after 2 s: the binding goes within 2 + Flow-Timer 3 + 10 s grace + 5 s" \
+  gone_within 20 "$CTL" sip:fay@example.com "$T0"
+phone gus 127.0.0.1 $P --aor-host "127.0.0.1" --options none --life 400
 until_true 5 registered gus
-check "single: OPTIONS unanswered: the binding goes within misses x (interval + timeout) + 2 s" \
-  until_true 6 dump_has "$CTL" "not [x for x in b if x['aor']=='sip:gus@example.com']"
+check "single: OPTIONS unanswered: the binding goes within 2 misses x (1 s + 1 s) + 4 s" \
+  gone_within 8 "$CTL" sip:gus@example.com
 check "single: a plain UDP contact that answers has a measured RTT" \
   until_true 5 dump_has "$CTL" "[x for x in b if x['aor']=='sip:alice@example.com' and x['keepalive'] and x['keepalive']['rtt_us'] is not None]"
 check "single: the server still runs" kill -0 $SINGLE_PID
@@ -153,7 +179,7 @@ start edge "$PROXY" --role edge --listen udp:127.0.0.1:$E --listen tcp:127.0.0.1
 EDGE_PID=$LAST_PID
 check "pair: both control sockets up" sh -c "$(declare -f wait_for); wait_for $RCTL 10 && wait_for $ECTL 10"
 
-phone hal 127.0.0.1 $E --aor-host "127.0.0.1:$E" --life 150
+phone hal 127.0.0.1 $E --aor-host "127.0.0.1:$E" --life 400
 check "pair: REGISTER To sip:hal@<edge ip:port> binds sip:hal@example.com with the edge's Path" \
   until_true 5 dump_has "$RCTL" "[x for x in b if x['aor']=='sip:hal@example.com' and x['path']]"
 for ruri in "sip:hal@127.0.0.1:$E" "sip:hal@127.0.0.1" "sip:hal@example.com" \
@@ -177,9 +203,9 @@ check "pair: nothing reached the foreign host" until_true 6 nothing_arrives $X
 
 # 430 from the phone passes the edge untouched: the registrar fails over
 # and drops the binding (RFC 5626 §7, §11.5).
-phone ivy1 127.0.0.1 $E --user ivy --transport tcp --ob "$(inst 5):1" --answer 430 --life 120
+phone ivy1 127.0.0.1 $E --crlf 1 --user ivy --transport tcp --ob "$(inst 5):1" --answer 430 --life 400
 until_true 5 registered ivy1
-phone ivy2 127.0.0.1 $E --user ivy --transport tcp --ob "$(inst 5):2" --life 120
+phone ivy2 127.0.0.1 $E --crlf 1 --user ivy --transport tcp --ob "$(inst 5):2" --life 400
 until_true 5 registered ivy2
 F0=$(ctl "$RCTL" stats | python3 -c "import json,sys; print(json.load(sys.stdin)['failovers'])")
 check "pair: 430 through the edge: the registrar fails over and the call completes" \
@@ -191,37 +217,43 @@ check "pair: the registrar counted the failover" \
 
 # No answer from a UDP flow: the edge's 408 makes the registrar try the
 # instance's other flow; the binding stays.
-phone jo1 127.0.0.1 $E --user jo --ob "$(inst 6):1" --answer none --life 120
+phone jo1 127.0.0.1 $E --crlf 1 --user jo --ob "$(inst 6):1" --answer none --life 400
 until_true 5 registered jo1
-phone jo2 127.0.0.1 $E --user jo --ob "$(inst 6):2" --life 120
+phone jo2 127.0.0.1 $E --crlf 1 --user jo --ob "$(inst 6):2" --life 400
 until_true 5 registered jo2
 check "pair: no answer on one flow: 408 from the edge, the call completes on the other" \
   expect 127.0.0.1 $E 200 INVITE "sip:jo@example.com"
 check "pair: after the 408 both bindings stay" \
   dump_has "$RCTL" "sorted(x['reg_id'] for x in b if x['aor']=='sip:jo@example.com')==[1,2]"
+check "pair: the edge measures an RTT on its passively watched Outbound flows" \
+  until_true 4 json_check "$ECTL" flows "[f for f in d['flows'] if f['keepalive'] and f['keepalive']['method']=='passive' and f['keepalive']['rtt_us'] is not None]"
+check "pair: the registrar shows an RTT for an Outbound binding behind the edge" \
+  until_true 4 dump_has "$RCTL" "[x for x in b if x['aor']=='sip:jo@example.com' and x['keepalive'] and x['keepalive']['rtt_us'] is not None]"
 
 # The registrar learns of dead flows: through the Path its probe gets 430
 # from the edge once the edge has lost the flow.
-phone kai 127.0.0.1 $E --transport tcp --ob "$(inst 7):1" --crlf 1 --life 120
+phone kai 127.0.0.1 $E --transport tcp --ob "$(inst 7):1" --crlf 1 --life 400
 KAI_PID=$LAST_PID
 until_true 5 registered kai
 stop_pid $KAI_PID
-check "pair: a closed TCP connection at the edge: the registrar drops the binding within 4 s" \
-  until_true 4 dump_has "$RCTL" "not [x for x in b if x['aor']=='sip:kai@example.com']"
+check "pair: a closed TCP connection at the edge: the registrar drops the binding within 1 s + 1 s + 3 s" \
+  gone_within 5 "$RCTL" sip:kai@example.com
 check "pair: the edge logs the connection closed" \
   grep -q "dead (connection closed)" "$WIRE_TMP/edge.log"
-phone lea 127.0.0.1 $E --transport tcp --ob "$(inst 8):1" --crlf 1 --crlf-for 2 --life 120
+T0=$(date +%s.%N)
+phone lea 127.0.0.1 $E --transport tcp --ob "$(inst 8):1" --crlf 1 --crlf-for 2 --life 400
 until_true 5 registered lea
-check "pair: CRLF keepalives stop: the registrar drops the binding within Flow-Timer + 10 s + 4 s" \
-  until_true 20 dump_has "$RCTL" "not [x for x in b if x['aor']=='sip:lea@example.com']"
-phone mia 127.0.0.1 $E --ob "$(inst 9):1" --life 120
+check "pair: CRLF keepalives stop after 2 s: the registrar drops the binding within 2 + 3 + 10 s + 1 s + 4 s" \
+  gone_within 20 "$RCTL" sip:lea@example.com "$T0"
+T0=$(date +%s.%N)
+phone mia 127.0.0.1 $E --ob "$(inst 9):1" --life 400
 until_true 5 registered mia
-check "pair: a silent UDP Outbound flow: the registrar drops the binding within Flow-Timer + 10 s + 4 s" \
-  until_true 20 dump_has "$RCTL" "not [x for x in b if x['aor']=='sip:mia@example.com']"
-phone ned 127.0.0.1 $E --options none --life 120
+check "pair: a silent UDP Outbound flow: the registrar drops the binding within 3 + 10 s + 1 s + 4 s" \
+  gone_within 18 "$RCTL" sip:mia@example.com "$T0"
+phone ned 127.0.0.1 $E --options none --life 400
 until_true 5 registered ned
-check "pair: a plain UDP phone that stops answering OPTIONS (asked through the edge) is dropped" \
-  until_true 12 dump_has "$RCTL" "not [x for x in b if x['aor']=='sip:ned@example.com']"
+check "pair: a plain UDP phone that never answers OPTIONS (asked through the edge) is dropped within 2 x (1 s + 1 s) + 4 s" \
+  gone_within 8 "$RCTL" sip:ned@example.com
 check "pair: hal, who answers, is still registered" \
   dump_has "$RCTL" "[x for x in b if x['aor']=='sip:hal@example.com']"
 check "pair: both servers still run" kill -0 $REG_PID $EDGE_PID

@@ -473,6 +473,23 @@ class Registrar(Live):
         """How many bindings use the flow, whatever their AoR."""
         return int(C.sipflow_registrar_flow_binding_count(self._p(), flow_id))
 
+    def binding_failed(self, aor: str, binding_id: int,
+                       now: Optional[int] = None) -> bool:
+        """One binding's flow failed although this registrar does not hold
+        it (a 430 through its Path, RFC 5626 §7): that binding goes (or is
+        shortened). Returns False if the AoR has no binding with that id.
+
+        :raises MalformedError: |aor| is not a SIP or SIPS URI.
+        """
+        pool = _Strings()
+        s = pool.set(S.reg_str(), aor)
+        rv = self._ctx._invoke(C.sipflow_registrar_binding_failed, self._p(), s,
+                               binding_id, self._ctx._now(now))
+        if rv == NOT_FOUND:
+            return False
+        check(rv, "binding %d of %r" % (binding_id, aor))
+        return True
+
     def _flow_call(self, fn: Callable[..., int], flow_id: int, now: Optional[int],
                    *extra: int) -> bool:
         args: Tuple[Any, ...] = (self._p(), flow_id) + extra + (self._ctx._now(now),)

@@ -183,6 +183,18 @@ def test_a_failed_flow_removes_its_bindings(reg):
     assert not reg.flow_failed(11)
 
 
+def test_a_binding_failed_behind_an_edge_goes_alone(reg):
+    register_flow(reg, 11, 1)
+    register_flow(reg, 12, 2)
+    bid = reg.changes[0][1].id
+    assert reg.binding_failed(AOR + ";transport=tcp", bid)  # RFC 3261 §10.3
+    assert reg.changes[-1][0] == RegChange.FLOW_FAILED
+    assert len(reg) == 1
+    assert not reg.binding_failed(AOR, bid)  # gone already
+    with pytest.raises(sipflow.MalformedError):
+        reg.binding_failed("tel:1", bid)
+
+
 def test_bindings_expire_on_the_context_timer(reg, ctx, clock):
     register_flow(reg, 11, 1, expires=60)
     assert ctx.expiry is not None and ctx.expiry <= clock.t + 60 * SECOND
