@@ -15,6 +15,7 @@ void px_usage(FILE *out) {
   fputs(
       "usage: sipflow-proxy [options]\n"
       "       sipflow-proxy ctl --control PATH dump|flows|stats\n"
+      "       sipflow-proxy -h|--help | -V|--version\n"
       "\n"
       "  --listen udp|tcp:HOST:PORT         repeatable; [::1] for IPv6\n"
       "  --role single|edge|registrar       default single\n"
@@ -275,6 +276,7 @@ static const struct option options[] = {
     {"auth-algorithms", required_argument, NULL, O_AUTH_ALGS},
     {"auth-db", required_argument, NULL, O_AUTH_DB},
     {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, 'V'},
     {"max-send-queue", required_argument, NULL, O_MAX_SEND_QUEUE},
     {"max-bindings", required_argument, NULL, O_MAX_BINDINGS},
     {"register-rate", required_argument, NULL, O_REGISTER_RATE},
@@ -545,7 +547,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv) {
   int opt;
   config_defaults(cfg);
   optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
+    if (opt == 'V') {
+      printf("sipflow-proxy %s\n", sipflow_version(0)->version_str);
+      exit(0);
+    }
     if (opt == 'h' || opt == O_HELP) {
       px_usage(stdout);
       exit(0);

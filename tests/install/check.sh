@@ -41,6 +41,9 @@ for tool in sipflow-ping sipflow-proxy; do
   [ -n "$bin" ] || continue
   out=$(env -u LD_LIBRARY_PATH "$bin" --help 2>&1) || {
     echo "install: $tool --help failed from $bin: $out" >&2; exit 1; }
+  out=$(env -u LD_LIBRARY_PATH "$bin" --version 2>&1)
+  [ "$out" = "$tool $(pkg-config --modversion sipflow)" ] || {
+    echo "install: $tool --version said '$out'" >&2; exit 1; }
   lib=$(ldd "$bin" | awk '$1 ~ /^libsipflow\.so/ {print $3}')
   case "$(readlink -f "$lib")" in "$root"/*) ;; *)
     echo "install: $tool does not load the installed libsipflow" >&2
