@@ -104,7 +104,9 @@ static void path_binding(px *p, const sipflow_reg_binding *b, bool present) {
                                  sipflow_uv_now());
     return;
   }
-  if (path_first_hop(b->path, &hop) != 0 ||
+  /* Only through an edge of ours (a --peer): a Path to any other host
+   * would have us send probes wherever a REGISTER pointed. */
+  if (path_first_hop(b->path, &hop) != 0 || !px_next_hop_allowed(p, &hop) ||
       !(l = px_listener_for(p, hop.transport, hop.addr.family)))
     return;
   if (!e) {

@@ -247,6 +247,12 @@ static int binding_target(px *p, const sipflow_reg_binding *b, px_target *t,
     *gt = '\0';
     if (url_d(&url, lt + 1) < 0 || px_url_endpoint(&url, &ep) != 0)
       return -1;
+    /* A Path leads to an edge of ours, a --peer; any other host in a
+     * stranger's REGISTER would make this a relay (docs/proxy.md). */
+    if (!px_next_hop_allowed(p, &ep)) {
+      px_log_net(p, SIPFLOW_LOG_INFO, "not forwarding to a foreign Path: 480");
+      return -1;
+    }
     t->transport = ep.transport;
     t->dst = ep.addr;
     return 0;

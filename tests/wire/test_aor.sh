@@ -81,7 +81,7 @@ check "single: a foreign domain's user is not ours: 404" \
 # No open relay (docs/proxy.md): a foreign Route or Request-URI gets 403
 # and nothing is sent there; a --peer is forwarded to.
 X=$(free_port)
-sink $X 4
+sink $X 30
 sleep 0.5
 check "single: Route to a foreign host over UDP: 403" \
   expect 127.0.0.1 $P 403 MESSAGE "sip:alice@example.com" "Route: <sip:127.0.0.1:$X;lr>"
@@ -91,8 +91,13 @@ check "single: a Request-URI for a foreign host: 403" \
   expect 127.0.0.1 $P 403 MESSAGE "sip:someone@127.0.0.1:$X"
 check "single: a Request-URI for a foreign host without a user: 403" \
   expect 127.0.0.1 $P 403 OPTIONS "sip:127.0.0.1:$X;transport=tcp"
-check "single: nothing reached the foreign host" \
-  until_true 6 nothing_arrives $X
+check "single: a REGISTER whose Path names a foreign host is stored" \
+  expect 127.0.0.1 $P 200 REGISTER "sip:pat@example.com" \
+  "Path: <sip:127.0.0.1:$X;lr>" "Contact: <sip:pat@192.0.2.7:5060>"
+check "single: a call to it is not sent along that Path: 480" \
+  expect 127.0.0.1 $P 480 INVITE "sip:pat@example.com"
+check "single: nothing reached the foreign host (UDP or TCP)" \
+  until_true 40 nothing_arrives $X
 sink $PEER 4
 sleep 0.5
 expect 127.0.0.1 $P 0 MESSAGE "sip:someone@127.0.0.1:$PEER" >/dev/null 2>&1
