@@ -528,6 +528,30 @@ Test(redis, after_a_reconnection_nothing_known_comes_again, .init = setup,
   sipflow_redis_del(b);
 }
 
+/* Whether INFO commandstats names |cmd| ("cmdstat_evalsha:"). */
+static int ran(const char *cmd) {
+  redisContext *c = redisConnect("127.0.0.1", server_port);
+  redisReply *rep = c && !c->err ? redisCommand(c, "INFO commandstats") : NULL;
+  int yes = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, cmd);
+  freeReplyObject(rep);
+  redisFree(c);
+  return yes;
+}
+
+Test(redis, writes_are_evalsha_of_the_loaded_script, .init = setup,
+     .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis *a = client("a", &sa);
+  sipflow_change put = binding("sip:a@example.com", 1, 1, 1, 1);
+  RUN_UNTIL(sa.loaded_events);
+  cr_assert_eq(cli("CONFIG RESETSTAT"), 0);
+  cr_assert_eq(sipflow_redis_write(a, &put), 0);
+  RUN_UNTIL(stats(a).written == 1);
+  cr_assert(ran("cmdstat_evalsha:"));
+  cr_assert_not(ran("cmdstat_eval:"), "the script is not sent each time");
+  sipflow_redis_del(a);
+}
+
 Test(redis, a_flushed_script_is_sent_again_whole, .init = setup,
      .fini = teardown) {
   seen sa = {0};
