@@ -452,6 +452,9 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv) {
 static void both_up(sipflow_redis *r) {
   const char *argv[1] = {"ROLE"};
   size_t lens[1] = {4};
+  /* Connected: the handshake (ROLE, two SCRIPT LOADs, SUBSCRIBE) gets a
+   * deadline of its own. */
+  uv_timer_start(&r->timer, on_timer, 2 * CONNECT_TIMEOUT_MS, 0);
   if (redisAsyncCommandArgv(r->cmd, on_handshake, r, 1, argv, lens) != REDIS_OK)
     lost(r, NULL);
 }
