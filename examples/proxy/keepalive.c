@@ -371,10 +371,14 @@ void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
     return;
   /* Moved to another flow (same AoR, instance and reg-id, RFC 5626 §6):
    * the old flow is no longer kept alive for it. */
-  if (b->prev_flow_id && b->prev_flow_id != b->flow_id)
+  if (b->prev_flow_id && b->prev_flow_id != b->flow_id) {
     sipflow_keepalive_reason_end(p->ka, b->prev_flow_id,
                                  SIPFLOW_KEEPALIVE_REGISTRATION, b->id,
                                  sipflow_uv_now());
+    sipflow_keepalive_endpoint_default(&ep);
+    ep.flow_id = b->prev_flow_id;
+    rtt_sampler(p, &ep, b->id, 0, false); /* and its RTT sampler there */
+  }
   if (!b->flow_id) {
     if (b->path.len && p->cfg.role == PX_ROLE_REGISTRAR &&
         p->cfg.ka_mode != PX_KA_OFF)

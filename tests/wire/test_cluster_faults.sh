@@ -34,14 +34,18 @@ start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
   --appendonly no --dir "$WIRE_TMP"
 declare -A PORT PID
 for n in a b c; do PORT[$n]=$(free_port); done
+# Nodes forward to one another through their Paths: each lists the others
+# with --peer (nothing else is relayed, docs/proxy.md). All phones come
+# from 127.0.0.1, so the per-address REGISTER rate limit is off.
+peers() { for m in "${!PORT[@]}"; do [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"; done; }
 node() { # name
   rm -f "$WIRE_TMP/ctl.$1"
-  start "node$1" "$PROXY" --listen udp:127.0.0.1:${PORT[$1]} \
+  start "node$1" "$PROXY" $(peers "$1") --listen udp:127.0.0.1:${PORT[$1]} \
     --listen tcp:127.0.0.1:${PORT[$1]} --domain example.com \
     --control "$WIRE_TMP/ctl.$1" --token-key "$WIRE_TMP/key.$1" \
     --redis redis://127.0.0.1:$RP --node-id "$1" \
     --keepalive options --ka-interval 1 --ka-timeout 1 --ka-misses 3 \
-    --log-level debug
+    --register-rate 0 --log-level debug
   PID[$1]=$LAST_PID
 }
 for n in a b c; do node $n; done

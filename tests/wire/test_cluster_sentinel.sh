@@ -56,8 +56,13 @@ check "a master, two replicas and three Sentinels that know each other" until_tr
 
 declare -A PORT PID
 for n in a b c; do PORT[$n]=$(free_port); done
+# Nodes forward to one another through their Paths: each lists the others
+# with --peer (nothing else is relayed, docs/proxy.md). All phones come
+# from 127.0.0.1, so the per-address REGISTER rate limit is off.
+peers() { for m in "${!PORT[@]}"; do [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"; done; }
 node() { # name
-  start "node$1" "$PROXY" --listen udp:127.0.0.1:${PORT[$1]} \
+  start "node$1" "$PROXY" $(peers "$1") --register-rate 0 \
+    --listen udp:127.0.0.1:${PORT[$1]} \
     --listen tcp:127.0.0.1:${PORT[$1]} --domain example.com \
     --control "$WIRE_TMP/ctl.$1" --token-key "$WIRE_TMP/key.$1" \
     --redis-sentinel "$(IFS=,; echo "${SENT[*]}")" --redis-master mymaster \

@@ -32,9 +32,14 @@ start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
   --appendonly no --dir "$WIRE_TMP"
 declare -A PORT
 for n in a c; do PORT[$n]=$(free_port); done
+# Nodes forward to one another through their Paths: each lists the others
+# with --peer (nothing else is relayed, docs/proxy.md). All phones come
+# from 127.0.0.1, so the per-address REGISTER rate limit is off.
+peers() { for m in "${!PORT[@]}"; do [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"; done; }
 node() { # name [wrapper...]
   local n=$1; shift
-  start "node$n" "$@" "$PROXY" --listen udp:127.0.0.1:${PORT[$n]} \
+  start "node$n" "$@" "$PROXY" $(peers "$n") --register-rate 0 \
+    --listen udp:127.0.0.1:${PORT[$n]} \
     --listen tcp:127.0.0.1:${PORT[$n]} --domain example.com \
     --control "$WIRE_TMP/ctl.$n" --token-key "$WIRE_TMP/key.$n" \
     --redis redis://127.0.0.1:$RP --node-id "$n" \

@@ -11,7 +11,8 @@ N=300
 P=$(free_port)
 CTL=$WIRE_TMP/ctl
 start proxy "$PROXY" --listen udp:127.0.0.1:$P --domain example.com \
-  --control "$CTL" --keepalive auto --log-level warn
+  --control "$CTL" --keepalive auto --log-level warn \
+  --register-rate 0 # every REGISTER comes from 127.0.0.1
 PROXY_PID=$LAST_PID
 check "proxy up" wait_for "$CTL" 10
 check "$N REGISTERs of one binding, each from a new port, all get 200" \
@@ -19,7 +20,9 @@ check "$N REGISTERs of one binding, each from a new port, all get 200" \
   --instance 00000000-0000-1000-8000-0000000000e8
 check "one binding, on the last flow" \
   json_check "$CTL" dump "len(d['bindings'])==1 and d['bindings'][0]['flow'] is not None"
-check "one keepalive endpoint: none left on the flows the binding left" \
-  json_check "$CTL" stats "d['bindings']==1 and d['keepalive_endpoints']==1"
+# An Outbound binding has two endpoints on its flow: the passive watch of
+# the UA's keepalives and the RTT sampler beside it (docs/proxy.md).
+check "two keepalive endpoints, both on the last flow: none left on the flows the binding left" \
+  json_check "$CTL" stats "d['bindings']==1 and d['keepalive_endpoints']==2"
 check "the proxy still runs" kill -0 $PROXY_PID
 wire_done

@@ -47,8 +47,11 @@ trap phones_cleanup EXIT
 start single "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
   --control "$CTL" --token-key "$WIRE_TMP/single.keys" --flow-timer $FT \
   --ka-interval 2 --ka-timeout 2 --ka-misses 3 --log-level debug
+# The registrar knows its edge: --peer (it forwards to it, and follows
+# Paths through it), --alias (phones name the edge's address in their AoRs).
 start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
-  --listen tcp:127.0.0.1:$R --control "$RCTL" --log-level debug
+  --listen tcp:127.0.0.1:$R --control "$RCTL" --log-level debug \
+  --peer udp:127.0.0.1:$E --alias 127.0.0.1:$E
 start edge "$PROXY" --role edge --registrar udp:127.0.0.1:$R \
   --listen udp:127.0.0.1:$E --listen tcp:127.0.0.1:$E --control "$ECTL" \
   --token-key "$WIRE_TMP/edge.keys" --flow-timer $FT --log-level debug
