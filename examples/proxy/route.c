@@ -419,8 +419,9 @@ static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
     cancel_pending(p, f);
     f->finished = 1;
     if (!f->st || px_strans_status(f->st) >= 200) {
-      /* A retransmission of this 2xx must not reach the freed fork. */
-      px_ctrans_detach(ct);
+      /* A retransmission of this 2xx must not reach the freed fork; it
+       * still goes upstream (RFC 3261 §16.7). */
+      px_ctrans_detach_upstream(ct, f->in_flow);
       fork_free(f);
     }
     return;

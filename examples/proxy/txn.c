@@ -42,6 +42,9 @@ struct px_ctrans {
   px_ctrans_cb cb;
   void *owner;
   int idx;
+  /* After its owner is gone (a 2xx ended the fork): where retransmissions
+   * of that 2xx still go (RFC 3261 §16.7 step 10); 0: nowhere. */
+  sipflow_flow_id upstream;
   uv_timer_t retrans, timeout;
   int timers_closing;
   UT_hash_handle hh;
@@ -804,6 +807,28 @@ void px_ctrans_detach(px_ctrans *ct) {
     ct->cb = NULL;
 }
 
+void px_ctrans_detach_upstream(px_ctrans *ct, sipflow_flow_id upstream) {
+  if (ct) {
+    ct->cb = NULL;
+    ct->upstream = upstream;
+  }
+}
+
+/* A retransmitted 2xx to an INVITE whose fork is gone: passed on as it
+ * came, less our Via (RFC 3261 §16.7: the UAS repeats its 2xx until the ACK
+ * comes, and the caller may not have the first). */
+static void forward_2xx_again(px *p, px_ctrans *ct, msg_t *resp) {
+  sip_t *sip = sip_object(resp);
+  size_t len;
+  char *bytes;
+  msg_header_remove(resp, (msg_pub_t *)sip, (msg_header_t *)sip->sip_via);
+  if (sip->sip_via && (bytes = px_msg_bytes(resp, &len)) != NULL) {
+    px_send_flow(p, ct->upstream, bytes, len);
+    free(bytes);
+  }
+  msg_destroy(resp);
+}
+
 void px_txn_on_response(px *p, msg_t *resp, sipflow_flow_id flow) {
   sip_t *sip = sip_object(resp);
   px_ctrans *ct = NULL;
@@ -826,6 +851,8 @@ void px_txn_on_response(px *p, msg_t *resp, sipflow_flow_id flow) {
       send_ack(p, ct, resp);
     else if (ct->method == sip_method_invite && status < 300 && ct->cb)
       ct->cb(p, ct, resp, status, ct->owner, ct->idx);
+    else if (ct->method == sip_method_invite && status < 300 && ct->upstream)
+      forward_2xx_again(p, ct, resp);
     else
       msg_destroy(resp);
     return;

@@ -75,7 +75,7 @@ check "--max-contacts 10; a UDP query is not answered with far more bytes" \
 check "the trimmed answer is counted" \
   json_check "$WIRE_TMP/a.ctl" stats "d['udp_answers_trimmed']>=1"
 
-check "retransmitted 200s to a relayed INVITE: the first passed on, no crash" \
+check "retransmitted 200s to a relayed INVITE: each passed on, no crash" \
   $LIM retrans-2xx "$A"
 
 # 4. The control socket: mode 0600 under umask 000, silent clients closed.
