@@ -371,6 +371,8 @@ void px_forward_fixed(px *p, px_strans *st, msg_t *msg, sipflow_flow_id in,
 int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
                         int ob);
 void px_fork_on_strans_gone(px_fork *f);
+/* At shutdown: free a fork whatever its state (its branches detached). */
+void px_fork_abandon(px_fork *f);
 
 /* ---- keepalive.c ---- */
 int px_ka_start(px *p);

@@ -75,6 +75,11 @@ void px_fork_on_strans_gone(px_fork *f) {
     fork_free(f);
 }
 
+void px_fork_abandon(px_fork *f) {
+  f->st = NULL;
+  fork_free(f);
+}
+
 static int is_dialog_forming(int method) {
   return method == sip_method_invite || method == sip_method_subscribe ||
          method == sip_method_refer;

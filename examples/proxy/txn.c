@@ -332,7 +332,11 @@ static void table_maybe_shrink(struct px_txn *t) {
 /* ---- lingering ----------------------------------------------------------- */
 
 static void strans_free(struct px_txn *t, px_strans *st) {
-  if (st->fork)
+  /* At shutdown a fork still waiting for answers goes with its server
+   * transaction: nothing will finish it. */
+  if (st->fork && t->p->stopping)
+    px_fork_abandon(st->fork);
+  else if (st->fork)
     px_fork_on_strans_gone(st->fork);
   if (st->req)
     msg_destroy(st->req);
