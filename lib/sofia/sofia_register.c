@@ -31,25 +31,6 @@ static int param_is(const char *param, const char *name) {
          (param[n] == '\0' || param[n] == '=');
 }
 
-/* q in thousandths from "0.5", "1", "1.000". */
-static int parse_q(const char *s, int32_t *q) {
-  int32_t whole, frac = 0, digits = 0;
-  if (s[0] != '0' && s[0] != '1')
-    return -1;
-  whole = s[0] - '0';
-  s++;
-  if (*s == '.') {
-    for (s++; *s >= '0' && *s <= '9' && digits < 3; s++, digits++)
-      frac = frac * 10 + (*s - '0');
-    for (; digits < 3; digits++)
-      frac *= 10;
-  }
-  if (*s || (whole == 1 && frac != 0))
-    return -1;
-  *q = whole * 1000 + frac;
-  return 0;
-}
-
 /* Joins the Contact parameters the registrar does not interpret. */
 static const char *other_params(su_home_t *home, const sip_contact_t *m) {
   size_t len = 0;
@@ -86,7 +67,9 @@ static int read_contact(su_home_t *home, const sip_contact_t *m,
       c->reg_id = str_of(param_val(*p));
     else if (param_is(*p, "expires"))
       c->expires = str_of(param_val(*p));
-    else if (param_is(*p, "q") && parse_q(param_val(*p), &c->q) != 0)
+    else if (param_is(*p, "q") &&
+             sipflow_reg_q_parse(param_val(*p), strlen(param_val(*p)), &c->q) !=
+                 0)
       return SIPFLOW_ERR_MALFORMED;
   }
   c->params = str_of(other_params(home, m));
@@ -184,132 +167,39 @@ int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
   return 0;
 }
 
-/* ---- the answer ---------------------------------------------------------- */
-
-/* The answer's header lines are appended with memcpy, not printf: a 200
- * is made for every REGISTER. */
-typedef struct out_buf {
-  char *buf;
-  size_t cap, len;
-  int overflow;
-} out_buf;
-
-static void put_mem(out_buf *o, const char *s, size_t n) {
-  /* One byte stays free for the terminating NUL. */
-  if (o->overflow || n >= o->cap - o->len) {
-    o->overflow = 1;
-    return;
-  }
-  memcpy(o->buf + o->len, s, n);
-  o->len += n;
-  o->buf[o->len] = '\0';
-}
-
-static void put_str(out_buf *o, const char *s) { put_mem(o, s, strlen(s)); }
-
-static void put_uint(out_buf *o, unsigned long v) {
-  char d[24];
-  size_t i = sizeof(d);
-  do {
-    d[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  put_mem(o, d + i, sizeof(d) - i);
-}
-
-static void put_options(out_buf *o, const char *name, unsigned opts) {
-  if (!opts)
-    return;
-  put_str(o, name);
-  put_str(o, ": ");
-  if (opts & SIPFLOW_REG_OPT_OUTBOUND)
-    put_str(o, (opts & SIPFLOW_REG_OPT_PATH) ? "outbound, " : "outbound");
-  if (opts & SIPFLOW_REG_OPT_PATH)
-    put_str(o, "path");
-  put_str(o, "\r\n");
-}
-
-static void put_header(out_buf *o, const char *name, const char *value) {
-  put_str(o, name);
-  put_str(o, ": ");
-  put_str(o, value);
-  put_str(o, "\r\n");
-}
-
-static void put_contact(out_buf *o, const sipflow_reg_binding *b) {
-  put_str(o, "Contact: <");
-  put_mem(o, b->uri.ptr, b->uri.len);
-  put_str(o, ">;expires=");
-  put_uint(o, (unsigned long)b->expires);
-  if (b->instance.len) {
-    put_str(o, ";+sip.instance=\"<");
-    put_mem(o, b->instance.ptr, b->instance.len);
-    put_str(o, ">\"");
-  }
-  if (b->reg_id) {
-    put_str(o, ";reg-id=");
-    put_uint(o, (unsigned long)b->reg_id);
-  }
-  if (b->q >= 0) {
-    char frac[3];
-    int q = (int)b->q % 1000;
-    frac[0] = (char)('0' + q / 100);
-    frac[1] = (char)('0' + q / 10 % 10);
-    frac[2] = (char)('0' + q % 10);
-    put_str(o, ";q=");
-    put_uint(o, (unsigned long)(b->q / 1000));
-    put_str(o, ".");
-    put_mem(o, frac, sizeof(frac));
-  }
-  if (b->params.len)
-    put_mem(o, b->params.ptr, b->params.len);
-  put_str(o, "\r\n");
-}
+/* ---- the answer ----------------------------------------------------------
+ * The core writes it (sipflow_reg_answer_format()); the adapter only hands
+ * it the request's Path values and unknown Require tags from the message.
+ */
 
 int sipflow_sofia_register_answer(const sipflow_reg_result *res, msg_t *msg,
                                   char *buf, size_t buflen, size_t *outlen) {
-  out_buf o = {buf, buflen, 0, 0};
   sip_t *sip = msg ? sip_object(msg) : NULL;
+  sipflow_reg_str path[SIPFLOW_SOFIA_MAX_PATH];
+  sipflow_reg_str unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
+  sipflow_reg_request req;
   if (!res || !sip || !buf || buflen == 0)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
-  buf[0] = '\0';
-  if (res->status == 200) {
-    for (size_t i = 0; i < res->n_contacts; i++)
-      put_contact(&o, &res->contacts[i]);
-    if (res->echo_path) {
-      for (const sip_path_t *p = sip->sip_path; p; p = p->r_next) {
-        sip_path_t one = *p;
-        char *v;
-        one.r_next = NULL;
-        v = sip_header_as_string(msg_home(msg), (const sip_header_t *)&one);
-        if (v)
-          put_header(&o, "Path", v);
-      }
+  sipflow_reg_request_default(&req);
+  if (res->status == 200 && res->echo_path) {
+    for (const sip_path_t *p = sip->sip_path;
+         p && req.n_path < SIPFLOW_SOFIA_MAX_PATH; p = p->r_next) {
+      sip_path_t one = *p;
+      char *v;
+      one.r_next = NULL;
+      v = sip_header_as_string(msg_home(msg), (const sip_header_t *)&one);
+      if (v)
+        path[req.n_path++] = str_of(v);
     }
-    put_options(&o, "Require", res->require);
-    if (res->flow_timer) {
-      put_str(&o, "Flow-Timer: ");
-      put_uint(&o, (unsigned long)res->flow_timer);
-      put_str(&o, "\r\n");
-    }
-  } else if (res->status == 423) {
-    put_str(&o, "Min-Expires: ");
-    put_uint(&o, (unsigned long)res->min_expires);
-    put_str(&o, "\r\n");
-  } else if (res->status == 420) {
-    put_options(&o, "Unsupported", res->unsupported);
-    if (res->unsupported_unknown)
-      for (const sip_require_t *r = sip->sip_require; r; r = r->k_next)
-        for (const char *const *t = r->k_items; t && *t; t++)
-          if (strcasecmp(*t, "outbound") && strcasecmp(*t, "path"))
-            put_header(&o, "Unsupported", *t);
-  } else if (res->status == 421) {
-    put_options(&o, "Require", res->require);
+    req.path = path;
   }
-  put_options(&o, "Supported", res->supported);
-  if (o.overflow)
-    return SIPFLOW_ERR_BUFFER_TOO_SMALL;
-  if (outlen)
-    *outlen = o.len;
-  return 0;
+  if (res->status == 420 && res->unsupported_unknown) {
+    for (const sip_require_t *r = sip->sip_require; r; r = r->k_next)
+      for (const char *const *t = r->k_items; t && *t; t++)
+        if (strcasecmp(*t, "outbound") && strcasecmp(*t, "path") &&
+            req.n_require_unknown < SIPFLOW_SOFIA_MAX_REQUIRE)
+          unknown[req.n_require_unknown++] = str_of(*t);
+    req.require_unknown = unknown;
+  }
+  return sipflow_reg_answer_format(res, &req, buf, buflen, outlen);
 }
