@@ -456,6 +456,7 @@ static void on_connect(uv_connect_t *req, int status) {
     conn_unlink(p, c);
     free_queue(c);
     uv_close((uv_handle_t *)c->tcp, tcp_closed_free);
+    px_txn_connect_failed(p, &c->tuple.remote);
     free(c);
     return;
   }

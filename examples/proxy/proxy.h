@@ -352,6 +352,9 @@ px_ctrans *px_ctrans_send(px *p, msg_t *msg, const char *branch,
                           int idx);
 void px_ctrans_cancel(px *p, px_ctrans *ct);
 void px_ctrans_detach(px_ctrans *ct);
+/* A TCP connection we opened to |dst| failed: its waiting client
+ * transactions end at once with a local 408. */
+void px_txn_connect_failed(px *p, const sipflow_addr *dst);
 /* The same once a 2xx ended the fork: retransmissions of that 2xx still go
  * upstream over |upstream| (the flow the request came in on). */
 void px_ctrans_detach_upstream(px_ctrans *ct, sipflow_flow_id upstream);

@@ -688,9 +688,17 @@ static void ctrans_complete(px *p, px_ctrans *ct, int status) {
   (void)p;
 }
 
+static void ctrans_fail(px *p, px_ctrans *ct);
+
 static void ctrans_timed_out(uv_timer_t *t) {
   px_ctrans *ct = t->data;
   px *p = ct->p;
+  ctrans_fail(p, ct);
+}
+
+/* RFC 3261 §8.1.3.1, §17.1.4: a transport failure ends the transaction at
+ * once, as its timeout would (a local 408: the next flow is tried). */
+static void ctrans_fail(px *p, px_ctrans *ct) {
   px_ctrans_cb cb = ct->cb;
   void *owner = ct->owner;
   int idx = ct->idx;
@@ -804,6 +812,25 @@ void px_ctrans_cancel(px *p, px_ctrans *ct) {
     send_cancel(p, ct);
   else
     ct->cancel_pending = 1; /* RFC 3261 §9.1: wait for a provisional */
+}
+
+void px_txn_connect_failed(px *p, const sipflow_addr *dst) {
+  char branches[64][64];
+  int n = 0;
+  px_ctrans *ct, *tmp;
+  /* Branches first, then each found again: a failure's callback may start
+   * or end other client transactions. */
+  HASH_ITER(hh, p->ctranses, ct, tmp) {
+    if (n < 64 && !ct->flow && ct->status < 200 &&
+        ct->transport != SIPFLOW_TRANSPORT_UDP &&
+        sipflow_addr_equal(&ct->dst, dst))
+      memcpy(branches[n++], ct->branch, sizeof(branches[0]));
+  }
+  for (int i = 0; i < n; i++) {
+    HASH_FIND_STR(p->ctranses, branches[i], ct);
+    if (ct && ct->status < 200 && ct->cb)
+      ctrans_fail(p, ct);
+  }
 }
 
 void px_ctrans_detach(px_ctrans *ct) {

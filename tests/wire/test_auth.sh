@@ -87,9 +87,11 @@ check "stats count challenges, stale and replayed nonces" \
 # retried REGISTER pass through, and the edge's Path token still routes.
 R=$(free_port)
 E=$(free_port)
+# The registrar knows its edge (--peer): it follows Paths through it.
 start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
   --domain example.com --control "$WIRE_TMP/reg.ctl" --auth-file "$AUTH" \
-  --keepalive off --txn-timeout-ms 2000 --log-level debug
+  --keepalive off --txn-timeout-ms 2000 --log-level debug \
+  --peer udp:127.0.0.1:$E
 start edge "$PROXY" --role edge --listen udp:127.0.0.1:$E \
   --registrar udp:127.0.0.1:$R --control "$WIRE_TMP/edge.ctl" \
   --txn-timeout-ms 2000 --log-level debug
