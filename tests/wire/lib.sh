@@ -87,3 +87,25 @@ sipp_run() {
   timeout 40 sipp -nostdin -timeout 30 -timeout_error -trace_err \
     -error_file "$WIRE_TMP/$name.err" "$@" >"$WIRE_TMP/$name.log" 2>&1
 }
+
+# until_true bounded by the clock (a slow check is not retried 5 times a
+# second for SECONDS): within SECONDS command...
+within() {
+  local end=$(($(date +%s) + $1)); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$(date +%s)" -ge "$end" ] && return 1
+    sleep 0.2
+  done
+}
+
+# cluster_peers NAME: "--peer udp:127.0.0.1:PORT" for every other node of
+# the associative array PORT (node name -> port). Cluster nodes forward to
+# one another through their Paths, and nothing else is relayed
+# (docs/proxy.md).
+cluster_peers() {
+  local m
+  for m in "${!PORT[@]}"; do
+    [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"
+  done
+}

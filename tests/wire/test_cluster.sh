@@ -18,11 +18,10 @@ declare -A PORT PID
 for n in a b c; do PORT[$n]=$(free_port); done
 # The nodes forward in-dialog requests to one another: each lists the
 # others with --peer (nothing else is relayed, docs/proxy.md).
-peers() { for n in a b c; do [ "$n" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$n]}"; done; }
 node() { # name
   rm -f "$WIRE_TMP/ctl.$1"
   # shellcheck disable=SC2046
-  start "node$1" "$PROXY" $(peers "$1") --listen udp:127.0.0.1:${PORT[$1]} \
+  start "node$1" "$PROXY" $(cluster_peers "$1") --listen udp:127.0.0.1:${PORT[$1]} \
     --listen tcp:127.0.0.1:${PORT[$1]} --domain example.com \
     --control "$WIRE_TMP/ctl.$1" --token-key "$WIRE_TMP/key.$1" \
     --redis redis://127.0.0.1:$RP --node-id "$1" \

@@ -13,16 +13,6 @@ command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit
 command -v redis-sentinel >/dev/null || { echo "1..0 # SKIP no redis-sentinel"; exit 0; }
 PHONES="python3 $HERE/phones.py"
 exec 3>&1
-# until_true bounded by the clock (a slow check is not retried 5 times a
-# second for SECONDS): within SECONDS command...
-within() {
-  local end=$(($(date +%s) + $1)); shift
-  while :; do
-    "$@" >/dev/null 2>&1 && return 0
-    [ "$(date +%s)" -ge "$end" ] && return 1
-    sleep 0.2
-  done
-}
 
 M=$(free_port); R1=$(free_port); R2=$(free_port)
 declare -A RPID
@@ -56,12 +46,10 @@ check "a master, two replicas and three Sentinels that know each other" until_tr
 
 declare -A PORT PID
 for n in a b c; do PORT[$n]=$(free_port); done
-# Nodes forward to one another through their Paths: each lists the others
-# with --peer (nothing else is relayed, docs/proxy.md). All phones come
-# from 127.0.0.1, so the per-address REGISTER rate limit is off.
-peers() { for m in "${!PORT[@]}"; do [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"; done; }
+# All phones come from 127.0.0.1, so the per-address REGISTER rate limit
+# is off (--register-rate 0); nodes list one another (cluster_peers).
 node() { # name
-  start "node$1" "$PROXY" $(peers "$1") --register-rate 0 \
+  start "node$1" "$PROXY" $(cluster_peers "$1") --register-rate 0 \
     --listen udp:127.0.0.1:${PORT[$1]} \
     --listen tcp:127.0.0.1:${PORT[$1]} --domain example.com \
     --control "$WIRE_TMP/ctl.$1" --token-key "$WIRE_TMP/key.$1" \

@@ -16,29 +16,17 @@ FAKELIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 PRELOAD="$(ldd "$PROXY" | awk '/libasan|libubsan/ {printf "%s ", $3}')$FAKELIB"
 PHONES="python3 $HERE/phones.py"
 exec 3>&1
-# until_true bounded by the clock (a slow check is not retried 5 times a
-# second for SECONDS): within SECONDS command...
-within() {
-  local end=$(($(date +%s) + $1)); shift
-  while :; do
-    "$@" >/dev/null 2>&1 && return 0
-    [ "$(date +%s)" -ge "$end" ] && return 1
-    sleep 0.2
-  done
-}
 
 RP=$(free_port)
 start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
   --appendonly no --dir "$WIRE_TMP"
 declare -A PORT
 for n in a c; do PORT[$n]=$(free_port); done
-# Nodes forward to one another through their Paths: each lists the others
-# with --peer (nothing else is relayed, docs/proxy.md). All phones come
-# from 127.0.0.1, so the per-address REGISTER rate limit is off.
-peers() { for m in "${!PORT[@]}"; do [ "$m" = "$1" ] || echo "--peer udp:127.0.0.1:${PORT[$m]}"; done; }
+# All phones come from 127.0.0.1, so the per-address REGISTER rate limit
+# is off (--register-rate 0); nodes list one another (cluster_peers).
 node() { # name [wrapper...]
   local n=$1; shift
-  start "node$n" "$@" "$PROXY" $(peers "$n") --register-rate 0 \
+  start "node$n" "$@" "$PROXY" $(cluster_peers "$n") --register-rate 0 \
     --listen udp:127.0.0.1:${PORT[$n]} \
     --listen tcp:127.0.0.1:${PORT[$n]} --domain example.com \
     --control "$WIRE_TMP/ctl.$n" --token-key "$WIRE_TMP/key.$n" \
