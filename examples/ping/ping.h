@@ -15,7 +15,6 @@
 #include <sipflow/sipflow.h>
 #include <sipflow/sipflow_uv.h>
 
-
 /* The Request-URI is sent as typed: keep it short and plain. */
 #define PING_MAX_URI 256
 

@@ -146,8 +146,12 @@ def main():
     # 1. A token made by another proxy's key ring.
     foreign, fsock = token_for(other, "carol")
     got = statuses(port, foreign, 20)
-    print(f"token from another key: 20 requests -> {got} (documented: 403)")
-    check(got == {403: 20}, "foreign token")
+    # Key ids are random (1-255) per ring: a foreign token names an id this
+    # ring does not have (430, as for a retired key: docs/tokens.md) or,
+    # once in 255, the same id with another key (403). Never routed.
+    print(f"token from another key: 20 requests -> {got} (documented: 430 for "
+          f"an unknown key id, 403 for a known id with the wrong key)")
+    check(got in ({430: 20}, {403: 20}), "foreign token")
     fsock.close()
 
     # 2. Every bit of a valid token flipped.
