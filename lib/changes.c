@@ -83,7 +83,7 @@ static void put_uint(wr *w, uint64_t v, unsigned bytes) {
   put(w, b, bytes);
 }
 
-static int put_str(wr *w, sipflow_reg_str s) {
+static int put_str(wr *w, sipflow_str s) {
   if (s.len > UINT16_MAX || (!s.ptr && s.len))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   put_uint(w, s.len, 2);
@@ -110,7 +110,7 @@ static void put_tuple(wr *w, const sipflow_flow_tuple *t) {
 }
 
 static int put_binding(wr *w, const sipflow_change_binding *r) {
-  const sipflow_reg_str strs[] = {r->aor,  r->uri,    r->instance,  r->call_id,
+  const sipflow_str strs[] = {r->aor,  r->uri,    r->instance,  r->call_id,
                                   r->path, r->params, r->user_agent};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     if (put_str(w, strs[i]) != 0)
@@ -203,8 +203,8 @@ static uint64_t get_uint(rd *r, unsigned bytes) {
 
 static uint8_t get_u8(rd *r) { return (uint8_t)get_uint(r, 1); }
 
-static sipflow_reg_str get_str(rd *r) {
-  sipflow_reg_str s;
+static sipflow_str get_str(rd *r) {
+  sipflow_str s;
   s.len = (size_t)get_uint(r, 2);
   s.ptr = (const char *)take(r, s.len);
   if (!s.ptr)

@@ -11,11 +11,11 @@
 
 /* A Path value without angle brackets is an addr-spec: stored wrapped, so
  * the joined vector is a valid Route value (RFC 3261 §20.34). */
-static bool path_wrapped(const sipflow_reg_str *e) {
+static bool path_wrapped(const sipflow_str *e) {
   return e->len > 0 && memchr(e->ptr, '<', e->len) != NULL;
 }
 
-size_t sipflow__reg_path_joined_len(const sipflow_reg_str *path, size_t n) {
+size_t sipflow__reg_path_joined_len(const sipflow_str *path, size_t n) {
   size_t len = n > 1 ? 2 * (n - 1) : 0;
   for (size_t i = 0; i < n; i++)
     len += path[i].len + (path_wrapped(&path[i]) ? 0 : 2);
@@ -70,7 +70,7 @@ size_t sipflow__reg_content_size(const sipflow__reg_content *ct) {
 
 static char *path_render(char *o, const sipflow__reg_content *ct) {
   for (size_t i = 0; i < ct->n_path; i++) {
-    const sipflow_reg_str *e = &ct->path[i];
+    const sipflow_str *e = &ct->path[i];
     bool wrap = !path_wrapped(e);
     if (i > 0) {
       memcpy(o, ", ", 2);
@@ -93,7 +93,7 @@ static bool path_same(const char *s, size_t len,
   if (len != ct->path_len)
     return false;
   for (size_t i = 0; i < ct->n_path; i++) {
-    const sipflow_reg_str *e = &ct->path[i];
+    const sipflow_str *e = &ct->path[i];
     bool wrap = !path_wrapped(e);
     if (i > 0) {
       if (end - s < 2 || memcmp(s, ", ", 2) != 0)
@@ -111,7 +111,7 @@ static bool path_same(const char *s, size_t len,
   return s == end;
 }
 
-static bool str_same(const char *stored, size_t len, sipflow_reg_str s) {
+static bool str_same(const char *stored, size_t len, sipflow_str s) {
   return len == s.len && (len == 0 || memcmp(stored, s.ptr, len) == 0);
 }
 
@@ -166,7 +166,7 @@ bool sipflow__reg_content_same(const sipflow__reg_binding *b,
   return str_same(p, b->params_len, ct->params);
 }
 
-static char *put(char *o, sipflow_reg_str s) {
+static char *put(char *o, sipflow_str s) {
   if (s.len)
     memcpy(o, s.ptr, s.len);
   return o + s.len;
@@ -217,8 +217,8 @@ sipflow__reg_binding *sipflow__reg_binding_new(sipflow_registrar *reg,
   return b;
 }
 
-static sipflow_reg_str view_str(const char *p, size_t len) {
-  sipflow_reg_str s;
+static sipflow_str view_str(const char *p, size_t len) {
+  sipflow_str s;
   s.ptr = p;
   s.len = len;
   return s;

@@ -136,7 +136,7 @@ int sipflow_registrar_flow_failed(sipflow_registrar *reg,
 }
 
 int sipflow_registrar_binding_failed(sipflow_registrar *reg,
-                                     sipflow_reg_str aor, uint64_t binding_id,
+                                     sipflow_str aor, uint64_t binding_id,
                                      sipflow_tstamp now) {
   sipflow__reg_aor *a;
   size_t len;

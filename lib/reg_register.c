@@ -25,7 +25,7 @@ enum { ACT_NONE, ACT_ADD, ACT_REFRESH, ACT_UPDATE, ACT_REPLACE, ACT_REMOVE };
 typedef struct job {
   const sipflow_reg_request *req;
   sipflow_tstamp now;
-  sipflow_reg_str ua; /* truncated to max_user_agent_len */
+  sipflow_str ua; /* truncated to max_user_agent_len */
   size_t path_len;    /* Path joined */
   uint64_t hash;      /* of the canonical AoR in reg->aor_buf */
   size_t key_len;
@@ -53,19 +53,19 @@ static int bad_request(sipflow_registrar *reg, const char *reason) {
   return answer(reg, 400, reason);
 }
 
-static sipflow_reg_str opt_str(sipflow_reg_str s) {
+static sipflow_str opt_str(sipflow_str s) {
   if (!s.ptr)
     s.len = 0;
   return s;
 }
 
 /* Header text the host will echo: no controls but HTAB (no CR/LF). */
-static bool text_ok(sipflow_reg_str s) {
+static bool text_ok(sipflow_str s) {
   return sipflow__reg_none_of(s.ptr, s.len, SIPFLOW__REG_CC_NOTXT);
 }
 
 /* Call-ID = word ["@" word]: visible ASCII only. */
-static bool token_ok(sipflow_reg_str s) {
+static bool token_ok(sipflow_str s) {
   return sipflow__reg_none_of(s.ptr, s.len, SIPFLOW__REG_CC_NOTOK);
 }
 
@@ -77,7 +77,7 @@ static int check_path(sipflow_registrar *reg, job *j) {
   if (req->n_path > reg->set.max_path_entries)
     return bad_request(reg, "Too Many Path Values");
   for (size_t i = 0; i < req->n_path; i++) {
-    sipflow_reg_str e = req->path[i];
+    sipflow_str e = req->path[i];
     if (!e.ptr || e.len == 0 || !text_ok(e))
       return bad_request(reg, "Invalid Path");
     if (e.len > reg->set.max_path_len)
@@ -179,7 +179,7 @@ static bool first_hop(const sipflow_registrar *reg,
         return true;
     return false;
   default: {
-    const sipflow_reg_str *last = &req->path[req->n_path - 1];
+    const sipflow_str *last = &req->path[req->n_path - 1];
     return sipflow__reg_path_has_ob(last->ptr, last->len);
   }
   }
@@ -187,7 +187,7 @@ static bool first_hop(const sipflow_registrar *reg,
 
 /* ---- phase 2: each Contact ----------------------------------------------- */
 
-static uint32_t parse_expires(sipflow_reg_str s) {
+static uint32_t parse_expires(sipflow_str s) {
   uint64_t v = 0;
   if (s.len == 0)
     return MALFORMED_EXPIRES;
@@ -201,7 +201,7 @@ static uint32_t parse_expires(sipflow_reg_str s) {
   return (uint32_t)v;
 }
 
-static int parse_reg_id(sipflow_reg_str s, uint32_t *out) {
+static int parse_reg_id(sipflow_str s, uint32_t *out) {
   uint64_t v = 0;
   if (s.len == 0 || s.len > 10)
     return SIPFLOW_ERR_MALFORMED;
@@ -332,7 +332,7 @@ static int check_deferred(sipflow_registrar *reg, const sipflow__reg_aor *known,
                           size_t upto) {
   for (size_t i = 0; i < upto; i++) {
     sipflow__reg_cinfo *ci = &reg->cinfo[i];
-    sipflow_reg_str u = ci->c->uri;
+    sipflow_str u = ci->c->uri;
     if (ci->uri_unchecked && !stored(known, false, u.ptr, u.len) &&
         !sipflow__reg_uri_valid(u.ptr, u.len))
       return bad_request(reg, "Invalid Contact URI");

@@ -15,7 +15,7 @@
 #define MS_PER_S 1000u
 #define NS_PER_MS (SIPFLOW_SECONDS / MS_PER_S)
 
-static bool str_ok(sipflow_reg_str s, uint32_t max, unsigned bad) {
+static bool str_ok(sipflow_str s, uint32_t max, unsigned bad) {
   return s.len <= max && (s.len == 0 || s.ptr) &&
          sipflow__reg_none_of(s.ptr, s.len, bad);
 }
@@ -101,7 +101,7 @@ static uint64_t updated_ms(const sipflow__reg_binding *b, uint64_t unix_seconds,
 }
 
 static void content_of(const sipflow_change_binding *r,
-                       sipflow__reg_content *ct, sipflow_reg_str *path1) {
+                       sipflow__reg_content *ct, sipflow_str *path1) {
   memset(ct, 0, sizeof(*ct));
   ct->uri = r->uri;
   ct->inst = r->instance;
@@ -136,7 +136,7 @@ static bool wins(const sipflow_change *c, const sipflow__reg_binding *b,
   if (same_call && c->op == SIPFLOW_CHANGE_PUT) {
     /* The same record again is no change at all. */
     sipflow__reg_content ct;
-    sipflow_reg_str p1;
+    sipflow_str p1;
     uint64_t exp_unix =
         unix_seconds +
         (b->expires_at > now
@@ -183,7 +183,7 @@ static int put(sipflow_registrar *reg, const sipflow_change *c,
                uint64_t hash, uint64_t unix_seconds, sipflow_tstamp now) {
   const sipflow_change_binding *r = &c->u.binding;
   sipflow__reg_content ct;
-  sipflow_reg_str p1;
+  sipflow_str p1;
   sipflow__reg_binding *fresh;
   sipflow_tstamp at = local_future(r->expires_unix - unix_seconds, now);
   uint64_t wall_ms = unix_seconds * MS_PER_S;

@@ -253,7 +253,7 @@ static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
 }
 
 /* The canonical AoR of |uri| into |out| (max_aor_len bytes). */
-static int canon(const sipflow_registrar *reg, sipflow_reg_str uri, char *out,
+static int canon(const sipflow_registrar *reg, sipflow_str uri, char *out,
                  size_t *len) {
   if (!uri.ptr || uri.len == 0 || uri.len > reg->set.max_aor_len ||
       sipflow__reg_aor_canon(uri.ptr, uri.len, out, len) != 0)
@@ -261,7 +261,7 @@ static int canon(const sipflow_registrar *reg, sipflow_reg_str uri, char *out,
   return 0;
 }
 
-int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
+int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_str uri,
                              sipflow_tstamp now, sipflow_reg_plan **pplan) {
   size_t len;
   uint64_t h;
@@ -285,7 +285,7 @@ int sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
 /* One round of a batched lookup: every canonical AoR and hash first, with
  * its table slot loading; then every record and its hinted bindings
  * loading; then the finds and plans, by which time most of it is there. */
-static void lookup_round(sipflow_registrar *reg, const sipflow_reg_str *uris,
+static void lookup_round(sipflow_registrar *reg, const sipflow_str *uris,
                          size_t n, sipflow_reg_plan **plans, int *results) {
   uint64_t h[SIPFLOW__REG_BATCH_ROUND];
   size_t len[SIPFLOW__REG_BATCH_ROUND];
@@ -312,7 +312,7 @@ static void lookup_round(sipflow_registrar *reg, const sipflow_reg_str *uris,
 }
 
 int sipflow_registrar_lookup_batch(sipflow_registrar *reg,
-                                   const sipflow_reg_str *uris, size_t n,
+                                   const sipflow_str *uris, size_t n,
                                    sipflow_tstamp now, sipflow_reg_plan **plans,
                                    int *results) {
   const size_t round = SIPFLOW__REG_BATCH_ROUND;

@@ -110,7 +110,7 @@ static int uri_has_ob(const char *u, size_t n) {
 /* The URI of a name-addr (between < and >) or of an addr-spec (up to the
  * first ';', ',' or blank: RFC 3261 §20.10 gives every parameter after an
  * addr-spec to the header field). */
-static int read_uri(scan *sc, sipflow_reg_str *uri) {
+static int read_uri(scan *sc, sipflow_str *uri) {
   size_t start;
   skip_lws(sc);
   if (at(sc, '"')) { /* a quoted display name: a name-addr follows */
@@ -165,7 +165,7 @@ static int keep_param(char *buf, size_t cap, size_t *used, const char *p,
 static int read_param(scan *sc, sipflow_reg_contact *c, char *buf, size_t cap,
                       size_t *used) {
   size_t name_at, name_len, val_at = 0, val_len = 0, end;
-  sipflow_reg_str val;
+  sipflow_str val;
   skip_lws(sc);
   name_at = sc->i;
   while (sc->i < sc->len && is_token(sc->s[sc->i]))
@@ -325,7 +325,7 @@ static void put_contact(out_buf *o, const sipflow_reg_binding *b) {
   put_str(o, "\r\n");
 }
 
-static void put_path(out_buf *o, sipflow_reg_str v) {
+static void put_path(out_buf *o, sipflow_str v) {
   int wrap = v.len == 0 || v.ptr[0] != '<';
   put_str(o, "Path: ");
   if (wrap)

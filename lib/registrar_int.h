@@ -318,8 +318,8 @@ static inline void sipflow__reg_index_prefetch(const sipflow__reg_index *idx,
 
 /* What a binding will hold: the request's values for one Contact. */
 typedef struct sipflow__reg_content {
-  sipflow_reg_str uri, inst, call_id, ua, params;
-  const sipflow_reg_str *path;
+  sipflow_str uri, inst, call_id, ua, params;
+  const sipflow_str *path;
   size_t n_path;
   size_t path_len; /* joined */
   uint32_t cseq, reg_id;
@@ -397,7 +397,7 @@ sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
 
 /* Binding storage (reg_binding.c). */
 /* Length of a Path vector joined as one Route value ("<a>, <b>"). */
-size_t sipflow__reg_path_joined_len(const sipflow_reg_str *path, size_t n);
+size_t sipflow__reg_path_joined_len(const sipflow_str *path, size_t n);
 size_t sipflow__reg_content_size(const sipflow__reg_content *ct);
 sipflow__reg_binding *sipflow__reg_binding_new(sipflow_registrar *reg,
                                                const sipflow__reg_content *ct);

@@ -115,7 +115,7 @@ static void on_request(registrar *r, msg_t *msg, const sipflow_addr *from) {
     return;
   }
   aor = url_as_string(msg_home(msg), ruri);
-  rv = sipflow_registrar_lookup(r->reg, (sipflow_reg_str){aor, strlen(aor)},
+  rv = sipflow_registrar_lookup(r->reg, (sipflow_str){aor, strlen(aor)},
                                 host_now(), &plan);
   if (rv == SIPFLOW_ERR_NOT_FOUND) { /* no binding: not registered now */
     sip_reply(r->sock, from, msg, 480, NULL);

@@ -269,7 +269,7 @@ static void on_request(single *s, msg_t *msg, sipflow_flow_id flow,
   if (sip->sip_request->rq_method == sip_method_ack)
     return; /* for a non-2xx we sent: ends here */
   aor = url_as_string(msg_home(msg), sip->sip_request->rq_url);
-  rv = sipflow_registrar_lookup(s->reg, (sipflow_reg_str){aor, strlen(aor)},
+  rv = sipflow_registrar_lookup(s->reg, (sipflow_str){aor, strlen(aor)},
                                 host_now(), &plan);
   if (rv != 0) { /* no binding: 480, not registered now */
     sip_reply(s->sock, from, msg, rv == SIPFLOW_ERR_NOT_FOUND ? 480 : 400,

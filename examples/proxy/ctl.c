@@ -102,7 +102,7 @@ static json_t *keepalive_json(px *p, sipflow_flow_id id) {
   return o;
 }
 
-static json_t *str_json(sipflow_reg_str s) {
+static json_t *str_json(sipflow_str s) {
   return s.len ? json_stringn(s.ptr, s.len) : json_null();
 }
 

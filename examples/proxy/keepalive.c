@@ -65,7 +65,7 @@ static void path_ep_free(path_ep *e) {
   free(e);
 }
 
-static char *dup_str(sipflow_reg_str s) {
+static char *dup_str(sipflow_str s) {
   char *d = malloc(s.len + 1);
   if (d) {
     memcpy(d, s.ptr, s.len);
@@ -75,7 +75,7 @@ static char *dup_str(sipflow_reg_str s) {
 }
 
 /* The first Path URI's transport and address. */
-static int path_first_hop(sipflow_reg_str path, px_endpoint_cfg *ep) {
+static int path_first_hop(sipflow_str path, px_endpoint_cfg *ep) {
   char first[2100], *lt, *gt;
   url_t url;
   snprintf(first, sizeof(first), "%.*s", (int)path.len, path.ptr);
@@ -193,7 +193,7 @@ static void path_failed(px *p, uint64_t binding_id) {
   px_log(p, SIPFLOW_LOG_INFO,
          "binding %llu of %s: its flow behind the edge failed",
          (unsigned long long)binding_id, aor);
-  sipflow_registrar_binding_failed(p->reg, (sipflow_reg_str){aor, strlen(aor)},
+  sipflow_registrar_binding_failed(p->reg, (sipflow_str){aor, strlen(aor)},
                                    binding_id, sipflow_uv_now());
 }
 

@@ -113,7 +113,7 @@ size_t px_udp_answer_limit(size_t request_len) {
   return limit < UDP_ANSWER_FLOOR ? UDP_ANSWER_FLOOR : limit;
 }
 
-static bool same_uri(sipflow_reg_str a, sipflow_reg_str b) {
+static bool same_uri(sipflow_str a, sipflow_str b) {
   return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
 }
 

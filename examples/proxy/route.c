@@ -517,7 +517,7 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
   }
   sip_t *sip = sip_object(msg);
   char uri[1024];
-  sipflow_reg_str s = {uri, 0};
+  sipflow_str s = {uri, 0};
   sipflow_reg_plan *plan = NULL;
   int rv;
   /* The same canonical AoR as REGISTER's (docs/registrar.md). */

@@ -81,17 +81,17 @@ SIPFLOW_API const char *sipflow_change_op_name(int op);
  * @since 0.1
  */
 typedef struct sipflow_change_binding {
-  sipflow_reg_str aor;        /**< canonical AoR */
-  sipflow_reg_str uri;        /**< Contact URI */
-  sipflow_reg_str instance;   /**< +sip.instance, len 0 when none */
+  sipflow_str aor;        /**< canonical AoR */
+  sipflow_str uri;        /**< Contact URI */
+  sipflow_str instance;   /**< +sip.instance, len 0 when none */
   uint32_t reg_id;            /**< nonzero for an Outbound binding */
   int32_t q;                  /**< thousandths or SIPFLOW_REG_Q_NONE */
-  sipflow_reg_str call_id;    /**< of the last update */
+  sipflow_str call_id;    /**< of the last update */
   uint32_t cseq;              /**< of the last update */
-  sipflow_reg_str path;       /**< joined Path ("<a>, <b>"), len 0 if none */
+  sipflow_str path;       /**< joined Path ("<a>, <b>"), len 0 if none */
   uint32_t n_path;            /**< values in |path| */
-  sipflow_reg_str params;     /**< other Contact parameters */
-  sipflow_reg_str user_agent; /**< User-Agent as stored */
+  sipflow_str params;     /**< other Contact parameters */
+  sipflow_str user_agent; /**< User-Agent as stored */
   /** Flow id in the process that wrote the record. Flow ids do not survive
    * a restart: set it to the new process's id for the same flow, or 0,
    * before applying. */

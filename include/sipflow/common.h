@@ -58,6 +58,23 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------ */
+/* Strings                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A string: pointer and length, not NUL-terminated. Every string field that
+ * crosses the API has this type; functions take the same pair as two
+ * arguments (const char *, size_t). A string the library gives the host is
+ * valid for as long as the call or object that gave it says; a string the
+ * host gives is copied unless the function says otherwise.
+ * @since 0.2 (0.1 called it sipflow_str, in registrar.h)
+ */
+typedef struct sipflow_str {
+  const char *ptr; /**< first byte; NULL when absent */
+  size_t len;      /**< length in bytes; 0 when absent */
+} sipflow_str;
+
+/* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
 /* ------------------------------------------------------------------------ */
 

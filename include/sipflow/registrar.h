@@ -35,7 +35,7 @@ extern "C" {
  * Every change is reported through the change callback with the whole
  * binding, so a host can store or replicate it.
  *
- * Strings are given as pointer and length (sipflow_reg_str) and need not be
+ * Strings are given as pointer and length (sipflow_str, common.h) and need not be
  * NUL-terminated; strings the library gives back are not NUL-terminated
  * either. The library keeps no pointer into the caller's memory after a call
  * returns: whatever it stores is copied.
@@ -59,12 +59,6 @@ typedef struct sipflow_registrar sipflow_registrar;
 /** A target plan for one request to an AoR. Opaque. @since 0.1 */
 typedef struct sipflow_reg_plan sipflow_reg_plan;
 
-/** A string: pointer and length, not NUL-terminated. ptr NULL = absent.
- * @since 0.1 */
-typedef struct sipflow_reg_str {
-  const char *ptr; /**< first byte; NULL when absent */
-  size_t len;      /**< length in bytes */
-} sipflow_reg_str;
 
 /** A q-value that was not given. @since 0.1 */
 #define SIPFLOW_REG_Q_NONE (-1)
@@ -224,19 +218,19 @@ SIPFLOW_API void sipflow_registrar_settings_default_versioned(
  */
 typedef struct sipflow_reg_binding {
   uint64_t id;         /**< unique in the registrar, kept across updates */
-  sipflow_reg_str aor; /**< canonical AoR (RFC 3261 §10.3 step 5) */
-  sipflow_reg_str uri; /**< Contact URI: the request's target */
+  sipflow_str aor; /**< canonical AoR (RFC 3261 §10.3 step 5) */
+  sipflow_str uri; /**< Contact URI: the request's target */
   /** +sip.instance without quotes and angle brackets; len 0 when none */
-  sipflow_reg_str instance;
+  sipflow_str instance;
   uint32_t reg_id;         /**< 1..2^31-1 for an Outbound binding, else 0 */
   int32_t q;               /**< thousandths (0..1000) or SIPFLOW_REG_Q_NONE */
-  sipflow_reg_str call_id; /**< of the last update (RFC 3261 §10.3 step 7) */
+  sipflow_str call_id; /**< of the last update (RFC 3261 §10.3 step 7) */
   uint32_t cseq;           /**< of the last update */
   /** The Path vector as one Route value ("<a>, <b>"), len 0 when none */
-  sipflow_reg_str path;
+  sipflow_str path;
   uint32_t n_path;            /**< number of values in |path| */
-  sipflow_reg_str params;     /**< other Contact parameters, as given */
-  sipflow_reg_str user_agent; /**< as given, possibly truncated */
+  sipflow_str params;     /**< other Contact parameters, as given */
+  sipflow_str user_agent; /**< as given, possibly truncated */
   sipflow_flow_id flow_id;    /**< flow the binding is reached over; 0 none */
   sipflow_flow_tuple flow;    /**< its tuple; transport 0 when not given */
   sipflow_addr received;      /**< source address of the last REGISTER */
@@ -381,17 +375,17 @@ SIPFLOW_API int sipflow_registrar_foreach(sipflow_registrar *reg,
 typedef struct sipflow_reg_contact {
   /** The Contact URI (addr-spec, without angle brackets or header
    * parameters). Required. */
-  sipflow_reg_str uri;
+  sipflow_str uri;
   /** The +sip.instance value as received, quoted or not ("<urn:...>"),
    * ptr NULL when absent. */
-  sipflow_reg_str instance;
+  sipflow_str instance;
   /** The reg-id value as received (text), ptr NULL when absent. The
    * library checks it: 1..2^31-1 digits, else 400. */
-  sipflow_reg_str reg_id;
+  sipflow_str reg_id;
   /** The expires parameter as received (text), ptr NULL when absent.
    * Values over 2^32-1 count as 2^32-1; malformed values as 3600
    * (RFC 3261 §10.2.1.1). */
-  sipflow_reg_str expires;
+  sipflow_str expires;
   /** q in thousandths (q=0.5 is 500), 0..1000, or SIPFLOW_REG_Q_NONE. */
   int32_t q;
   /** 1 when the Contact URI carries ";ob". */
@@ -399,7 +393,7 @@ typedef struct sipflow_reg_contact {
   /** Other Contact header parameters, verbatim, stored and given back
    * (";+sip.ice;methods=..."); leave out expires, q, +sip.instance and
    * reg-id. ptr NULL when none. */
-  sipflow_reg_str params;
+  sipflow_str params;
 } sipflow_reg_contact;
 
 /** Clear |contact| and set q to SIPFLOW_REG_Q_NONE. Callback-safe.
@@ -421,8 +415,8 @@ SIPFLOW_API void sipflow_reg_contact_default(sipflow_reg_contact *contact);
 typedef struct sipflow_reg_request {
   /** The To URI (the AoR). The library canonicalises it: parameters and
    * headers dropped, escapes decoded, scheme and host in lower case. */
-  sipflow_reg_str aor;
-  sipflow_reg_str call_id; /**< Call-ID. Required. */
+  sipflow_str aor;
+  sipflow_str call_id; /**< Call-ID. Required. */
   uint32_t cseq;           /**< CSeq number */
   /** 1 when the request has an Expires header; |expires| is then its value
    * (a host that cannot parse it passes 3600, RFC 3261 §10.2). */
@@ -435,12 +429,12 @@ typedef struct sipflow_reg_request {
   size_t n_contacts;                   /**< 0 = a query */
   /** The Path values, topmost first, each a name-addr ("<sip:...;lr>") or
    * an addr-spec (wrapped in angle brackets when stored). */
-  const sipflow_reg_str *path;
+  const sipflow_str *path;
   size_t n_path;      /**< number of Path values */
   unsigned supported; /**< SIPFLOW_REG_OPT_* listed in Supported */
   unsigned require;   /**< SIPFLOW_REG_OPT_* listed in Require */
   /** Require tags neither the host nor the library handles: 420. */
-  const sipflow_reg_str *require_unknown;
+  const sipflow_str *require_unknown;
   size_t n_require_unknown; /**< number of tags in |require_unknown| */
   uint32_t via_count;       /**< Via values; 1 = straight from the UA */
   /** The flow new bindings are reached over: the arrival flow when
@@ -449,7 +443,7 @@ typedef struct sipflow_reg_request {
   sipflow_flow_id flow_id;
   /** That flow's tuple; transport 0 when not given. */
   sipflow_flow_tuple flow;
-  sipflow_reg_str user_agent; /**< User-Agent, ptr NULL when absent */
+  sipflow_str user_agent; /**< User-Agent, ptr NULL when absent */
   sipflow_addr received;      /**< source address of the request */
 } sipflow_reg_request;
 
@@ -626,7 +620,7 @@ SIPFLOW_API int sipflow_registrar_flow_failed(sipflow_registrar *reg,
  * @since 0.2
  */
 SIPFLOW_API int sipflow_registrar_binding_failed(sipflow_registrar *reg,
-                                                 sipflow_reg_str aor,
+                                                 sipflow_str aor,
                                                  uint64_t binding_id,
                                                  sipflow_tstamp now);
 
@@ -694,7 +688,7 @@ typedef struct sipflow_reg_branch {
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API SIPFLOW_WARN_UNUSED int
-sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
+sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_str uri,
                          sipflow_tstamp now, sipflow_reg_plan **pplan);
 
 /**
@@ -722,7 +716,7 @@ sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_reg_str uri,
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_registrar_lookup_batch(
-    sipflow_registrar *reg, const sipflow_reg_str *uris, size_t n,
+    sipflow_registrar *reg, const sipflow_str *uris, size_t n,
     sipflow_tstamp now, sipflow_reg_plan **plans, int *results);
 
 /**

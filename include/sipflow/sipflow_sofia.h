@@ -108,9 +108,9 @@ typedef struct sipflow_sofia_register {
   /** Storage of req.contacts. */
   sipflow_reg_contact contacts[SIPFLOW_SOFIA_MAX_CONTACTS];
   /** Storage of req.path. */
-  sipflow_reg_str path[SIPFLOW_SOFIA_MAX_PATH];
+  sipflow_str path[SIPFLOW_SOFIA_MAX_PATH];
   /** Storage of req.require_unknown. */
-  sipflow_reg_str require_unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
+  sipflow_str require_unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
 } sipflow_sofia_register;
 
 /**

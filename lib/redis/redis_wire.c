@@ -25,7 +25,7 @@ static void hash_bytes(crypto_generichash_state *h, const void *p, size_t n) {
 }
 
 /* Length first, so that ("ab","c") and ("a","bc") differ. */
-static void hash_str(crypto_generichash_state *h, sipflow_reg_str s) {
+static void hash_str(crypto_generichash_state *h, sipflow_str s) {
   uint8_t l[4] = {(uint8_t)(s.len >> 24), (uint8_t)(s.len >> 16),
                   (uint8_t)(s.len >> 8), (uint8_t)s.len};
   hash_bytes(h, l, sizeof(l));

@@ -14,8 +14,8 @@
 
 #include "sipflow/sipflow_sofia.h"
 
-static sipflow_reg_str str_of(const char *s) {
-  sipflow_reg_str r = {s, s ? strlen(s) : 0};
+static sipflow_str str_of(const char *s) {
+  sipflow_str r = {s, s ? strlen(s) : 0};
   return r;
 }
 
@@ -175,8 +175,8 @@ int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
 int sipflow_sofia_register_answer(const sipflow_reg_result *res, msg_t *msg,
                                   char *buf, size_t buflen, size_t *outlen) {
   sip_t *sip = msg ? sip_object(msg) : NULL;
-  sipflow_reg_str path[SIPFLOW_SOFIA_MAX_PATH];
-  sipflow_reg_str unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
+  sipflow_str path[SIPFLOW_SOFIA_MAX_PATH];
+  sipflow_str unknown[SIPFLOW_SOFIA_MAX_REQUIRE];
   sipflow_reg_request req;
   if (!res || !sip || !buf || buflen == 0)
     return SIPFLOW_ERR_INVALID_ARGUMENT;

@@ -117,7 +117,7 @@ static void templ_set(templ *t, uint32_t aor, int reg_id, uint32_t cseq) {
 #define BATCH 16
 #define BATCH_S "16"
 static char batch_aor[BATCH][32];
-static sipflow_reg_str batch_uri[BATCH];
+static sipflow_str batch_uri[BATCH];
 
 /* Bytes of the strings stored for one binding and one AoR. */
 static size_t binding_string_bytes(const templ *t) {
@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
       sipflow_reg_plan *plan;
       const sipflow_reg_branch *br;
       size_t nb;
-      sipflow_reg_str uri = {t.aor, aor_len};
+      sipflow_str uri = {t.aor, aor_len};
       digits7(t.aor + 5, perm[i]);
       if (sipflow_registrar_lookup(reg, uri, now, &plan) != 0 ||
           sipflow_reg_plan_next_group(plan, &br, &nb) != 0 || nb != 1)

@@ -16,11 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_CONTACTS 8
 
-static int inside(sipflow_reg_str s, const char *lo, size_t n) {
+static int inside(sipflow_str s, const char *lo, size_t n) {
   return !s.ptr || (s.ptr >= lo && s.ptr + s.len <= lo + n);
 }
 
-static int inside_either(sipflow_reg_str s, const char *a, size_t an,
+static int inside_either(sipflow_str s, const char *a, size_t an,
                          const char *b, size_t bn) {
   return inside(s, a, an) || inside(s, b, bn);
 }
@@ -63,8 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   sipflow_reg_request_default(&req);
-  req.aor = (sipflow_reg_str){"sip:fuzz@example.com", 20};
-  req.call_id = (sipflow_reg_str){"fuzz-call", 9};
+  req.aor = (sipflow_str){"sip:fuzz@example.com", 20};
+  req.call_id = (sipflow_str){"fuzz-call", 9};
   req.cseq = 1;
   req.contacts = c;
   req.n_contacts = n;

@@ -34,8 +34,8 @@ static uint32_t u32(in *i) {
   return v;
 }
 
-static sipflow_reg_str raw(in *i) {
-  sipflow_reg_str s;
+static sipflow_str raw(in *i) {
+  sipflow_str s;
   size_t len = byte(i) % 64;
   if (len > (size_t)(i->end - i->p))
     len = (size_t)(i->end - i->p);
@@ -45,9 +45,9 @@ static sipflow_reg_str raw(in *i) {
   return s;
 }
 
-static sipflow_reg_str pick(in *i, const char *const *set, size_t n) {
+static sipflow_str pick(in *i, const char *const *set, size_t n) {
   uint8_t k = byte(i);
-  sipflow_reg_str s = {NULL, 0};
+  sipflow_str s = {NULL, 0};
   if (k % (n + 2) == n)
     return raw(i); /* sometimes arbitrary bytes */
   if (k % (n + 2) == n + 1)
@@ -204,7 +204,7 @@ static void contact(in *i, sipflow_reg_contact *c) {
 static void do_register(world *w, in *i) {
   sipflow_reg_request req;
   sipflow_reg_contact cs[4];
-  sipflow_reg_str path[3], unknown[1] = {{"x-foo", 5}};
+  sipflow_str path[3], unknown[1] = {{"x-foo", 5}};
   const sipflow_reg_result *res = NULL;
   uint8_t k = byte(i), n = byte(i) % 5;
   uint64_t before = fingerprint(w->reg);
@@ -229,7 +229,7 @@ static void do_register(world *w, in *i) {
   for (size_t p = 0; p < req.n_path; p++) {
     path[p] = PICK(i, paths);
     if (!path[p].ptr)
-      path[p] = (sipflow_reg_str){"<sip:e;lr;ob>", 13};
+      path[p] = (sipflow_str){"<sip:e;lr;ob>", 13};
   }
   req.path = path;
   req.flow_id = byte(i) % 6;
@@ -272,9 +272,9 @@ static void walk_plan(world *w, sipflow_reg_plan *plan, in *i) {
 /* A batched lookup of |first| and up to 11 more AoRs (more than one
  * round): each plan is made exactly when its code is 0; the first is kept
  * in |slot|. */
-static void lookup_batch(world *w, in *i, sipflow_reg_str first,
+static void lookup_batch(world *w, in *i, sipflow_str first,
                          sipflow_reg_plan **slot) {
-  sipflow_reg_str want[12];
+  sipflow_str want[12];
   sipflow_reg_plan *plans[12];
   int results[12];
   size_t n = 1 + byte(i) % 12;
@@ -301,7 +301,7 @@ static void lookup_batch(world *w, in *i, sipflow_reg_str first,
 static void do_lookup(world *w, in *i) {
   uint8_t k = byte(i);
   sipflow_reg_plan **slot = &w->plans[k & 1];
-  sipflow_reg_str aor = PICK(i, aors);
+  sipflow_str aor = PICK(i, aors);
   if (*slot && (k & 2)) {
     walk_plan(w, *slot, i); /* an old plan over a changed store */
     CHECK(sipflow_reg_plan_final_status(*slot) != 430);

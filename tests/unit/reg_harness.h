@@ -15,8 +15,8 @@
 #define SEC SIPFLOW_SECONDS
 #define T0 (1000 * SEC)
 
-static inline sipflow_reg_str S(const char *s) {
-  sipflow_reg_str r;
+static inline sipflow_str S(const char *s) {
+  sipflow_str r;
   r.ptr = s;
   r.len = s ? strlen(s) : 0;
   return r;
@@ -94,8 +94,8 @@ static inline void harness_close(harness *h) {
 typedef struct reg_req {
   sipflow_reg_request req;
   sipflow_reg_contact c[8];
-  sipflow_reg_str path[8];
-  sipflow_reg_str unknown[2];
+  sipflow_str path[8];
+  sipflow_str unknown[2];
 } reg_req;
 
 static inline void req_init(reg_req *r, const char *aor, const char *call_id,

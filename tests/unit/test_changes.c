@@ -13,8 +13,8 @@
 #define SEC SIPFLOW_SECONDS
 #define UNIX0 1700000000ull /* wall clock at the first node's T0 */
 
-static sipflow_reg_str S(const char *s) {
-  sipflow_reg_str r = {s, s ? strlen(s) : 0};
+static sipflow_str S(const char *s) {
+  sipflow_str r = {s, s ? strlen(s) : 0};
   return r;
 }
 
@@ -74,7 +74,7 @@ static void register_ob(node *n, const char *uri, const char *call_id,
                         uint32_t cseq, uint32_t expires) {
   sipflow_reg_request req;
   sipflow_reg_contact c;
-  sipflow_reg_str path = S("<sip:edge.example.net;lr;ob>");
+  sipflow_str path = S("<sip:edge.example.net;lr;ob>");
   const sipflow_reg_result *res;
   char exp[16];
   snprintf(exp, sizeof(exp), "%u", expires);
@@ -138,7 +138,7 @@ static int apply_rec(node *to, const uint8_t *buf, size_t len) {
   return sipflow_change_apply_binding(to->reg, &c, to->unix_s, to->now);
 }
 
-static bool str_eq(sipflow_reg_str a, const char *b) {
+static bool str_eq(sipflow_str a, const char *b) {
   return a.len == strlen(b) && memcmp(a.ptr, b, a.len) == 0;
 }
 

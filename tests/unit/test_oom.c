@@ -296,8 +296,8 @@ Test(oom, keepalive_probing_every_allocation_failure_is_survivable) {
 
 #define UNIX0 1700000000ull
 
-static sipflow_reg_str str(const char *s) {
-  sipflow_reg_str r = {s, strlen(s)};
+static sipflow_str str(const char *s) {
+  sipflow_str r = {s, strlen(s)};
   return r;
 }
 

@@ -21,7 +21,7 @@
 
 #include "redis_int.h"
 
-#define S(x) ((sipflow_reg_str){(x), sizeof(x) - 1})
+#define S(x) ((sipflow_str){(x), sizeof(x) - 1})
 
 static sipflow_change binding(const char *aor, uint32_t reg_id,
                               uint64_t version, uint32_t cseq, int op) {
@@ -30,7 +30,7 @@ static sipflow_change binding(const char *aor, uint32_t reg_id,
   c.kind = SIPFLOW_CHANGE_BINDING;
   c.op = (uint8_t)op;
   c.version = version;
-  c.u.binding.aor = (sipflow_reg_str){aor, strlen(aor)};
+  c.u.binding.aor = (sipflow_str){aor, strlen(aor)};
   c.u.binding.uri = S("sip:ua@192.0.2.1:5060");
   c.u.binding.instance = S("<urn:uuid:00000000-0000-1000-8000-000000000001>");
   c.u.binding.reg_id = reg_id;

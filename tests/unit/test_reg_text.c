@@ -12,7 +12,7 @@
 
 #include <sipflow/sipflow.h>
 
-static int str_is(sipflow_reg_str s, const char *want) {
+static int str_is(sipflow_str s, const char *want) {
   if (!want)
     return s.ptr == NULL;
   return s.ptr && s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
@@ -165,7 +165,7 @@ static sipflow_tstamp now = 1000 * SIPFLOW_SECONDS;
 
 static const sipflow_reg_result *
 register_one(sipflow_registrar *reg, const char *contact_value,
-             unsigned supported, const sipflow_reg_str *path, size_t n_path,
+             unsigned supported, const sipflow_str *path, size_t n_path,
              sipflow_reg_request *req) {
   static sipflow_reg_contact c;
   static char params[256];
@@ -174,8 +174,8 @@ register_one(sipflow_registrar *reg, const char *contact_value,
                                          &c, params, sizeof(params), NULL),
                0);
   sipflow_reg_request_default(req);
-  req->aor = (sipflow_reg_str){"sip:bob@example.com", 19};
-  req->call_id = (sipflow_reg_str){"call-1@h", 8};
+  req->aor = (sipflow_str){"sip:bob@example.com", 19};
+  req->call_id = (sipflow_str){"call-1@h", 8};
   req->cseq = 1;
   req->contacts = &c;
   req->n_contacts = 1;
@@ -234,7 +234,7 @@ Test(reg_text, answer_echoes_path_and_lists_unknown_require_tags) {
   sipflow_registrar *reg;
   sipflow_reg_request req;
   char buf[1024];
-  static const sipflow_reg_str path[] = {{"<sip:edge2@e2;lr>", 17},
+  static const sipflow_str path[] = {{"<sip:edge2@e2;lr>", 17},
                                          {"sip:tok@e1;lr;ob", 16}};
   cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL), 0);
   cr_assert_eq(sipflow_registrar_new(&reg, ctx, NULL, NULL), 0);
@@ -250,15 +250,15 @@ Test(reg_text, answer_echoes_path_and_lists_unknown_require_tags) {
       "%s", buf);
 
   /* RFC 3261 §8.2.2.3: 420 lists each unknown Require tag in Unsupported. */
-  static const sipflow_reg_str unknown[] = {{"foo", 3}, {"bar", 3}};
+  static const sipflow_str unknown[] = {{"foo", 3}, {"bar", 3}};
   static sipflow_reg_contact c;
   const sipflow_reg_result *r420 = NULL;
   cr_assert_eq(
       sipflow_reg_contact_parse("<sip:bob@10.0.0.1>", 18, &c, NULL, 0, NULL),
       0);
   sipflow_reg_request_default(&req);
-  req.aor = (sipflow_reg_str){"sip:bob@example.com", 19};
-  req.call_id = (sipflow_reg_str){"call-2@h", 8};
+  req.aor = (sipflow_str){"sip:bob@example.com", 19};
+  req.call_id = (sipflow_str){"call-2@h", 8};
   req.cseq = 1;
   req.contacts = &c;
   req.n_contacts = 1;

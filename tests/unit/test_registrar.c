@@ -1418,7 +1418,7 @@ static void reenter(sipflow_registrar *reg, sipflow_reg_change change,
   (void)change;
   (void)b;
   (void)ud;
-  sipflow_reg_str aor = S(AOR);
+  sipflow_str aor = S(AOR);
   sipflow_reg_plan *plan;
   int result;
   req_init(&r, AOR, "zz", 1);

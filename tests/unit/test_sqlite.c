@@ -30,8 +30,8 @@ static void tmp_fini(void) {
 
 TestSuite(sqlite, .init = tmp_init, .fini = tmp_fini);
 
-static sipflow_reg_str S(const char *s) {
-  sipflow_reg_str r = {s, strlen(s)};
+static sipflow_str S(const char *s) {
+  sipflow_str r = {s, strlen(s)};
   return r;
 }
 

@@ -581,7 +581,7 @@ Test(target, a_batched_lookup_gives_what_each_lookup_gives) {
   };
   enum { N = sizeof(uris) / sizeof(uris[0]) };
   harness h;
-  sipflow_reg_str in[N];
+  sipflow_str in[N];
   sipflow_reg_plan *plans[N];
   int results[N];
   reg_req r;
@@ -629,7 +629,7 @@ Test(target, a_batched_lookup_gives_what_each_lookup_gives) {
 
 Test(target, batched_lookup_arguments_and_allocation_failure) {
   harness h;
-  sipflow_reg_str in[3] = {S(AOR), S("sip:bob@example.com"), S(AOR)};
+  sipflow_str in[3] = {S(AOR), S("sip:bob@example.com"), S(AOR)};
   sipflow_reg_plan *plans[3];
   int results[3];
   int64_t live;

@@ -168,10 +168,10 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_registrar_flow_failed": (c_int, [_vp, c_uint64, c_uint64]),
     "sipflow_registrar_flow_health": (c_int, [_vp, c_uint64, c_int, c_uint64]),
     "sipflow_registrar_flow_binding_count": (c_size_t, [_vp, c_uint64]),
-    "sipflow_registrar_binding_failed": (c_int, [_vp, S.reg_str, c_uint64,
+    "sipflow_registrar_binding_failed": (c_int, [_vp, S.str_, c_uint64,
                                                  c_uint64]),
-    "sipflow_registrar_lookup": (c_int, [_vp, S.reg_str, c_uint64, _P(_vp)]),
-    "sipflow_registrar_lookup_batch": (c_int, [_vp, _P(S.reg_str), c_size_t,
+    "sipflow_registrar_lookup": (c_int, [_vp, S.str_, c_uint64, _P(_vp)]),
+    "sipflow_registrar_lookup_batch": (c_int, [_vp, _P(S.str_), c_size_t,
                                                c_uint64, _P(_vp), _P(c_int)]),
     "sipflow_reg_plan_next_group": (
         c_int,

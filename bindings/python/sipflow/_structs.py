@@ -215,7 +215,7 @@ class nat_facts(Structure):
 # --- registrar.h ------------------------------------------------------------
 
 
-class reg_str(Structure):
+class str_(Structure):
     # ptr is not NUL-terminated: read it with ctypes.string_at(ptr, len).
     _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
 
@@ -253,17 +253,17 @@ class registrar_settings(Structure):
 class reg_binding(Structure):
     _fields_ = [
         ("id", c_uint64),
-        ("aor", reg_str),
-        ("uri", reg_str),
-        ("instance", reg_str),
+        ("aor", str_),
+        ("uri", str_),
+        ("instance", str_),
         ("reg_id", c_uint32),
         ("q", c_int32),
-        ("call_id", reg_str),
+        ("call_id", str_),
         ("cseq", c_uint32),
-        ("path", reg_str),
+        ("path", str_),
         ("n_path", c_uint32),
-        ("params", reg_str),
-        ("user_agent", reg_str),
+        ("params", str_),
+        ("user_agent", str_),
         ("flow_id", c_uint64),
         ("flow", flow_tuple),
         ("received", addr),
@@ -287,36 +287,36 @@ class registrar_callbacks(Structure):
 
 class reg_contact(Structure):
     _fields_ = [
-        ("uri", reg_str),
-        ("instance", reg_str),
-        ("reg_id", reg_str),
-        ("expires", reg_str),
+        ("uri", str_),
+        ("instance", str_),
+        ("reg_id", str_),
+        ("expires", str_),
         ("q", c_int32),
         ("ob", c_int),
-        ("params", reg_str),
+        ("params", str_),
     ]
 
 
 class reg_request(Structure):
     _fields_ = [
-        ("aor", reg_str),
-        ("call_id", reg_str),
+        ("aor", str_),
+        ("call_id", str_),
         ("cseq", c_uint32),
         ("has_expires", c_int),
         ("expires", c_uint32),
         ("wildcard", c_int),
         ("contacts", POINTER(reg_contact)),
         ("n_contacts", c_size_t),
-        ("path", POINTER(reg_str)),
+        ("path", POINTER(str_)),
         ("n_path", c_size_t),
         ("supported", c_uint),
         ("require", c_uint),
-        ("require_unknown", POINTER(reg_str)),
+        ("require_unknown", POINTER(str_)),
         ("n_require_unknown", c_size_t),
         ("via_count", c_uint32),
         ("flow_id", c_uint64),
         ("flow", flow_tuple),
-        ("user_agent", reg_str),
+        ("user_agent", str_),
         ("received", addr),
     ]
 
@@ -535,7 +535,7 @@ ALL = {
     "sipflow_edge_decision": edge_decision,
     "sipflow_edge_local": edge_local,
     "sipflow_nat_facts": nat_facts,
-    "sipflow_reg_str": reg_str,
+    "sipflow_str": str_,
     "sipflow_registrar_settings": registrar_settings,
     "sipflow_reg_binding": reg_binding,
     "sipflow_registrar_callbacks": registrar_callbacks,

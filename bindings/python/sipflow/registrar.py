@@ -163,13 +163,13 @@ class RegisterRequest:
 
 
 class _Strings:
-    """Keeps the byte buffers behind sipflow_reg_str values alive for the
+    """Keeps the byte buffers behind sipflow_str values alive for the
     length of one call."""
 
     def __init__(self) -> None:
         self._bufs: List[object] = []
 
-    def set(self, target: S.reg_str, value: Union[str, bytes, int, None]) -> S.reg_str:
+    def set(self, target: S.str_, value: Union[str, bytes, int, None]) -> S.str_:
         if value is None:
             target.ptr = None
             target.len = 0
@@ -229,22 +229,22 @@ def _request_to_c(pool: _Strings, r: RegisterRequest) -> S.reg_request:
 
 
 def _str_array(pool: _Strings, values: Sequence[str]) -> Tuple[Any, int]:
-    arr = pool.keep((S.reg_str * max(len(values), 1))())
+    arr = pool.keep((S.str_ * max(len(values), 1))())
     for i, v in enumerate(values):
         pool.set(arr[i], v)
-    return ctypes.cast(arr, POINTER(S.reg_str)), len(values)
+    return ctypes.cast(arr, POINTER(S.str_)), len(values)
 
 
 # -- output values -----------------------------------------------------------
 
 
-def _text(s: S.reg_str) -> Optional[str]:
+def _text(s: S.str_) -> Optional[str]:
     if not s.ptr:
         return None
     return ctypes.string_at(s.ptr, s.len).decode(*_ENC)
 
 
-def _text_or_empty(s: S.reg_str) -> str:
+def _text_or_empty(s: S.str_) -> str:
     """A string the library always sets (an AoR, a URI, a Call-ID)."""
     return _text(s) or ""
 
@@ -482,7 +482,7 @@ class Registrar(Live):
         :raises MalformedError: |aor| is not a SIP or SIPS URI.
         """
         pool = _Strings()
-        s = pool.set(S.reg_str(), aor)
+        s = pool.set(S.str_(), aor)
         rv = self._ctx._invoke(C.sipflow_registrar_binding_failed, self._p(), s,
                                binding_id, self._ctx._now(now))
         if rv == NOT_FOUND:
@@ -506,7 +506,7 @@ class Registrar(Live):
         :raises MalformedError: not a SIP or SIPS URI, or too long.
         """
         pool = _Strings()
-        s = pool.set(S.reg_str(), uri)
+        s = pool.set(S.str_(), uri)
         ptr = c_void_p()
         rv = self._ctx._invoke(
             C.sipflow_registrar_lookup, self._p(), s, self._ctx._now(now), byref(ptr)
@@ -529,7 +529,7 @@ class Registrar(Live):
         names = list(uris)
         n = len(names)
         pool = _Strings()
-        arr = pool.keep((S.reg_str * max(n, 1))())
+        arr = pool.keep((S.str_ * max(n, 1))())
         for i, u in enumerate(names):
             pool.set(arr[i], u)
         plans = (c_void_p * max(n, 1))()

@@ -185,7 +185,7 @@ INTS = {
     # enums passed by value
     "sipflow_flow_health": ctypes.c_int,
     "sipflow_reg_change": ctypes.c_int,
-    "sipflow_reg_str": S.reg_str,
+    "sipflow_str": S.str_,
 }
 
 
