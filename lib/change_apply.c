@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "sipflow/changes.h"
-#include "token_int.h"
+#include "flow_token_int.h"
 
 /* Lifetimes are capped at 8 years by the scheduler; a record cannot ask for
  * more than that either. */

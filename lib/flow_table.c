@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "flow_int.h"
-#include "token_int.h"
+#include "flow_token_int.h"
 
 #define PAGE_BITS 10
 #define PAGE_SLOTS (1u << PAGE_BITS)

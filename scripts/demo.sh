@@ -10,7 +10,7 @@ if [ ! -f .build/demo/build.ninja ]; then
   meson setup .build/demo -Dbuildtype=release -Dtests=false -Dbench=false >/dev/null
 fi
 ninja -C .build/demo >/dev/null
-PROXY=$root/.build/demo/examples/proxy/sipflow-proxy
+PROXY=$root/.build/demo/tools/proxy/sipflow-proxy
 SCEN=$root/tests/wire/scenarios
 tmp=$(mktemp -d /tmp/sipflow-demo.XXXXXX)
 pids=()

@@ -27,7 +27,7 @@ fi
 
 export SIPFLOW_LIBRARY="$lib"
 export SIPFLOW_INCLUDE_DIRS="$root/include:$build/include"
-export SIPFLOW_PROXY="$build/examples/proxy/sipflow-proxy"
+export SIPFLOW_PROXY="$build/tools/proxy/sipflow-proxy"
 export PYTHONPATH="$root/bindings/python${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 

@@ -129,7 +129,7 @@ python_suite() { # tree
 # plain build: each attack's check counts as one.
 security_checks() {
   local log=.build/security.log rc n=0 line
-  timeout 300 tests/security/run.sh .build/default/examples/proxy/sipflow-proxy \
+  timeout 300 tests/security/run.sh .build/default/tools/proxy/sipflow-proxy \
     >"$log" 2>&1
   rc=$?
   while IFS= read -r line; do
@@ -143,7 +143,7 @@ security_checks() {
     tail -30 "$log"; fail "security: the checks did not run to the end"
   fi
 }
-if [ -x .build/default/examples/proxy/sipflow-proxy ]; then
+if [ -x .build/default/tools/proxy/sipflow-proxy ]; then
   security_checks
 else
   fail "security: no sipflow-proxy in the plain build"

@@ -6,7 +6,7 @@
  *
  * Kept small on purpose: no retransmission timers and no Timer C, so a
  * branch that never answers holds its fork until the table wraps (then it
- * answers 408). examples/proxy/txn.c has a full transaction layer.
+ * answers 408). tools/proxy/txn.c has a full transaction layer.
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */

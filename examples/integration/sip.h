@@ -2,7 +2,7 @@
  * The SIP the integration examples do themselves, on sofia-sip's parser
  * (through libsipflow-sofia): responses, Via and Route edits, addresses of
  * URIs. Just enough for stateless forwarding and a small fork; a real host
- * has its own stack (sipflow-proxy's is in examples/proxy/).
+ * has its own stack (sipflow-proxy's is in tools/proxy/).
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */

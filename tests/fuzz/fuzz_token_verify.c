@@ -12,7 +12,7 @@
 
 #include "sipflow/flow.h"
 #include "sipflow/token.h"
-#include "token_int.h"
+#include "flow_token_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

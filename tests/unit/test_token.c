@@ -9,7 +9,7 @@
 
 #include "fail_alloc.h"
 #include "sipflow/token.h"
-#include "token_int.h"
+#include "flow_token_int.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 

@@ -38,7 +38,7 @@ while [ $# -gt 1 ]; do
 done
 [ $# = 1 ] || { sed -n '7,24p' "$0" >&2; exit 2; }
 PROXY=$1
-[ -d "$PROXY" ] && PROXY=$PROXY/examples/proxy/sipflow-proxy
+[ -d "$PROXY" ] && PROXY=$PROXY/tools/proxy/sipflow-proxy
 [ -x "$PROXY" ] || { echo "no sipflow-proxy at $PROXY" >&2; exit 2; }
 PROXY=$(cd "$(dirname "$PROXY")" && pwd)/$(basename "$PROXY")
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "token_int.h"
+#include "flow_token_int.h"
 
 #define B64_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
 #define IPV6_FLAG 0x08

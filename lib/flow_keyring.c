@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "token_int.h"
+#include "flow_token_int.h"
 
 /* The host's key is never used directly: the MAC key is derived from it for
  * one purpose and one format version, so that a later format (or another
