@@ -54,7 +54,7 @@ scripts/deps.sh || { echo "dependency installation failed"; echo "0 passed, 1 fa
 mkdir -p "$root/.build"
 
 # 1. Plain build with warnings as errors, then every meson test.
-if build_tree .build/default "default" -Dwerror=true -Dbuildtype=debugoptimized; then
+if build_tree .build/default "default" -Dwerror=true -Dbuildtype=debugoptimized -Dkamailio=enabled; then
   meson test -C .build/default --print-errorlogs >.build/default.test.log 2>&1
   add_meson_counts .build/default "default"
 fi

@@ -1,0 +1,849 @@
+/*
+ * sipflow.so: libsipflow inside Kamailio 5.6. One keepalive scheduler and one
+ * key ring live in shared memory behind one lock (README.md says why); SIP
+ * workers feed it, one timer process sends its probes.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../core/data_lump.h"
+#include "../../core/dprint.h"
+#include "../../core/dset.h"
+#include "../../core/forward.h"
+#include "../../core/ip_addr.h"
+#include "../../core/locking.h"
+#include "../../core/mem/mem.h"
+#include "../../core/mem/shm_mem.h"
+#include "../../core/mod_fix.h"
+#include "../../core/parser/msg_parser.h"
+#include "../../core/parser/parse_from.h"
+#include "../../core/parser/parse_rr.h"
+#include "../../core/parser/parse_to.h"
+#include "../../core/parser/parse_uri.h"
+#include "../../core/pt.h"
+#include "../../core/rand/fastrand.h"
+#include "../../core/rpc.h"
+#include "../../core/rpc_lookup.h"
+#include "../../core/socket_info.h"
+#include "../../core/sr_module.h"
+#include "../../core/tcp_conn.h"
+#include "../../core/timer_proc.h"
+#include "../../core/ut.h"
+#include "../../modules/sl/sl.h"
+#include "../../modules/usrloc/usrloc.h"
+
+#include <sipflow/sipflow.h>
+
+MODULE_VERSION
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static char *sf_key_file = NULL;  /* 64 hex digits; none: a key per start */
+static int sf_interval_ms = 0;    /* 0: the library's 29 s UDP / 120 s TCP */
+static int sf_timeout_ms = 10000; /* an OPTIONS probe unanswered is missed */
+static int sf_dead_after = 3;     /* misses in a row that make it dead */
+static int sf_dead_expires = 0;   /* 0: remove contacts; N: expire in N s */
+static int sf_rtt_loglevel = 255; /* 255: no RTT log lines */
+static char *sf_usrloc_domain = "location";
+static int sf_max_endpoints = 0; /* 0: only memory limits them */
+static int sf_tick_ms = 50;      /* the timer process's resolution */
+
+/* ---- shared state -------------------------------------------------------- */
+
+#define SF_AOR_MAX 256
+
+/* What the module keeps per endpoint (the library's endpoint user_data). */
+typedef struct sf_ep {
+  struct socket_info *sock; /* same address in every process (pre-fork) */
+  int tcpconn_id;
+  unsigned short proto;
+  union sockaddr_union to;
+  char aor[SF_AOR_MAX];
+  unsigned short aor_len;
+} sf_ep;
+
+typedef struct sf_shared {
+  gen_lock_t lock;
+  sipflow_ctx *ctx;
+  sipflow_keepalive *ka;
+  sipflow_keyring *kr;
+  uint64_t deaths_handled;
+  uint64_t contacts_removed;
+} sf_shared;
+
+static sf_shared *sf = NULL;
+static usrloc_api_t sf_ul;
+static int sf_have_ul = 0;
+static udomain_t *sf_domain = NULL;
+static sl_api_t sf_slb;
+
+/* The request sipflow_keepalive() marked in this process, for the sl
+ * callback that sees its reply. */
+static struct {
+  unsigned int msg_id;
+  int pid;
+  int kind;
+} sf_marked;
+
+static sipflow_tstamp sf_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (sipflow_tstamp)ts.tv_sec * SIPFLOW_SECONDS +
+         (sipflow_tstamp)ts.tv_nsec;
+}
+
+/* ---- allocator hooks: the library's objects live in shared memory -------- */
+
+static void *sf_malloc(size_t n, void *ud) {
+  (void)ud;
+  return shm_malloc(n ? n : 1);
+}
+static void sf_free(void *p, void *ud) {
+  (void)ud;
+  if (p)
+    shm_free(p);
+}
+static void *sf_calloc(size_t n, size_t sz, void *ud) {
+  void *p;
+  (void)ud;
+  if (sz && n > SIZE_MAX / sz)
+    return NULL;
+  p = shm_malloc((n && sz) ? n * sz : 1);
+  if (p)
+    memset(p, 0, n * sz);
+  return p;
+}
+static void *sf_realloc(void *p, size_t n, void *ud) {
+  (void)ud;
+  return shm_realloc(p, n ? n : 1);
+}
+
+static void sf_log(void *ud, sipflow_log_level level, const char *msg) {
+  (void)ud;
+  if (level <= SIPFLOW_LOG_WARN)
+    LM_WARN("%s\n", msg);
+  else
+    LM_DBG("%s\n", msg);
+}
+
+static void sf_rand(void *ud, uint8_t *dest, size_t len) {
+  (void)ud;
+  for (size_t i = 0; i < len; i++)
+    dest[i] = (uint8_t)(fastrand() >> 8);
+}
+
+/* ---- flows --------------------------------------------------------------- */
+
+static int sf_transport(int proto) {
+  switch (proto) {
+  case PROTO_UDP:
+    return SIPFLOW_TRANSPORT_UDP;
+  case PROTO_TCP:
+    return SIPFLOW_TRANSPORT_TCP;
+  case PROTO_TLS:
+    return SIPFLOW_TRANSPORT_TLS;
+  default:
+    return 0;
+  }
+}
+
+static int sf_kproto(int transport) {
+  switch (transport) {
+  case SIPFLOW_TRANSPORT_UDP:
+    return PROTO_UDP;
+  case SIPFLOW_TRANSPORT_TCP:
+    return PROTO_TCP;
+  case SIPFLOW_TRANSPORT_TLS:
+    return PROTO_TLS;
+  default:
+    return PROTO_NONE;
+  }
+}
+
+static void sf_addr_from_ip(sipflow_addr *a, struct ip_addr *ip,
+                            unsigned short port) {
+  memset(a, 0, sizeof(*a));
+  if (ip->af == AF_INET6) {
+    a->family = SIPFLOW_AF_INET6;
+    memcpy(a->bytes, ip->u.addr, 16);
+  } else {
+    a->family = SIPFLOW_AF_INET;
+    memcpy(a->bytes, ip->u.addr, 4);
+  }
+  a->port = port;
+}
+
+static void sf_ip_from_addr(struct ip_addr *ip, const sipflow_addr *a) {
+  memset(ip, 0, sizeof(*ip));
+  if (a->family == SIPFLOW_AF_INET6) {
+    ip->af = AF_INET6;
+    ip->len = 16;
+    memcpy(ip->u.addr, a->bytes, 16);
+  } else {
+    ip->af = AF_INET;
+    ip->len = 4;
+    memcpy(ip->u.addr, a->bytes, 4);
+  }
+}
+
+/* The flow a request came in on; -1 for a transport we do not keep. */
+static int sf_msg_tuple(struct sip_msg *msg, sipflow_flow_tuple *t) {
+  memset(t, 0, sizeof(*t));
+  t->transport = (uint8_t)sf_transport(msg->rcv.proto);
+  if (!t->transport || !msg->rcv.bind_address)
+    return -1;
+  sf_addr_from_ip(&t->local, &msg->rcv.bind_address->address,
+                  msg->rcv.bind_address->port_no);
+  sf_addr_from_ip(&t->remote, &msg->rcv.src_ip, msg->rcv.src_port);
+  if (t->transport != SIPFLOW_TRANSPORT_UDP)
+    t->generation = (uint32_t)msg->rcv.proto_reserved1; /* connection id */
+  return 0;
+}
+
+/* FNV-1a over the tuple: the library's flow id for an endpoint. */
+static sipflow_flow_id sf_flow_id(const sipflow_flow_tuple *t) {
+  uint64_t h = 1469598103934665603ULL;
+  const uint8_t *parts[] = {&t->transport, t->local.bytes, t->remote.bytes};
+  size_t lens[] = {1, 16, 16};
+  uint16_t ports[] = {t->local.port, t->remote.port};
+  for (size_t i = 0; i < 3; i++)
+    for (size_t j = 0; j < lens[i]; j++)
+      h = (h ^ parts[i][j]) * 1099511628211ULL;
+  for (size_t i = 0; i < 2; i++)
+    h = (h ^ ports[i]) * 1099511628211ULL;
+  h = (h ^ t->generation) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+/* ---- keepalive callbacks (run with the lock held) ------------------------ */
+
+static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
+                         const sipflow_keepalive_probe *probe, void *ud,
+                         void *eud) {
+  sf_ep *e = eud;
+  struct dest_info dst;
+  (void)ka;
+  (void)flow;
+  (void)ud;
+  if (!e || !e->sock)
+    return -1;
+  init_dest_info(&dst);
+  dst.proto = e->proto;
+  dst.to = e->to;
+  dst.send_sock = e->sock;
+  dst.id = e->tcpconn_id;
+  if (msg_send_buffer(&dst, (char *)probe->data, (int)probe->len, 0) < 0)
+    return -1;
+  return 0;
+}
+
+static void sf_on_rtt(sipflow_keepalive *ka, sipflow_flow_id flow,
+                      sipflow_duration rtt, void *ud, void *eud) {
+  sf_ep *e = eud;
+  (void)ka;
+  (void)ud;
+  if (sf_rtt_loglevel == 255 || !e)
+    return;
+  LOG(sf_rtt_loglevel,
+      "sipflow: keepalive rtt %llu us aor [%.*s] flow %016llx proto %d "
+      "remote %s:%d\n",
+      (unsigned long long)(rtt / SIPFLOW_MICROSECONDS), e->aor_len, e->aor,
+      (unsigned long long)flow, e->proto, su2a(&e->to, sizeof(e->to)),
+      su_getport(&e->to));
+}
+
+/* Does a usrloc contact sit on this endpoint's flow? */
+static int sf_contact_on_flow(ucontact_t *c, sf_ep *e) {
+  struct sip_uri u;
+  str *s = c->received.len > 0 ? &c->received : &c->c;
+  struct ip_addr ip;
+  char buf[IP_ADDR_MAX_STR_SIZE];
+  int n;
+  if (e->proto != PROTO_UDP && c->tcpconn_id > 0)
+    return c->tcpconn_id == e->tcpconn_id;
+  if (parse_uri(s->s, s->len, &u) < 0)
+    return 0;
+  su2ip_addr(&ip, &e->to);
+  n = ip_addr2sbuf(&ip, buf, sizeof(buf));
+  if (u.host.len == n + 2 && u.host.s[0] == '[')
+    return memcmp(u.host.s + 1, buf, n) == 0 &&
+           (u.port_no ? u.port_no : SIP_PORT) == su_getport(&e->to);
+  return u.host.len == n && memcmp(u.host.s, buf, n) == 0 &&
+         (u.port_no ? u.port_no : SIP_PORT) == su_getport(&e->to);
+}
+
+/* A dead endpoint: its usrloc contacts go, or expire soon (dead_expires). */
+static void sf_dead_contacts(sf_ep *e) {
+  urecord_t *r = NULL;
+  ucontact_t *c, *next;
+  str aor;
+  if (!sf_have_ul || !sf_domain || e->aor_len == 0)
+    return;
+  aor.s = e->aor;
+  aor.len = e->aor_len;
+  sf_ul.lock_udomain(sf_domain, &aor);
+  if (sf_ul.get_urecord(sf_domain, &aor, &r) == 0 && r) {
+    for (c = r->contacts; c; c = next) {
+      next = c->next;
+      if (!sf_contact_on_flow(c, e))
+        continue;
+      if (sf_dead_expires > 0) {
+        time_t soon = time(NULL) + sf_dead_expires;
+        if (c->expires == 0 || c->expires > soon)
+          c->expires = soon;
+      } else {
+        sf_ul.delete_ucontact(r, c);
+      }
+      sf->contacts_removed++;
+    }
+    sf_ul.release_urecord(r);
+  }
+  sf_ul.unlock_udomain(sf_domain, &aor);
+}
+
+static void sf_on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
+                        const sipflow_keepalive_state_change *ch, void *ud,
+                        void *eud) {
+  sf_ep *e = eud;
+  (void)ka;
+  (void)ud;
+  if (!e)
+    return;
+  LM_INFO("sipflow: flow %016llx aor [%.*s] %s after %u misses\n",
+          (unsigned long long)flow, e->aor_len, e->aor,
+          sipflow_keepalive_event_name(ch->event), ch->consecutive_misses);
+  if (ch->event != SIPFLOW_KEEPALIVE_DEAD)
+    return;
+  sf->deaths_handled++;
+  sf_dead_contacts(e);
+}
+
+static void sf_on_removed(sipflow_keepalive *ka, sipflow_flow_id flow, int why,
+                          void *ud, void *eud) {
+  (void)ka;
+  (void)ud;
+  LM_DBG("sipflow: endpoint %016llx removed (%s)\n", (unsigned long long)flow,
+         sipflow_keepalive_removal_name(why));
+  if (eud)
+    shm_free(eud);
+}
+
+/* ---- key file ------------------------------------------------------------ */
+
+static int sf_hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* The key: 64 hex digits in key_file (whitespace around is ignored). */
+static int sf_load_key(uint8_t key[32]) {
+  char buf[256];
+  size_t n, k = 0;
+  FILE *f;
+  if (!sf_key_file || !*sf_key_file)
+    return sipflow_token_key_generate(key, 32) == 0 ? 0 : -1;
+  f = fopen(sf_key_file, "r");
+  if (!f) {
+    LM_ERR("cannot open key_file %s\n", sf_key_file);
+    return -1;
+  }
+  n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  for (size_t i = 0; i < n && k < 64; i++) {
+    int v;
+    if (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+      continue;
+    if ((v = sf_hexval((unsigned char)buf[i])) < 0)
+      break;
+    if (k % 2 == 0)
+      key[k / 2] = (uint8_t)(v << 4);
+    else
+      key[k / 2] |= (uint8_t)v;
+    k++;
+  }
+  if (k != 64) {
+    LM_ERR("key_file %s must hold 64 hex digits (a 32-byte key)\n",
+           sf_key_file);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- module life --------------------------------------------------------- */
+
+static sipflow_mem sf_mem = {NULL, sf_malloc, sf_free, sf_calloc, sf_realloc};
+
+static void sf_sl_reply(sl_cbp_t *p);
+static sl_cbelem_t sf_slcb = {SLCB_REPLY_READY, sf_sl_reply, NULL, NULL};
+
+static int mod_init(void) {
+  sipflow_ctx_callbacks ccb = {sf_log, sf_rand};
+  sipflow_ctx_settings cs;
+  sipflow_keepalive_callbacks kcb = {sf_send_probe, sf_on_rtt, sf_on_state,
+                                     sf_on_removed};
+  sipflow_keepalive_settings ks;
+  uint8_t key[32];
+  int rc;
+  bind_usrloc_t bind_ul;
+  void *bind_ul_fn;
+
+  if (sl_load_api(&sf_slb) != 0) {
+    LM_ERR("the sl module is needed\n");
+    return -1;
+  }
+  if (sf_slb.register_cb(&sf_slcb) != 0)
+    return -1;
+  /* a function pointer, through void * as dlsym's users do */
+  bind_ul_fn = (void *)find_export("ul_bind_usrloc", 1, 0);
+  memcpy(&bind_ul, &bind_ul_fn, sizeof(bind_ul));
+  if (bind_ul && bind_ul(&sf_ul) == 0) {
+    sf_have_ul = 1;
+    if (sf_ul.get_udomain(sf_usrloc_domain, &sf_domain) < 0)
+      sf_domain = NULL; /* looked up again in child_init */
+  }
+  register_basic_timers(1); /* the keepalive timer process */
+  sf = shm_malloc(sizeof(*sf));
+  if (!sf)
+    return -1;
+  memset(sf, 0, sizeof(*sf));
+  lock_init(&sf->lock);
+  sipflow_ctx_settings_default(&cs);
+  sf_rand(NULL, cs.hash_key, sizeof(cs.hash_key));
+  if ((rc = sipflow_ctx_new(&sf->ctx, &ccb, &cs, &sf_mem, NULL)) != 0)
+    goto fail;
+  sipflow_keepalive_settings_default(&ks);
+  if (sf_interval_ms > 0) {
+    ks.udp_interval = (sipflow_duration)sf_interval_ms * SIPFLOW_MILLISECONDS;
+    ks.stream_interval = ks.udp_interval;
+  }
+  if (sf_timeout_ms > 0)
+    ks.options_timeout = (sipflow_duration)sf_timeout_ms * SIPFLOW_MILLISECONDS;
+  if (sf_dead_after > 0)
+    ks.dead_after = (uint32_t)sf_dead_after;
+  ks.max_endpoints = (uint32_t)(sf_max_endpoints > 0 ? sf_max_endpoints : 0);
+  ks.remove_dead = 1;
+  if ((rc = sipflow_keepalive_new(&sf->ka, sf->ctx, &kcb, &ks, NULL)) != 0)
+    goto fail;
+  if ((rc = sipflow_keyring_new(&sf->kr, sf->ctx)) != 0)
+    goto fail;
+  if (sf_load_key(key) != 0)
+    return -1;
+  rc = sipflow_keyring_add(sf->kr, 1, key, sizeof(key));
+  if (rc == 0)
+    rc = sipflow_keyring_set_current(sf->kr, 1);
+  memset(key, 0, sizeof(key));
+  if (rc != 0)
+    goto fail;
+  return 0;
+fail:
+  LM_ERR("libsipflow: %s\n", sipflow_strerror(rc));
+  return -1;
+}
+
+static void sf_timer(unsigned int ticks, void *param) {
+  sipflow_tstamp now;
+  (void)ticks;
+  (void)param;
+  lock_get(&sf->lock);
+  now = sf_now(); /* read under the lock: time never goes backwards */
+  if (sipflow_ctx_get_expiry(sf->ctx) <= now)
+    (void)sipflow_ctx_handle_expiry(sf->ctx, now);
+  lock_release(&sf->lock);
+}
+
+static int child_init(int rank) {
+  if (sf_have_ul && !sf_domain)
+    (void)sf_ul.get_udomain(sf_usrloc_domain, &sf_domain);
+  if (rank != PROC_MAIN)
+    return 0;
+  if (fork_basic_utimer(PROC_TIMER, "sipflow keepalive timer", 1, sf_timer,
+                        NULL, sf_tick_ms * 1000) < 0) {
+    LM_ERR("cannot start the keepalive timer process\n");
+    return -1;
+  }
+  return 0;
+}
+
+static void mod_destroy(void) {
+  if (!sf)
+    return;
+  /* the library's memory is shared memory, freed with it at exit */
+}
+
+/* ---- keepalive: the reasons ---------------------------------------------- */
+
+/* The AoR of a request: its To URI. */
+static str sf_aor(struct sip_msg *msg) {
+  str none = {0, 0};
+  if (parse_to_header(msg) < 0 || !msg->to)
+    return none;
+  return get_to(msg)->uri;
+}
+
+static uint64_t sf_reason_id(str *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < s->len; i++)
+    h = (h ^ (unsigned char)s->s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* Make sure an endpoint exists for the request's flow, with our data. */
+static int sf_ep_for_msg(struct sip_msg *msg, sipflow_keepalive_endpoint *ep) {
+  sipflow_keepalive_stats st;
+  sf_ep *e;
+  str aor = sf_aor(msg);
+  sipflow_keepalive_endpoint_default(ep);
+  if (sf_msg_tuple(msg, &ep->tuple) < 0)
+    return -1;
+  ep->flow_id = sf_flow_id(&ep->tuple);
+  ep->method = SIPFLOW_KEEPALIVE_OPTIONS;
+  if (sipflow_keepalive_get_stats(sf->ka, ep->flow_id, &st) == 0 &&
+      st.user_data) {
+    e = st.user_data;
+  } else {
+    e = shm_malloc(sizeof(*e));
+    if (!e)
+      return -1;
+    memset(e, 0, sizeof(*e));
+  }
+  e->sock = msg->rcv.bind_address;
+  e->proto = msg->rcv.proto;
+  e->tcpconn_id = msg->rcv.proto_reserved1;
+  init_su(&e->to, &msg->rcv.src_ip, msg->rcv.src_port);
+  if (aor.len > 0 && aor.len <= SF_AOR_MAX) {
+    memcpy(e->aor, aor.s, aor.len);
+    e->aor_len = (unsigned short)aor.len;
+  }
+  ep->user_data = e;
+  return 0;
+}
+
+/* Longest ";expires=N" among the Contacts of a raw 2xx REGISTER reply. */
+static long sf_reply_expires(str *reply) {
+  long best = 0;
+  const char *p = reply->s, *end = reply->s + reply->len;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', end - p);
+    const char *le = eol ? eol : end;
+    if (le - p >= 8 &&
+        (strncasecmp(p, "Contact:", 8) == 0 || strncasecmp(p, "m:", 2) == 0)) {
+      for (const char *q = p; q + 9 <= le; q++) {
+        if (strncasecmp(q, ";expires=", 9) == 0) {
+          long v = strtol(q + 9, NULL, 10);
+          if (v > best)
+            best = v;
+        }
+      }
+    }
+    if (le - p <= 2 && (le == p || p[0] == '\r'))
+      break; /* end of headers */
+    p = le + 1;
+  }
+  return best;
+}
+
+static void sf_sl_reply(sl_cbp_t *p) {
+  sipflow_keepalive_endpoint ep;
+  struct sip_msg *req = p->req;
+  str aor;
+  long expires;
+  if (!req || sf_marked.pid != my_pid() || sf_marked.msg_id != req->id)
+    return;
+  sf_marked.msg_id = 0;
+  if (p->code < 200 || p->code >= 300 || !p->reply)
+    return;
+  expires = sf_reply_expires(p->reply);
+  aor = sf_aor(req);
+  lock_get(&sf->lock);
+  if (expires > 0) {
+    if (sf_ep_for_msg(req, &ep) == 0) {
+      int rc = sipflow_keepalive_reason_set(
+          sf->ka, &ep, sf_marked.kind, sf_reason_id(&aor),
+          (sipflow_duration)expires * SIPFLOW_SECONDS, sf_now());
+      if (rc != 0) {
+        LM_WARN("sipflow: keepalive not kept: %s\n", sipflow_strerror(rc));
+        if (sipflow_keepalive_get_stats(sf->ka, ep.flow_id,
+                                        &(sipflow_keepalive_stats){0}) != 0)
+          shm_free(ep.user_data);
+      }
+    }
+  } else {
+    sipflow_flow_tuple t;
+    if (sf_msg_tuple(req, &t) == 0)
+      (void)sipflow_keepalive_reason_end(sf->ka, sf_flow_id(&t), sf_marked.kind,
+                                         sf_reason_id(&aor), sf_now());
+  }
+  lock_release(&sf->lock);
+}
+
+static int w_sipflow_keepalive(struct sip_msg *msg, char *a, char *b) {
+  (void)a;
+  (void)b;
+  if (msg->first_line.type != SIP_REQUEST)
+    return -1;
+  if (!sf_transport(msg->rcv.proto))
+    return -1;
+  switch (msg->REQ_METHOD) {
+  case METHOD_REGISTER:
+    sf_marked.kind = SIPFLOW_KEEPALIVE_REGISTRATION;
+    break;
+  default:
+    LM_WARN("sipflow_keepalive(): only REGISTER is kept so far\n");
+    return -1;
+  }
+  sf_marked.msg_id = msg->id;
+  sf_marked.pid = my_pid();
+  return 1;
+}
+
+/* Replies to our probes: consumed here, never routed. */
+static int sf_response(struct sip_msg *msg) {
+  uint64_t probe_id;
+  unsigned status;
+  int rc;
+  if (sipflow_keepalive_options_response_parse(
+          (const uint8_t *)msg->buf, msg->len, &probe_id, &status) != 0)
+    return 1;
+  lock_get(&sf->lock);
+  rc =
+      sipflow_keepalive_on_options_response(sf->ka, probe_id, status, sf_now());
+  lock_release(&sf->lock);
+  if (rc != 0)
+    LM_DBG("sipflow: probe answer not taken: %s\n", sipflow_strerror(rc));
+  return 0;
+}
+
+/* ---- flow tokens --------------------------------------------------------- */
+
+/* "<sip:TOKEN@host:port;transport=x;lr;ob>" for our receiving socket. */
+static int sf_token_uri(struct sip_msg *msg, char *out, size_t cap,
+                        int with_ob) {
+  sipflow_flow_tuple t;
+  char tok[256];
+  size_t tlen = 0;
+  struct socket_info *si = msg->rcv.bind_address;
+  str host, port;
+  const char *proto = "";
+  int n;
+  if (sf_msg_tuple(msg, &t) < 0 || !si)
+    return -1;
+  if (sipflow_token_mint(sf->kr, &t, tok, sizeof(tok), &tlen) != 0)
+    return -1;
+  host = si->useinfo.name.len > 0 ? si->useinfo.name : si->address_str;
+  port = si->useinfo.port_no > 0 ? si->useinfo.port_no_str : si->port_no_str;
+  if (msg->rcv.proto == PROTO_TCP)
+    proto = ";transport=tcp";
+  else if (msg->rcv.proto == PROTO_TLS)
+    proto = ";transport=tls";
+  n = snprintf(out, cap, "<sip:%.*s@%s%.*s%s:%.*s%s;lr%s>", (int)tlen, tok,
+               si->address.af == AF_INET6 ? "[" : "", host.len, host.s,
+               si->address.af == AF_INET6 ? "]" : "", port.len, port.s, proto,
+               with_ob ? ";ob" : "");
+  return (n > 0 && (size_t)n < cap) ? n : -1;
+}
+
+static int sf_add_header(struct sip_msg *msg, const char *name, int with_ob,
+                         int before_first) {
+  char uri[512];
+  int n = sf_token_uri(msg, uri, sizeof(uri), with_ob);
+  struct lump *anchor;
+  char *hdr;
+  int len;
+  if (n < 0)
+    return -1;
+  if (parse_headers(msg, HDR_EOH_F, 0) < 0)
+    return -1;
+  len = (int)strlen(name) + 2 + n + CRLF_LEN;
+  hdr = pkg_malloc(len + 1);
+  if (!hdr)
+    return -1;
+  snprintf(hdr, len + 1, "%s: %.*s" CRLF, name, n, uri);
+  anchor = anchor_lump(msg,
+                       before_first ? msg->headers->name.s - msg->buf
+                                    : msg->unparsed - msg->buf,
+                       0, 0);
+  if (!anchor || !insert_new_lump_before(anchor, hdr, len, 0)) {
+    pkg_free(hdr);
+    return -1;
+  }
+  return 1;
+}
+
+static int w_sipflow_add_path(struct sip_msg *msg, char *a, char *b) {
+  (void)a;
+  (void)b;
+  return sf_add_header(msg, "Path", 1, 1);
+}
+
+static int w_sipflow_record_route(struct sip_msg *msg, char *a, char *b) {
+  (void)a;
+  (void)b;
+  return sf_add_header(msg, "Record-Route", 1, 1);
+}
+
+/*
+ * Route a request by the token in its top Route: 1 routed ($du and the send
+ * socket set to the flow), -1 no token, -2 forged (answer 403), -3 the flow
+ * is gone (answer 430).
+ */
+static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
+  rr_t *rt;
+  struct sip_uri u;
+  sipflow_token_info info;
+  struct socket_info *si;
+  struct ip_addr lip, rip;
+  char du[256];
+  str dus;
+  int rc, n, kp;
+  (void)a;
+  (void)b;
+  if (parse_headers(msg, HDR_ROUTE_F, 0) < 0 || !msg->route)
+    return -1;
+  if (parse_rr(msg->route) < 0)
+    return -1;
+  rt = (rr_t *)msg->route->parsed;
+  if (!rt || parse_uri(rt->nameaddr.uri.s, rt->nameaddr.uri.len, &u) < 0 ||
+      u.user.len == 0)
+    return -1;
+  rc = sipflow_token_verify(sf->kr, u.user.s, u.user.len, &info);
+  if (rc == SIPFLOW_ERR_MALFORMED)
+    return -1;
+  if (sipflow_token_sip_status(rc) == 403)
+    return -2;
+  if (rc != 0)
+    return -3;
+  kp = sf_kproto(info.tuple.transport);
+  sf_ip_from_addr(&lip, &info.tuple.local);
+  sf_ip_from_addr(&rip, &info.tuple.remote);
+  si = find_si(&lip, info.tuple.local.port, kp);
+  if (!si)
+    return -3;
+  if (kp != PROTO_UDP) {
+    struct tcp_connection *c = tcpconn_get((int)info.tuple.generation, &rip,
+                                           info.tuple.remote.port, &si->su, 0);
+    if (!c)
+      return -3;
+    tcpconn_put(c);
+  } else {
+    sipflow_keepalive_stats st;
+    lock_get(&sf->lock);
+    rc = sipflow_keepalive_get_stats(sf->ka, sf_flow_id(&info.tuple), &st);
+    lock_release(&sf->lock);
+    if (rc == 0 && st.health == SIPFLOW_HEALTH_DEAD)
+      return -3;
+  }
+  n = snprintf(du, sizeof(du), "sip:%s%s%s:%u%s", rip.af == AF_INET6 ? "[" : "",
+               ip_addr2a(&rip), rip.af == AF_INET6 ? "]" : "",
+               info.tuple.remote.port,
+               kp == PROTO_TCP   ? ";transport=tcp"
+               : kp == PROTO_TLS ? ";transport=tls"
+                                 : "");
+  dus.s = du;
+  dus.len = n;
+  if (set_dst_uri(msg, &dus) < 0)
+    return -1;
+  set_force_socket(msg, si);
+  return 1;
+}
+
+/* ---- RPC ----------------------------------------------------------------- */
+
+static const char *sf_dump_doc[] = {
+    "Keepalive endpoints with round-trip times (us).", 0};
+
+static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
+  uint64_t cursor = 0;
+  sipflow_keepalive_endpoint ep;
+  sipflow_keepalive_saved_reason reasons[16];
+  size_t nr;
+  void *th, *lh, *eh;
+  sipflow_tstamp now;
+  time_t wall = time(NULL);
+  sipflow_keepalive_counters kc;
+
+  if (rpc->add(ctx, "{", &th) < 0)
+    return;
+  lock_get(&sf->lock);
+  now = sf_now();
+  (void)sipflow_keepalive_get_counters(sf->ka, &kc);
+  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+                  (int)kc.probes_answered, "missed", (int)kc.probes_missed,
+                  "deaths", (int)kc.deaths, "contacts_removed",
+                  (int)sf->contacts_removed);
+  if (rpc->struct_add(th, "[", "flows", &lh) < 0)
+    goto done;
+  for (;;) {
+    sipflow_keepalive_stats st;
+    sf_ep *e;
+    char remote[80];
+    int rc = sipflow_keepalive_export_next(sf->ka, &cursor, &ep, reasons, 16,
+                                           &nr, (uint64_t)wall, now);
+    if (rc == SIPFLOW_ERR_BUFFER_TOO_SMALL) {
+      cursor++;
+      continue;
+    }
+    if (rc != 0)
+      break;
+    if (sipflow_keepalive_get_stats(sf->ka, ep.flow_id, &st) != 0)
+      continue;
+    e = ep.user_data;
+    sipflow_addr_format(&ep.tuple.remote, remote, sizeof(remote));
+    if (rpc->array_add(lh, "{", &eh) < 0)
+      break;
+    rpc->struct_add(
+        eh, "sSsdsddddddddd", "flow", remote,
+        &(str){e ? e->aor : "", e ? e->aor_len : 0}, "proto",
+        sipflow_transport_name(ep.tuple.transport), "reasons", (int)st.reasons,
+        "state", sipflow_health_name(st.health), "KA-Roundtrip",
+        (int)(st.last_rtt / SIPFLOW_MICROSECONDS), "srtt",
+        (int)(st.srtt / SIPFLOW_MICROSECONDS), "rttvar",
+        (int)(st.rttvar / SIPFLOW_MICROSECONDS), "min",
+        (int)(st.min_rtt / SIPFLOW_MICROSECONDS), "max",
+        (int)(st.max_rtt / SIPFLOW_MICROSECONDS), "misses",
+        (int)st.consecutive_misses, "sent", (int)st.probes_sent, "answered",
+        (int)st.probes_answered, "Last-Keepalive",
+        (int)(st.last_answer && st.last_answer <= now
+                  ? wall - (time_t)((now - st.last_answer) / SIPFLOW_SECONDS)
+                  : 0));
+  }
+done:
+  lock_release(&sf->lock);
+}
+
+static rpc_export_t sf_rpc[] = {{"sipflow.dump", sf_rpc_dump, sf_dump_doc, 0},
+                                {0, 0, 0, 0}};
+
+/* ---- exports ------------------------------------------------------------- */
+
+static cmd_export_t cmds[] = {
+    {"sipflow_keepalive", (cmd_function)w_sipflow_keepalive, 0, 0, 0,
+     REQUEST_ROUTE},
+    {"sipflow_add_path", (cmd_function)w_sipflow_add_path, 0, 0, 0,
+     REQUEST_ROUTE},
+    {"sipflow_record_route", (cmd_function)w_sipflow_record_route, 0, 0, 0,
+     REQUEST_ROUTE},
+    {"sipflow_route", (cmd_function)w_sipflow_route, 0, 0, 0, REQUEST_ROUTE},
+    {0, 0, 0, 0, 0, 0}};
+
+static param_export_t params[] = {
+    {"key_file", PARAM_STRING, &sf_key_file},
+    {"keepalive_interval_ms", INT_PARAM, &sf_interval_ms},
+    {"keepalive_timeout_ms", INT_PARAM, &sf_timeout_ms},
+    {"dead_after", INT_PARAM, &sf_dead_after},
+    {"dead_expires", INT_PARAM, &sf_dead_expires},
+    {"rtt_loglevel", INT_PARAM, &sf_rtt_loglevel},
+    {"usrloc_domain", PARAM_STRING, &sf_usrloc_domain},
+    {"max_endpoints", INT_PARAM, &sf_max_endpoints},
+    {"timer_tick_ms", INT_PARAM, &sf_tick_ms},
+    {0, 0, 0}};
+
+struct module_exports exports = {
+    "sipflow", DEFAULT_DLFLAGS, cmds,     params,     sf_rpc,
+    0,         sf_response,     mod_init, child_init, mod_destroy};
