@@ -248,10 +248,9 @@ static void sf_on_rtt(sipflow_keepalive *ka, sipflow_flow_id flow,
     return;
   LOG(sf_rtt_loglevel,
       "sipflow: keepalive rtt %llu us aor [%.*s] flow %016llx proto %d "
-      "remote %s:%d\n",
+      "remote %s\n",
       (unsigned long long)(rtt / SIPFLOW_MICROSECONDS), e->aor_len, e->aor,
-      (unsigned long long)flow, e->proto, su2a(&e->to, sizeof(e->to)),
-      su_getport(&e->to));
+      (unsigned long long)flow, e->proto, su2a(&e->to, sizeof(e->to)));
 }
 
 /* Does a usrloc contact sit on this endpoint's flow? */
@@ -428,7 +427,9 @@ static int mod_init(void) {
   if (sf_dead_after > 0)
     ks.dead_after = (uint32_t)sf_dead_after;
   ks.max_endpoints = (uint32_t)(sf_max_endpoints > 0 ? sf_max_endpoints : 0);
-  ks.remove_dead = 1;
+  /* a dead endpoint stays (dead) until its reasons end: a token naming it
+   * gets 430, and an answer revives it */
+  ks.remove_dead = 0;
   if ((rc = sipflow_keepalive_new(&sf->ka, sf->ctx, &kcb, &ks, NULL)) != 0)
     goto fail;
   if ((rc = sipflow_keyring_new(&sf->kr, sf->ctx)) != 0)
@@ -479,12 +480,21 @@ static void mod_destroy(void) {
 
 /* ---- keepalive: the reasons ---------------------------------------------- */
 
-/* The AoR of a request: its To URI. */
+/* The AoR of a request as usrloc keys it: the To URI's user, with its host
+ * when usrloc's use_domain is set. */
 static str sf_aor(struct sip_msg *msg) {
-  str none = {0, 0};
+  str none = {0, 0}, aor;
+  struct sip_uri *u;
   if (parse_to_header(msg) < 0 || !msg->to)
     return none;
-  return get_to(msg)->uri;
+  if (!(u = parse_to_uri(msg)))
+    return none;
+  if (u->user.len <= 0)
+    return none;
+  aor = u->user;
+  if (sf_have_ul && sf_ul.use_domain && u->host.len > 0)
+    aor.len = (int)(u->host.s + u->host.len - u->user.s);
+  return aor.len > 0 ? aor : none;
 }
 
 static uint64_t sf_reason_id(str *s) {
@@ -722,6 +732,10 @@ static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
   kp = sf_kproto(info.tuple.transport);
   sf_ip_from_addr(&lip, &info.tuple.local);
   sf_ip_from_addr(&rip, &info.tuple.remote);
+  /* from the flow itself: outward, by the Request-URI (loose_route) */
+  if (kp == msg->rcv.proto && ip_addr_cmp(&rip, &msg->rcv.src_ip) &&
+      info.tuple.remote.port == msg->rcv.src_port)
+    return -1;
   si = find_si(&lip, info.tuple.local.port, kp);
   if (!si)
     return -3;
@@ -750,6 +764,10 @@ static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
   if (set_dst_uri(msg, &dus) < 0)
     return -1;
   set_force_socket(msg, si);
+  /* the Route named us: it goes, as loose routing would take it */
+  if (!rt->next &&
+      !del_lump(msg, msg->route->name.s - msg->buf, msg->route->len, 0))
+    return -1;
   return 1;
 }
 
@@ -798,7 +816,7 @@ static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
     if (rpc->array_add(lh, "{", &eh) < 0)
       break;
     rpc->struct_add(
-        eh, "sSsdsddddddddd", "flow", remote,
+        eh, "sSsdsddddddddd", "flow", remote, "aor",
         &(str){e ? e->aor : "", e ? e->aor_len : 0}, "proto",
         sipflow_transport_name(ep.tuple.transport), "reasons", (int)st.reasons,
         "state", sipflow_health_name(st.health), "KA-Roundtrip",

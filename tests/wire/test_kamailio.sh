@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Debian's kamailio with sipflow.so (bindings/kamailio/examples/single.cfg),
+# driven by SIPp and raw SIP on loopback: Outbound REGISTER over UDP and TCP,
+# RTT in sipflow.dump and in the log, a silent phone's contacts removed after
+# its misses, flow tokens in Record-Route routed back, a forged token
+# answered 403, a closed flow's token 430, and a token from before a restart
+# (same key file) routed, under another key file 403. Every Kamailio is stopped by its PID.
+# Usage: test_kamailio.sh /path/to/sipflow.so
+source "$(dirname "$0")/lib.sh"
+MODULE=$1
+CFG="$HERE/../../bindings/kamailio/examples/single.cfg"
+KAMFLOW="python3 $HERE/kamflow.py"
+PORT=$(free_port)
+CTL="unix:$WIRE_TMP/kamailio.ctl"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
+
+KAM_PID=
+kam_start() { # log-name
+  start "$1" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
+    -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
+    -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
+    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000"
+  KAM_PID=$LAST_PID
+}
+kam() { timeout 5 kamcmd -s "$CTL" "$@"; }
+# dump_check PYTHON-EXPR: on the flows of sipflow.dump, parsed into a list
+# of dicts f (and the totals t).
+dump_check() {
+  kam sipflow.dump | python3 -c '
+import re, sys
+t, f, cur = {}, [], None
+for line in sys.stdin:
+    m = re.match(r"\s*([A-Za-z_-]+):\s*(\S*)\s*$", line)
+    if line.strip() == "{" and cur is None and t:
+        cur = {}
+    elif line.strip() == "}" and cur is not None:
+        f.append(cur); cur = None
+    elif m:
+        (cur if cur is not None else t)[m.group(1)] = m.group(2)
+sys.exit(0 if ('"$1"') else 1)'
+}
+registered() { kam ul.dump | grep -q "AoR: $1\$"; }
+phone() { # name user transport-flag(u1|t1) [duration-ms]
+  start "$1" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -set user "$2" -set inst "$2-0000-1111" -set regid 1 -m 1 \
+    -d "${4:-30000}" -aa -t "$3" -i 127.0.0.1 "127.0.0.1:$PORT" \
+    -timeout 35 -trace_err -error_file "$WIRE_TMP/$1.err"
+}
+token_ready() { [ -s "$1/token" ]; }
+
+kam_start kamailio
+check "Debian's kamailio loads sipflow.so and answers sipflow.dump" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+
+phone alice alice u1
+phone bob bob t1
+check "UDP Outbound REGISTER saved" within 10 registered alice
+check "TCP Outbound REGISTER saved" within 10 registered bob
+check "UDP flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "alice" and x["proto"] == "udp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 and int(x["srtt"]) > 0 and int(x["min"]) <= int(x["max"]) for x in f)'
+check "TCP flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "bob" and x["proto"] == "tcp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "RTT log lines at rtt_loglevel" \
+  grep -aq "sipflow: keepalive rtt [0-9]* us aor \[alice\]" "$WIRE_TMP/kamailio.log"
+
+# A phone that registers and goes away: its probes are missed, it is dead
+# after dead_after (2) misses, and its contact is removed from usrloc.
+check "silent phone registers" sipp_run carol -sf "$SCEN/kam_register.xml" \
+  -set user carol -set inst carol-0000-1111 -set regid 1 -m 1 -d 0 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "silent phone's contact removed after its missed keepalives" within 15 \
+  bash -c "! kamcmd -s '$CTL' ul.dump | grep -q 'AoR: carol\$'"
+check "silent phone's flow dead in sipflow.dump, deaths and removals counted" \
+  dump_check 'any(x["aor"] == "carol" and x["state"] == "dead" for x in f) and int(t["deaths"]) >= 1 and int(t["contacts_removed"]) >= 1'
+check "live phones keep their contacts" registered alice
+
+# Flow tokens: a call from A (UDP) and from C (TCP) through the proxy.
+mkdir -p "$WIRE_TMP/a" "$WIRE_TMP/c"
+start flow-a $KAMFLOW flow udp "$PORT" "$WIRE_TMP/a" 60
+start flow-c $KAMFLOW flow tcp "$PORT" "$WIRE_TMP/c" 60
+check "UDP call gets a flow token in Record-Route" within 10 token_ready "$WIRE_TMP/a"
+check "TCP call gets a flow token in Record-Route" within 10 token_ready "$WIRE_TMP/c"
+TA=$(cat "$WIRE_TMP/a/token" 2>/dev/null)
+TC=$(cat "$WIRE_TMP/c/token" 2>/dev/null)
+FORGED=$(python3 -c 'import sys; t=sys.argv[1]; i=len(t)//2; print(t[:i]+("A" if t[i]!="A" else "B")+t[i+1:])' "${TA:-x}")
+check "request with the UDP token routed to its flow (200 from the phone)" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 200
+check "request with the TCP token routed over its connection" \
+  test "$($KAMFLOW bye "$PORT" "$TC")" = 200
+check "forged token answered 403" test "$($KAMFLOW bye "$PORT" "$FORGED")" = 403
+touch "$WIRE_TMP/c/close"
+sleep 1
+check "token of a closed TCP flow answered 430" \
+  test "$($KAMFLOW bye "$PORT" "$TC")" = 430
+
+# Restart with the same key file: the UDP token still routes.
+stop_pid "$KAM_PID"
+kam_start kamailio2
+check "kamailio restarted" within 15 dump_check 't.get("endpoints") == "0"'
+check "token from before the restart (same key file) routed" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 200
+# Another key file: the same token is now forged.
+stop_pid "$KAM_PID"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
+kam_start kamailio3
+check "kamailio restarted with another key file" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+check "token under another key answered 403" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 403
+stop_pid "$KAM_PID"
+check "kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
+wire_done
