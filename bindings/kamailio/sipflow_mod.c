@@ -31,6 +31,7 @@
 #include "../../core/tcp_conn.h"
 #include "../../core/timer_proc.h"
 #include "../../core/ut.h"
+#include "../../core/xavp.h"
 #include "../../modules/sl/sl.h"
 #include "../../modules/usrloc/usrloc.h"
 
@@ -771,6 +772,262 @@ static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
   return 1;
 }
 
+/* ---- target selection with failover -------------------------------------- */
+
+/*
+ * sipflow_lookup() keeps every flow of the AoR in the transaction's xavp
+ * "sipflow", one entry per flow, best first within each instance; each
+ * entry's "tried" is 1 once a branch went to it.
+ */
+static str sf_xname = str_init("sipflow");
+static str sf_f_uri = str_init("uri"), sf_f_dst = str_init("dst"),
+           sf_f_path = str_init("path"), sf_f_ruid = str_init("ruid"),
+           sf_f_inst = str_init("inst"), sf_f_sock = str_init("sock"),
+           sf_f_tried = str_init("tried"), sf_f_aor = str_init("aor");
+
+/* Health of a usrloc contact's flow, as our keepalive sees it. */
+static int sf_contact_health(ucontact_t *c) {
+  sipflow_flow_tuple t;
+  sipflow_keepalive_stats st;
+  struct sip_uri u;
+  str *s = c->received.len > 0 ? &c->received : &c->c;
+  int rc;
+  memset(&t, 0, sizeof(t));
+  if (!c->sock || !(t.transport = (uint8_t)sf_transport(c->sock->proto)))
+    return SIPFLOW_HEALTH_UNKNOWN;
+  if (parse_uri(s->s, s->len, &u) < 0)
+    return SIPFLOW_HEALTH_UNKNOWN;
+  {
+    char host[64];
+    str h = u.host;
+    if (h.len > 1 && h.s[0] == '[') {
+      h.s++;
+      h.len -= 2;
+    }
+    if (h.len <= 0 || h.len >= (int)sizeof(host))
+      return SIPFLOW_HEALTH_UNKNOWN;
+    memcpy(host, h.s, h.len);
+    host[h.len] = '\0';
+    if (sipflow_addr_parse(&t.remote, host, u.port_no ? u.port_no : SIP_PORT) !=
+        0)
+      return SIPFLOW_HEALTH_UNKNOWN;
+  }
+  sf_addr_from_ip(&t.local, &c->sock->address, c->sock->port_no);
+  if (t.transport != SIPFLOW_TRANSPORT_UDP)
+    t.generation = (uint32_t)c->tcpconn_id;
+  lock_get(&sf->lock);
+  rc = sipflow_keepalive_get_stats(sf->ka, sf_flow_id(&t), &st);
+  lock_release(&sf->lock);
+  return rc == 0 ? st.health : SIPFLOW_HEALTH_UNKNOWN;
+}
+
+typedef struct sf_pick {
+  ucontact_t *c;
+  int rank; /* 0 alive or unknown, 1 suspect, 2 dead */
+} sf_pick;
+
+/* Same instance first (no instance: each contact alone), then healthier,
+ * then the most recently registered. */
+static int sf_pick_cmp(const void *pa, const void *pb) {
+  const sf_pick *a = pa, *b = pb;
+  if (a->rank != b->rank)
+    return a->rank - b->rank;
+  if (a->c->last_modified != b->c->last_modified)
+    return a->c->last_modified > b->c->last_modified ? -1 : 1;
+  return 0;
+}
+
+static int sf_same_instance(ucontact_t *a, ucontact_t *b) {
+  return a->instance.len > 0 && a->instance.len == b->instance.len &&
+         memcmp(a->instance.s, b->instance.s, a->instance.len) == 0;
+}
+
+static int sf_xavp_add_flow(ucontact_t *c, str *aor, int tried) {
+  sr_xavp_t *row = NULL;
+  sr_xval_t v;
+  str none = {"", 0};
+  memset(&v, 0, sizeof(v));
+#define SF_ADD_STR(NAME, S)                                                    \
+  do {                                                                         \
+    v.type = SR_XTYPE_STR;                                                     \
+    v.v.s = (S).len > 0 ? (S) : none;                                          \
+    if (!xavp_add_value(&(NAME), &v, &row))                                    \
+      goto fail;                                                               \
+  } while (0)
+  SF_ADD_STR(sf_f_uri, c->c);
+  SF_ADD_STR(sf_f_dst, c->received);
+  SF_ADD_STR(sf_f_path, c->path);
+  SF_ADD_STR(sf_f_ruid, c->ruid);
+  SF_ADD_STR(sf_f_inst, c->instance);
+  SF_ADD_STR(sf_f_aor, *aor);
+#undef SF_ADD_STR
+  v.type = SR_XTYPE_LLONG;
+  v.v.ll = (long long)(uintptr_t)c->sock;
+  if (!xavp_add_value(&sf_f_sock, &v, &row))
+    goto fail;
+  v.type = SR_XTYPE_INT;
+  v.v.i = tried;
+  if (!xavp_add_value(&sf_f_tried, &v, &row))
+    goto fail;
+  memset(&v, 0, sizeof(v));
+  v.type = SR_XTYPE_XAVP;
+  v.v.xavp = row;
+  if (!xavp_add_value(&sf_xname, &v, NULL))
+    goto fail;
+  return 0;
+fail:
+  if (row)
+    xavp_destroy_list(&row);
+  return -1;
+}
+
+static str sf_xstr(sr_xavp_t *row, str *name) {
+  sr_xavp_t *f = xavp_get(name, row);
+  str none = {0, 0};
+  return (f && f->val.type == SR_XTYPE_STR) ? f->val.v.s : none;
+}
+
+static int sf_branch_from_row(struct sip_msg *msg, sr_xavp_t *row) {
+  str uri = sf_xstr(row, &sf_f_uri), dst = sf_xstr(row, &sf_f_dst),
+      path = sf_xstr(row, &sf_f_path), ruid = sf_xstr(row, &sf_f_ruid),
+      inst = sf_xstr(row, &sf_f_inst);
+  sr_xavp_t *so = xavp_get(&sf_f_sock, row);
+  struct socket_info *sock =
+      so ? (struct socket_info *)(uintptr_t)so->val.v.ll : NULL;
+  return append_branch(msg, &uri, dst.len ? &dst : NULL,
+                       path.len ? &path : NULL, Q_UNSPECIFIED, 0, sock,
+                       inst.len ? &inst : NULL, 0, ruid.len ? &ruid : NULL,
+                       NULL) == 1
+             ? 1
+             : -1;
+}
+
+/*
+ * Branches for the Request-URI's AoR: one flow per instance (RFC 5626 §7),
+ * the healthiest and newest first; dead flows last. 1 with branches, -1 when
+ * the AoR has no contact.
+ */
+static int w_sipflow_lookup(struct sip_msg *msg, char *a, char *b) {
+  urecord_t *r = NULL;
+  ucontact_t *c;
+  sf_pick picks[64];
+  int n = 0, branches = 0;
+  str aor;
+  time_t now = time(NULL);
+  (void)a;
+  (void)b;
+  if (!sf_have_ul || !sf_domain || parse_sip_msg_uri(msg) < 0 ||
+      msg->parsed_uri.user.len <= 0)
+    return -1;
+  aor = msg->parsed_uri.user;
+  if (sf_ul.use_domain && msg->parsed_uri.host.len > 0)
+    aor.len = (int)(msg->parsed_uri.host.s + msg->parsed_uri.host.len -
+                    msg->parsed_uri.user.s);
+  xavp_rm_by_name(&sf_xname, 1, NULL);
+  sf_ul.lock_udomain(sf_domain, &aor);
+  if (sf_ul.get_urecord(sf_domain, &aor, &r) != 0 || !r) {
+    sf_ul.unlock_udomain(sf_domain, &aor);
+    return -1;
+  }
+  for (c = r->contacts; c && n < 64; c = c->next) {
+    int h;
+    if (!VALID_CONTACT(c, now))
+      continue;
+    h = sf_contact_health(c);
+    picks[n].c = c;
+    picks[n].rank = h == SIPFLOW_HEALTH_DEAD      ? 2
+                    : h == SIPFLOW_HEALTH_SUSPECT ? 1
+                                                  : 0;
+    n++;
+  }
+  qsort(picks, n, sizeof(picks[0]), sf_pick_cmp);
+  /* added at the head: last first, so that the list reads best first */
+  for (int i = n - 1; i >= 0; i--) {
+    int first = 1;
+    for (int j = 0; j < i; j++)
+      if (sf_same_instance(picks[i].c, picks[j].c))
+        first = 0;
+    if (sf_xavp_add_flow(picks[i].c, &aor, first) < 0)
+      break;
+  }
+  sf_ul.release_urecord(r);
+  sf_ul.unlock_udomain(sf_domain, &aor);
+  for (sr_xavp_t *row = xavp_get(&sf_xname, NULL); row;
+       row = xavp_get_next(row)) {
+    sr_xavp_t *t = xavp_get(&sf_f_tried, row->val.v.xavp);
+    if (t && t->val.v.i == 1 && sf_branch_from_row(msg, row->val.v.xavp) == 1)
+      branches++;
+  }
+  if (branches == 0)
+    return -1;
+  /* the branches carry every target: the Request-URI itself is not one */
+  ruri_mark_consumed();
+  return 1;
+}
+
+/* Remove the usrloc contact a branch went to (its flow failed: 430). */
+static void sf_remove_binding(str *aor, str *ruid) {
+  urecord_t *r = NULL;
+  ucontact_t *c;
+  sf_ul.lock_udomain(sf_domain, aor);
+  if (sf_ul.get_urecord(sf_domain, aor, &r) == 0 && r) {
+    for (c = r->contacts; c; c = c->next) {
+      if (c->ruid.len == ruid->len &&
+          memcmp(c->ruid.s, ruid->s, ruid->len) == 0) {
+        sf_ul.delete_ucontact(r, c);
+        break;
+      }
+    }
+    sf_ul.release_urecord(r);
+  }
+  sf_ul.unlock_udomain(sf_domain, aor);
+}
+
+/*
+ * From event_route[tm:branch-failure]: the branch to |ruid| failed with
+ * |code|. On 430 its binding is removed (RFC 5626 §7); on 430 or 408 the next
+ * flow of the same instance gets a branch (the script then calls t_relay()).
+ * 1 a new branch, -1 none.
+ */
+static int w_sipflow_next_contact(struct sip_msg *msg, char *pcode,
+                                  char *pruid) {
+  int code = 0;
+  str ruid = {0, 0};
+  sr_xavp_t *row, *failed = NULL;
+  str inst;
+  if (fixup_get_ivalue(msg, (gparam_t *)pcode, &code) < 0 ||
+      fixup_get_svalue(msg, (gparam_t *)pruid, &ruid) < 0 || ruid.len <= 0)
+    return -1;
+  if (code != 430 && code != 408)
+    return -1;
+  for (row = xavp_get(&sf_xname, NULL); row; row = xavp_get_next(row)) {
+    str r = sf_xstr(row->val.v.xavp, &sf_f_ruid);
+    if (r.len == ruid.len && memcmp(r.s, ruid.s, r.len) == 0) {
+      failed = row;
+      break;
+    }
+  }
+  if (!failed)
+    return -1;
+  if (code == 430 && sf_have_ul && sf_domain) {
+    str aor = sf_xstr(failed->val.v.xavp, &sf_f_aor);
+    sf_remove_binding(&aor, &ruid);
+  }
+  inst = sf_xstr(failed->val.v.xavp, &sf_f_inst);
+  if (inst.len <= 0)
+    return -1;
+  for (row = xavp_get(&sf_xname, NULL); row; row = xavp_get_next(row)) {
+    sr_xavp_t *t = xavp_get(&sf_f_tried, row->val.v.xavp);
+    str i = sf_xstr(row->val.v.xavp, &sf_f_inst);
+    if (!t || t->val.v.i != 0 || i.len != inst.len ||
+        memcmp(i.s, inst.s, i.len) != 0)
+      continue;
+    t->val.v.i = 1;
+    return sf_branch_from_row(msg, row->val.v.xavp);
+  }
+  return -1;
+}
+
 /* ---- RPC ----------------------------------------------------------------- */
 
 static const char *sf_dump_doc[] = {
@@ -848,6 +1105,10 @@ static cmd_export_t cmds[] = {
     {"sipflow_record_route", (cmd_function)w_sipflow_record_route, 0, 0, 0,
      REQUEST_ROUTE},
     {"sipflow_route", (cmd_function)w_sipflow_route, 0, 0, 0, REQUEST_ROUTE},
+    {"sipflow_lookup", (cmd_function)w_sipflow_lookup, 0, 0, 0,
+     REQUEST_ROUTE | FAILURE_ROUTE},
+    {"sipflow_next_contact", (cmd_function)w_sipflow_next_contact, 2,
+     fixup_igp_spve, fixup_free_igp_spve, ANY_ROUTE},
     {0, 0, 0, 0, 0, 0}};
 
 static param_export_t params[] = {

@@ -2,7 +2,8 @@
 # Debian's kamailio with sipflow.so (bindings/kamailio/examples/single.cfg),
 # driven by SIPp and raw SIP on loopback: Outbound REGISTER over UDP and TCP,
 # RTT in sipflow.dump and in the log, a silent phone's contacts removed after
-# its misses, flow tokens in Record-Route routed back, a forged token
+# its misses, failover to the next flow of an instance on 430 (binding
+# removed) and 408 (binding kept), flow tokens in Record-Route routed back, a forged token
 # answered 403, a closed flow's token 430, and a token from before a restart
 # (same key file) routed, under another key file 403. Every Kamailio is stopped by its PID.
 # Usage: test_kamailio.sh /path/to/sipflow.so
@@ -73,6 +74,51 @@ check "silent phone's contact removed after its missed keepalives" within 15 \
 check "silent phone's flow dead in sipflow.dump, deaths and removals counted" \
   dump_check 'any(x["aor"] == "carol" and x["state"] == "dead" for x in f) and int(t["deaths"]) >= 1 and int(t["contacts_removed"]) >= 1'
 check "live phones keep their contacts" registered alice
+
+# Failover (RFC 5626 section 7): two flows of one instance; the newest gets
+# the call first, alone. dave's newest flow answers 430: its binding goes and
+# the older flow gets the call. erin's newest flow never answers: after the
+# 408 the older flow gets the call, and the silent flow's binding stays.
+contacts_of() { kam ul.dump | awk -v a="AoR: $1" '$0 ~ a"$" {on=1; next} /AoR:/ {on=0} on && /Address:/' | wc -l; }
+contacts_are() { [ "$(contacts_of "$1")" = "$2" ]; }
+has_contact_port() { kam ul.dump | awk -v a="AoR: $1" '$0 ~ a"$" {on=1; next} /AoR:/ {on=0} on && /Address:/' | grep -q ":$2;"; }
+two_phones() { # user second-ooc-scenario
+  local p1 p2
+  p1=$(free_port); p2=$(free_port)
+  start "$1-old" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -oocsf "$SCEN/ob_answer.xml" -aa -set user "$1" -set inst "$1-inst" \
+    -set regid 1 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$p1" \
+    "127.0.0.1:$PORT" -timeout 35
+  within 10 registered "$1"
+  sleep 1.2 # usrloc's last_modified counts seconds
+  start "$1-new" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -oocsf "$SCEN/$2" -aa -set user "$1" -set inst "$1-inst" \
+    -set regid 2 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$p2" \
+    "127.0.0.1:$PORT" -timeout 35 -trace_msg -message_file "$WIRE_TMP/$1-new.msg"
+  OLD_PORT=$p1; NEW_PORT=$p2
+}
+two_phones dave kam_answer_430.xml
+check "two flows of dave's instance registered" within 10 contacts_are dave 2
+check "call to dave answered (430 on the newest flow, then the older one)" \
+  sipp_run call-dave -sf "$SCEN/kam_call.xml" -set callee dave -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "the newest flow got the INVITE first" \
+  grep -q "^INVITE sip:dave@127.0.0.1:$NEW_PORT" "$WIRE_TMP/dave-new.msg"
+check "binding of the flow that answered 430 removed" bash -c \
+  "[ \"\$(kamcmd -s '$CTL' ul.dump | grep -c ':$NEW_PORT;')\" = 0 ]"
+check "binding of the flow that answered stays" has_contact_port dave "$OLD_PORT"
+
+two_phones erin kam_ignore.xml
+check "two flows of erin's instance registered" within 10 contacts_are erin 2
+START=$(date +%s%N)
+check "call to erin answered (408 on the newest flow, then the older one)" \
+  sipp_run call-erin -sf "$SCEN/kam_call.xml" -set callee erin -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "one flow at a time: the answer came after the 2 s branch timeout" \
+  test $(( ($(date +%s%N) - START) / 1000000 )) -ge 1900
+check "the silent flow got the INVITE first" \
+  grep -q "^INVITE sip:erin@127.0.0.1:$NEW_PORT" "$WIRE_TMP/erin-new.msg"
+check "after 408 both bindings stay" contacts_are erin 2
 
 # Flow tokens: a call from A (UDP) and from C (TCP) through the proxy.
 mkdir -p "$WIRE_TMP/a" "$WIRE_TMP/c"
