@@ -16,11 +16,12 @@ CTL="unix:$WIRE_TMP/kamailio.ctl"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
 
 KAM_PID=
-kam_start() { # log-name
-  start "$1" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
+kam_start() { # log-name [kamailio args...]
+  local name=$1; shift
+  start "$name" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
     -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
     -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
-    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000"
+    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" "$@"
   KAM_PID=$LAST_PID
 }
 kam() { timeout 5 kamcmd -s "$CTL" "$@"; }
@@ -148,11 +149,22 @@ check "token from before the restart (same key file) routed" \
 # Another key file: the same token is now forged.
 stop_pid "$KAM_PID"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
-kam_start kamailio3
+kam_start kamailio3 -A SF_MAX_ENDPOINTS=1
 check "kamailio restarted with another key file" \
   within 15 dump_check 't.get("endpoints") == "0"'
 check "token under another key answered 403" \
   test "$($KAMFLOW bye "$PORT" "$TA")" = 403
+# max_endpoints 1: a second phone is registered, its flow not kept alive.
+check "phone 1 registers (max_endpoints 1)" sipp_run frank -sf \
+  "$SCEN/kam_register.xml" -set user frank -set inst frank-0000-1111 \
+  -set regid 1 -m 1 -d 0 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT"
+check "phone 2 registers all the same" sipp_run gina -sf \
+  "$SCEN/kam_register.xml" -set user gina -set inst gina-0000-1111 \
+  -set regid 1 -m 1 -d 0 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT"
+check "only one flow kept alive at max_endpoints 1" \
+  dump_check 't["endpoints"] == "1" and len(f) == 1'
 stop_pid "$KAM_PID"
 check "kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
 wire_done
