@@ -33,6 +33,7 @@
 #include "../../core/ut.h"
 #include "../../core/xavp.h"
 #include "../../modules/sl/sl.h"
+#include "../../modules/tm/tm_load.h"
 #include "../../modules/usrloc/usrloc.h"
 
 #include <sipflow/sipflow.h>
@@ -79,6 +80,8 @@ static usrloc_api_t sf_ul;
 static int sf_have_ul = 0;
 static udomain_t *sf_domain = NULL;
 static sl_api_t sf_slb;
+static struct tm_binds sf_tmb;
+static int sf_have_tm = 0;
 
 /* The request sipflow_keepalive() marked in this process, for the sl
  * callback that sees its reply. */
@@ -401,6 +404,10 @@ static int mod_init(void) {
   if (sf_slb.register_cb(&sf_slcb) != 0)
     return -1;
   /* a function pointer, through void * as dlsym's users do */
+  /* tm, when loaded, shows the replies it relays or sends (an edge's
+   * REGISTER, a SUBSCRIBE) */
+  if (find_export("load_tm", 0, 0) && load_tm_api(&sf_tmb) == 0)
+    sf_have_tm = 1;
   bind_ul_fn = (void *)find_export("ul_bind_usrloc", 1, 0);
   memcpy(&bind_ul, &bind_ul_fn, sizeof(bind_ul));
   if (bind_ul && bind_ul(&sf_ul) == 0) {
@@ -536,15 +543,21 @@ static int sf_ep_for_msg(struct sip_msg *msg, sipflow_keepalive_endpoint *ep) {
   return 0;
 }
 
-/* Longest ";expires=N" among the Contacts of a raw 2xx REGISTER reply. */
-static long sf_reply_expires(str *reply) {
+/* What a raw 2xx grants: for REGISTER the longest ";expires=N" among its
+ * Contacts, for SUBSCRIBE its Expires header. */
+static long sf_reply_expires(const char *buf, int len, int kind) {
   long best = 0;
-  const char *p = reply->s, *end = reply->s + reply->len;
+  const char *p = buf, *end = buf + len;
+  p = memchr(p, '\n', end - p); /* past the status line */
+  p = p ? p + 1 : end;
   while (p < end) {
     const char *eol = memchr(p, '\n', end - p);
     const char *le = eol ? eol : end;
-    if (le - p >= 8 &&
-        (strncasecmp(p, "Contact:", 8) == 0 || strncasecmp(p, "m:", 2) == 0)) {
+    if (le == p || (le - p == 1 && p[0] == '\r'))
+      break; /* end of headers */
+    if (kind == SIPFLOW_KEEPALIVE_REGISTRATION &&
+        ((le - p >= 8 && strncasecmp(p, "Contact:", 8) == 0) ||
+         (le - p >= 2 && strncasecmp(p, "m:", 2) == 0))) {
       for (const char *q = p; q + 9 <= le; q++) {
         if (strncasecmp(q, ";expires=", 9) == 0) {
           long v = strtol(q + 9, NULL, 10);
@@ -552,31 +565,30 @@ static long sf_reply_expires(str *reply) {
             best = v;
         }
       }
+    } else if (kind == SIPFLOW_KEEPALIVE_SUBSCRIPTION && le - p >= 8 &&
+               strncasecmp(p, "Expires:", 8) == 0) {
+      best = strtol(p + 8, NULL, 10);
     }
-    if (le - p <= 2 && (le == p || p[0] == '\r'))
-      break; /* end of headers */
     p = le + 1;
   }
-  return best;
+  return best < 0 ? 0 : best;
 }
 
-static void sf_sl_reply(sl_cbp_t *p) {
+/* A final reply to a request sipflow_keepalive() marked. */
+static void sf_on_final(struct sip_msg *req, int code, const char *buf, int len,
+                        int kind) {
   sipflow_keepalive_endpoint ep;
-  struct sip_msg *req = p->req;
   str aor;
   long expires;
-  if (!req || sf_marked.pid != my_pid() || sf_marked.msg_id != req->id)
+  if (code < 200 || code >= 300 || !buf || len <= 0)
     return;
-  sf_marked.msg_id = 0;
-  if (p->code < 200 || p->code >= 300 || !p->reply)
-    return;
-  expires = sf_reply_expires(p->reply);
+  expires = sf_reply_expires(buf, len, kind);
   aor = sf_aor(req);
   lock_get(&sf->lock);
   if (expires > 0) {
     if (sf_ep_for_msg(req, &ep) == 0) {
       int rc = sipflow_keepalive_reason_set(
-          sf->ka, &ep, sf_marked.kind, sf_reason_id(&aor),
+          sf->ka, &ep, kind, sf_reason_id(&aor),
           (sipflow_duration)expires * SIPFLOW_SECONDS, sf_now());
       if (rc != 0) {
         LM_WARN("sipflow: keepalive not kept: %s\n", sipflow_strerror(rc));
@@ -588,13 +600,38 @@ static void sf_sl_reply(sl_cbp_t *p) {
   } else {
     sipflow_flow_tuple t;
     if (sf_msg_tuple(req, &t) == 0)
-      (void)sipflow_keepalive_reason_end(sf->ka, sf_flow_id(&t), sf_marked.kind,
+      (void)sipflow_keepalive_reason_end(sf->ka, sf_flow_id(&t), kind,
                                          sf_reason_id(&aor), sf_now());
   }
   lock_release(&sf->lock);
 }
 
+/* A stateless reply (registrar's save() without a transaction). */
+static void sf_sl_reply(sl_cbp_t *p) {
+  struct sip_msg *req = p->req;
+  if (!req || sf_marked.pid != my_pid() || sf_marked.msg_id != req->id)
+    return;
+  sf_marked.msg_id = 0;
+  if (p->reply)
+    sf_on_final(req, p->code, p->reply->s, p->reply->len, sf_marked.kind);
+}
+
+/* A reply tm sends or relays (an edge's REGISTER, a SUBSCRIBE). */
+static void sf_tm_reply(struct cell *t, int type, struct tmcb_params *ps) {
+  int kind = (int)(long)*ps->param;
+  (void)t;
+  (void)type;
+  if (!ps->req || ps->code < 200)
+    return;
+  if (ps->send_buf.s && ps->send_buf.len > 0)
+    sf_on_final(ps->req, ps->code, ps->send_buf.s, ps->send_buf.len, kind);
+  else if (ps->t_rbuf && ps->t_rbuf->buffer)
+    sf_on_final(ps->req, ps->code, ps->t_rbuf->buffer, ps->t_rbuf->buffer_len,
+                kind);
+}
+
 static int w_sipflow_keepalive(struct sip_msg *msg, char *a, char *b) {
+  int kind;
   (void)a;
   (void)b;
   if (msg->first_line.type != SIP_REQUEST)
@@ -603,14 +640,24 @@ static int w_sipflow_keepalive(struct sip_msg *msg, char *a, char *b) {
     return -1;
   switch (msg->REQ_METHOD) {
   case METHOD_REGISTER:
-    sf_marked.kind = SIPFLOW_KEEPALIVE_REGISTRATION;
+    kind = SIPFLOW_KEEPALIVE_REGISTRATION;
+    break;
+  case METHOD_SUBSCRIBE:
+    kind = SIPFLOW_KEEPALIVE_SUBSCRIPTION;
     break;
   default:
-    LM_WARN("sipflow_keepalive(): only REGISTER is kept so far\n");
+    LM_WARN("sipflow_keepalive(): REGISTER and SUBSCRIBE only\n");
     return -1;
   }
+  /* parsed now, so that tm's copy of the request has them */
+  if (parse_to_header(msg) < 0 || !parse_to_uri(msg))
+    return -1;
+  sf_marked.kind = kind;
   sf_marked.msg_id = msg->id;
   sf_marked.pid = my_pid();
+  if (sf_have_tm && sf_tmb.register_tmcb(msg, 0, TMCB_RESPONSE_OUT, sf_tm_reply,
+                                         (void *)(long)kind, 0) <= 0)
+    LM_WARN("sipflow_keepalive(): no tm callback; stateless replies only\n");
   return 1;
 }
 
