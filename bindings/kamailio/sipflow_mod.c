@@ -406,7 +406,7 @@ static int mod_init(void) {
   /* a function pointer, through void * as dlsym's users do */
   /* tm, when loaded, shows the replies it relays or sends (an edge's
    * REGISTER, a SUBSCRIBE) */
-  if (find_export("load_tm", 0, 0) && load_tm_api(&sf_tmb) == 0)
+  if (find_export("load_tm", NO_SCRIPT, 0) && load_tm_api(&sf_tmb) == 0)
     sf_have_tm = 1;
   bind_ul_fn = (void *)find_export("ul_bind_usrloc", 1, 0);
   memcpy(&bind_ul, &bind_ul_fn, sizeof(bind_ul));

@@ -5,7 +5,8 @@
 # its misses, failover to the next flow of an instance on 430 (binding
 # removed) and 408 (binding kept), flow tokens in Record-Route routed back, a forged token
 # answered 403, a closed flow's token 430, and a token from before a restart
-# (same key file) routed, under another key file 403. Every Kamailio is stopped by its PID.
+# (same key file) routed, under another key file 403, and an edge
+# (examples/edge.cfg) with Path tokens in front of the registrar. Every Kamailio is stopped by its PID.
 # Usage: test_kamailio.sh /path/to/sipflow.so
 source "$(dirname "$0")/lib.sh"
 MODULE=$1
@@ -167,4 +168,37 @@ check "only one flow kept alive at max_endpoints 1" \
   dump_check 't["endpoints"] == "1" and len(f) == 1'
 stop_pid "$KAM_PID"
 check "kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
+
+# Edge (examples/edge.cfg) in front of the registrar (single.cfg): the edge
+# keeps alive the flow of a phone registered through it (the lifetime read
+# from the registrar's 2xx it relays), its token goes in Path, and a call
+# through the registrar comes back over the edge, routed by that token.
+EDGE_PORT=$(free_port)
+EDGE_CTL="unix:$WIRE_TMP/edge.ctl"
+kam_start registrar
+REG_PID=$KAM_PID
+start edge kamailio -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
+  -Y "$WIRE_TMP" -w "$WIRE_TMP" -m 64 -M 8 -l "udp:127.0.0.1:$EDGE_PORT" \
+  -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$EDGE_CTL\"" \
+  -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" \
+  -A "SF_REGISTRAR=\"sip:127.0.0.1:$PORT\""
+EDGE_PID=$LAST_PID
+edge_dump_check() { CTL=$EDGE_CTL dump_check "$@"; }
+check "edge and registrar start" within 15 edge_dump_check 't.get("endpoints") == "0"'
+start ivan timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+  -oocsf "$SCEN/ob_answer.xml" -aa -set user ivan -set inst ivan-inst \
+  -set regid 1 -m 1 -d 20000 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$EDGE_PORT" -timeout 35
+check "REGISTER through the edge saved at the registrar" within 10 registered ivan
+check "registrar keeps the edge's Path with a flow token and ;ob" bash -c \
+  "kamcmd -s '$CTL' ul.dump | grep -q 'Path: <sip:[^@>]*@127.0.0.1:$EDGE_PORT;lr;ob>'"
+check "edge keeps ivan's flow alive with an RTT (lifetime from the relayed 2xx)" \
+  within 10 edge_dump_check 'any(x["aor"] == "ivan" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "call through the registrar reaches ivan over the edge by token" \
+  sipp_run call-ivan -sf "$SCEN/kam_call.xml" -set callee ivan -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+stop_pid "$EDGE_PID"
+stop_pid "$REG_PID"
+check "edge and registrar stopped by their PIDs" \
+  bash -c "! kill -0 $EDGE_PID && ! kill -0 $REG_PID"
 wire_done
