@@ -299,11 +299,43 @@ static void sf_dead_contacts(sf_ep *e) {
       } else {
         sf_ul.delete_ucontact(r, c);
       }
+      lock_get(&sf->lock);
       sf->contacts_removed++;
+      lock_release(&sf->lock);
     }
     sf_ul.release_urecord(r);
   }
   sf_ul.unlock_udomain(sf_domain, &aor);
+}
+
+/*
+ * Dead endpoints wait here (this process's memory) until our lock is
+ * released: usrloc is edited without it, because sipflow_lookup() takes
+ * usrloc's lock first and ours second, and the order must be one.
+ */
+static sf_ep *sf_dead_q = NULL;
+static int sf_dead_n = 0, sf_dead_cap = 0;
+
+static void sf_dead_push(sf_ep *e) {
+  if (sf_dead_n == sf_dead_cap) {
+    int cap = sf_dead_cap ? sf_dead_cap * 2 : 64;
+    sf_ep *q = pkg_realloc(sf_dead_q, (size_t)cap * sizeof(*q));
+    if (!q) {
+      LM_ERR("sipflow: no memory: contacts of [%.*s] stay\n", e->aor_len,
+             e->aor);
+      return;
+    }
+    sf_dead_q = q;
+    sf_dead_cap = cap;
+  }
+  sf_dead_q[sf_dead_n++] = *e;
+}
+
+/* Called without our lock. */
+static void sf_dead_drain(void) {
+  for (int i = 0; i < sf_dead_n; i++)
+    sf_dead_contacts(&sf_dead_q[i]);
+  sf_dead_n = 0;
 }
 
 static void sf_on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
@@ -320,7 +352,7 @@ static void sf_on_state(sipflow_keepalive *ka, sipflow_flow_id flow,
   if (ch->event != SIPFLOW_KEEPALIVE_DEAD)
     return;
   sf->deaths_handled++;
-  sf_dead_contacts(e);
+  sf_dead_push(e);
 }
 
 static void sf_on_removed(sipflow_keepalive *ka, sipflow_flow_id flow, int why,
@@ -465,6 +497,7 @@ static void sf_timer(unsigned int ticks, void *param) {
   if (sipflow_ctx_get_expiry(sf->ctx) <= now)
     (void)sipflow_ctx_handle_expiry(sf->ctx, now);
   lock_release(&sf->lock);
+  sf_dead_drain();
 }
 
 static int child_init(int rank) {
@@ -673,6 +706,7 @@ static int sf_response(struct sip_msg *msg) {
   rc =
       sipflow_keepalive_on_options_response(sf->ka, probe_id, status, sf_now());
   lock_release(&sf->lock);
+  sf_dead_drain();
   if (rc != 0)
     LM_DBG("sipflow: probe answer not taken: %s\n", sipflow_strerror(rc));
   return 0;
