@@ -41,6 +41,9 @@ build_tree() { # dir label meson-args...
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || {
       cat "$dir.setup.log"; fail "$label: meson setup"; return 1; }
+  else # a tree configured before an option was added here gets it too
+    meson configure "$dir" "$@" >"$dir.setup.log" 2>&1 || {
+      cat "$dir.setup.log"; fail "$label: meson configure"; return 1; }
   fi
   if ninja -C "$dir" >"$dir.build.log" 2>&1; then
     pass "$label: build"
