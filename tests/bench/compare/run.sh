@@ -331,6 +331,8 @@ for k in others:
     hdr += f"  {'ratio ' + k[9:]:>11}"
 print(hdr + "  target")
 for name, key, fmt, target in rows:
+    if not any((k, key) in vals for k in kinds):
+        continue  # not measured in this run (--latency-only)
     s, sm = cell(("sipflow", key), fmt)
     line = f"{name:40}  {s:>24}"
     ratios = []
