@@ -248,6 +248,20 @@ int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
     stream_shut(s, UV_ENOBUFS);
     return SIPFLOW_ERR_LIMIT;
   }
+  /* Straight to the kernel when nothing waits before it (libuv refuses
+   * the write otherwise, so the order holds): no request, no allocation,
+   * no callback. Through uv_write() each completed write also costs an
+   * epoll_ctl() at the loop's next turn (libuv re-arms the watcher when
+   * the write queue drains), which was the larger part of a keepalive's
+   * cost on a TCP flow. What the kernel does not take is queued. */
+  buf = uv_buf_init((char *)data, (unsigned int)len);
+  int sent = uv_try_write((uv_stream_t *)s->tcp, &buf, 1);
+  if (sent >= 0 && (size_t)sent == len)
+    return 0;
+  if (sent > 0) {
+    data = (const char *)data + sent;
+    len -= (size_t)sent;
+  }
   w = malloc(sizeof(*w) + len);
   if (!w)
     return SIPFLOW_ERR_NOMEM;
@@ -275,12 +289,19 @@ int sipflow_uv_stream_ping(sipflow_uv_stream *s) {
   return rv;
 }
 
+/* Reads land in one buffer per thread: the framer copies what it is fed,
+ * and libuv calls alloc, read and the read callback in turn, so the buffer
+ * is free again before the next read. A 64 KiB malloc() and free() per
+ * read (one per keepalive pong) cost more than the pong: glibc serves that
+ * size from the heap's top, and freeing it consolidates the fast bins and
+ * may give the top back to the kernel, to take it again at the next read. */
+static _Thread_local char stream_rx[65536];
+
 static void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   (void)handle;
-  if (suggested > 65536)
-    suggested = 65536;
-  buf->base = malloc(suggested);
-  buf->len = buf->base ? suggested : 0;
+  (void)suggested;
+  buf->base = stream_rx;
+  buf->len = sizeof(stream_rx);
 }
 
 static void deliver(sipflow_uv_stream *s) {
@@ -324,7 +345,6 @@ static void stream_read(uv_stream_t *stream, ssize_t nread,
     else
       deliver(s);
   }
-  free(buf->base);
 }
 
 int sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,

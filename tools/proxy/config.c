@@ -58,8 +58,11 @@ void px_usage(FILE *out) {
       "                                     100000; 0: no limit but memory)\n"
       "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
       "it\n"
-      "                                     every MS ms (default 5; 0: at "
-      "once)\n",
+      "                                     every MS ms (default 0: at "
+      "once,\n"
+      "                                     what is queued in one batch)\n"
+      "  --reuse-port                       share the ports with other\n"
+      "                                     processes (SO_REUSEPORT)\n",
       out);
   fputs(
       "  --max-send-queue BYTES             bytes queued for one TCP peer "
@@ -179,7 +182,7 @@ static void config_defaults(px_config *cfg) {
   cfg->txn_timeout_ms = 32000;
   cfg->udp_flow_idle = 900;
   cfg->max_flows = 100000;
-  cfg->rx_coalesce_ms = 5;
+  cfg->rx_coalesce_ms = 0;
   cfg->max_send_queue = 1048576;
   cfg->max_bindings = 100000;
   cfg->register_rate = 20;
@@ -234,7 +237,8 @@ enum {
   O_AUTH_FILE,
   O_AUTH_REALM,
   O_AUTH_ALGS,
-  O_AUTH_DB
+  O_AUTH_DB,
+  O_REUSE_PORT
 };
 
 static const struct option options[] = {
@@ -283,6 +287,7 @@ static const struct option options[] = {
     {"register-burst", required_argument, NULL, O_REGISTER_BURST},
     {"tcp-hello-timeout", required_argument, NULL, O_TCP_HELLO},
     {"max-conns-per-source", required_argument, NULL, O_MAX_CONNS_SRC},
+    {"reuse-port", no_argument, NULL, O_REUSE_PORT},
     {NULL, 0, NULL, 0}};
 
 static int bad(const char *opt, const char *val) {
@@ -350,6 +355,9 @@ static int apply(px_config *cfg, int opt, const char *v) {
     return 0;
   case O_ADVERTISE:
     return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
+  case O_REUSE_PORT:
+    cfg->reuse_port = true;
+    return 0;
   case O_PEER:
     if (cfg->npeers >= PX_MAX_PEERS ||
         px_parse_endpoint(v, &cfg->peers[cfg->npeers]) != 0)

@@ -6,6 +6,7 @@
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,11 @@ typedef struct udp_send_req {
   char data[];
 } udp_send_req;
 
-static uint8_t rx_buf[PX_MAX_MESSAGE + 1];
+/* Where UDP datagrams are read to: room for RX_BATCH datagrams of 64 KiB,
+ * read with one recvmmsg() (libuv's UV_UDP_RECVMMSG cuts the buffer into
+ * 64 KiB chunks). Only the pages datagrams land in are touched. */
+#define RX_BATCH 20
+static uint8_t rx_buf[RX_BATCH * 65536];
 
 /* ---- address conversion ------------------------------------------------- */
 
@@ -107,13 +112,17 @@ static void rx_resume(uv_timer_t *t) {
 }
 
 /*
- * Receive coalescing. A busy socket (answers to thousands of keepalive
- * probes, a registration storm) trickles: each datagram woke the loop on
- * its own, and a wake-up cost more than reading the datagram. When the
- * socket is read empty twice within the same millisecond, reading pauses
- * for --rx-coalesce-ms and then takes everything that came meanwhile in
- * one go (the 4 MiB receive buffer holds it). A quiet socket is read at
- * once, so the added latency is only ever paid under load.
+ * Receive batching. Every wake-up reads the socket until it is empty, up
+ * to RX_BATCH datagrams per recvmmsg() call (libuv goes on for up to 32
+ * datagrams, then the loop comes back to it), and handles what it read
+ * before waiting again: what is already queued is taken in one go, and
+ * nothing waits for more, so a quiet socket costs no latency.
+ *
+ * --rx-coalesce-ms N (N > 0) adds a pause on top: when the socket is read
+ * empty twice within the same millisecond, reading stops for N ms and
+ * then takes everything that came meanwhile (the 4 MiB receive buffer
+ * holds it). Fewer wake-ups under load, up to N ms of added latency. The
+ * default, 0, never pauses.
  */
 static void udp_drained(px_listener *l) {
   px *p = l->px;
@@ -136,7 +145,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags) {
   px_listener *l = h->data;
   sipflow_addr remote;
-  (void)buf;
+  if (flags & UV_UDP_MMSG_FREE) /* end of a recvmmsg() batch */
+    return;
   if (nread == 0 && !addr) { /* read empty: nothing more for now */
     udp_drained(l);
     return;
@@ -149,7 +159,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     return;
   }
   from_sockaddr(addr, &remote);
-  px_on_datagram(l->px, l, &remote, rx_buf, (size_t)nread);
+  px_on_datagram(l->px, l, &remote, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void udp_sent(uv_udp_send_t *req, int status) {
@@ -597,37 +607,74 @@ static void udp_rcvbuf(px *p, px_listener *l, const char *name) {
   px_log(p, SIPFLOW_LOG_INFO, "udp:%s: receive buffer %d bytes", name, got);
 }
 
+/* --reuse-port: SO_REUSEPORT before bind, so that several processes that
+ * all ask for it share the port (the kernel spreads datagrams and
+ * connections over them). Without it a port in use is an error. */
+static int set_reuse_port(uv_handle_t *h) {
+  uv_os_fd_t fd;
+  int one = 1, rv = uv_fileno(h, &fd);
+  if (rv != 0)
+    return rv;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    return -errno;
+  return 0;
+}
+
+static int listen_udp(px *p, px_listener *l, struct sockaddr_storage *ss,
+                      const char *name) {
+  int n = sizeof(*ss), rv;
+  /* No UV_UDP_REUSEADDR: on Linux it lets a second process bind the same
+   * port and take every datagram. */
+  if ((rv = p->cfg.reuse_port ? set_reuse_port((uv_handle_t *)&l->h.udp) : 0))
+    return rv;
+  if ((rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)ss, 0)) != 0)
+    return rv;
+  udp_rcvbuf(p, l, name);
+  if ((rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv)) != 0)
+    return rv;
+  return uv_udp_getsockname(&l->h.udp, (struct sockaddr *)ss, &n);
+}
+
+static int listen_tcp(px *p, px_listener *l, struct sockaddr_storage *ss) {
+  int n = sizeof(*ss), rv;
+  if ((rv = p->cfg.reuse_port ? set_reuse_port((uv_handle_t *)&l->h.tcp) : 0))
+    return rv;
+  if ((rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)ss, 0)) != 0)
+    return rv;
+  if ((rv = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_accept)) != 0)
+    return rv;
+  return uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)ss, &n);
+}
+
 static int listen_one(px *p, const px_endpoint_cfg *ep) {
   px_listener *l = &p->listeners[p->nlisteners];
   struct sockaddr_storage ss;
-  int n = sizeof(ss), rv;
+  unsigned af = ep->addr.family == SIPFLOW_AF_INET6 ? AF_INET6 : AF_INET;
+  int rv;
   char name[64];
   l->px = p;
   l->transport = ep->transport;
   to_sockaddr(&ep->addr, &ss);
   sipflow_addr_format(&ep->addr, name, sizeof(name));
-  if (ep->transport == SIPFLOW_TRANSPORT_UDP) {
-    uv_udp_init(p->loop, &l->h.udp);
-    l->h.udp.data = l;
-    rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)&ss, UV_UDP_REUSEADDR);
-    if (rv == 0) {
-      udp_rcvbuf(p, l, name);
-      rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv);
-    }
-    if (rv == 0)
-      rv = uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&ss, &n);
-  } else {
-    uv_tcp_init(p->loop, &l->h.tcp);
-    l->h.tcp.data = l;
-    rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
-    if (rv == 0)
-      rv = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_accept);
-    if (rv == 0)
-      rv = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &n);
-  }
+  /* The socket is made at init (_ex), so options can be set before bind. */
+  if (ep->transport == SIPFLOW_TRANSPORT_UDP)
+    rv = uv_udp_init_ex(p->loop, &l->h.udp, af | UV_UDP_RECVMMSG);
+  else
+    rv = uv_tcp_init_ex(p->loop, &l->h.tcp, af);
   if (rv != 0) {
     px_log(p, SIPFLOW_LOG_ERROR, "cannot listen on %s:%s: %s",
            sipflow_transport_name(ep->transport), name, uv_strerror(rv));
+    return -1;
+  }
+  l->h.udp.data = l; /* data is the first member of every handle */
+  rv = ep->transport == SIPFLOW_TRANSPORT_UDP ? listen_udp(p, l, &ss, name)
+                                              : listen_tcp(p, l, &ss);
+  if (rv != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "cannot listen on %s:%s: %s%s",
+           sipflow_transport_name(ep->transport), name, uv_strerror(rv),
+           rv == UV_EADDRINUSE ? " (another process has the port; "
+                                 "--reuse-port shares it on purpose)"
+                               : "");
     uv_close((uv_handle_t *)&l->h, NULL);
     return -1;
   }
