@@ -26,14 +26,7 @@ check "the server is up with UDP, TCP, TLS, WS and WSS listeners" server_start
 RTT=--rtt
 [ "$WIRE_SERVER" = kamailio ] && RTT=
 mkdir -p "$WIRE_TMP/pages"
-# The driver's lines become TAP lines here.
-while IFS= read -r line; do
-  case $line in
-  "ok - "*) ok "${line#ok - }" ;;
-  "not ok - "*) not_ok "${line#not ok - }" ;;
-  *) echo "$line" ;;
-  esac
-done < <(cd "$CLIENTS" && timeout 400 node jssip-browser.mjs \
+client_tap < <(cd "$CLIENTS" && timeout 400 node jssip-browser.mjs \
   --ws "wss://127.0.0.1:$SRV_WSS" --domain "$DOMAIN" --tmp "$WIRE_TMP/pages" \
   --dump "$(server_dump_cmd)" \
   --cycles "${BROWSER_CYCLES:-100}" --bound 380 $RTT 2>"$WIRE_TMP/driver.log")

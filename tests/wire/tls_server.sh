@@ -98,3 +98,16 @@ server_dump_cmd() {
   kamailio) printf "%s '%s/kamrpc.py' '%s' dump" "$PY" "$COMPARE" "$SRV_CTL" ;;
   esac
 }
+
+# client_tap: a client driver's "ok - ..." / "not ok - ..." lines on stdin
+# become this script's TAP lines; other lines pass through.
+client_tap() {
+  local line
+  while IFS= read -r line; do
+    case $line in
+    "ok - "*) ok "${line#ok - }" ;;
+    "not ok - "*) not_ok "${line#not ok - }" ;;
+    *) echo "$line" ;;
+    esac
+  done
+}
