@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import puppeteer from "puppeteer-core";
+import readline from "node:readline";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = {};
@@ -118,8 +119,32 @@ async function pageCall(caller, callee, uri, label) {
 }
 
 if (args["pages-only"]) {
+  // Another client calls the pages, or is called by them. Commands, one a
+  // line: "answered" (bob's page took a call that was up and ended),
+  // "dial URI" (alice calls URI and hangs up), "end".
   console.log("# ready");
-  await new Promise((r) => process.stdin.once("data", r));
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const [cmd, uri] = line.trim().split(/\s+/);
+    if (cmd === "answered") {
+      const ok = await until(10, async () => {
+        const st = await callSteps(bob, "callee");
+        return st.includes("confirmed") && st.some((x) => x.startsWith("ended"));
+      });
+      check(ok, "bob's page answered the call, it was up (ACK) and ended (BYE)");
+      if (!ok) console.log(`# bob: ${await phoneState(bob)}`);
+    } else if (cmd === "dial") {
+      await alice.evaluate((u) => window.dial(u), uri);
+      const up = await until(15, async () => (await callSteps(alice, "caller")).includes("confirmed"));
+      check(up, `alice's page called ${uri}: the call is up (200, ACK)`);
+      await sleep(1000);
+      await alice.evaluate(() => window.hangup());
+      const down = await until(10, async () => (await callSteps(alice, "caller")).some((x) => x.startsWith("ended")));
+      check(up && down, `alice's page hung up: the call ended (BYE answered)`);
+      if (!up || !down) console.log(`# alice: ${await phoneState(alice)}`);
+    } else if (cmd === "end") break;
+    console.log("# done");
+  }
 } else {
   await pageCall(alice, bob, `sip:bob@${args.domain}`, "alice -> bob");
 

@@ -22,20 +22,24 @@ for (let i = 2; i < process.argv.length; i += 2)
   args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const n = Number(args.n ?? 5000);
 const conns = [];
+const why = {};
+const fail = (r) => { why[r] = (why[r] ?? 0) + 1; };
 
 function register(i) {
   return new Promise((resolve) => {
     const ws = new WebSocket(args.url, "sip", { rejectUnauthorized: false, perMessageDeflate: false });
     const c = { ws, pong: null, crlf: null };
     const done = (ok) => { clearTimeout(t); resolve(ok ? c : null); };
-    const t = setTimeout(() => { ws.terminate(); done(false); }, 30000);
-    ws.on("error", () => done(false));
+    const t = setTimeout(() => { fail("timeout"); ws.terminate(); done(false); }, 30000);
+    ws.on("error", (e) => { fail(e.code || e.message); done(false); });
     ws.on("pong", () => c.pong && c.pong());
     ws.on("message", (data) => {
       const s = data.toString();
       if (/^(\r\n)+$/.test(s)) { if (c.crlf) c.crlf(); return; }
       if (c.registering && /^SIP\/2\.0 200/.test(s)) { c.registering = false; done(true); }
-      else if (c.registering && /^SIP\/2\.0 [3-6]/.test(s)) { c.registering = false; ws.close(); done(false); }
+      else if (c.registering && /^SIP\/2\.0 [3-6]/.test(s)) {
+        fail(s.split("\r\n")[0]); c.registering = false; ws.close(); done(false);
+      }
     });
     ws.on("open", () => {
       const user = `u${i}`;
@@ -67,6 +71,7 @@ async function openAll() {
     }
   }
   await Promise.all(Array.from({ length: 200 }, worker));
+  if (bad) console.error(`failures: ${JSON.stringify(why)}`);
   return `registered ${ok} ${bad} ${Date.now() - t0}`;
 }
 

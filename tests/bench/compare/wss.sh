@@ -78,10 +78,13 @@ run() {
     --domain example.com --n "$N" 2>"$SRV_TMP/load-$kind.log"; }
   read -r -t 300 line <&"${LOAD[0]}" || { echo "$kind: load did not finish"; return 1; }
   echo "$kind: $line (ok failed ms)"
+  set -- $line
+  local ok=$2
+  [ "$ok" -gt 0 ] || { echo "$kind: no connection registered"; return 1; }
   sleep 3
   after=$(srv_pss_kb)
   echo "$kind: bindings $(srv_bindings), PSS $before kB -> $after kB," \
-    "$(((after - before) * 1024 / N)) bytes per idle WSS connection"
+    "$(((after - before) * 1024 / ok)) bytes per idle WSS connection"
   # The server's own CPU with the connections idle, over 10 s.
   t0=$(srv_ticks); sleep 10; t1=$(srv_ticks)
   idle=$((t1 - t0))
