@@ -66,7 +66,8 @@ run() {
   sipflow)
     srv_start sipflow "$port" bench --listen "wss:127.0.0.1:$wss" \
       --tls-cert "$SRV_TMP/cert.pem" --tls-key "$SRV_TMP/key.pem" \
-      --max-expires 7200 --log-level error --max-flows 0 --max-bindings 0 || return 1 ;;
+      --max-expires 7200 --log-level error --max-flows 0 --max-bindings 0 \
+      --tcp-hello-timeout 0 || return 1 ;;
   kamailio)
     srv_start kamailio "$port" bench -x "${KAM_ALLOC:-tlsf}" -X "${KAM_ALLOC:-tlsf}" \
       -A KA_MODE=0 -A MAX_EXPIRES=7200 -A "TLS_CFG=\"$SRV_TMP/tls.cfg\"" \
@@ -76,7 +77,7 @@ run() {
   before=$(srv_pss_kb)
   coproc LOAD { exec node "$CLIENTS/wss-load.mjs" --url "wss://127.0.0.1:$wss" \
     --domain example.com --n "$N" 2>"$SRV_TMP/load-$kind.log"; }
-  read -r -t 300 line <&"${LOAD[0]}" || { echo "$kind: load did not finish"; return 1; }
+  read -r -t 900 line <&"${LOAD[0]}" || { echo "$kind: load did not finish"; return 1; }
   echo "$kind: $line (ok failed ms)"
   set -- $line
   local ok=$2
