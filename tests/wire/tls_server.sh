@@ -24,13 +24,17 @@ tls_make_cert() {
     -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
 }
 
-# The proxy says whether this build has TLS: --listen tls: exits 2 without.
+# Whether this build of the proxy has TLS and WebSocket listeners: without,
+# a wss: listener fails at start-up with "built without ... support" (with,
+# it fails on the missing certificate instead).
 tls_supported() {
   [ "$WIRE_SERVER" = kamailio ] && return 0
-  "$PROXY" --help 2>&1 | grep -q -- '--tls-cert'
+  ! timeout 5 "$PROXY" --listen "wss:127.0.0.1:$(free_port)" \
+    --tls-cert "$WIRE_TMP/none.pem" --tls-key "$WIRE_TMP/none.pem" \
+    --control "$WIRE_TMP/probe.ctl" 2>&1 | grep -q 'built without'
 }
 
-# tls_skip_unless_supported REASON-PREFIX: the one reason these tests skip.
+# tls_skip_unless_supported: the one reason these tests skip.
 tls_skip_unless_supported() {
   if ! tls_supported; then
     echo "1..0 # SKIP sipflow-proxy built without TLS and WebSocket support"
