@@ -81,7 +81,14 @@ run() {
   echo "$kind: $line (ok failed ms)"
   set -- $line
   local ok=$2
-  [ "$ok" -gt 0 ] || { echo "$kind: no connection registered"; return 1; }
+  if [ "$ok" -eq 0 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then
+    echo "$kind: the server died or registered nothing; no figures (COMPARE_KEEP=1 keeps its log)"
+    echo quit >&"${LOAD[1]}"
+    wait "$LOAD_PID" 2>/dev/null
+    LOAD_PID=''
+    srv_stop
+    return 1
+  fi
   sleep 3
   after=$(srv_pss_kb)
   echo "$kind: bindings $(srv_bindings), PSS $before kB -> $after kB," \
