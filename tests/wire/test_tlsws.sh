@@ -51,6 +51,11 @@ check "WS and WSS flows get WebSocket Pings with an RTT in ctl dump" \
 check "the TLS flow has an RTT in ctl dump" within 10 \
   binding "b['flow']['transport']=='tls' and b['keepalive'] and b['keepalive']['rtt_us'] is not None"
 
+# sips: (RFC 3261 §19.1): a TLS phone registers a sips: AoR and Contact.
+start sips timeout 150 $WSC tls 127.0.0.1 $T usips --hold 120 --sips
+check "a sips: AoR registers over TLS" within 30 \
+  binding "b['aor']=='sips:usips@example.com' and b['contact'].startswith('sips:') and b['flow']['transport']=='tls'"
+
 # A UDP caller reaches the WSS phone, and the call ends.
 C=$(free_port)
 check "a UDP phone calls the WSS phone (INVITE, 200, ACK, BYE)" \

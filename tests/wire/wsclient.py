@@ -12,6 +12,7 @@ usage: wsclient.py MODE HOST PORT USER [options]
   --crlf           send a CRLF keepalive in a WebSocket message, expect CRLF
   --no-register    connect (and hand-shake) only, then wait for --hold
   --drop           at the end close the socket without a Close frame
+  --sips           sips: URIs in the REGISTER (Request-URI, From, To, Contact)
 """
 import base64
 import os
@@ -182,14 +183,15 @@ def main():
         print("crlf-pong" if m == b"\r\n" else "crlf-answer %r" % m[:20], flush=True)
     if "--no-register" not in opts:
         call_id = uuid.uuid4().hex
-        c.send("REGISTER sip:example.com SIP/2.0\r\n"
+        sch = "sips" if "--sips" in opts else "sip"
+        c.send(("REGISTER sip:example.com SIP/2.0\r\n"
                "Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport\r\n"
                "Max-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=%s\r\n"
                "To: <sip:%s@example.com>\r\nCall-ID: %s\r\nCSeq: 1 REGISTER\r\n"
                "Supported: path, outbound\r\nContact: %s\r\nExpires: 600\r\n"
                "Content-Length: 0\r\n\r\n"
                % (tp, vhost, uuid.uuid4().hex, user, call_id[:8], user, call_id,
-                  contact))
+                  contact)).replace("sip:", sch + ":"))
     # --hold counts from the 200 to the REGISTER (a loaded machine may take
     # a while to answer); 30 s at most to get it.
     registered = "--no-register" in opts
