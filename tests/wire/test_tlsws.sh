@@ -82,6 +82,10 @@ check "a WS phone registers" within 10 binding "b['aor'].startswith('sip:gone@')
 check "its WebSocket Close removes the binding at once (Expires was 600)" within 8 \
   json_check "$CTL" dump "not any(b['aor'].startswith('sip:gone@') for b in d['bindings'])"
 
+# RFC 7118 §4.1: a client must offer the subprotocol sip.
+check "a WebSocket handshake without the subprotocol sip is refused" sh -c \
+  "timeout 20 $WSC ws 127.0.0.1 $W nosip --protocol chat --hold 1 | grep -q '^handshake-refused HTTP/1.1 400'"
+
 # A WebSocket that never registers is closed after --ws-idle-timeout 2.
 start idle timeout 20 $WSC ws 127.0.0.1 $W nobody --no-register --hold 10
 check "an unregistered, idle WebSocket is closed (--ws-idle-timeout)" \

@@ -12,6 +12,7 @@ usage: wsclient.py MODE HOST PORT USER [options]
   --crlf           send a CRLF keepalive in a WebSocket message, expect CRLF
   --no-register    connect (and hand-shake) only, then wait for --hold
   --drop           at the end close the socket without a Close frame
+  --protocol P     offer subprotocol P instead of sip
   --sips           sips: URIs in the REGISTER (Request-URI, From, To, Contact)
 """
 import base64
@@ -25,7 +26,8 @@ import uuid
 
 
 class Conn:
-    def __init__(self, mode, host, port):
+    def __init__(self, mode, host, port, protocol="sip"):
+        self.protocol = protocol
         self.mode = mode
         raw = socket.create_connection((host, port), timeout=5)
         if mode in ("tls", "wss"):
@@ -43,13 +45,15 @@ class Conn:
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n"
-                        "\r\n" % (host, port, key)).encode())
+                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
+                        "\r\n" % (host, port, key, self.protocol)).encode())
         while b"\r\n\r\n" not in self.buf:
             self.fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         if not head.startswith(b"HTTP/1.1 101") or b"sip" not in head.lower():
-            raise SystemExit("handshake refused: %r" % head[:80])
+            print("handshake-refused %s" % head.split(b"\r\n")[0].decode(),
+                  flush=True)
+            raise SystemExit(3)
         print("ws-open", flush=True)
 
     def fill(self):
@@ -170,7 +174,9 @@ def main():
     hold = float(opts[opts.index("--hold") + 1]) if "--hold" in opts else 5.0
     inst = opts[opts.index("--instance") + 1] if "--instance" in opts \
         else str(uuid.uuid4())
-    c = Conn(mode, host, port)
+    c = Conn(mode, host, port,
+             opts[opts.index("--protocol") + 1] if "--protocol" in opts
+             else "sip")
     print("local %s:%d" % c.local[:2], flush=True)
     vhost = "%s.invalid" % uuid.uuid4().hex[:12] if mode in ("ws", "wss") \
         else c.local[0]
