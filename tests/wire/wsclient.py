@@ -7,11 +7,13 @@ on stdout, one line per event.
 
 usage: wsclient.py MODE HOST PORT USER [options]
   MODE tls|ws|wss
-  --hold S         stay connected S seconds after registering (default 5)
+  --hold S         stay connected S seconds after the 200 (default 5)
   --instance UUID  +sip.instance (default: random)
   --crlf           send a CRLF keepalive in a WebSocket message, expect CRLF
   --no-register    connect (and hand-shake) only, then wait for --hold
   --drop           at the end close the socket without a Close frame
+  --protocol P     offer subprotocol P instead of sip
+  --sips           sips: URIs in the REGISTER (Request-URI, From, To, Contact)
 """
 import base64
 import os
@@ -24,7 +26,8 @@ import uuid
 
 
 class Conn:
-    def __init__(self, mode, host, port):
+    def __init__(self, mode, host, port, protocol="sip"):
+        self.protocol = protocol
         self.mode = mode
         raw = socket.create_connection((host, port), timeout=5)
         if mode in ("tls", "wss"):
@@ -42,13 +45,15 @@ class Conn:
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n"
-                        "\r\n" % (host, port, key)).encode())
+                        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n"
+                        "\r\n" % (host, port, key, self.protocol)).encode())
         while b"\r\n\r\n" not in self.buf:
             self.fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
         if not head.startswith(b"HTTP/1.1 101") or b"sip" not in head.lower():
-            raise SystemExit("handshake refused: %r" % head[:80])
+            print("handshake-refused %s" % head.split(b"\r\n")[0].decode(),
+                  flush=True)
+            raise SystemExit(3)
         print("ws-open", flush=True)
 
     def fill(self):
@@ -169,7 +174,9 @@ def main():
     hold = float(opts[opts.index("--hold") + 1]) if "--hold" in opts else 5.0
     inst = opts[opts.index("--instance") + 1] if "--instance" in opts \
         else str(uuid.uuid4())
-    c = Conn(mode, host, port)
+    c = Conn(mode, host, port,
+             opts[opts.index("--protocol") + 1] if "--protocol" in opts
+             else "sip")
     print("local %s:%d" % c.local[:2], flush=True)
     vhost = "%s.invalid" % uuid.uuid4().hex[:12] if mode in ("ws", "wss") \
         else c.local[0]
@@ -182,15 +189,19 @@ def main():
         print("crlf-pong" if m == b"\r\n" else "crlf-answer %r" % m[:20], flush=True)
     if "--no-register" not in opts:
         call_id = uuid.uuid4().hex
-        c.send("REGISTER sip:example.com SIP/2.0\r\n"
+        sch = "sips" if "--sips" in opts else "sip"
+        c.send(("REGISTER sip:example.com SIP/2.0\r\n"
                "Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport\r\n"
                "Max-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=%s\r\n"
                "To: <sip:%s@example.com>\r\nCall-ID: %s\r\nCSeq: 1 REGISTER\r\n"
                "Supported: path, outbound\r\nContact: %s\r\nExpires: 600\r\n"
                "Content-Length: 0\r\n\r\n"
                % (tp, vhost, uuid.uuid4().hex, user, call_id[:8], user, call_id,
-                  contact))
-    end = time.time() + hold
+                  contact)).replace("sip:", sch + ":"))
+    # --hold counts from the 200 to the REGISTER (a loaded machine may take
+    # a while to answer); 30 s at most to get it.
+    registered = "--no-register" in opts
+    end = time.time() + (hold if registered else 30)
     c.s.settimeout(0.2)
     try:
         while time.time() < end:
@@ -202,6 +213,9 @@ def main():
             if m.startswith("SIP/2.0 "):
                 print("response %s via=%s" % (first[8:11], header(m, "Via")),
                       flush=True)
+                if first[8:9] == "2" and not registered:
+                    registered = True
+                    end = time.time() + hold
             elif first.startswith("INVITE "):
                 print("invite record-route=%s" % header(m, "Record-Route"),
                       flush=True)
@@ -209,6 +223,8 @@ def main():
                     user, vhost, mode)))
             elif first.startswith("BYE "):
                 print("bye", flush=True)
+                c.send(answer(m, 200, "OK", None))
+            elif first.startswith("OPTIONS "):
                 c.send(answer(m, 200, "OK", None))
             elif first.startswith("ACK "):
                 print("ack", flush=True)
