@@ -56,8 +56,8 @@ static json_t *flow_json(px *p, sipflow_flow_id id) {
   return o;
 }
 
-static const char *const method_names[] = {"auto",    "crlf", "stun",
-                                           "options", "udp4", "passive"};
+static const char *const method_names[] = {
+    "auto", "crlf", "stun", "options", "udp4", "passive", "ws-ping"};
 static const char *const health_names[] = {"unknown", "alive", "suspect",
                                            "dead"};
 
@@ -79,7 +79,7 @@ static json_t *keepalive_json(px *p, sipflow_flow_id id) {
   /* Passive watches get their RTT from their sampler (keepalive.c). */
   rtt = s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE;
   o = json_object();
-  json_object_set_new(o, "method", json_string(method_names[s.method % 6]));
+  json_object_set_new(o, "method", json_string(method_names[s.method % 7]));
   json_object_set_new(o, "state", json_string(health_names[s.health & 3]));
   json_object_set_new(o, "last_sent_us_ago", ago_us(s.last_sent, now));
   json_object_set_new(o, "last_answer_us_ago", ago_us(s.last_answer, now));
@@ -245,6 +245,8 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, options_sent);
   STAT(o, s, options_answered);
   STAT(o, s, flows_failed);
+  STAT(o, s, ws_idle_closed);
+  STAT(o, s, ws_pongs);
   STAT(o, s, udp_flows_forgotten);
   STAT(o, s, flows_refused);
   STAT(o, s, flows_shed);

@@ -11,6 +11,12 @@
 #include <string.h>
 
 #include "proxy.h"
+#ifdef PX_HAVE_TLS
+#include <sipflow/sipflow_uv_tls.h>
+#endif
+#ifdef PX_HAVE_WS
+#include <sipflow/sipflow_uv_ws.h>
+#endif
 
 typedef struct px_pending_write {
   struct px_pending_write *next;
@@ -240,10 +246,54 @@ static void silent_unlink(px *p, px_conn *c) {
   c->silent = false;
 }
 
+/* ---- WebSocket connections without a binding ----------------------------
+ * A browser tab that connects and never registers (or a script that opens
+ * WebSockets and sends a message now and then to pass the hello timeout)
+ * holds a connection for nothing: a WS or WSS connection on no binding is
+ * closed after --ws-idle-timeout without a message. The list is kept in
+ * order of last activity: a message moves the connection to its tail. */
+
+static void idle_unlink(px *p, px_conn *c) {
+  if (!c->idle)
+    return;
+  if (c->iprev)
+    c->iprev->inext = c->inext;
+  else
+    p->idle_head = c->inext;
+  if (c->inext)
+    c->inext->iprev = c->iprev;
+  else
+    p->idle_tail = c->iprev;
+  c->inext = c->iprev = NULL;
+  c->idle = false;
+}
+
+static void idle_touch(px *p, px_conn *c) {
+  idle_unlink(p, c);
+  c->active_ms = uv_now(p->loop);
+  c->inext = NULL;
+  c->iprev = p->idle_tail;
+  if (p->idle_tail)
+    p->idle_tail->inext = c;
+  else
+    p->idle_head = c;
+  p->idle_tail = c;
+  c->idle = true;
+}
+
+void px_conn_bound(px *p, sipflow_flow_id flow) {
+  sipflow_flow_info info;
+  if (!p->idle_head || sipflow_flow_get(p->flows, flow, &info) != 0 ||
+      info.tuple.transport == SIPFLOW_TRANSPORT_UDP || !info.handle)
+    return;
+  idle_unlink(p, (px_conn *)(uintptr_t)info.handle);
+}
+
 /* Ends the connection's flow now (so that its slot in the table is free at
  * once) and closes the connection. */
 static void conn_shed(px *p, px_conn *c) {
   silent_unlink(p, c);
+  idle_unlink(p, c);
   if (c->flow) {
     sipflow_flow_end(p->flows, c->flow, SIPFLOW_FLOW_END_LOCAL_CLOSE,
                      sipflow_uv_now());
@@ -279,6 +329,15 @@ static void hello_timer_cb(uv_timer_t *t) {
                (unsigned)p->cfg.tcp_hello_timeout);
     conn_shed(p, p->silent_head);
   }
+  limit = (uint64_t)p->cfg.ws_idle_timeout * 1000;
+  while (limit && p->idle_head && now - p->idle_head->active_ms >= limit) {
+    p->stats.ws_idle_closed++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "ws: no binding and no message within %u s "
+               "(--ws-idle-timeout): connection closed",
+               (unsigned)p->cfg.ws_idle_timeout);
+    conn_shed(p, p->idle_head);
+  }
 }
 
 static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
@@ -287,6 +346,8 @@ static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
   (void)s;
   if (c->silent)
     silent_unlink(c->px, c);
+  if (c->idle)
+    idle_touch(c->px, c);
   px_on_sip(c->px, c->flow, &c->tuple, data, len);
 }
 
@@ -317,6 +378,7 @@ static void conn_gone(px *p, px_conn *c, int err) {
                                      : SIPFLOW_FLOW_END_RESET;
   conn_unlink(p, c);
   silent_unlink(p, c);
+  idle_unlink(p, c);
   if (c->counted)
     px_conn_release(p, &c->tuple.remote);
   if (err == UV_ENOBUFS) {
@@ -349,12 +411,66 @@ static void conn_close(sipflow_uv_stream *s, int err, void *ud) {
 static const sipflow_uv_stream_callbacks conn_cb = {conn_message, conn_ping,
                                                     conn_pong, conn_close};
 
+#ifdef PX_HAVE_WS
+static void ws_pong(sipflow_uv_ws *ws, const uint8_t *data, size_t len,
+                    void *ud) {
+  px_conn *c = ud;
+  (void)ws;
+  px_ka_ws_pong(c->px, c->flow, data, len);
+}
+
+static const sipflow_uv_ws_callbacks ws_cb = {NULL, ws_pong};
+#endif
+
+/* TLS under SIP or WebSocket, WebSocket under SIP (RFC 7118). */
+static int conn_filters(px *p, px_conn *c) {
+  int t = c->tuple.transport;
+  int rv = 0;
+  (void)p;
+  if (t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS) {
+#ifdef PX_HAVE_TLS
+    rv = sipflow_uv_tls_push(c->stream, p->tls);
+#else
+    rv = -1;
+#endif
+  }
+  if (rv == 0 && (t == SIPFLOW_TRANSPORT_WS || t == SIPFLOW_TRANSPORT_WSS)) {
+#ifdef PX_HAVE_WS
+    rv = sipflow_uv_ws_push(c->stream, &ws_cb, c, &c->ws);
+#else
+    rv = -1;
+#endif
+  }
+  return rv;
+}
+
+int px_send_ws_ping(px *p, sipflow_flow_id flow, const uint8_t *data,
+                    size_t len) {
+  sipflow_flow_info info;
+  px_conn *c;
+  if (sipflow_flow_get(p->flows, flow, &info) != 0 ||
+      info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
+    return -1;
+  c = (px_conn *)(uintptr_t)info.handle;
+  if (!c->ws || c->closing)
+    return -1;
+  p->stats.tx_messages++;
+#ifdef PX_HAVE_WS
+  return sipflow_uv_ws_ping(c->ws, data, len);
+#else
+  (void)data;
+  (void)len;
+  return -1;
+#endif
+}
+
 /* Registers the connection as a flow and starts reading it. */
 static int conn_start(px *p, px_conn *c) {
   struct sockaddr_storage ss;
   int n = sizeof(ss), rv;
   memset(&c->tuple, 0, sizeof(c->tuple));
-  c->tuple.transport = SIPFLOW_TRANSPORT_TCP;
+  c->tuple.transport =
+      c->listener ? (uint8_t)c->listener->transport : SIPFLOW_TRANSPORT_TCP;
   if (uv_tcp_getsockname(c->tcp, (struct sockaddr *)&ss, &n) != 0)
     return -1;
   from_sockaddr((struct sockaddr *)&ss, &c->tuple.local);
@@ -376,6 +492,12 @@ static int conn_start(px *p, px_conn *c) {
     return -1;
   }
   sipflow_uv_stream_set_max_queued(c->stream, p->cfg.max_send_queue);
+  if (conn_filters(p, c) != 0) {
+    /* The stream is ours and started: close it; on_close ends the flow. */
+    c->closing = 1;
+    sipflow_uv_stream_close(c->stream);
+    return 0;
+  }
   return 0;
 }
 
@@ -453,6 +575,9 @@ static void on_accept(uv_stream_t *server, int status) {
   c->opened_ms = uv_now(p->loop);
   if (p->cfg.tcp_hello_timeout)
     silent_push(p, c);
+  if (p->cfg.ws_idle_timeout && (c->tuple.transport == SIPFLOW_TRANSPORT_WS ||
+                                 c->tuple.transport == SIPFLOW_TRANSPORT_WSS))
+    idle_touch(p, c);
   px_log(p, SIPFLOW_LOG_DEBUG, "tcp: accepted flow %llu",
          (unsigned long long)c->flow);
 }
@@ -686,13 +811,45 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
   return 0;
 }
 
+/* The TLS context, before any tls: or wss: listener opens. */
+static int tls_open(px *p) {
+  bool need = false;
+  for (int i = 0; i < p->cfg.nlisten; i++) {
+    int t = p->cfg.listen[i].transport;
+#ifndef PX_HAVE_WS
+    if (t == SIPFLOW_TRANSPORT_WS || t == SIPFLOW_TRANSPORT_WSS) {
+      px_log(p, SIPFLOW_LOG_ERROR, "built without WebSocket support");
+      return -1;
+    }
+#endif
+    need |= t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS;
+  }
+  if (!need)
+    return 0;
+#ifdef PX_HAVE_TLS
+  char err[256] = "";
+  if (sipflow_uv_tls_ctx_new(&p->tls, p->cfg.tls_cert, p->cfg.tls_key,
+                             p->cfg.tls_ca[0] ? p->cfg.tls_ca : NULL, err,
+                             sizeof(err)) != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "tls: %s", err);
+    return -1;
+  }
+  return 0;
+#else
+  px_log(p, SIPFLOW_LOG_ERROR, "built without TLS support");
+  return -1;
+#endif
+}
+
 int px_net_start(px *p) {
+  if (tls_open(p) != 0)
+    return -1;
   for (int i = 0; i < p->cfg.nlisten; i++)
     if (listen_one(p, &p->cfg.listen[i]) != 0)
       return -1;
   if (px_limits_init(p) != 0)
     return -1;
-  if (p->cfg.tcp_hello_timeout) {
+  if (p->cfg.tcp_hello_timeout || p->cfg.ws_idle_timeout) {
     /* Checked every second: a silent connection lives at most one second
      * longer than the timeout. */
     if (uv_timer_init(p->loop, &p->hello_timer) != 0)
@@ -706,6 +863,11 @@ int px_net_start(px *p) {
 }
 
 void px_net_stop(px *p) {
+#ifdef PX_HAVE_TLS
+  /* Each session holds a reference to the context: freeing ours is safe. */
+  sipflow_uv_tls_ctx_del(p->tls);
+  p->tls = NULL;
+#endif
   if (p->hello_timer_ready) {
     uv_close((uv_handle_t *)&p->hello_timer, NULL);
     p->hello_timer_ready = false;

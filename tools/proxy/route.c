@@ -108,11 +108,17 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
       sipflow_flow_token(p->flows, flow, token, sizeof(token), &tlen) != 0)
     return -1;
   px_udp_flow_minted(p, flow);
-  px_advertise(p, info.tuple.transport, info.tuple.local.family, host,
-               sizeof(host), &port);
+  int t = info.tuple.transport;
+  /* A Path is for the registrar, which reaches us over UDP or TCP, never
+   * over the UA's TLS or WebSocket listener (RFC 3327 §5.3): it names the
+   * interface the registrar uses. A Record-Route names the flow's own. */
+  if (path && t != SIPFLOW_TRANSPORT_UDP && t != SIPFLOW_TRANSPORT_TCP)
+    t = p->cfg.have_registrar ? p->cfg.registrar.transport
+                              : SIPFLOW_TRANSPORT_UDP;
+  px_advertise(p, t, info.tuple.local.family, host, sizeof(host), &port);
   local.host = host;
   local.port = port;
-  local.transport = info.tuple.transport;
+  local.transport = (uint8_t)t;
   return sipflow_sofia_add_token_header(
       msg, path ? SIPFLOW_EDGE_HEADER_PATH : SIPFLOW_EDGE_HEADER_RECORD_ROUTE,
       &local, token, tlen, ob ? SIPFLOW_EDGE_URI_OB : 0);

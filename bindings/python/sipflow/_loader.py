@@ -225,6 +225,10 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_keepalive_count": (c_size_t, [_vp]),
     "sipflow_keepalive_on_pong": (c_int, [_vp, c_uint64, c_uint64]),
     "sipflow_keepalive_awaiting_pong": (c_int, [_vp, c_uint64]),
+    "sipflow_keepalive_on_ws_pong": (
+        c_int,
+        [_vp, c_uint64, _u8p, c_size_t, c_uint64],
+    ),
     "sipflow_keepalive_on_stun": (
         c_int,
         [_vp, c_uint64, _u8p, c_size_t, c_uint64],
@@ -291,6 +295,8 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_keep_interval": (c_uint64, [c_uint32, c_int]),
     # responder.h, stun.h
     "sipflow_datagram_classify": (c_int, [_u8p, c_size_t]),
+    "sipflow_ws_message_classify": (c_int, [_u8p, c_size_t]),
+    "sipflow_ws_message_name": (c_char_p, [c_int]),
     "sipflow_stun_respond": (
         c_int,
         [_u8p, c_size_t, _P(S.addr), _u8p, c_size_t, _szp],

@@ -450,7 +450,7 @@ class keepalive_counters(Structure):
         ("dialogs", c_uint64),
         ("others", c_uint64),
         ("tentative", c_uint64),
-        ("probes_sent", c_uint64 * 6),
+        ("probes_sent", c_uint64 * 7),
         ("probes_answered", c_uint64),
         ("probes_missed", c_uint64),
         ("stun_retransmissions", c_uint64),
