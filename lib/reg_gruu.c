@@ -2,7 +2,7 @@
  * GRUUs (RFC 5627): public GRUUs made from the AoR and the instance
  * (§5.1), temporary GRUUs minted with the token key ring and verified
  * without state (§5.3, §5.4), and the target plan of the one instance a
- * GRUU names (§8.4.1).
+ * GRUU names (§8).
  *
  * A temporary GRUU's user part is "tgruu." and the base64url of a record:
  *   [0]      key id

@@ -722,7 +722,7 @@ SIPFLOW_API int sipflow_reg_uri_is_gruu(sipflow_str uri);
 
 /**
  * Look up a GRUU and build the target plan of its instance alone (RFC 5627
- * §8.4.1 restricts the targets to the contacts of the instance the GRUU
+ * §8 restricts the targets to the contacts of the instance the GRUU
  * names): the instance's flows, one at a time, the next only after 430 or
  * 408 (RFC 5626 §7), as in sipflow_registrar_lookup(). Finding the
  * instance costs a hash lookup of the AoR and a walk over its bindings (at
@@ -750,7 +750,7 @@ sipflow_registrar_lookup_gruu(sipflow_registrar *reg, sipflow_str uri,
 
 /**
  * The SIP status to answer for a sipflow_registrar_lookup_gruu() result
- * that is not 0 (RFC 5627 §8.4.1): 480 for SIPFLOW_ERR_NOT_FOUND (the
+ * that is not 0 (RFC 5627 §8): 480 for SIPFLOW_ERR_NOT_FOUND (the
  * instance exists but has no contact now), 404 for SIPFLOW_ERR_TAMPERED,
  * SIPFLOW_ERR_STALE and SIPFLOW_ERR_MALFORMED (not a valid GRUU), 500 for
  * any other error, 0 for 0. Callback-safe. @since 0.2
