@@ -5,7 +5,9 @@
 # device alone (§8); after it registers again with a new Call-ID its
 # old temp-gruu gets 404 (§5.4) and the new one routes; unknown GRUUs get
 # 404 or 480; temporary GRUUs survive a restart with --state (the ring is
-# stored). Prints TAP. usage: test_gruu.sh PATH/TO/sipflow-proxy
+# stored); a real client, linphone-daemon, sends Supported: gruu, gets both
+# GRUUs in its 200 and is reached by them (skipped when linphone-cli is not
+# installed). Prints TAP. usage: test_gruu.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
 PHONE="python3 $HERE/phone.py"
@@ -84,5 +86,37 @@ check "restarted with the same --state" wait_for "$CTL" 10
 check "after the restart the temp-gruu still reaches the device" \
   expect 200 INVITE "$TEMP_A2"
 check "... and the old one still gets 404" expect 404 INVITE "$TEMP_A"
+
+# A real client: linphone-daemon lists gruu in Supported (RFC 5627 §4);
+# its 200 shows both GRUUs and requests to them reach it.
+if command -v linphone-daemon >/dev/null; then
+  PY=python3
+  [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+  RP="$PY $HERE/realphone.py"
+  read -r PL LR <<<"$($RP free-ports 2)"
+  LSOCK_NAME=$(basename "$WIRE_TMP")-linphone
+  LIN=linphone:/tmp/$LSOCK_NAME
+  trap 'wire_cleanup; rm -f "/tmp/$LSOCK_NAME"' EXIT
+  mkdir -p "$WIRE_TMP/linphone/.local/share/linphone"
+  $RP linphone-config "$WIRE_TMP/linphone/rc" $PL $LR
+  start linphone env HOME="$WIRE_TMP/linphone" linphone-daemon \
+    --config "$WIRE_TMP/linphone/rc" --pipe "$LSOCK_NAME" \
+    --log "$WIRE_TMP/linphone.trace" --auto-answer --disable-stats-events
+  check "linphone-daemon: registered through the proxy" sh -c \
+    "$RP ready $LIN 10 && $RP register $LIN sip:lin@127.0.0.1 sip:127.0.0.1:$P && $RP registered $LIN 10"
+  check "linphone sent Supported: gruu" \
+    grep -q '^Supported:.*gruu' "$WIRE_TMP/linphone.trace"
+  check "linphone's 200 shows its pub-gruu and temp-gruu" \
+    grep -q '^Contact:.*pub-gruu="sip:lin@example.com;gr=urn:.*temp-gruu="sip:tgruu\.' "$WIRE_TMP/linphone.trace"
+  LPUB=$(ctl "$CTL" dump | $PY -c "import json,sys; print([b['pub_gruu'] for b in json.load(sys.stdin)['bindings'] if b['aor']=='sip:lin@example.com'][0])")
+  LTEMP=$(ctl "$CTL" dump | $PY -c "import json,sys; print([b['temp_gruu'] for b in json.load(sys.stdin)['bindings'] if b['aor']=='sip:lin@example.com'][0])")
+  # The proxy answers OPTIONS with a user part only by forwarding it.
+  check "OPTIONS to linphone's pub-gruu is answered by linphone" \
+    expect 200 OPTIONS "$LPUB"
+  check "OPTIONS to a temp-gruu of linphone is answered by linphone" \
+    expect 200 OPTIONS "$LTEMP"
+else
+  ok "linphone-daemon: real client with Supported: gruu # SKIP linphone-cli not installed"
+fi
 check "the proxy still runs" kill -0 $PROXY_PID
 wire_done
