@@ -7,7 +7,8 @@
 # 404 or 480; temporary GRUUs survive a restart with --state (the ring is
 # stored); a real client, linphone-daemon, sends Supported: gruu, gets both
 # GRUUs in its 200 and is reached by them (skipped when linphone-cli is not
-# installed). Prints TAP. usage: test_gruu.sh PATH/TO/sipflow-proxy
+# installed); two cluster nodes sharing Redis and a key file route each
+# other's temporary GRUUs (skipped without redis-server). Prints TAP. usage: test_gruu.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
 PHONE="python3 $HERE/phone.py"
@@ -119,4 +120,39 @@ else
   ok "linphone-daemon: real client with Supported: gruu # SKIP linphone-cli not installed"
 fi
 check "the proxy still runs" kill -0 $PROXY_PID
+
+# A cluster of two registrar nodes sharing bindings through Redis and one
+# --token-key file: a temp-gruu minted on node a routes on node b.
+if command -v redis-server >/dev/null; then
+  RP=$(free_port)
+  start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$WIRE_TMP"
+  declare -A PORT
+  for n in a b; do PORT[$n]=$(free_port); done
+  for n in a b; do
+    # shellcheck disable=SC2046
+    start "node$n" "$PROXY" $(cluster_peers "$n") \
+      --listen udp:127.0.0.1:${PORT[$n]} --domain example.com \
+      --control "$WIRE_TMP/ctl.$n" --token-key "$WIRE_TMP/cluster.keys" \
+      --redis redis://127.0.0.1:$RP --node-id "$n" --register-rate 0 \
+      --txn-timeout-ms 2000 --log-level debug
+    # The first node writes the key file; the second reads it.
+    wait_for "$WIRE_TMP/ctl.$n" 10
+  done
+  loaded() { grep -q 'state loaded' "$WIRE_TMP/nodea.log" && grep -q 'state loaded' "$WIRE_TMP/nodeb.log"; }
+  check "cluster: redis and two nodes up, state loaded" until_true 10 loaded
+  start c1 $PHONE 127.0.0.1 ${PORT[a]} --user carol --ob "$IB:1" --gruu \
+    --life 60 --log "$WIRE_TMP/c1.events"
+  check "cluster: carol registered at node a, and node b holds her binding" \
+    until_true 10 sh -c "grep -q '^gruu sip' '$WIRE_TMP/c1.events' && $PROXY ctl --control '$WIRE_TMP/ctl.b' dump | grep -q tgruu"
+  CTEMP=$(gruu_of c1 temp)
+  CPUB=$(gruu_of c1 pub)
+  check "cluster: INVITE to the temp-gruu minted on node a, sent to node b, reaches carol" \
+    $SIPRAW expect 127.0.0.1 ${PORT[b]} 200 INVITE "$CTEMP"
+  check "cluster: ... and her pub-gruu too" \
+    $SIPRAW expect 127.0.0.1 ${PORT[b]} 200 INVITE "$CPUB"
+  check "cluster: carol got both" sh -c "[ \$(grep -c '^REQ INVITE' '$WIRE_TMP/c1.events') = 2 ]"
+else
+  ok "cluster: temp-gruu across nodes # SKIP no redis-server"
+fi
 wire_done
