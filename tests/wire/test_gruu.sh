@@ -8,7 +8,8 @@
 # stored); a real client, linphone-daemon, sends Supported: gruu, gets both
 # GRUUs in its 200 and is reached by them (skipped when linphone-cli is not
 # installed); two cluster nodes sharing Redis and a key file route each
-# other's temporary GRUUs (skipped without redis-server). Prints TAP. usage: test_gruu.sh PATH/TO/sipflow-proxy
+# other's temporary GRUUs (skipped without redis-server). Prints TAP.
+# usage: test_gruu.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
 PHONE="python3 $HERE/phone.py"
