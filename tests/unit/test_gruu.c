@@ -345,3 +345,52 @@ Test(gruu, registrar_gruu_for_a_dump_view) {
       SIPFLOW_ERR_BUFFER_TOO_SMALL);
   gh_close(&g);
 }
+
+/* Every allocation failure on the GRUU paths is survivable: turning GRUUs
+ * on, a REGISTER that mints them and a GRUU lookup give 0 or
+ * SIPFLOW_ERR_NOMEM (a 500 with nothing changed) and leak nothing. */
+Test(gruu, every_allocation_failure_is_survivable) {
+  uint64_t n;
+  for (n = 1; n < 200; n++) {
+    gh g;
+    reg_req r;
+    const sipflow_reg_result *res = NULL;
+    sipflow_reg_plan *plan = NULL;
+    uint64_t failures;
+    int rv;
+    uint8_t key[SIPFLOW_TOKEN_KEY_LEN];
+    memset(&g, 0, sizeof(g));
+    memset(key, 7, sizeof(key));
+    cr_assert_eq(harness_open(&g.h, 1), 0);
+    cr_assert_eq(sipflow_keyring_new(&g.kr, g.h.ctx), 0);
+    cr_assert_eq(sipflow_keyring_add(g.kr, 1, key, sizeof(key)), 0);
+    fail_alloc_arm(&g.h.fa, n, 0);
+    rv = sipflow_registrar_set_gruu(g.h.reg, g.kr);
+    cr_assert(rv == 0 || rv == SIPFLOW_ERR_NOMEM);
+    if (rv == 0) {
+      req_init(&r, AOR, "cid-a", 1);
+      r.req.supported = GRUU_OPTS;
+      req_ob_contact(&r, "sip:a@198.51.100.7;ob", INST_A, "1");
+      req_flow(&r, 1);
+      rv = sipflow_registrar_process(g.h.reg, &r.req, g.h.now, &res);
+      cr_assert(rv == 0 || rv == SIPFLOW_ERR_NOMEM);
+      cr_assert_eq(sipflow__registrar_check(g.h.reg), 0);
+      if (rv == 0 && res->status == 200) {
+        cr_assert(res->contacts[0].temp_gruu.len > 0);
+        snprintf(g.temp, sizeof(g.temp), "%.*s",
+                 (int)res->contacts[0].temp_gruu.len,
+                 res->contacts[0].temp_gruu.ptr);
+        rv = sipflow_registrar_lookup_gruu(g.h.reg, S(g.temp), g.h.now, &plan);
+        cr_assert(rv == 0 || rv == SIPFLOW_ERR_NOMEM, "%s",
+                  sipflow_err_name(rv));
+        sipflow_reg_plan_del(plan);
+      }
+    }
+    failures = g.h.fa.failures;
+    gh_close(&g);
+    if (failures == 0)
+      break;
+  }
+  cr_expect_lt(n, 200, "the scenario never completed");
+  cr_expect_gt(n, 3, "too few allocations to be a sweep");
+}
