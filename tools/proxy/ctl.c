@@ -164,6 +164,15 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "call_id", str_json(b->call_id));
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
+  if (b->instance.len) { /* RFC 5627: this binding's GRUUs */
+    char gbuf[4096];
+    sipflow_str pub, temp;
+    if (sipflow_registrar_gruu(p->reg, b, gbuf, sizeof(gbuf), &pub, &temp) ==
+        0) {
+      json_object_set_new(o, "pub_gruu", str_json(pub));
+      json_object_set_new(o, "temp_gruu", str_json(temp));
+    }
+  }
   if (fc) { /* on our flow: the flow's endpoint, made once per flow */
     json_object_set(o, "flow", fc->flow);
     json_object_set(o, "keepalive", fc->keepalive);

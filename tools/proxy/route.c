@@ -532,7 +532,25 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
     return;
   }
   s.len = strlen(uri);
-  rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
+  if (url_has_param(sip->sip_request->rq_url, "gr")) {
+    /* A GRUU (RFC 5627 §8): the AoR key and the URI's parameters,
+     * among them gr; the one instance it names, or 404/480. */
+    int n = snprintf(uri + s.len, sizeof(uri) - s.len, ";%s",
+                     sip->sip_request->rq_url->url_params);
+    if (n < 0 || (size_t)n >= sizeof(uri) - s.len) {
+      px_strans_respond(p, st, 404, NULL, NULL);
+      return;
+    }
+    s.len += (size_t)n;
+    rv = sipflow_registrar_lookup_gruu(p->reg, s, sipflow_uv_now(), &plan);
+    if (rv != 0) {
+      px_log_net(p, SIPFLOW_LOG_INFO, "GRUU %s: %s", uri, sipflow_strerror(rv));
+      px_strans_respond(p, st, sipflow_reg_gruu_status(rv), NULL, NULL);
+      return;
+    }
+  } else {
+    rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
+  }
   if (rv == SIPFLOW_ERR_NOT_FOUND) {
     /* No user database: an AoR of ours without bindings is "not
      * registered now", not "no such user" (docs/proxy.md). */

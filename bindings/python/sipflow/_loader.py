@@ -171,6 +171,13 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_registrar_binding_failed": (c_int, [_vp, S.str_, c_uint64,
                                                  c_uint64]),
     "sipflow_registrar_lookup": (c_int, [_vp, S.str_, c_uint64, _P(_vp)]),
+    "sipflow_registrar_set_gruu": (c_int, [_vp, _vp]),
+    "sipflow_registrar_gruu": (c_int, [_vp, _P(S.reg_binding), c_char_p,
+                                       c_size_t, _P(S.str_), _P(S.str_)]),
+    "sipflow_registrar_lookup_gruu": (c_int, [_vp, S.str_, c_uint64,
+                                              _P(_vp)]),
+    "sipflow_reg_gruu_status": (c_int, [c_int]),
+    "sipflow_reg_uri_is_gruu": (c_int, [S.str_]),
     "sipflow_registrar_lookup_batch": (c_int, [_vp, _P(S.str_), c_size_t,
                                                c_uint64, _P(_vp), _P(c_int)]),
     "sipflow_reg_plan_next_group": (

@@ -274,6 +274,8 @@ class reg_binding(Structure):
         ("updated_at", c_uint64),
         ("expires", c_uint32),
         ("prev_flow_id", c_uint64),
+        ("pub_gruu", str_),
+        ("temp_gruu", str_),
     ]
 
 
