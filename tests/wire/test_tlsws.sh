@@ -98,4 +98,26 @@ check "the closing is counted" within 5 json_check "$CTL" stats "d['ws_idle_clos
 check "registered WebSockets stay open past the idle timeout" \
   json_check "$CTL" dump "any(b['aor'].startswith('sip:uws@') for b in d['bindings'])"
 check "the proxy still runs" kill -0 $PROXY_PID
+
+# Edge + registrar: the Path of a WS flow names the edge's UDP interface,
+# and a call's in-dialog requests reach the WS phone (RFC 3327, RFC 7118).
+R2=$(free_port); E2=$(free_port); W2=$(free_port)
+start registrar2 "$PROXY" --role registrar --listen udp:127.0.0.1:$R2 \
+  --domain example.com --control "$WIRE_TMP/ctlr" --token-key "$WIRE_TMP/keysr" \
+  --alias 127.0.0.1:$E2 --peer udp:127.0.0.1:$E2
+start edge2 "$PROXY" --role edge --registrar udp:127.0.0.1:$R2 \
+  --listen udp:127.0.0.1:$E2 --listen ws:127.0.0.1:$W2 --domain example.com \
+  --control "$WIRE_TMP/ctle" --token-key "$WIRE_TMP/keyse" --register-rate 0
+check "edge and registrar up" sh -c \
+  "for i in \$(seq 100); do [ -S $WIRE_TMP/ctle ] && [ -S $WIRE_TMP/ctlr ] && exit 0; sleep 0.1; done; exit 1"
+start edws timeout 280 $WSC ws 127.0.0.1 $W2 ed --hold 250
+check "behind an edge, a WS phone's Path names the edge's UDP interface" \
+  within 30 json_check "$WIRE_TMP/ctlr" dump \
+  "any(b['aor']=='sip:ed@example.com' and ';transport=udp;' in (b['path'] or '') for b in d['bindings'])"
+C3=$(free_port)
+check "a UDP phone calls the WS phone through edge and registrar" \
+  sipp_run call3 -sf "$SCEN/call.xml" -t u1 -i 127.0.0.1 -p $C3 -m 1 \
+  -set callee ed 127.0.0.1:$E2
+check "the WS phone behind the edge saw the ACK and the BYE" sh -c \
+  "grep -qx ack $WIRE_TMP/edws.log && grep -qx bye $WIRE_TMP/edws.log"
 wire_done

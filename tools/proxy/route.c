@@ -670,6 +670,18 @@ static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
   refuse_relay(p, st, msg, "Request-URI");
 }
 
+/* Whether a Route URI names a TLS, WS or WSS transport. */
+static bool is_ws_or_tls(const url_t *url) {
+  char tp[16];
+  int t;
+  if (!url->url_params ||
+      url_param(url->url_params, "transport", tp, sizeof(tp)) <= 0)
+    return false;
+  t = sipflow_transport_parse(tp, strlen(tp));
+  return t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WS ||
+         t == SIPFLOW_TRANSPORT_WSS;
+}
+
 /* Consumes our Route values; 1 if the request was dealt with. */
 static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
                               sipflow_flow_id flow,
@@ -705,6 +717,17 @@ static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
          * above (docs/proxy.md). */
         px_strans_respond(p, st, 200, NULL, NULL);
         return 1;
+      }
+      /* Our next Route value too (the two values an edge records when a
+       * dialog passes it twice, edge + registrar): loose routing goes on
+       * with that one (RFC 3261 §16.4), so a request for a WS or TLS
+       * phone is not sent to a registrar that cannot reach its listener. */
+      if (sip->sip_route->r_next &&
+          px_uri_is_us(p, sip->sip_route->r_next->r_url) &&
+          url_has_param(sip->sip_route->r_next->r_url, "transport") &&
+          is_ws_or_tls(sip->sip_route->r_next->r_url)) {
+        pop_route(msg);
+        continue;
       }
       memset(&t, 0, sizeof(t));
       pop_route(msg);
