@@ -284,8 +284,9 @@ SIPFLOW_API const char *sipflow_edge_action_name(int action);
  */
 typedef struct sipflow_edge_local {
   /** A host name ("ep1.example.com"), an IPv4 address, or an IPv6 address
-   * with or without brackets. NUL-terminated. */
-  const char *host;
+   * with or without brackets. @since 0.2 a sipflow_str (0.1: NUL-terminated
+   * const char *). */
+  sipflow_str host;
   /** Port; 0 leaves it out. */
   uint16_t port;
   /** sipflow_transport for ";transport="; 0 leaves it out. */

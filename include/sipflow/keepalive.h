@@ -637,19 +637,20 @@ SIPFLOW_API int sipflow_keepalive_import(
 
 /**
  * What an OPTIONS probe is built from. Plain values and strings read only
- * during the call. @since 0.1
+ * during the call; a string with length 0 is absent. @since 0.1 (the
+ * strings are sipflow_str since 0.2)
  */
 typedef struct sipflow_keepalive_options_request {
   uint64_t probe_id;   /**< from the sipflow_keepalive_probe */
   uint8_t transport;   /**< sipflow_transport of the flow */
   sipflow_addr local;  /**< our address: Via sent-by, From and Call-ID host */
   sipflow_addr remote; /**< the peer: Request-URI and To */
-  /** Request-URI instead of sip:remote (a Contact URI); NULL for default. */
-  const char *request_uri;
-  /** Value of a Route header to add (the binding's Path); NULL for none. */
-  const char *route;
-  /** User part of the From URI; NULL for "keepalive". */
-  const char *from_user;
+  /** Request-URI instead of sip:remote (a Contact URI); empty for default. */
+  sipflow_str request_uri;
+  /** Value of a Route header to add (the binding's Path); empty for none. */
+  sipflow_str route;
+  /** User part of the From URI; empty for "keepalive". */
+  sipflow_str from_user;
   /** Max-Forwards. 70 by default; 0 asks the next hop to answer itself
    * (RFC 3261 §11). */
   uint8_t max_forwards;

@@ -746,7 +746,7 @@ Test(sofia, edge_facts_of_a_register_with_reg_id) {
 Test(sofia, token_headers_go_on_top_and_serialise) {
   msg_t *msg = parse_ok(outbound_register);
   sip_t *sip = sip_object(msg);
-  sipflow_edge_local local = {"192.0.2.10", 5060, SIPFLOW_TRANSPORT_TCP};
+  sipflow_edge_local local = {{"192.0.2.10", 10}, 5060, SIPFLOW_TRANSPORT_TCP};
   char *s;
   cr_assert_eq(sipflow_sofia_add_token_header(msg, SIPFLOW_EDGE_HEADER_PATH,
                                               &local, "AbC-_9", 6,

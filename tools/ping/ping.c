@@ -116,7 +116,8 @@ static size_t build_options(ping *p, const sipflow_keepalive_probe *probe,
   req.transport = p->tuple.transport;
   req.local = p->tuple.local;
   req.remote = p->tuple.remote;
-  req.request_uri = p->args.uri;
+  req.request_uri.ptr = p->args.uri;
+  req.request_uri.len = strlen(p->args.uri);
   return sipflow_keepalive_options_build(&req, buf, cap, &len) == 0 ? len : 0;
 }
 

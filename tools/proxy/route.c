@@ -110,7 +110,8 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
   px_udp_flow_minted(p, flow);
   px_advertise(p, info.tuple.transport, info.tuple.local.family, host,
                sizeof(host), &port);
-  local.host = host;
+  local.host.ptr = host;
+  local.host.len = strlen(host);
   local.port = port;
   local.transport = info.tuple.transport;
   return sipflow_sofia_add_token_header(
