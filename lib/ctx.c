@@ -108,7 +108,7 @@ static void log_summary(sipflow_ctx *ctx) {
   snprintf(msg, sizeof(msg), "%llu log lines about network input suppressed",
            (unsigned long long)ctx->log_suppressed);
   ctx->log_suppressed = 0;
-  ctx->callbacks.log(ctx->user_data, SIPFLOW_LOG_WARN, msg);
+  ctx->callbacks.log(SIPFLOW_LOG_WARN, msg, ctx->user_data);
 }
 
 sipflow_tstamp sipflow_ctx_get_expiry(const sipflow_ctx *ctx) {
@@ -153,7 +153,7 @@ static void vlog(sipflow_ctx *ctx, sipflow_log_level level, const char *fmt,
                  va_list ap) {
   char line[512];
   vsnprintf(line, sizeof(line), fmt, ap);
-  ctx->callbacks.log(ctx->user_data, level, line);
+  ctx->callbacks.log(level, line, ctx->user_data);
 }
 
 void sipflow__log(sipflow_ctx *ctx, sipflow_log_level level, const char *fmt,
@@ -193,7 +193,7 @@ void sipflow__log_net(sipflow_ctx *ctx, sipflow_tstamp now,
 
 void sipflow__rand(sipflow_ctx *ctx, uint8_t *dest, size_t len) {
   if (ctx->callbacks.rand)
-    ctx->callbacks.rand(ctx->user_data, dest, len);
+    ctx->callbacks.rand(dest, len, ctx->user_data);
   else
     memset(dest, 0, len);
 }

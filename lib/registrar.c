@@ -114,7 +114,7 @@ static void free_all(sipflow_registrar *reg) {
 int sipflow_registrar_new_versioned(
     sipflow_registrar **preg, sipflow_ctx *ctx, int callbacks_version,
     const sipflow_registrar_callbacks *callbacks, int settings_version,
-    const sipflow_registrar_settings *settings) {
+    const sipflow_registrar_settings *settings, void *user_data) {
   sipflow_registrar *reg;
   const sipflow_mem *mem;
 
@@ -132,6 +132,7 @@ int sipflow_registrar_new_versioned(
   if (!reg)
     return SIPFLOW_ERR_NOMEM;
   reg->ctx = ctx;
+  reg->user_data = user_data;
   if (callbacks)
     reg->cb = *callbacks;
   if (settings)
@@ -311,12 +312,12 @@ void sipflow__reg_report_moved(sipflow_registrar *reg,
                                const sipflow__reg_binding *b,
                                sipflow_flow_id prev_flow) {
   sipflow_reg_binding v;
-  if (!reg->cb.change)
+  if (!reg->cb.on_change)
     return;
   sipflow__reg_view(reg, b, sipflow__reg_aor_key(b->aor), b->aor->len, &v);
   v.prev_flow_id = prev_flow;
   reg->in_callback = 1;
-  reg->cb.change(reg, change, &v, reg->ctx->user_data);
+  reg->cb.on_change(reg, change, &v, reg->user_data);
   reg->in_callback = 0;
 }
 

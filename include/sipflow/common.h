@@ -245,17 +245,20 @@ SIPFLOW_API const char *sipflow_log_level_name(int level);
 /**
  * Log callback. |msg| is a NUL-terminated line without a newline, valid only
  * during the call. Messages about network input are rate-limited by the
- * library so that hostile traffic cannot flood the log. @since 0.1
+ * library so that hostile traffic cannot flood the log. |user_data| is the
+ * context's.
+ * @since 0.1; 0.2 moved |user_data| last, as in every callback.
  */
-typedef void (*sipflow_log_cb)(void *user_data, sipflow_log_level level,
-                               const char *msg);
+typedef void (*sipflow_log_cb)(sipflow_log_level level, const char *msg,
+                               void *user_data);
 
 /**
  * Randomness callback: fill |dest| with |len| random bytes. Used for
  * keepalive jitter and STUN transaction ids; it must not fail. The uv adapter
- * provides one backed by libsodium. @since 0.1
+ * provides one backed by libsodium. |user_data| is the context's.
+ * @since 0.1; 0.2 moved |user_data| last, as in every callback.
  */
-typedef void (*sipflow_rand_cb)(void *user_data, uint8_t *dest, size_t len);
+typedef void (*sipflow_rand_cb)(uint8_t *dest, size_t len, void *user_data);
 
 /* ------------------------------------------------------------------------ */
 /* Addresses and flows                                                       */

@@ -35,8 +35,8 @@ extern "C" {
  * Every change is reported through the change callback with the whole
  * binding, so a host can store or replicate it.
  *
- * Strings are given as pointer and length (sipflow_str, common.h) and need not be
- * NUL-terminated; strings the library gives back are not NUL-terminated
+ * Strings are given as pointer and length (sipflow_str, common.h) and need not
+ * be NUL-terminated; strings the library gives back are not NUL-terminated
  * either. The library keeps no pointer into the caller's memory after a call
  * returns: whatever it stores is copied.
  *
@@ -58,7 +58,6 @@ typedef struct sipflow_registrar sipflow_registrar;
 
 /** A target plan for one request to an AoR. Opaque. @since 0.1 */
 typedef struct sipflow_reg_plan sipflow_reg_plan;
-
 
 /** A q-value that was not given. @since 0.1 */
 #define SIPFLOW_REG_Q_NONE (-1)
@@ -217,20 +216,20 @@ SIPFLOW_API void sipflow_registrar_settings_default_versioned(
  * @since 0.1
  */
 typedef struct sipflow_reg_binding {
-  uint64_t id;         /**< unique in the registrar, kept across updates */
+  uint64_t id;     /**< unique in the registrar, kept across updates */
   sipflow_str aor; /**< canonical AoR (RFC 3261 §10.3 step 5) */
   sipflow_str uri; /**< Contact URI: the request's target */
   /** +sip.instance without quotes and angle brackets; len 0 when none */
   sipflow_str instance;
-  uint32_t reg_id;         /**< 1..2^31-1 for an Outbound binding, else 0 */
-  int32_t q;               /**< thousandths (0..1000) or SIPFLOW_REG_Q_NONE */
+  uint32_t reg_id;     /**< 1..2^31-1 for an Outbound binding, else 0 */
+  int32_t q;           /**< thousandths (0..1000) or SIPFLOW_REG_Q_NONE */
   sipflow_str call_id; /**< of the last update (RFC 3261 §10.3 step 7) */
-  uint32_t cseq;           /**< of the last update */
+  uint32_t cseq;       /**< of the last update */
   /** The Path vector as one Route value ("<a>, <b>"), len 0 when none */
   sipflow_str path;
   uint32_t n_path;            /**< number of values in |path| */
-  sipflow_str params;     /**< other Contact parameters, as given */
-  sipflow_str user_agent; /**< as given, possibly truncated */
+  sipflow_str params;         /**< other Contact parameters, as given */
+  sipflow_str user_agent;     /**< as given, possibly truncated */
   sipflow_flow_id flow_id;    /**< flow the binding is reached over; 0 none */
   sipflow_flow_tuple flow;    /**< its tuple; transport 0 when not given */
   sipflow_addr received;      /**< source address of the last REGISTER */
@@ -278,10 +277,10 @@ SIPFLOW_API const char *sipflow_reg_change_name(int change);
  * @param change what happened.
  * @param binding the whole binding (after the change; for removals, as it
  * was). It and its strings are valid only during the call.
- * @param user_data the context's user_data.
+ * @param user_data the registrar's user_data (sipflow_registrar_new()).
  * The callback may call only functions marked callback-safe; it must not
  * delete the registrar or its context.
- * @since 0.1
+ * @since 0.1; 0.2 passes the registrar's own user_data, not the context's.
  */
 typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
                                       sipflow_reg_change change,
@@ -295,8 +294,9 @@ typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
 
 /** Registrar callbacks. New members are only added at the end. @since 0.1 */
 typedef struct sipflow_registrar_callbacks {
-  /** optional: every change to a binding. @since 0.1 */
-  sipflow_reg_change_cb change;
+  /** optional: every change to a binding. @since 0.1 (named change in 0.1)
+   */
+  sipflow_reg_change_cb on_change;
 } sipflow_registrar_callbacks;
 
 /* ------------------------------------------------------------------------ */
@@ -309,6 +309,8 @@ typedef struct sipflow_registrar_callbacks {
  * @param ctx the context; it must outlive the registrar.
  * @param callbacks copied; NULL means none.
  * @param settings copied; NULL means defaults.
+ * @param user_data passed to every callback of this registrar (@since 0.2;
+ * 0.1 passed the context's).
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL preg or ctx, unknown
  * version, settings out of range: min > max, max_contacts or
  * max_contacts_per_request 0 or over 1024, a length limit 0 or over 65535,
@@ -319,12 +321,12 @@ typedef struct sipflow_registrar_callbacks {
 SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_registrar_new_versioned(
     sipflow_registrar **preg, sipflow_ctx *ctx, int callbacks_version,
     const sipflow_registrar_callbacks *callbacks, int settings_version,
-    const sipflow_registrar_settings *settings);
+    const sipflow_registrar_settings *settings, void *user_data);
 /** Create a registrar with this header's struct versions. @since 0.1 */
-#define sipflow_registrar_new(PREG, CTX, CB, SETTINGS)                         \
+#define sipflow_registrar_new(PREG, CTX, CB, SETTINGS, UD)                     \
   sipflow_registrar_new_versioned(                                             \
       (PREG), (CTX), SIPFLOW_REGISTRAR_CALLBACKS_VERSION, (CB),                \
-      SIPFLOW_REGISTRAR_SETTINGS_VERSION, (SETTINGS))
+      SIPFLOW_REGISTRAR_SETTINGS_VERSION, (SETTINGS), (UD))
 
 /**
  * Delete a registrar and every binding, without calling the change
@@ -417,7 +419,7 @@ typedef struct sipflow_reg_request {
    * headers dropped, escapes decoded, scheme and host in lower case. */
   sipflow_str aor;
   sipflow_str call_id; /**< Call-ID. Required. */
-  uint32_t cseq;           /**< CSeq number */
+  uint32_t cseq;       /**< CSeq number */
   /** 1 when the request has an Expires header; |expires| is then its value
    * (a host that cannot parse it passes 3600, RFC 3261 §10.2). */
   int has_expires;
@@ -444,7 +446,7 @@ typedef struct sipflow_reg_request {
   /** That flow's tuple; transport 0 when not given. */
   sipflow_flow_tuple flow;
   sipflow_str user_agent; /**< User-Agent, ptr NULL when absent */
-  sipflow_addr received;      /**< source address of the request */
+  sipflow_addr received;  /**< source address of the request */
 } sipflow_reg_request;
 
 /** Clear |req|. Callback-safe. @since 0.1 */
@@ -715,9 +717,10 @@ sipflow_registrar_lookup(sipflow_registrar *reg, sipflow_str uri,
  * registrar goes); on an error every plans[i] is NULL.
  * Not callback-safe. @since 0.1
  */
-SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_registrar_lookup_batch(
-    sipflow_registrar *reg, const sipflow_str *uris, size_t n,
-    sipflow_tstamp now, sipflow_reg_plan **plans, int *results);
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_registrar_lookup_batch(sipflow_registrar *reg, const sipflow_str *uris,
+                               size_t n, sipflow_tstamp now,
+                               sipflow_reg_plan **plans, int *results);
 
 /**
  * Start the next q group: one branch per instance (its best usable flow)

@@ -50,7 +50,7 @@ static sipflow_keepalive *ka;
 static sipflow_tstamp now;
 static uint64_t rand_state = 88172645463325252ull;
 
-static inline void ka_rand(void *ud, uint8_t *dest, size_t len) {
+static inline void ka_rand(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   for (size_t i = 0; i < len; i++) {
     rand_state ^= rand_state << 13;

@@ -688,7 +688,7 @@ Test(keepalive, deadlines_near_and_far_fire_exactly_on_time,
     sipflow_keepalive_endpoint ep = ka_ep(i, SIPFLOW_TRANSPORT_UDP, 0, 0);
     uint64_t r;
     uint8_t b[8];
-    ka_rand(NULL, b, 8);
+    ka_rand(b, 8, NULL);
     memcpy(&r, b, 8);
     sipflow_duration wait = MS + (r % (1ull << (20 + r % 35))) + i;
     due[i] = t0 + wait;

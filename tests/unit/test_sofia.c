@@ -299,7 +299,7 @@ typedef struct reg_world {
 static void world_new(reg_world *w, const sipflow_registrar_settings *set) {
   memset(w, 0, sizeof(*w));
   cr_assert_eq(sipflow_ctx_new(&w->ctx, NULL, NULL, NULL, NULL), 0);
-  cr_assert_eq(sipflow_registrar_new(&w->reg, w->ctx, NULL, set), 0);
+  cr_assert_eq(sipflow_registrar_new(&w->reg, w->ctx, NULL, set, NULL), 0);
   w->now = 1000 * SIPFLOW_SECONDS;
 }
 

@@ -273,7 +273,7 @@ static void on_sigint(uv_signal_t *h, int signum) {
   ping_finish(h->data);
 }
 
-static void on_log(void *ud, sipflow_log_level level, const char *msg) {
+static void on_log(sipflow_log_level level, const char *msg, void *ud) {
   (void)ud;
   (void)level;
   fprintf(stderr, "sipflow-ping: %s\n", msg);

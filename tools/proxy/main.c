@@ -192,7 +192,7 @@ static int make_objects(px *p) {
       rs.dead_flow = SIPFLOW_REG_DEAD_FLOW_SHORTEN;
       rs.dead_flow_expires = (uint32_t)p->cfg.dead_contact_expire;
     }
-    rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs);
+    rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs, p);
     if (rv != 0) {
       fprintf(stderr, "sipflow-proxy: registrar: %s\n", sipflow_strerror(rv));
       return -1;

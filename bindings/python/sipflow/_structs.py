@@ -106,8 +106,8 @@ class flow_tuple(Structure):
     ]
 
 
-log_cb = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
-rand_cb = CFUNCTYPE(None, c_void_p, POINTER(c_uint8), c_size_t)
+log_cb = CFUNCTYPE(None, c_enum, c_char_p, c_void_p)
+rand_cb = CFUNCTYPE(None, POINTER(c_uint8), c_size_t, c_void_p)
 
 
 class ctx_callbacks(Structure):
@@ -297,7 +297,7 @@ reg_visit_cb = CFUNCTYPE(c_int, POINTER(reg_binding), c_void_p)
 
 
 class registrar_callbacks(Structure):
-    _fields_ = [("change", reg_change_cb)]
+    _fields_ = [("on_change", reg_change_cb)]
 
 
 class reg_contact(Structure):
