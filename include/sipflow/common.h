@@ -280,10 +280,16 @@ SIPFLOW_API const char *sipflow_family_name(int family);
 
 /**
  * A transport address: family, bytes in network order, port in host order.
- * A plain value: no struct sockaddr in the API. @since 0.1
+ * A plain value: no struct sockaddr in the API.
+ *
+ * Enum-valued fields, here and in every public struct, are small unsigned
+ * integers (uint8_t) documented "a sipflow_xxx": the layout stays packed
+ * (a million-entry table pays for every byte); C assigns them to and from
+ * the enum, and C and C++ compare and switch on them, without a cast.
+ * @since 0.1
  */
 typedef struct sipflow_addr {
-  uint8_t family;    /**< sipflow_family */
+  uint8_t family;    /**< a sipflow_family */
   uint8_t bytes[16]; /**< IPv4 in bytes[0..3], IPv6 in bytes[0..15] */
   uint16_t port;     /**< host byte order */
 } sipflow_addr;
@@ -347,7 +353,7 @@ SIPFLOW_API int sipflow_transport_is_stream(int transport);
  * A plain value, copied in. @since 0.1
  */
 typedef struct sipflow_flow_tuple {
-  uint8_t transport;   /**< sipflow_transport */
+  uint8_t transport;   /**< a sipflow_transport */
   sipflow_addr local;  /**< our address the flow uses */
   sipflow_addr remote; /**< the peer's address */
   uint32_t generation; /**< connection generation; 0 for UDP */

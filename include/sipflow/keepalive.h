@@ -131,7 +131,7 @@ SIPFLOW_API const char *sipflow_keepalive_removal_name(int removal);
 typedef struct sipflow_keepalive_endpoint {
   sipflow_flow_id flow_id;  /**< nonzero */
   sipflow_flow_tuple tuple; /**< the flow; its transport picks the method */
-  uint8_t method;           /**< sipflow_keepalive_method */
+  uint8_t method;           /**< a sipflow_keepalive_method */
   /**
    * The longest wait between probes (each wait is 80-100% of it), or for
    * PASSIVE the Flow-Timer the UA was told. 0 takes the settings' default
@@ -150,7 +150,7 @@ sipflow_keepalive_endpoint_default(sipflow_keepalive_endpoint *ep);
 
 /** A probe to send, given to send_probe. @since 0.1 */
 typedef struct sipflow_keepalive_probe {
-  uint8_t method;   /**< sipflow_keepalive_method */
+  uint8_t method;   /**< a sipflow_keepalive_method */
   uint32_t attempt; /**< 0 for a first transmission; STUN retransmits 1.. */
   /**
    * The bytes to send on the flow, valid during the call: the CRLF ping, the
@@ -166,9 +166,9 @@ typedef struct sipflow_keepalive_probe {
 
 /** A change of an endpoint's health, given to on_state. @since 0.1 */
 typedef struct sipflow_keepalive_state_change {
-  uint8_t event;               /**< sipflow_keepalive_event */
-  uint8_t old_health;          /**< sipflow_flow_health before */
-  uint8_t health;              /**< sipflow_flow_health now */
+  uint8_t event;               /**< a sipflow_keepalive_event */
+  uint8_t old_health;          /**< a sipflow_flow_health: before */
+  uint8_t health;              /**< a sipflow_flow_health: now */
   uint32_t consecutive_misses; /**< probes missed in a row */
   /** REBOUND: the new XOR-MAPPED-ADDRESS, valid during the call. Else NULL. */
   const sipflow_addr *mapped;
@@ -500,8 +500,8 @@ SIPFLOW_API int sipflow_keepalive_flow_failed(sipflow_keepalive *ka,
  * @since 0.1
  */
 typedef struct sipflow_keepalive_stats {
-  uint8_t method;              /**< the method in use (AUTO resolved) */
-  uint8_t health;              /**< sipflow_flow_health */
+  uint8_t method;              /**< a sipflow_keepalive_method (not AUTO) */
+  uint8_t health;              /**< a sipflow_flow_health */
   uint8_t probe_in_flight;     /**< 1 while a probe awaits its answer */
   uint8_t probing;             /**< 0 while only tentative reasons exist */
   uint32_t consecutive_misses; /**< probes missed in a row now */
@@ -590,7 +590,7 @@ sipflow_keepalive_get_counters_versioned(const sipflow_keepalive *ka,
  * same after a restart. @since 0.1
  */
 typedef struct sipflow_keepalive_saved_reason {
-  uint8_t kind;          /**< sipflow_keepalive_reason_kind */
+  uint8_t kind;          /**< a sipflow_keepalive_reason_kind */
   uint64_t id;           /**< the host's reason id */
   uint64_t expires_unix; /**< seconds since 1970, rounded up */
 } sipflow_keepalive_saved_reason;
@@ -642,7 +642,7 @@ SIPFLOW_API int sipflow_keepalive_import(
  */
 typedef struct sipflow_keepalive_options_request {
   uint64_t probe_id;   /**< from the sipflow_keepalive_probe */
-  uint8_t transport;   /**< sipflow_transport of the flow */
+  uint8_t transport;   /**< a sipflow_transport: the flow's */
   sipflow_addr local;  /**< our address: Via sent-by, From and Call-ID host */
   sipflow_addr remote; /**< the peer: Request-URI and To */
   /** Request-URI instead of sip:remote (a Contact URI); empty for default. */
