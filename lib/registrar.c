@@ -183,6 +183,7 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
   if ((rv = sipflow__reg_enter(reg, now)) != 0)
     return rv;
   reg->in_callback = 1;
+  SIPFLOW__CB_ENTER(reg->ctx);
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask && rv == 0; i++) {
     const sipflow__reg_aor *aor = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; aor && k < aor->n && rv == 0; k++) {
@@ -192,6 +193,7 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
       rv = visit(&v, user_data);
     }
   }
+  SIPFLOW__CB_LEAVE(reg->ctx);
   reg->in_callback = 0;
   return rv;
 }
@@ -317,7 +319,9 @@ void sipflow__reg_report_moved(sipflow_registrar *reg,
   sipflow__reg_view(reg, b, sipflow__reg_aor_key(b->aor), b->aor->len, &v);
   v.prev_flow_id = prev_flow;
   reg->in_callback = 1;
+  SIPFLOW__CB_ENTER(reg->ctx);
   reg->cb.on_change(reg, change, &v, reg->user_data);
+  SIPFLOW__CB_LEAVE(reg->ctx);
   reg->in_callback = 0;
 }
 

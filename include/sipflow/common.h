@@ -22,8 +22,15 @@ extern "C" {
  * A sipflow_ctx and every object created from it must be used by one thread
  * at a time; distinct contexts are independent and may be used concurrently.
  * Callbacks run synchronously on the calling thread from inside the call that
- * triggered them. Inside a callback the host may call only functions marked
- * callback-safe; it must not delete the context or the object being reported.
+ * triggered them.
+ *
+ * Re-entrancy, one rule for every object (docs/guide.md): from inside a
+ * callback of object X the host may call any function of the other objects,
+ * and on X only the functions marked Callback-safe; a call on X that is not
+ * callback-safe returns SIPFLOW_ERR_BAD_STATE and does nothing. The context
+ * counts as X for every object on it: sipflow_ctx_handle_expiry() from
+ * inside any callback returns SIPFLOW_ERR_BAD_STATE. Never delete X or the
+ * context from inside X's callbacks.
  */
 
 /**
@@ -489,8 +496,10 @@ SIPFLOW_API sipflow_tstamp sipflow_ctx_get_expiry(const sipflow_ctx *ctx);
  * Process everything due at or before |now| on every object of the context.
  * Afterwards sipflow_ctx_get_expiry() is later than |now|.
  * @return 0, SIPFLOW_ERR_TIME_BACKWARDS (|now| earlier than a time already
- * passed to this context; nothing is done), or the first error an object's
- * processing returned (the others still ran).
+ * passed to this context; nothing is done), SIPFLOW_ERR_BAD_STATE (called
+ * from inside a callback of the context or of an object on it; nothing is
+ * done), or the first error an object's processing returned (the others
+ * still ran).
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API int sipflow_ctx_handle_expiry(sipflow_ctx *ctx, sipflow_tstamp now);

@@ -44,9 +44,13 @@ extern "C" {
  * 280 KiB. No allocation happens per probe. docs/keepalive.md explains the
  * choices.
  *
- * Threading and callbacks as in common.h. From inside this object's
- * callbacks the host may call every function of this header except
- * sipflow_keepalive_del(), including removing the endpoint being reported.
+ * Threading and callbacks as in common.h.
+ * Re-entrancy (docs/guide.md): from inside a callback of this object the
+ * host may call any function of other objects, and on this object only the
+ * functions marked Callback-safe; any other call on it returns
+ * SIPFLOW_ERR_BAD_STATE, and sipflow_ctx_handle_expiry() does too. Every
+ * function of this header but sipflow_keepalive_new() and _del() is
+ * callback-safe, including removing the endpoint being reported.
  */
 
 /** A keepalive scheduler. Opaque. @since 0.1 */

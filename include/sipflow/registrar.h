@@ -50,6 +50,11 @@ extern "C" {
  * Timer: the registrar's deadline is a lower bound of the next expiry (a
  * refreshed binding keeps its old deadline until it comes, then is queued
  * again), so the host's timer may fire with nothing to remove.
+ *
+ * Re-entrancy (docs/guide.md): from inside a callback of this object the
+ * host may call any function of other objects, and on this object only the
+ * functions marked Callback-safe; any other call on it returns
+ * SIPFLOW_ERR_BAD_STATE, and sipflow_ctx_handle_expiry() does too.
  */
 
 /** The registrar: bindings of every AoR on one context. Opaque.
@@ -358,7 +363,9 @@ typedef int (*sipflow_reg_visit_cb)(const sipflow_reg_binding *binding,
  * The visitor may call only callback-safe functions.
  * @return 0, the visitor's nonzero value that stopped the walk,
  * SIPFLOW_ERR_INVALID_ARGUMENT (NULL reg or visit),
- * SIPFLOW_ERR_TIME_BACKWARDS, SIPFLOW_ERR_BAD_STATE (inside a callback).
+ * SIPFLOW_ERR_TIME_BACKWARDS, SIPFLOW_ERR_BAD_STATE (called from inside
+ * this registrar's own callbacks; from another object's callback, such as
+ * the flow table's on_flow_failed, it is allowed).
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API int sipflow_registrar_foreach(sipflow_registrar *reg,
