@@ -108,7 +108,9 @@ static void log_summary(sipflow_ctx *ctx) {
   snprintf(msg, sizeof(msg), "%llu log lines about network input suppressed",
            (unsigned long long)ctx->log_suppressed);
   ctx->log_suppressed = 0;
-  ctx->callbacks.log(ctx->user_data, SIPFLOW_LOG_WARN, msg);
+  SIPFLOW__CB_ENTER(ctx);
+  ctx->callbacks.log(SIPFLOW_LOG_WARN, msg, ctx->user_data);
+  SIPFLOW__CB_LEAVE(ctx);
 }
 
 sipflow_tstamp sipflow_ctx_get_expiry(const sipflow_ctx *ctx) {
@@ -129,6 +131,8 @@ int sipflow_ctx_handle_expiry(sipflow_ctx *ctx, sipflow_tstamp now) {
   int first_err = 0;
   if (!ctx)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (ctx->callback_depth)
+    return SIPFLOW_ERR_BAD_STATE;
   if (sipflow__ctx_update_time(ctx, now) != 0)
     return SIPFLOW_ERR_TIME_BACKWARDS;
   if (summary_due(ctx) <= now)
@@ -153,7 +157,9 @@ static void vlog(sipflow_ctx *ctx, sipflow_log_level level, const char *fmt,
                  va_list ap) {
   char line[512];
   vsnprintf(line, sizeof(line), fmt, ap);
-  ctx->callbacks.log(ctx->user_data, level, line);
+  SIPFLOW__CB_ENTER(ctx);
+  ctx->callbacks.log(level, line, ctx->user_data);
+  SIPFLOW__CB_LEAVE(ctx);
 }
 
 void sipflow__log(sipflow_ctx *ctx, sipflow_log_level level, const char *fmt,
@@ -192,9 +198,11 @@ void sipflow__log_net(sipflow_ctx *ctx, sipflow_tstamp now,
 }
 
 void sipflow__rand(sipflow_ctx *ctx, uint8_t *dest, size_t len) {
-  if (ctx->callbacks.rand)
-    ctx->callbacks.rand(ctx->user_data, dest, len);
-  else
+  if (ctx->callbacks.rand) {
+    SIPFLOW__CB_ENTER(ctx);
+    ctx->callbacks.rand(dest, len, ctx->user_data);
+    SIPFLOW__CB_LEAVE(ctx);
+  } else
     memset(dest, 0, len);
 }
 

@@ -299,13 +299,13 @@ int sipflow_edge_format_uri(const sipflow_edge_local *local, const char *token,
   size_t hlen;
   int kind;
 
-  if (!local || !local->host || !buf || (token_len && !token) ||
+  if (!local || !local->host.ptr || !buf || (token_len && !token) ||
       (flags & ~(unsigned)SIPFLOW_EDGE_URI_OB))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (local->transport && !sipflow_transport_name(local->transport))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
-  host = local->host;
-  hlen = strlen(host);
+  host = local->host.ptr;
+  hlen = local->host.len;
   if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
     host++;
     hlen -= 2;

@@ -311,8 +311,11 @@ int sipflow_flow_end(sipflow_flow_table *ft, sipflow_flow_id id, int reason,
   release_slot(ft, (uint32_t)id, slot);
   /* The flow is gone before the host hears of it, so a lookup of its token
    * from inside the callback already answers "stale". */
-  if (ft->callbacks.on_flow_failed)
+  if (ft->callbacks.on_flow_failed) {
+    SIPFLOW__CB_ENTER(ft->ctx);
     ft->callbacks.on_flow_failed(ft, &info, reason, ft->user_data);
+    SIPFLOW__CB_LEAVE(ft->ctx);
+  }
   return 0;
 }
 

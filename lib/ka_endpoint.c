@@ -273,8 +273,11 @@ void sipflow__ka_ep_remove(sipflow_keepalive *ka, uint32_t idx, int why) {
   if (why == 0)
     return;
   ka->counters.removed++;
-  if (ka->cb.on_removed)
+  if (ka->cb.on_removed) {
+    SIPFLOW__CB_ENTER(ka->ctx);
     ka->cb.on_removed(ka, flow, why, ka->user_data, eud);
+    SIPFLOW__CB_LEAVE(ka->ctx);
+  }
 }
 
 sipflow__ka_ep *sipflow__ka_lookup(const sipflow_keepalive *ka,

@@ -26,8 +26,9 @@ void sipflow_keepalive_options_request_default(
 }
 
 /* A host-given string must not be able to add header lines. */
-static int clean(const char *s) {
-  return !s || (!strchr(s, '\r') && !strchr(s, '\n'));
+static int clean(sipflow_str s) {
+  return !s.len ||
+         (s.ptr && !memchr(s.ptr, '\r', s.len) && !memchr(s.ptr, '\n', s.len));
 }
 
 /* ---- writing the request ----------------------------------------------------
@@ -104,8 +105,8 @@ static int write_request(const sipflow_keepalive_options_request *req,
   writer w = {buf, buf + (buflen ? buflen - 1 : 0), buflen == 0};
   int udp = req->transport == SIPFLOW_TRANSPORT_UDP;
   PUT_LIT(&w, "OPTIONS ");
-  if (req->request_uri) {
-    put_str(&w, req->request_uri);
+  if (req->request_uri.len) {
+    put(&w, req->request_uri.ptr, req->request_uri.len);
   } else {
     PUT_LIT(&w, "sip:");
     put_text(&w, remote);
@@ -123,15 +124,18 @@ static int write_request(const sipflow_keepalive_options_request *req,
   if (udp)
     PUT_LIT(&w, ";rport");
   PUT_LIT(&w, "\r\n");
-  if (req->route) {
+  if (req->route.len) {
     PUT_LIT(&w, "Route: ");
-    put_str(&w, req->route);
+    put(&w, req->route.ptr, req->route.len);
     PUT_LIT(&w, "\r\n");
   }
   PUT_LIT(&w, "Max-Forwards: ");
   put_uint(&w, req->max_forwards);
   PUT_LIT(&w, "\r\nFrom: <sip:");
-  put_str(&w, req->from_user ? req->from_user : "keepalive");
+  if (req->from_user.len)
+    put(&w, req->from_user.ptr, req->from_user.len);
+  else
+    PUT_LIT(&w, "keepalive");
   PUT_LIT(&w, "@");
   put_text(&w, local);
   PUT_LIT(&w, ">;tag=" MARK);

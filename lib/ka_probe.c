@@ -157,7 +157,9 @@ static int call_state(sipflow_keepalive *ka, uint32_t idx, int event,
   ch.consecutive_misses = e->misses;
   ch.mapped = mapped;
   sipflow_flow_id flow = e->flow_id;
+  SIPFLOW__CB_ENTER(ka->ctx);
   ka->cb.on_state(ka, flow, &ch, ka->user_data, e->user_data);
+  SIPFLOW__CB_LEAVE(ka->ctx);
   return sipflow__ka_still(ka, idx, flow) != NULL;
 }
 
@@ -251,7 +253,9 @@ void sipflow__ka_answered(sipflow_keepalive *ka, uint32_t idx,
   }
   sipflow__ka_schedule(ka, idx);
   if (rtt_sample && ka->cb.on_rtt) {
+    SIPFLOW__CB_ENTER(ka->ctx);
     ka->cb.on_rtt(ka, flow, rtt, ka->user_data, e->user_data);
+    SIPFLOW__CB_LEAVE(ka->ctx);
     if (!sipflow__ka_still(ka, idx, flow))
       return;
   }
@@ -360,7 +364,9 @@ static int transmit(sipflow_keepalive *ka, uint32_t idx, sipflow_tstamp now) {
   int rv;
   fill_probe(ka, idx, e, &p, &t);
   sipflow__ka_schedule(ka, idx);
+  SIPFLOW__CB_ENTER(ka->ctx);
   rv = ka->cb.send_probe(ka, flow, &p, ka->user_data, e->user_data);
+  SIPFLOW__CB_LEAVE(ka->ctx);
   e = sipflow__ka_still(ka, idx, flow);
   if (!e)
     return 0;

@@ -115,7 +115,7 @@ static void free_all(sipflow_registrar *reg) {
 int sipflow_registrar_new_versioned(
     sipflow_registrar **preg, sipflow_ctx *ctx, int callbacks_version,
     const sipflow_registrar_callbacks *callbacks, int settings_version,
-    const sipflow_registrar_settings *settings) {
+    const sipflow_registrar_settings *settings, void *user_data) {
   sipflow_registrar *reg;
   const sipflow_mem *mem;
 
@@ -133,6 +133,7 @@ int sipflow_registrar_new_versioned(
   if (!reg)
     return SIPFLOW_ERR_NOMEM;
   reg->ctx = ctx;
+  reg->user_data = user_data;
   if (callbacks)
     reg->cb = *callbacks;
   if (settings)
@@ -183,6 +184,7 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
   if ((rv = sipflow__reg_enter(reg, now)) != 0)
     return rv;
   reg->in_callback = 1;
+  SIPFLOW__CB_ENTER(reg->ctx);
   for (size_t i = 0; reg->aors.slots && i <= reg->aors.mask && rv == 0; i++) {
     const sipflow__reg_aor *aor = sipflow__reg_index_at(&reg->aors, i)->obj;
     for (uint32_t k = 0; aor && k < aor->n && rv == 0; k++) {
@@ -192,6 +194,7 @@ int sipflow_registrar_foreach(sipflow_registrar *reg, sipflow_tstamp now,
       rv = visit(&v, user_data);
     }
   }
+  SIPFLOW__CB_LEAVE(reg->ctx);
   reg->in_callback = 0;
   return rv;
 }
@@ -312,12 +315,14 @@ void sipflow__reg_report_moved(sipflow_registrar *reg,
                                const sipflow__reg_binding *b,
                                sipflow_flow_id prev_flow) {
   sipflow_reg_binding v;
-  if (!reg->cb.change)
+  if (!reg->cb.on_change)
     return;
   sipflow__reg_view(reg, b, sipflow__reg_aor_key(b->aor), b->aor->len, &v);
   v.prev_flow_id = prev_flow;
   reg->in_callback = 1;
-  reg->cb.change(reg, change, &v, reg->ctx->user_data);
+  SIPFLOW__CB_ENTER(reg->ctx);
+  reg->cb.on_change(reg, change, &v, reg->user_data);
+  SIPFLOW__CB_LEAVE(reg->ctx);
   reg->in_callback = 0;
 }
 

@@ -350,6 +350,7 @@ struct sipflow_registrar {
   sipflow_ctx *ctx;
   sipflow__timer_source timer;
   sipflow_registrar_callbacks cb;
+  void *user_data; /* passed to the callbacks */
   sipflow_registrar_settings set;
   sipflow__reg_index aors;  /* sipflow__reg_aor by hash of the key */
   sipflow__reg_index flows; /* newest binding of each flow by hash of the id */

@@ -78,7 +78,14 @@ struct sipflow_ctx {
   sipflow_tstamp log_window_start;
   uint32_t log_window_count;
   uint64_t log_suppressed;
+  /* callbacks of objects on this context now running (the re-entrancy
+   * rule: sipflow_ctx_handle_expiry() is refused inside any of them) */
+  uint32_t callback_depth;
 };
+
+/* Around every call of a host callback by an object on |ctx|. */
+#define SIPFLOW__CB_ENTER(ctx) ((ctx)->callback_depth++)
+#define SIPFLOW__CB_LEAVE(ctx) ((ctx)->callback_depth--)
 
 void sipflow__ctx_attach(sipflow_ctx *ctx, sipflow__timer_source *src);
 void sipflow__ctx_detach(sipflow__timer_source *src);

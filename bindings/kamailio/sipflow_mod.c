@@ -124,7 +124,7 @@ static void *sf_realloc(void *p, size_t n, void *ud) {
   return shm_realloc(p, n ? n : 1);
 }
 
-static void sf_log(void *ud, sipflow_log_level level, const char *msg) {
+static void sf_log(sipflow_log_level level, const char *msg, void *ud) {
   (void)ud;
   if (level <= SIPFLOW_LOG_WARN)
     LM_WARN("%s\n", msg);
@@ -132,7 +132,7 @@ static void sf_log(void *ud, sipflow_log_level level, const char *msg) {
     LM_DBG("%s\n", msg);
 }
 
-static void sf_rand(void *ud, uint8_t *dest, size_t len) {
+static void sf_rand(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   for (size_t i = 0; i < len; i++)
     dest[i] = (uint8_t)(fastrand() >> 8);
@@ -454,7 +454,7 @@ static int mod_init(void) {
   memset(sf, 0, sizeof(*sf));
   lock_init(&sf->lock);
   sipflow_ctx_settings_default(&cs);
-  sf_rand(NULL, cs.hash_key, sizeof(cs.hash_key));
+  sf_rand(cs.hash_key, sizeof(cs.hash_key), NULL);
   if ((rc = sipflow_ctx_new(&sf->ctx, &ccb, &cs, &sf_mem, NULL)) != 0)
     goto fail;
   sipflow_keepalive_settings_default(&ks);

@@ -87,13 +87,13 @@ int host_new(host **ph) {
 }
 
 /* The context produces only lines at or above its log_level. */
-static void log_line(void *ud, sipflow_log_level level, const char *msg) {
+static void log_line(sipflow_log_level level, const char *msg, void *ud) {
   (void)ud, (void)level;
   fprintf(stderr, "libsipflow: %s\n", msg);
 }
 
 /* Jitter and STUN transaction ids from sofia's own generator. */
-static void rand_bytes(void *ud, uint8_t *dest, size_t len) {
+static void rand_bytes(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   su_randmem(dest, len);
 }

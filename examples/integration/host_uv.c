@@ -54,7 +54,7 @@ int host_new(host **ph) {
 }
 
 /* The context produces only lines at or above its log_level. */
-static void log_line(void *ud, sipflow_log_level level, const char *msg) {
+static void log_line(sipflow_log_level level, const char *msg, void *ud) {
   (void)ud, (void)level;
   fprintf(stderr, "libsipflow: %s\n", msg);
 }

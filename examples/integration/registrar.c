@@ -158,7 +158,7 @@ static int setup(registrar *r, const sipflow_addr *listen) {
   sipflow_registrar_settings_default(&s);
   s.outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;
   if (host_ctx_new(r->h, &r->ctx, SIPFLOW_LOG_WARN, r) != 0 ||
-      sipflow_registrar_new(&r->reg, r->ctx, &cb, &s) != 0 ||
+      sipflow_registrar_new(&r->reg, r->ctx, &cb, &s, r) != 0 ||
       host_timer_start(r->h, r->ctx) != 0 ||
       host_udp_bind(r->h, listen, on_datagram, r, &r->sock) != 0)
     return -1;

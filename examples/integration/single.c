@@ -349,7 +349,7 @@ static int setup(single *s, const sipflow_addr *listen) {
   if (host_ctx_new(s->h, &s->ctx, SIPFLOW_LOG_WARN, s) != 0 ||
       keys_new(&s->keys, s->ctx) != 0 ||
       sipflow_flow_table_new(&s->flows, s->ctx, s->keys, &fcb, NULL, s) != 0 ||
-      sipflow_registrar_new(&s->reg, s->ctx, &rcb, &rs) != 0 ||
+      sipflow_registrar_new(&s->reg, s->ctx, &rcb, &rs, s) != 0 ||
       sipflow_keepalive_new(&s->ka, s->ctx, &kcb, NULL, s) != 0 ||
       host_timer_start(s->h, s->ctx) != 0 ||
       host_udp_bind(s->h, listen, on_datagram, s, &s->sock) != 0)

@@ -285,7 +285,8 @@ int sip_add_token(msg_t *msg, const sipflow_flow_table *ft,
     return -1;
   sip_hostport(us, name, sizeof(name));
   *strrchr(name, ':') = '\0'; /* the port goes in its own member */
-  local.host = name;
+  local.host.ptr = name;
+  local.host.len = strlen(name);
   local.port = us->port;
   local.transport = 0; /* UDP: the default, left out */
   return sipflow_sofia_add_token_header(msg, header, &local, token, tlen,

@@ -84,12 +84,12 @@ typedef struct sipflow_change_binding {
   sipflow_str aor;        /**< canonical AoR */
   sipflow_str uri;        /**< Contact URI */
   sipflow_str instance;   /**< +sip.instance, len 0 when none */
-  uint32_t reg_id;            /**< nonzero for an Outbound binding */
-  int32_t q;                  /**< thousandths or SIPFLOW_REG_Q_NONE */
+  uint32_t reg_id;        /**< nonzero for an Outbound binding */
+  int32_t q;              /**< thousandths or SIPFLOW_REG_Q_NONE */
   sipflow_str call_id;    /**< of the last update */
-  uint32_t cseq;              /**< of the last update */
+  uint32_t cseq;          /**< of the last update */
   sipflow_str path;       /**< joined Path ("<a>, <b>"), len 0 if none */
-  uint32_t n_path;            /**< values in |path| */
+  uint32_t n_path;        /**< values in |path| */
   sipflow_str params;     /**< other Contact parameters */
   sipflow_str user_agent; /**< User-Agent as stored */
   /** Flow id in the process that wrote the record. Flow ids do not survive
@@ -123,8 +123,8 @@ typedef struct sipflow_change_key {
 
 /** A change record. @since 0.1 */
 typedef struct sipflow_change {
-  uint8_t kind; /**< sipflow_change_kind */
-  uint8_t op;   /**< sipflow_change_op */
+  uint8_t kind; /**< a sipflow_change_kind */
+  uint8_t op;   /**< a sipflow_change_op */
   /**
    * Order of records for one identity: the wall-clock time of the change in
    * milliseconds since 1970, made strictly increasing by the writer

@@ -22,8 +22,15 @@ extern "C" {
  * A sipflow_ctx and every object created from it must be used by one thread
  * at a time; distinct contexts are independent and may be used concurrently.
  * Callbacks run synchronously on the calling thread from inside the call that
- * triggered them. Inside a callback the host may call only functions marked
- * callback-safe; it must not delete the context or the object being reported.
+ * triggered them.
+ *
+ * Re-entrancy, one rule for every object (docs/guide.md): from inside a
+ * callback of object X the host may call any function of the other objects,
+ * and on X only the functions marked Callback-safe; a call on X that is not
+ * callback-safe returns SIPFLOW_ERR_BAD_STATE and does nothing. The context
+ * counts as X for every object on it: sipflow_ctx_handle_expiry() from
+ * inside any callback returns SIPFLOW_ERR_BAD_STATE. Never delete X or the
+ * context from inside X's callbacks.
  */
 
 /**
@@ -245,17 +252,20 @@ SIPFLOW_API const char *sipflow_log_level_name(int level);
 /**
  * Log callback. |msg| is a NUL-terminated line without a newline, valid only
  * during the call. Messages about network input are rate-limited by the
- * library so that hostile traffic cannot flood the log. @since 0.1
+ * library so that hostile traffic cannot flood the log. |user_data| is the
+ * context's.
+ * @since 0.1; 0.2 moved |user_data| last, as in every callback.
  */
-typedef void (*sipflow_log_cb)(void *user_data, sipflow_log_level level,
-                               const char *msg);
+typedef void (*sipflow_log_cb)(sipflow_log_level level, const char *msg,
+                               void *user_data);
 
 /**
  * Randomness callback: fill |dest| with |len| random bytes. Used for
  * keepalive jitter and STUN transaction ids; it must not fail. The uv adapter
- * provides one backed by libsodium. @since 0.1
+ * provides one backed by libsodium. |user_data| is the context's.
+ * @since 0.1; 0.2 moved |user_data| last, as in every callback.
  */
-typedef void (*sipflow_rand_cb)(void *user_data, uint8_t *dest, size_t len);
+typedef void (*sipflow_rand_cb)(uint8_t *dest, size_t len, void *user_data);
 
 /* ------------------------------------------------------------------------ */
 /* Addresses and flows                                                       */
@@ -277,10 +287,16 @@ SIPFLOW_API const char *sipflow_family_name(int family);
 
 /**
  * A transport address: family, bytes in network order, port in host order.
- * A plain value: no struct sockaddr in the API. @since 0.1
+ * A plain value: no struct sockaddr in the API.
+ *
+ * Enum-valued fields, here and in every public struct, are small unsigned
+ * integers (uint8_t) documented "a sipflow_xxx": the layout stays packed
+ * (a million-entry table pays for every byte); C assigns them to and from
+ * the enum, and C and C++ compare and switch on them, without a cast.
+ * @since 0.1
  */
 typedef struct sipflow_addr {
-  uint8_t family;    /**< sipflow_family */
+  uint8_t family;    /**< a sipflow_family */
   uint8_t bytes[16]; /**< IPv4 in bytes[0..3], IPv6 in bytes[0..15] */
   uint16_t port;     /**< host byte order */
 } sipflow_addr;
@@ -344,7 +360,7 @@ SIPFLOW_API int sipflow_transport_is_stream(int transport);
  * A plain value, copied in. @since 0.1
  */
 typedef struct sipflow_flow_tuple {
-  uint8_t transport;   /**< sipflow_transport */
+  uint8_t transport;   /**< a sipflow_transport */
   sipflow_addr local;  /**< our address the flow uses */
   sipflow_addr remote; /**< the peer's address */
   uint32_t generation; /**< connection generation; 0 for UDP */
@@ -480,8 +496,10 @@ SIPFLOW_API sipflow_tstamp sipflow_ctx_get_expiry(const sipflow_ctx *ctx);
  * Process everything due at or before |now| on every object of the context.
  * Afterwards sipflow_ctx_get_expiry() is later than |now|.
  * @return 0, SIPFLOW_ERR_TIME_BACKWARDS (|now| earlier than a time already
- * passed to this context; nothing is done), or the first error an object's
- * processing returned (the others still ran).
+ * passed to this context; nothing is done), SIPFLOW_ERR_BAD_STATE (called
+ * from inside a callback of the context or of an object on it; nothing is
+ * done), or the first error an object's processing returned (the others
+ * still ran).
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API int sipflow_ctx_handle_expiry(sipflow_ctx *ctx, sipflow_tstamp now);

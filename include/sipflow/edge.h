@@ -77,7 +77,7 @@ typedef enum sipflow_edge_force {
  * are only ever added at the end. @since 0.1
  */
 typedef struct sipflow_edge_facts {
-  /** sipflow_edge_method of the request. */
+  /** A sipflow_edge_method: the request's method. */
   int method;
   /** The To header field has a tag: the request is inside a dialog. */
   uint8_t to_tag;
@@ -95,7 +95,8 @@ typedef struct sipflow_edge_facts {
   uint8_t route_ob;
   /** ... and its URI has a user part: a token to look up. */
   uint8_t route_has_user;
-  /** The result of sipflow_flow_lookup() on that user part. */
+  /** The result of sipflow_flow_lookup() on that user part (0 or a
+   * negative SIPFLOW_ERR_*). */
   int token_result;
   /**
    * The flow the token names (sipflow_flow_info.id), 0 if it names none of
@@ -207,10 +208,10 @@ typedef enum sipflow_edge_reason {
 
 /** The decision. A plain value. @since 0.1 */
 typedef struct sipflow_edge_decision {
-  int action;    /**< sipflow_edge_action */
-  int reason;    /**< sipflow_edge_reason */
-  int header;    /**< sipflow_edge_header for ADD_TOKEN(_OB), else NONE */
-  int direction; /**< sipflow_edge_direction */
+  int action;    /**< a sipflow_edge_action */
+  int reason;    /**< a sipflow_edge_reason */
+  int header;    /**< a sipflow_edge_header: ADD_TOKEN(_OB), else NONE */
+  int direction; /**< a sipflow_edge_direction */
   /** ADD_TOKEN(_OB): the arrival flow, to mint the token of (0 if the host
    * gave none: mint with sipflow_token_mint() from the arrival tuple);
    * ROUTE_FLOW: the flow to send over (0 for a UDP token naming no table
@@ -284,11 +285,12 @@ SIPFLOW_API const char *sipflow_edge_action_name(int action);
  */
 typedef struct sipflow_edge_local {
   /** A host name ("ep1.example.com"), an IPv4 address, or an IPv6 address
-   * with or without brackets. NUL-terminated. */
-  const char *host;
+   * with or without brackets. @since 0.2 a sipflow_str (0.1: NUL-terminated
+   * const char *). */
+  sipflow_str host;
   /** Port; 0 leaves it out. */
   uint16_t port;
-  /** sipflow_transport for ";transport="; 0 leaves it out. */
+  /** A sipflow_transport for ";transport="; 0 leaves it out. */
   uint8_t transport;
 } sipflow_edge_local;
 
@@ -353,7 +355,7 @@ SIPFLOW_API int sipflow_edge_format_uri(const sipflow_edge_local *local,
  * is assumed). Members are only ever added at the end. @since 0.1
  */
 typedef struct sipflow_nat_facts {
-  uint8_t transport;         /**< sipflow_transport the request came on */
+  uint8_t transport;         /**< a sipflow_transport: the request came on */
   sipflow_addr source;       /**< the packet's source address and port */
   sipflow_addr via;          /**< top Via sent-by */
   uint8_t via_rport;         /**< top Via has rport */

@@ -45,8 +45,14 @@ extern "C" {
  * ICMP error make their tokens stale.
  *
  * Callbacks run synchronously inside sipflow_flow_end(). The table is
- * consistent when on_flow_failed runs: the flow is already gone, and the
- * callback may call any flow-table function except sipflow_flow_table_del().
+ * consistent when on_flow_failed runs: the flow is already gone.
+ *
+ * Re-entrancy (docs/guide.md): from inside a callback of this object the
+ * host may call any function of other objects, and on this object only the
+ * functions marked Callback-safe; any other call on it returns
+ * SIPFLOW_ERR_BAD_STATE, and sipflow_ctx_handle_expiry() does too. Every
+ * function of this header but sipflow_flow_table_new() and _del() is
+ * callback-safe.
  */
 
 /** The flow table. Opaque. @since 0.1 */

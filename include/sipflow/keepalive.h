@@ -46,9 +46,13 @@ extern "C" {
  * 280 KiB. No allocation happens per probe. docs/keepalive.md explains the
  * choices.
  *
- * Threading and callbacks as in common.h. From inside this object's
- * callbacks the host may call every function of this header except
- * sipflow_keepalive_del(), including removing the endpoint being reported.
+ * Threading and callbacks as in common.h.
+ * Re-entrancy (docs/guide.md): from inside a callback of this object the
+ * host may call any function of other objects, and on this object only the
+ * functions marked Callback-safe; any other call on it returns
+ * SIPFLOW_ERR_BAD_STATE, and sipflow_ctx_handle_expiry() does too. Every
+ * function of this header but sipflow_keepalive_new() and _del() is
+ * callback-safe, including removing the endpoint being reported.
  */
 
 /** A keepalive scheduler. Opaque. @since 0.1 */
@@ -141,7 +145,7 @@ SIPFLOW_API const char *sipflow_keepalive_removal_name(int removal);
 typedef struct sipflow_keepalive_endpoint {
   sipflow_flow_id flow_id;  /**< nonzero */
   sipflow_flow_tuple tuple; /**< the flow; its transport picks the method */
-  uint8_t method;           /**< sipflow_keepalive_method */
+  uint8_t method;           /**< a sipflow_keepalive_method */
   /**
    * The longest wait between probes (each wait is 80-100% of it), or for
    * PASSIVE the Flow-Timer the UA was told. 0 takes the settings' default
@@ -160,7 +164,7 @@ sipflow_keepalive_endpoint_default(sipflow_keepalive_endpoint *ep);
 
 /** A probe to send, given to send_probe. @since 0.1 */
 typedef struct sipflow_keepalive_probe {
-  uint8_t method;   /**< sipflow_keepalive_method */
+  uint8_t method;   /**< a sipflow_keepalive_method */
   uint32_t attempt; /**< 0 for a first transmission; STUN retransmits 1.. */
   /**
    * The bytes to send on the flow, valid during the call: the CRLF ping, the
@@ -178,9 +182,9 @@ typedef struct sipflow_keepalive_probe {
 
 /** A change of an endpoint's health, given to on_state. @since 0.1 */
 typedef struct sipflow_keepalive_state_change {
-  uint8_t event;               /**< sipflow_keepalive_event */
-  uint8_t old_health;          /**< sipflow_flow_health before */
-  uint8_t health;              /**< sipflow_flow_health now */
+  uint8_t event;               /**< a sipflow_keepalive_event */
+  uint8_t old_health;          /**< a sipflow_flow_health: before */
+  uint8_t health;              /**< a sipflow_flow_health: now */
   uint32_t consecutive_misses; /**< probes missed in a row */
   /** REBOUND: the new XOR-MAPPED-ADDRESS, valid during the call. Else NULL. */
   const sipflow_addr *mapped;
@@ -529,8 +533,8 @@ SIPFLOW_API int sipflow_keepalive_flow_failed(sipflow_keepalive *ka,
  * @since 0.1
  */
 typedef struct sipflow_keepalive_stats {
-  uint8_t method;              /**< the method in use (AUTO resolved) */
-  uint8_t health;              /**< sipflow_flow_health */
+  uint8_t method;              /**< a sipflow_keepalive_method (not AUTO) */
+  uint8_t health;              /**< a sipflow_flow_health */
   uint8_t probe_in_flight;     /**< 1 while a probe awaits its answer */
   uint8_t probing;             /**< 0 while only tentative reasons exist */
   uint32_t consecutive_misses; /**< probes missed in a row now */
@@ -620,7 +624,7 @@ sipflow_keepalive_get_counters_versioned(const sipflow_keepalive *ka,
  * same after a restart. @since 0.1
  */
 typedef struct sipflow_keepalive_saved_reason {
-  uint8_t kind;          /**< sipflow_keepalive_reason_kind */
+  uint8_t kind;          /**< a sipflow_keepalive_reason_kind */
   uint64_t id;           /**< the host's reason id */
   uint64_t expires_unix; /**< seconds since 1970, rounded up */
 } sipflow_keepalive_saved_reason;
@@ -667,19 +671,20 @@ SIPFLOW_API int sipflow_keepalive_import(
 
 /**
  * What an OPTIONS probe is built from. Plain values and strings read only
- * during the call. @since 0.1
+ * during the call; a string with length 0 is absent. @since 0.1 (the
+ * strings are sipflow_str since 0.2)
  */
 typedef struct sipflow_keepalive_options_request {
   uint64_t probe_id;   /**< from the sipflow_keepalive_probe */
-  uint8_t transport;   /**< sipflow_transport of the flow */
+  uint8_t transport;   /**< a sipflow_transport: the flow's */
   sipflow_addr local;  /**< our address: Via sent-by, From and Call-ID host */
   sipflow_addr remote; /**< the peer: Request-URI and To */
-  /** Request-URI instead of sip:remote (a Contact URI); NULL for default. */
-  const char *request_uri;
-  /** Value of a Route header to add (the binding's Path); NULL for none. */
-  const char *route;
-  /** User part of the From URI; NULL for "keepalive". */
-  const char *from_user;
+  /** Request-URI instead of sip:remote (a Contact URI); empty for default. */
+  sipflow_str request_uri;
+  /** Value of a Route header to add (the binding's Path); empty for none. */
+  sipflow_str route;
+  /** User part of the From URI; empty for "keepalive". */
+  sipflow_str from_user;
   /** Max-Forwards. 70 by default; 0 asks the next hop to answer itself
    * (RFC 3261 §11). */
   uint8_t max_forwards;

@@ -51,6 +51,11 @@ extern "C" {
  * Timer: the registrar's deadline is a lower bound of the next expiry (a
  * refreshed binding keeps its old deadline until it comes, then is queued
  * again), so the host's timer may fire with nothing to remove.
+ *
+ * Re-entrancy (docs/guide.md): from inside a callback of this object the
+ * host may call any function of other objects, and on this object only the
+ * functions marked Callback-safe; any other call on it returns
+ * SIPFLOW_ERR_BAD_STATE, and sipflow_ctx_handle_expiry() does too.
  */
 
 /** The registrar: bindings of every AoR on one context. Opaque.
@@ -290,10 +295,10 @@ SIPFLOW_API const char *sipflow_reg_change_name(int change);
  * @param change what happened.
  * @param binding the whole binding (after the change; for removals, as it
  * was). It and its strings are valid only during the call.
- * @param user_data the context's user_data.
+ * @param user_data the registrar's user_data (sipflow_registrar_new()).
  * The callback may call only functions marked callback-safe; it must not
  * delete the registrar or its context.
- * @since 0.1
+ * @since 0.1; 0.2 passes the registrar's own user_data, not the context's.
  */
 typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
                                       sipflow_reg_change change,
@@ -307,8 +312,9 @@ typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
 
 /** Registrar callbacks. New members are only added at the end. @since 0.1 */
 typedef struct sipflow_registrar_callbacks {
-  /** optional: every change to a binding. @since 0.1 */
-  sipflow_reg_change_cb change;
+  /** optional: every change to a binding. @since 0.1 (named change in 0.1)
+   */
+  sipflow_reg_change_cb on_change;
 } sipflow_registrar_callbacks;
 
 /* ------------------------------------------------------------------------ */
@@ -321,6 +327,8 @@ typedef struct sipflow_registrar_callbacks {
  * @param ctx the context; it must outlive the registrar.
  * @param callbacks copied; NULL means none.
  * @param settings copied; NULL means defaults.
+ * @param user_data passed to every callback of this registrar (@since 0.2;
+ * 0.1 passed the context's).
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL preg or ctx, unknown
  * version, settings out of range: min > max, max_contacts or
  * max_contacts_per_request 0 or over 1024, a length limit 0 or over 65535,
@@ -331,12 +339,12 @@ typedef struct sipflow_registrar_callbacks {
 SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_registrar_new_versioned(
     sipflow_registrar **preg, sipflow_ctx *ctx, int callbacks_version,
     const sipflow_registrar_callbacks *callbacks, int settings_version,
-    const sipflow_registrar_settings *settings);
+    const sipflow_registrar_settings *settings, void *user_data);
 /** Create a registrar with this header's struct versions. @since 0.1 */
-#define sipflow_registrar_new(PREG, CTX, CB, SETTINGS)                         \
+#define sipflow_registrar_new(PREG, CTX, CB, SETTINGS, UD)                     \
   sipflow_registrar_new_versioned(                                             \
       (PREG), (CTX), SIPFLOW_REGISTRAR_CALLBACKS_VERSION, (CB),                \
-      SIPFLOW_REGISTRAR_SETTINGS_VERSION, (SETTINGS))
+      SIPFLOW_REGISTRAR_SETTINGS_VERSION, (SETTINGS), (UD))
 
 /**
  * Delete a registrar and every binding, without calling the change
@@ -368,7 +376,9 @@ typedef int (*sipflow_reg_visit_cb)(const sipflow_reg_binding *binding,
  * The visitor may call only callback-safe functions.
  * @return 0, the visitor's nonzero value that stopped the walk,
  * SIPFLOW_ERR_INVALID_ARGUMENT (NULL reg or visit),
- * SIPFLOW_ERR_TIME_BACKWARDS, SIPFLOW_ERR_BAD_STATE (inside a callback).
+ * SIPFLOW_ERR_TIME_BACKWARDS, SIPFLOW_ERR_BAD_STATE (called from inside
+ * this registrar's own callbacks; from another object's callback, such as
+ * the flow table's on_flow_failed, it is allowed).
  * Not callback-safe. @since 0.1
  */
 SIPFLOW_API int sipflow_registrar_foreach(sipflow_registrar *reg,

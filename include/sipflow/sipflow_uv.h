@@ -38,7 +38,7 @@ SIPFLOW_API sipflow_tstamp sipflow_uv_now(void);
  * A sipflow_rand_cb backed by libsodium's randombytes_buf(); pass it as the
  * context's `rand` callback. |user_data| is unused. @since 0.1
  */
-SIPFLOW_API void sipflow_uv_rand(void *user_data, uint8_t *dest, size_t len);
+SIPFLOW_API void sipflow_uv_rand(uint8_t *dest, size_t len, void *user_data);
 
 /**
  * Fill |settings->hash_key| with random bytes (libsodium), so that hash

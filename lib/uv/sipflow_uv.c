@@ -13,7 +13,7 @@
 
 sipflow_tstamp sipflow_uv_now(void) { return uv_hrtime(); }
 
-void sipflow_uv_rand(void *user_data, uint8_t *dest, size_t len) {
+void sipflow_uv_rand(uint8_t *dest, size_t len, void *user_data) {
   (void)user_data;
   randombytes_buf(dest, len);
 }

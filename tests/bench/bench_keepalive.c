@@ -29,7 +29,7 @@ static uint64_t next64(void) {
   return rng * 0x2545F4914F6CDD1Dull;
 }
 
-static void fast_rand(void *ud, uint8_t *dest, size_t len) {
+static void fast_rand(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   while (len >= 8) {
     uint64_t r = next64();

@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
   fail_alloc_init(&fa);
   sipflow_registrar_settings_default(&set);
   if (sipflow_ctx_new(&ctx, NULL, NULL, &fa.mem, NULL) != 0 ||
-      sipflow_registrar_new(&reg, ctx, NULL, &set) != 0) {
+      sipflow_registrar_new(&reg, ctx, NULL, &set, NULL) != 0) {
     fprintf(stderr, "setup failed\n");
     return 1;
   }

@@ -46,7 +46,7 @@ static void apply(const sipflow_change *c) {
   int rv;
   if (sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL) != 0 ||
       sipflow_ctx_handle_expiry(ctx, NOW) != 0 ||
-      sipflow_registrar_new(&reg, ctx, NULL, NULL) != 0 ||
+      sipflow_registrar_new(&reg, ctx, NULL, NULL, NULL) != 0 ||
       sipflow_keyring_new(&kr, ctx) != 0 ||
       sipflow_keepalive_new(&ka, ctx, &kcb, NULL, NULL) != 0)
     abort();

@@ -58,7 +58,7 @@ static void setup(void) {
   if (sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL) != 0 ||
       sipflow_keyring_new(&kr, ctx) != 0 ||
       sipflow_keyring_add(kr, 1, key, sizeof(key)) != 0 ||
-      sipflow_registrar_new(&reg, ctx, NULL, NULL) != 0 ||
+      sipflow_registrar_new(&reg, ctx, NULL, NULL, NULL) != 0 ||
       sipflow_registrar_set_gruu(reg, kr) != 0)
     abort();
   add("sip:a1@198.51.100.7;ob",

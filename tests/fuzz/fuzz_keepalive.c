@@ -159,7 +159,7 @@ typedef struct host {
 
 static host H;
 
-static void h_rand(void *ud, uint8_t *dest, size_t len) {
+static void h_rand(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   for (size_t i = 0; i < len; i++) {
     H.seed = H.seed * 6364136223846793005ull + 1442695040888963407ull;

@@ -20,8 +20,8 @@ static int inside(sipflow_str s, const char *lo, size_t n) {
   return !s.ptr || (s.ptr >= lo && s.ptr + s.len <= lo + n);
 }
 
-static int inside_either(sipflow_str s, const char *a, size_t an,
-                         const char *b, size_t bn) {
+static int inside_either(sipflow_str s, const char *a, size_t an, const char *b,
+                         size_t bn) {
   return inside(s, a, an) || inside(s, b, bn);
 }
 
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (n == 0 || sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL) != 0)
     return 0;
-  if (sipflow_registrar_new(&reg, ctx, NULL, NULL) != 0) {
+  if (sipflow_registrar_new(&reg, ctx, NULL, NULL, NULL) != 0) {
     sipflow_ctx_del(ctx);
     return 0;
   }

@@ -375,7 +375,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   settings(&i, &s);
   if (sipflow_ctx_new(&w.ctx, NULL, NULL, &mem, &w) != 0)
     return 0;
-  if (sipflow_registrar_new(&w.reg, w.ctx, &cb, &s) != 0) {
+  if (sipflow_registrar_new(&w.reg, w.ctx, &cb, &s, &w) != 0) {
     sipflow_ctx_del(w.ctx);
     CHECK(fm.live == 0);
     return 0;

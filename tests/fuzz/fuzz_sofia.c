@@ -111,7 +111,7 @@ static void do_register(msg_t *msg, uint8_t policy) {
   set.path_ob = (sipflow_reg_path_ob)((policy >> 3) % 3);
   if (sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL) != 0)
     return;
-  if (sipflow_registrar_new(&reg, ctx, NULL, &set) == 0) {
+  if (sipflow_registrar_new(&reg, ctx, NULL, &set, NULL) == 0) {
     answer(reg, &f, msg, now);
     f.req.cseq++; /* the refresh */
     answer(reg, &f, msg, now + SIPFLOW_SECONDS);

@@ -42,6 +42,8 @@ typedef struct ka_rec {
   int removed_why;
   sipflow_tstamp removed_at;
   sipflow_flow_id remove_in_state; /* remove this flow from on_state */
+  int expiry_in_state; /* call sipflow_ctx_handle_expiry() from on_state */
+  int expiry_rv;       /* what it returned */
 } ka_rec;
 
 static ka_rec R;
@@ -50,7 +52,7 @@ static sipflow_keepalive *ka;
 static sipflow_tstamp now;
 static uint64_t rand_state = 88172645463325252ull;
 
-static inline void ka_rand(void *ud, uint8_t *dest, size_t len) {
+static inline void ka_rand(uint8_t *dest, size_t len, void *ud) {
   (void)ud;
   for (size_t i = 0; i < len; i++) {
     rand_state ^= rand_state << 13;
@@ -101,6 +103,8 @@ static void on_state(sipflow_keepalive *k, sipflow_flow_id flow,
   if (R.nstate < 256)
     R.events[R.nstate] = ch->event;
   R.nstate++;
+  if (R.expiry_in_state)
+    R.expiry_rv = sipflow_ctx_handle_expiry(ctx, now);
   if (R.remove_in_state == flow)
     cr_assert_eq(sipflow_keepalive_remove(k, flow, now), 0);
 }

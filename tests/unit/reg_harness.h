@@ -76,7 +76,7 @@ static inline int harness_open(harness *h, int defaults) {
   rv = sipflow_ctx_new(&h->ctx, NULL, NULL, &h->fa.mem, h);
   if (rv)
     return rv;
-  rv = sipflow_registrar_new(&h->reg, h->ctx, &cb, &h->set);
+  rv = sipflow_registrar_new(&h->reg, h->ctx, &cb, &h->set, h);
   if (rv) {
     sipflow_ctx_del(h->ctx);
     h->ctx = NULL;

@@ -60,7 +60,7 @@ static void node_open(node *n, sipflow_tstamp now, uint64_t unix_s) {
   n->unix_s = unix_s;
   sipflow_registrar_settings_default(&set);
   cr_assert_eq(sipflow_ctx_new(&n->ctx, NULL, NULL, &n->fa.mem, n), 0);
-  cr_assert_eq(sipflow_registrar_new(&n->reg, n->ctx, &cb, &set), 0);
+  cr_assert_eq(sipflow_registrar_new(&n->reg, n->ctx, &cb, &set, n), 0);
 }
 
 static void node_close(node *n) {

@@ -151,7 +151,7 @@ typedef struct log_rec {
   char last[256];
 } log_rec;
 
-static void rec_log(void *ud, sipflow_log_level level, const char *msg) {
+static void rec_log(sipflow_log_level level, const char *msg, void *ud) {
   log_rec *r = ud;
   r->lines++;
   r->last_level = level;
@@ -213,7 +213,7 @@ Test(ctx, suppressed_lines_are_summarised_on_the_timer_when_no_line_follows) {
   sipflow_ctx_del(ctx);
 }
 
-static void counting_rand(void *ud, uint8_t *dest, size_t len) {
+static void counting_rand(uint8_t *dest, size_t len, void *ud) {
   uint64_t *state = ud;
   for (size_t i = 0; i < len; i++) {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;

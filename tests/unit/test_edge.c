@@ -245,7 +245,8 @@ Test(edge, path_and_record_route_values_are_formatted_per_rfc) {
        "<sip:" TOK "@h:65535;lr>"},
   };
   for (size_t i = 0; i < sizeof(rows_fmt) / sizeof(rows_fmt[0]); i++) {
-    sipflow_edge_local l = {rows_fmt[i].host, rows_fmt[i].port,
+    sipflow_edge_local l = {{rows_fmt[i].host, strlen(rows_fmt[i].host)},
+                            rows_fmt[i].port,
                             rows_fmt[i].transport};
     char buf[256];
     size_t len = 0;
@@ -280,7 +281,8 @@ Test(edge, format_refuses_what_would_break_the_header) {
       {"unknown flag", "h", 0, TOK, 0x80},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    sipflow_edge_local l = {bad[i].host, 5060, bad[i].transport};
+    sipflow_edge_local l = {
+        {bad[i].host, strlen(bad[i].host)}, 5060, bad[i].transport};
     char buf[256];
     cr_expect_eq(sipflow_edge_format_uri(&l, bad[i].token, strlen(bad[i].token),
                                          bad[i].flags, buf, sizeof(buf), NULL),
@@ -289,7 +291,7 @@ Test(edge, format_refuses_what_would_break_the_header) {
 }
 
 Test(edge, format_reports_a_small_buffer_exactly) {
-  sipflow_edge_local l = {"192.0.2.1", 5060, SIPFLOW_TRANSPORT_TCP};
+  sipflow_edge_local l = {{"192.0.2.1", 9}, 5060, SIPFLOW_TRANSPORT_TCP};
   const char *want = "<sip:" TOK "@192.0.2.1:5060;transport=tcp;lr;ob>";
   char buf[256];
   size_t need = strlen(want);
@@ -315,7 +317,7 @@ Test(edge, a_minted_token_formats_without_escaping) {
   sipflow_keyring *kr;
   uint8_t key[SIPFLOW_TOKEN_KEY_LEN] = {0};
   sipflow_flow_tuple t;
-  sipflow_edge_local l = {"::1", 5060, SIPFLOW_TRANSPORT_TCP};
+  sipflow_edge_local l = {{"::1", 3}, 5060, SIPFLOW_TRANSPORT_TCP};
   char tok[SIPFLOW_TOKEN_BUFLEN], buf[160];
   size_t len;
   memset(&t, 0, sizeof(t));

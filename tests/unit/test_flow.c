@@ -22,6 +22,8 @@ typedef struct recorder {
   char token[SIPFLOW_TOKEN_BUFLEN];
   /* a flow to end from inside the callback, 0 for none */
   sipflow_flow_id end_inside;
+  int expiry_in_callback; /* 1: try sipflow_ctx_handle_expiry() inside */
+  int expiry_rv;
 } recorder;
 
 static fail_alloc fa;
@@ -42,6 +44,8 @@ static void on_failed(sipflow_flow_table *t, const sipflow_flow_info *flow,
   if (r->token[0])
     r->lookup_in_callback =
         sipflow_flow_lookup(t, r->token, strlen(r->token), NULL);
+  if (r->expiry_in_callback)
+    r->expiry_rv = sipflow_ctx_handle_expiry(ctx, now + 2);
   if (r->end_inside) {
     sipflow_flow_id id = r->end_inside;
     r->end_inside = 0;
@@ -250,6 +254,22 @@ Test(flow, ending_a_flow_reports_it_and_its_token_goes_stale) {
                SIPFLOW_ERR_NOT_FOUND);
   cr_expect_eq(rec.calls, 1, "reported once");
   cr_expect_eq(sipflow_flow_count(ft), 0);
+}
+
+Test(flow, inside_its_callback_only_callback_safe_calls_are_taken) {
+  /* docs/guide.md, re-entrancy: inside on_flow_failed the table's
+   * callback-safe calls work (ending another flow); the context's
+   * handle_expiry, which is not, gives BAD_STATE and does nothing. */
+  sipflow_flow_tuple a = tcp(1), b = tcp(2);
+  sipflow_flow_id ia = add(&a, 1), ib = add(&b, 2);
+  rec.expiry_in_callback = 1;
+  rec.end_inside = ib;
+  cr_assert_eq(sipflow_flow_end(ft, ia, SIPFLOW_FLOW_END_RESET, now), 0);
+  cr_expect_eq(rec.calls, 2);
+  cr_expect_eq(rec.expiry_rv, SIPFLOW_ERR_BAD_STATE);
+  cr_expect_eq(rec.flows[1].id, ib, "the other flow ended from inside");
+  rec.expiry_in_callback = 0;
+  cr_expect_eq(sipflow_ctx_handle_expiry(ctx, now + 2), 0, "outside: taken");
 }
 
 Test(flow, every_end_reason_fires_the_callback) {

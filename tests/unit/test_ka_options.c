@@ -8,6 +8,9 @@
 
 #include "sipflow/keepalive.h"
 
+/* A string literal as a sipflow_str. */
+#define LIT(s) ((sipflow_str){(s), sizeof(s) - 1})
+
 static sipflow_keepalive_options_request
 req_for(int transport, const char *local, const char *remote) {
   sipflow_keepalive_options_request r;
@@ -53,9 +56,9 @@ Test(ka_options, stream_request_names_its_transport_and_takes_overrides) {
   cr_expect_null(strstr(buf, "rport"));
   /* A registrar pinging through an edge: the Contact URI and the Path as
    * Route (Kamailio #2447), Max-Forwards 0 for the next hop (RFC 3261 §11). */
-  r.request_uri = "sip:alice@10.0.0.5:5062;ob";
-  r.route = "<sip:edge.example.com;lr>";
-  r.from_user = "ping";
+  r.request_uri = LIT("sip:alice@10.0.0.5:5062;ob");
+  r.route = LIT("<sip:edge.example.com;lr>");
+  r.from_user = LIT("ping");
   r.max_forwards = 0;
   cr_assert_eq(sipflow_keepalive_options_build(&r, buf, sizeof(buf), &len), 0);
   buf[len] = 0;
@@ -72,10 +75,10 @@ Test(ka_options, bad_requests_and_small_buffers_are_refused) {
   size_t len;
   cr_expect_eq(sipflow_keepalive_options_build(&r, buf, 100, &len),
                SIPFLOW_ERR_BUFFER_TOO_SMALL);
-  r.route = "<sip:x>\r\nEvil: 1";
+  r.route = LIT("<sip:x>\r\nEvil: 1");
   cr_expect_eq(sipflow_keepalive_options_build(&r, buf, sizeof(buf), &len),
                SIPFLOW_ERR_INVALID_ARGUMENT);
-  r.route = NULL;
+  r.route = (sipflow_str){NULL, 0};
   r.transport = 0;
   cr_expect_eq(sipflow_keepalive_options_build(&r, buf, sizeof(buf), &len),
                SIPFLOW_ERR_INVALID_ARGUMENT);
@@ -135,15 +138,18 @@ static int reference(const sipflow_keepalive_options_request *r, char *out,
              sipflow_transport_name(r->transport));
   return snprintf(
       out, cap,
-      "OPTIONS %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKsfka%016llx%s"
-      "\r\n%s%s%sMax-Forwards: %u\r\nFrom: <sip:%s@%s>;tag=sfka%016llx\r\n"
+      "OPTIONS %.*s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKsfka%016llx%s"
+      "\r\n%s%.*s%sMax-Forwards: %u\r\nFrom: <sip:%.*s@%s>;tag=sfka%016llx\r\n"
       "To: <sip:%s>\r\nCall-ID: sfka%016llx@%s\r\nCSeq: 1 OPTIONS\r\n"
       "Content-Length: 0\r\n\r\n",
-      r->request_uri ? r->request_uri : ruri, via[r->transport], local, id,
-      r->transport == SIPFLOW_TRANSPORT_UDP ? ";rport" : "",
-      r->route ? "Route: " : "", r->route ? r->route : "",
-      r->route ? "\r\n" : "", (unsigned)r->max_forwards,
-      r->from_user ? r->from_user : "keepalive", local, id, remote, id, local);
+      r->request_uri.len ? (int)r->request_uri.len : (int)strlen(ruri),
+      r->request_uri.len ? r->request_uri.ptr : ruri, via[r->transport], local,
+      id, r->transport == SIPFLOW_TRANSPORT_UDP ? ";rport" : "",
+      r->route.len ? "Route: " : "", (int)r->route.len,
+      r->route.len ? r->route.ptr : "", r->route.len ? "\r\n" : "",
+      (unsigned)r->max_forwards, r->from_user.len ? (int)r->from_user.len : 9,
+      r->from_user.len ? r->from_user.ptr : "keepalive", local, id, remote, id,
+      local);
 }
 
 Test(ka_options, the_text_is_what_the_format_string_wrote) {
@@ -171,9 +177,9 @@ Test(ka_options, the_text_is_what_the_format_string_wrote) {
     r.probe_id = rows[i].id;
     r.max_forwards = (uint8_t)(i * 60);
     if (i == 2) {
-      r.route = "<sip:edge.example.com;lr>";
-      r.from_user = "ping";
-      r.request_uri = "sip:alice@10.0.0.5:5062;ob";
+      r.route = LIT("<sip:edge.example.com;lr>");
+      r.from_user = LIT("ping");
+      r.request_uri = LIT("sip:alice@10.0.0.5:5062;ob");
     }
     n = reference(&r, want, sizeof(want));
     cr_assert_eq(sipflow_keepalive_options_build(&r, got, sizeof(got), &len), 0,

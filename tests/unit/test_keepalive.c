@@ -269,6 +269,20 @@ Test(keepalive, removing_the_endpoint_inside_its_state_callback_is_safe,
   cr_expect_eq(sipflow_keepalive_count(ka), 1);
 }
 
+Test(keepalive, inside_its_callback_only_callback_safe_calls_are_taken,
+     .init = fixture_plain, .fini = ka_teardown) {
+  /* docs/guide.md, re-entrancy: every keepalive function is callback-safe
+   * (removing the endpoint works, above); the context's handle_expiry is not
+   * and gives BAD_STATE from inside on_state. */
+  cr_assert_eq(add(1, SIPFLOW_TRANSPORT_TCP, 0, 30 * S), 0);
+  R.expiry_in_state = 1;
+  R.remove_in_state = 1;
+  ka_run_until(now + 10 * S);
+  cr_expect_eq(R.nstate, 1);
+  cr_expect_eq(R.expiry_rv, SIPFLOW_ERR_BAD_STATE);
+  cr_expect_eq(sipflow_keepalive_count(ka), 0);
+}
+
 /* ---- STUN
  * ------------------------------------------------------------------------- */
 
@@ -688,7 +702,7 @@ Test(keepalive, deadlines_near_and_far_fire_exactly_on_time,
     sipflow_keepalive_endpoint ep = ka_ep(i, SIPFLOW_TRANSPORT_UDP, 0, 0);
     uint64_t r;
     uint8_t b[8];
-    ka_rand(NULL, b, 8);
+    ka_rand(b, 8, NULL);
     memcpy(&r, b, 8);
     sipflow_duration wait = MS + (r % (1ull << (20 + r % 35))) + i;
     due[i] = t0 + wait;

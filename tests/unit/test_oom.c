@@ -156,7 +156,7 @@ static int stack_new(stack *s, fail_alloc *fa) {
       (rv = sipflow_flow_table_new(&s->ft, s->ctx, s->kr, NULL, NULL, NULL)) !=
           0 ||
       (rv = sipflow_keepalive_new(&s->ka, s->ctx, &kcb, NULL, NULL)) != 0 ||
-      (rv = sipflow_registrar_new(&s->reg, s->ctx, NULL, NULL)) != 0 ||
+      (rv = sipflow_registrar_new(&s->reg, s->ctx, NULL, NULL, NULL)) != 0 ||
       (rv = sipflow_framer_new(&s->fr, &fa->mem, 0)) != 0) {
     cr_assert_eq(rv, SIPFLOW_ERR_NOMEM, "%s", sipflow_err_name(rv));
     stack_del(s);
@@ -362,7 +362,7 @@ static int changes_scenario(fail_alloc *fa) {
   int nomem = 0, rv, result = 0;
   if (sipflow_ctx_new(&c, NULL, NULL, &fa->mem, NULL) != 0)
     return 0;
-  if (sipflow_registrar_new(&reg, c, NULL, NULL) != 0 ||
+  if (sipflow_registrar_new(&reg, c, NULL, NULL, NULL) != 0 ||
       sipflow_keepalive_new(&k, c, &kcb, NULL, NULL) != 0)
     goto out;
   for (uint32_t i = 0; i < 40; i++) {

@@ -198,7 +198,7 @@ Test(reg_text, answer_of_an_outbound_registration) {
   cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL), 0);
   sipflow_registrar_settings_default(&s);
   s.flow_timer = 120;
-  cr_assert_eq(sipflow_registrar_new(&reg, ctx, NULL, &s), 0);
+  cr_assert_eq(sipflow_registrar_new(&reg, ctx, NULL, &s, NULL), 0);
   const sipflow_reg_result *res = register_one(
       reg,
       "<sip:bob@192.0.2.4;transport=tcp;ob>;expires=600;reg-id=1;q=0.5;"
@@ -235,9 +235,9 @@ Test(reg_text, answer_echoes_path_and_lists_unknown_require_tags) {
   sipflow_reg_request req;
   char buf[1024];
   static const sipflow_str path[] = {{"<sip:edge2@e2;lr>", 17},
-                                         {"sip:tok@e1;lr;ob", 16}};
+                                     {"sip:tok@e1;lr;ob", 16}};
   cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, NULL), 0);
-  cr_assert_eq(sipflow_registrar_new(&reg, ctx, NULL, NULL), 0);
+  cr_assert_eq(sipflow_registrar_new(&reg, ctx, NULL, NULL, NULL), 0);
   const sipflow_reg_result *res =
       register_one(reg, "<sip:bob@10.0.0.1>;expires=60", SIPFLOW_REG_OPT_PATH,
                    path, 2, &req);

@@ -830,7 +830,7 @@ Test(registrar, a_binding_moving_over_many_flows_leaves_one_keepalive) {
   kcb.send_probe = ka_host_send;
   sipflow_registrar_settings_default(&rs);
   cr_assert_eq(sipflow_ctx_new(&ctx, NULL, NULL, NULL, &k), 0);
-  cr_assert_eq(sipflow_registrar_new(&reg, ctx, &rcb, &rs), 0);
+  cr_assert_eq(sipflow_registrar_new(&reg, ctx, &rcb, &rs, &k), 0);
   cr_assert_eq(sipflow_keepalive_new(&k.ka, ctx, &kcb, NULL, &k), 0);
   for (uint32_t i = 1; i <= 1000; i++) {
     req_init(&r, AOR, "c", i);
@@ -1438,7 +1438,7 @@ Test(registrar, mutating_calls_from_a_callback_are_refused) {
   h.now = T0;
   reentry = &h;
   cr_assert_eq(sipflow_ctx_new(&h.ctx, NULL, NULL, &h.fa.mem, &h), 0);
-  cr_assert_eq(sipflow_registrar_new(&h.reg, h.ctx, &cb, NULL), 0);
+  cr_assert_eq(sipflow_registrar_new(&h.reg, h.ctx, &cb, NULL, &h), 0);
   req_init(&r, AOR, "c1", 1);
   req_contact(&r, U1);
   cr_expect_eq(sipflow_registrar_process(h.reg, &r.req, h.now, &res), 0);
@@ -1518,16 +1518,17 @@ Test(registrar, settings_out_of_range_are_refused) {
       s.max_expires = 0;
       break;
     }
-    cr_expect_eq(sipflow_registrar_new(&reg, ctx, NULL, &s),
+    cr_expect_eq(sipflow_registrar_new(&reg, ctx, NULL, &s, NULL),
                  SIPFLOW_ERR_INVALID_ARGUMENT, "case %d", i);
     cr_expect_null(reg);
   }
-  cr_expect_eq(sipflow_registrar_new(&reg, NULL, NULL, NULL),
+  cr_expect_eq(sipflow_registrar_new(&reg, NULL, NULL, NULL, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT);
-  cr_expect_eq(sipflow_registrar_new_versioned(&reg, ctx, 5, NULL, 1, NULL),
-               0); /* a version with no struct given is ignored */
+  cr_expect_eq(
+      sipflow_registrar_new_versioned(&reg, ctx, 5, NULL, 1, NULL, NULL),
+      0); /* a version with no struct given is ignored */
   sipflow_registrar_del(reg);
-  cr_expect_eq(sipflow_registrar_new_versioned(&reg, ctx, 1, NULL, 5, &s),
+  cr_expect_eq(sipflow_registrar_new_versioned(&reg, ctx, 1, NULL, 5, &s, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT);
   sipflow_ctx_del(ctx);
 }
@@ -1583,7 +1584,7 @@ Test(registrar, every_allocation_failure_is_survived) {
     sipflow_registrar_callbacks cb = {on_change};
     cr_assert_eq(sipflow_ctx_new(&h.ctx, NULL, NULL, &h.fa.mem, &h), 0);
     fail_alloc_arm(&h.fa, n, 0);
-    int rv = sipflow_registrar_new(&h.reg, h.ctx, &cb, &h.set);
+    int rv = sipflow_registrar_new(&h.reg, h.ctx, &cb, &h.set, &h);
     if (rv != 0) {
       cr_expect_eq(rv, SIPFLOW_ERR_NOMEM);
       sipflow_ctx_del(h.ctx);

@@ -299,7 +299,7 @@ typedef struct reg_world {
 static void world_new(reg_world *w, const sipflow_registrar_settings *set) {
   memset(w, 0, sizeof(*w));
   cr_assert_eq(sipflow_ctx_new(&w->ctx, NULL, NULL, NULL, NULL), 0);
-  cr_assert_eq(sipflow_registrar_new(&w->reg, w->ctx, NULL, set), 0);
+  cr_assert_eq(sipflow_registrar_new(&w->reg, w->ctx, NULL, set, NULL), 0);
   w->now = 1000 * SIPFLOW_SECONDS;
 }
 
@@ -747,7 +747,7 @@ Test(sofia, edge_facts_of_a_register_with_reg_id) {
 Test(sofia, token_headers_go_on_top_and_serialise) {
   msg_t *msg = parse_ok(outbound_register);
   sip_t *sip = sip_object(msg);
-  sipflow_edge_local local = {"192.0.2.10", 5060, SIPFLOW_TRANSPORT_TCP};
+  sipflow_edge_local local = {{"192.0.2.10", 10}, 5060, SIPFLOW_TRANSPORT_TCP};
   char *s;
   cr_assert_eq(sipflow_sofia_add_token_header(msg, SIPFLOW_EDGE_HEADER_PATH,
                                               &local, "AbC-_9", 6,

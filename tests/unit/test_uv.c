@@ -154,8 +154,8 @@ Test(uv, timer_slack_handles_close_deadlines_in_one_callback) {
 Test(uv, rand_and_hash_key_come_from_libsodium) {
   uint8_t a[32] = {0}, b[32] = {0};
   sipflow_ctx_settings s;
-  sipflow_uv_rand(NULL, a, sizeof(a));
-  sipflow_uv_rand(NULL, b, sizeof(b));
+  sipflow_uv_rand(a, sizeof(a), NULL);
+  sipflow_uv_rand(b, sizeof(b), NULL);
   cr_expect_neq(memcmp(a, b, sizeof(a)), 0);
   sipflow_ctx_settings_default(&s);
   cr_assert_eq(sipflow_uv_settings_randomize(&s), 0);

@@ -116,7 +116,8 @@ static size_t build_options(ping *p, const sipflow_keepalive_probe *probe,
   req.transport = p->tuple.transport;
   req.local = p->tuple.local;
   req.remote = p->tuple.remote;
-  req.request_uri = p->args.uri;
+  req.request_uri.ptr = p->args.uri;
+  req.request_uri.len = strlen(p->args.uri);
   return sipflow_keepalive_options_build(&req, buf, cap, &len) == 0 ? len : 0;
 }
 
@@ -272,7 +273,7 @@ static void on_sigint(uv_signal_t *h, int signum) {
   ping_finish(h->data);
 }
 
-static void on_log(void *ud, sipflow_log_level level, const char *msg) {
+static void on_log(sipflow_log_level level, const char *msg, void *ud) {
   (void)ud;
   (void)level;
   fprintf(stderr, "sipflow-ping: %s\n", msg);

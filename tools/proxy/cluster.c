@@ -97,7 +97,8 @@ static int own_path(px *p, const sipflow_reg_binding *b, char *buf, size_t cap,
     return -1;
   px_advertise(p, b->flow.transport, b->flow.local.family, host, sizeof(host),
                &port);
-  local.host = host;
+  local.host.ptr = host;
+  local.host.len = strlen(host);
   local.port = port;
   local.transport = b->flow.transport;
   if (sipflow_edge_format_uri(&local, token, tlen, SIPFLOW_EDGE_URI_OB, buf,

@@ -158,8 +158,10 @@ static int send_path_probe(px *p, sipflow_flow_id flow,
   req.transport = (uint8_t)e->transport;
   req.local = probe->tuple->local;
   req.remote = e->dst;
-  req.request_uri = e->uri;
-  req.route = e->path;
+  req.request_uri.ptr = e->uri;
+  req.request_uri.len = strlen(e->uri);
+  req.route.ptr = e->path;
+  req.route.len = strlen(e->path);
   /* An Outbound flow is the edge's to watch: it answers for it. Any
    * other contact is asked itself, through the edge. */
   req.max_forwards = e->outbound ? 0 : 70;

@@ -91,6 +91,6 @@ void px_log_net(px *p, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
-void px_sipflow_log(void *ud, sipflow_log_level level, const char *msg) {
+void px_sipflow_log(sipflow_log_level level, const char *msg, void *ud) {
   px_log(ud, (int)level, "libsipflow: %s", msg);
 }

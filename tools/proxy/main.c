@@ -192,7 +192,7 @@ static int make_objects(px *p) {
       rs.dead_flow = SIPFLOW_REG_DEAD_FLOW_SHORTEN;
       rs.dead_flow_expires = (uint32_t)p->cfg.dead_contact_expire;
     }
-    rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs);
+    rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs, p);
     /* GRUUs (RFC 5627) for the UAs that ask: temporary ones are minted
      * with the token ring, so they live as long as the stored ring
      * (--state, --token-key) and verify on every node sharing it. */

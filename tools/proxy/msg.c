@@ -228,7 +228,7 @@ int px_reply(px *p, sipflow_flow_id flow, msg_t *req, int status,
 
 void px_new_branch(px *p, char *buf, size_t len) {
   uint8_t r[8];
-  sipflow_uv_rand(NULL, r, sizeof(r));
+  sipflow_uv_rand(r, sizeof(r), NULL);
   snprintf(buf, len, PX_BRANCH_MAGIC "sf%02x%02x%02x%02x%02x%02x%llx", r[0],
            r[1], r[2], r[3], r[4], r[5],
            (unsigned long long)++p->branch_counter);

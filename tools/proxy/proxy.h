@@ -245,7 +245,7 @@ void px_log(px *p, int level, const char *fmt, ...)
 /* Rate-limited: for anything caused by network input. */
 void px_log_net(px *p, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void px_sipflow_log(void *ud, sipflow_log_level level, const char *msg);
+void px_sipflow_log(sipflow_log_level level, const char *msg, void *ud);
 /* At shutdown: close the summary timer. */
 void px_log_stop(px *p);
 

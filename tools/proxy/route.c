@@ -116,7 +116,8 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
     t = p->cfg.have_registrar ? p->cfg.registrar.transport
                               : SIPFLOW_TRANSPORT_UDP;
   px_advertise(p, t, info.tuple.local.family, host, sizeof(host), &port);
-  local.host = host;
+  local.host.ptr = host;
+  local.host.len = strlen(host);
   local.port = port;
   local.transport = (uint8_t)t;
   return sipflow_sofia_add_token_header(

@@ -932,7 +932,7 @@ void px_txn_init(px *p) {
     exit(1);
   }
   t->p = p;
-  sipflow_uv_rand(NULL, (uint8_t *)&hash_seed, sizeof(hash_seed));
+  sipflow_uv_rand((uint8_t *)&hash_seed, sizeof(hash_seed), NULL);
   t->nslots = STRANS_SLOTS_MIN;
   uv_timer_init(p->loop, &t->timer);
   t->timer.data = p;

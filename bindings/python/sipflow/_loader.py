@@ -144,6 +144,7 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
             _P(S.registrar_callbacks),
             c_int,
             _P(S.registrar_settings),
+            _vp,
         ],
     ),
     "sipflow_registrar_del": (None, [_vp]),

@@ -11,6 +11,7 @@ binding passes them to the ``_versioned`` functions exactly as the C macros
 do.
 """
 
+import ctypes
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -26,6 +27,7 @@ from ctypes import (
     c_uint64,
     c_void_p,
 )
+from typing import Optional
 
 # Version macros (common.h, flow.h, edge.h, registrar.h, keepalive.h).
 CTX_CALLBACKS_VERSION = 1
@@ -104,8 +106,8 @@ class flow_tuple(Structure):
     ]
 
 
-log_cb = CFUNCTYPE(None, c_void_p, c_enum, c_char_p)
-rand_cb = CFUNCTYPE(None, c_void_p, POINTER(c_uint8), c_size_t)
+log_cb = CFUNCTYPE(None, c_enum, c_char_p, c_void_p)
+rand_cb = CFUNCTYPE(None, POINTER(c_uint8), c_size_t, c_void_p)
 
 
 class ctx_callbacks(Structure):
@@ -193,9 +195,27 @@ class edge_decision(Structure):
     ]
 
 
+class str_(Structure):
+    # ptr is not NUL-terminated: read it with ctypes.string_at(ptr, len).
+    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
+
+
+def str_set(target: "str_", raw: Optional[bytes]) -> object:
+    """Point ``target`` at a copy of ``raw`` (None or b"": absent) and return
+    the buffer, which the caller keeps alive while the C side reads it."""
+    if not raw:
+        target.ptr = None
+        target.len = 0
+        return None
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    target.ptr = ctypes.addressof(buf)
+    target.len = len(raw)
+    return buf
+
+
 class edge_local(Structure):
     _fields_ = [
-        ("host", c_char_p),
+        ("host", str_),
         ("port", c_uint16),
         ("transport", c_uint8),
     ]
@@ -213,11 +233,6 @@ class nat_facts(Structure):
 
 
 # --- registrar.h ------------------------------------------------------------
-
-
-class str_(Structure):
-    # ptr is not NUL-terminated: read it with ctypes.string_at(ptr, len).
-    _fields_ = [("ptr", c_void_p), ("len", c_size_t)]
 
 
 class registrar_settings(Structure):
@@ -284,7 +299,7 @@ reg_visit_cb = CFUNCTYPE(c_int, POINTER(reg_binding), c_void_p)
 
 
 class registrar_callbacks(Structure):
-    _fields_ = [("change", reg_change_cb)]
+    _fields_ = [("on_change", reg_change_cb)]
 
 
 class reg_contact(Structure):
@@ -484,9 +499,9 @@ class keepalive_options_request(Structure):
         ("transport", c_uint8),
         ("local", addr),
         ("remote", addr),
-        ("request_uri", c_char_p),
-        ("route", c_char_p),
-        ("from_user", c_char_p),
+        ("request_uri", str_),
+        ("route", str_),
+        ("from_user", str_),
         ("max_forwards", c_uint8),
     ]
 

@@ -102,11 +102,11 @@ class Context(Live):
 
     # -- callbacks ----------------------------------------------------------
 
-    def _on_log(self, _ud: Optional[int], level: int, msg: bytes) -> None:
+    def _on_log(self, level: int, msg: bytes, _ud: Optional[int]) -> None:
         if self.log is not None:
             self.log(LogLevel(level), msg.decode("utf-8", "replace"))
 
-    def _on_rand(self, _ud: Optional[int], dest: Any, n: int) -> None:
+    def _on_rand(self, dest: Any, n: int, _ud: Optional[int]) -> None:
         # The C callback must not fail: whatever happens, n bytes are
         # written (zeros if the Python callable raised or came up short).
         ctypes.memset(dest, 0, n)

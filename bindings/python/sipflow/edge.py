@@ -194,7 +194,7 @@ def format_uri(
     """
     local = S.edge_local()
     hostb = host.encode()
-    local.host = hostb
+    keep = S.str_set(local.host, hostb)
     local.port = port
     local.transport = 0 if transport is None else int(Transport.parse(transport))
     tok = b"" if token is None else token.encode()
@@ -207,6 +207,7 @@ def format_uri(
         ),
         "format_uri",
     )
+    del keep
     return buf.raw[: n.value].decode()
 
 

@@ -61,7 +61,11 @@ class SipflowError(Exception):
 
     @property
     def fatal(self) -> bool:
-        """True when the object that failed may only be closed."""
+        """True for a code at or below SIPFLOW_ERR_FATAL (NOMEM,
+        CALLBACK_FAILURE, INTERNAL): resource or programming trouble, not
+        caused by the call's input, so other input would not avoid it. The
+        object is left as it was before the call and stays usable, as after
+        any failing call."""
         return bool(C.sipflow_err_is_fatal(self.code))
 
 

@@ -608,9 +608,11 @@ def options_build(
     req.transport = int(Transport.parse(transport))
     to_c_addr(local, req.local)
     to_c_addr(remote, req.remote)
-    req.request_uri = request_uri.encode() if request_uri else None
-    req.route = route.encode() if route else None
-    req.from_user = from_user.encode() if from_user else None
+    keep = [
+        S.str_set(req.request_uri, request_uri.encode() if request_uri else None),
+        S.str_set(req.route, route.encode() if route else None),
+        S.str_set(req.from_user, from_user.encode() if from_user else None),
+    ]
     req.max_forwards = max_forwards
     size = S.KEEPALIVE_OPTIONS_MAX + sum(
         len(s or "") for s in (request_uri, route, from_user)) * 2
@@ -618,6 +620,7 @@ def options_build(
     n = c_size_t()
     check(C.sipflow_keepalive_options_build(req, buf, size, byref(n)),
           "options_build")
+    del keep
     return buf.raw[: n.value]
 
 

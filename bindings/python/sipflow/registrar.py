@@ -410,7 +410,7 @@ class Registrar(Live):
                 value = enum_value(_SETTING_ENUMS[name], value, name)
             setattr(cs, name, int(value))
         cb = S.registrar_callbacks()
-        cb.change = trampoline(S.reg_change_cb, self, _on_change)
+        cb.on_change = trampoline(S.reg_change_cb, self, _on_change)
         ptr = c_void_p()
         check(
             ctx._invoke(
@@ -421,10 +421,11 @@ class Registrar(Live):
                 cb,
                 S.REGISTRAR_SETTINGS_VERSION,
                 cs,
+                None,
             ),
             "registrar_new",
         )
-        self._own(ptr, C.sipflow_registrar_del, (ctx, cb.change))
+        self._own(ptr, C.sipflow_registrar_del, (ctx, cb.on_change))
         self._depend_on(ctx)
 
     def process(
