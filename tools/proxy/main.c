@@ -155,7 +155,7 @@ static int make_objects(px *p) {
   sipflow_ctx_settings cs;
   sipflow_flow_callbacks fcb = {on_flow_failed};
   sipflow_flow_settings fs;
-  sipflow_registrar_callbacks rcb = {on_binding};
+  sipflow_registrar_callbacks rcb = {on_binding, NULL};
   sipflow_registrar_settings rs;
   int rv;
 
