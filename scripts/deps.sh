@@ -11,6 +11,7 @@ packages=(
   sip-tester python3 python3-pytest python3-pip python3-setuptools valgrind iproute2 procps bc doxygen abigail-tools
   python3-venv python3-setuptools-whl python3-wheel-whl mypy
   baresip-core linphone-cli
+  libcurl4-openssl-dev
 )
 
 missing=()
