@@ -73,7 +73,8 @@ static const sipflow_reg_result *reg_push(push_harness *p, const char *uri,
 }
 
 static bool str_is(sipflow_str s, const char *want) {
-  return s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
+  return s.len == strlen(want) &&
+         (s.len == 0 || memcmp(s.ptr, want, s.len) == 0);
 }
 
 /* ---- parameters, 555, Feature-Caps ----------------------------------------
@@ -474,4 +475,47 @@ Test(push, view_names_and_v1_structs) {
     sipflow_registrar_del(reg);
     sipflow_ctx_del(ctx);
   }
+}
+
+/* ---- memory -------------------------------------------------------------- */
+
+/* Bytes the registrar holds for |n| Outbound bindings of distinct AoRs,
+ * each Contact |uri_fmt| with %u the binding's number. */
+static int64_t bytes_for(const char *uri_fmt, unsigned n) {
+  push_harness p;
+  int64_t before, after;
+  open_push(&p, "apns", 600, 1);
+  before = p.h.fa.live_bytes;
+  for (unsigned i = 0; i < n; i++) {
+    reg_req r;
+    char aor[64], uri[256];
+    snprintf(aor, sizeof(aor), "sip:u%05u@example.com", i);
+    snprintf(uri, sizeof(uri), uri_fmt, i);
+    req_init(&r, aor, "c1", 1);
+    req_ob_contact(&r, uri, INST, "1");
+    req_flow(&r, (sipflow_flow_id)(i + 1));
+    cr_assert_eq(submit(&p.h, &r)->status, 200);
+  }
+  after = p.h.fa.live_bytes;
+  harness_close(&p.h);
+  return after - before;
+}
+
+Test(push, memory_is_the_uri_bytes_alone) {
+  /* RFC 8599 §4: the pn-* parameters cost their bytes in the Contact URI
+   * and nothing else: no per-binding push state, refresh schedule
+   * included. 1000 bindings, with and without a 103-byte push suffix. */
+  const char *suffix = ";pn-provider=apns;pn-param=ABCD1234.com.example.voip;"
+                       "pn-prid=00fc13adff785122b4ad28809a3420982341241421";
+  char fmt[256];
+  int64_t plain, push;
+  snprintf(fmt, sizeof(fmt), "sip:u%%05u@192.0.2.1:5060;transport=tcp%s",
+           suffix);
+  plain = bytes_for("sip:u%05u@192.0.2.1:5060;transport=tcp", 1000);
+  push = bytes_for(fmt, 1000);
+  cr_log_info("plain %.1f B/binding, push %.1f B/binding", plain / 1000.0,
+              push / 1000.0);
+  cr_expect_eq(push - plain, (int64_t)strlen(suffix) * 1000,
+               "push bindings cost %lld bytes more, suffix is %zu x 1000",
+               (long long)(push - plain), strlen(suffix));
 }

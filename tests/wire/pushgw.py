@@ -136,6 +136,7 @@ class Gateway(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(n))
         body["t"] = time.time()
+        RESULT.setdefault("post", body["t"])
         with open(os.environ["PUSHGW_LOG"], "a") as f:
             f.write(json.dumps(body) + "\n")
         self.send_response(200)
@@ -148,7 +149,9 @@ class Gateway(http.server.BaseHTTPRequestHandler):
 
     def wake(self, name, prid):
         try:
+            RESULT["reg_sent"] = time.time()
             s, head = register(self.proxy_port, name, prid, 100)
+            RESULT["reg_ok"] = time.time()
             RESULT["woke"] = head.split("\r\n")[0]
             answer_invite(s, time.time() + 5)
             time.sleep(0.5)
@@ -187,6 +190,7 @@ def call(port, name, wait):
            % (name, DOMAIN, HOST, lport, branch, DOMAIN, name, DOMAIN, cid,
               HOST, lport))
     t0 = time.time()
+    RESULT["invite_sent"] = t0
     u.sendto(msg.encode(), (HOST, port))
     deadline = t0 + wait
     while time.time() < deadline:
@@ -238,8 +242,14 @@ def main():
         status, secs = call(port, name, wait)
         srv.shutdown()
         print("status %d after %.3f s %s" % (status, secs, RESULT))
-        if "invite_seen" in RESULT and "woke" in RESULT:
-            print("share", json.dumps(RESULT))
+        if "invite_seen" in RESULT and "reg_ok" in RESULT:
+            r = RESULT
+            # The proxy's share: INVITE to push, REGISTER to its 200, 200
+            # to the forked INVITE (the gateway and phone taken out).
+            print("share_ms %.3f %.3f %.3f" % (
+                1000 * (r["post"] - r["invite_sent"]),
+                1000 * (r["reg_ok"] - r["reg_sent"]),
+                1000 * (r["invite_seen"] - r["reg_ok"])))
         if step == "call":
             return 0 if status == 200 else 1
         most = float(os.environ.get("PUSHGW_MAX", "60"))
