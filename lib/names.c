@@ -68,6 +68,11 @@ const char *sipflow_reg_change_name(int change) {
   return PICK(names, change);
 }
 
+const char *sipflow_reg_push_reason_name(int reason) {
+  static const char *const names[] = {NULL, "call", "refresh"};
+  return PICK(names, reason);
+}
+
 const char *sipflow_change_kind_name(int kind) {
   static const char *const names[] = {NULL, "binding", "endpoint", "key"};
   return PICK(names, kind);

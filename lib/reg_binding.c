@@ -175,8 +175,12 @@ static char *put(char *o, sipflow_str s) {
 void sipflow__reg_content_write(sipflow__reg_binding *b,
                                 const sipflow__reg_content *ct) {
   const uint8_t kinds = SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB |
-                        SIPFLOW__REG_F_RECV_FLOW | SIPFLOW__REG_F_RECV_OWN;
+                        SIPFLOW__REG_F_RECV_FLOW | SIPFLOW__REG_F_RECV_OWN |
+                        SIPFLOW__REG_F_PUSH;
   uint8_t recv = recv_kind(ct);
+  uint8_t push = sipflow__reg_uri_is_push(ct->uri.ptr, ct->uri.len)
+                     ? SIPFLOW__REG_F_PUSH
+                     : 0;
   char *o = b->s;
   /* Lengths are below 65536: the settings' limits are checked at creation
    * and every string against them before a binding is written. */
@@ -198,7 +202,7 @@ void sipflow__reg_content_write(sipflow__reg_binding *b,
   b->cseq = ct->cseq;
   b->reg_id = ct->reg_id;
   b->q = ct->q;
-  b->flags = (uint8_t)((b->flags & ~kinds) | ct->flags | recv);
+  b->flags = (uint8_t)((b->flags & ~kinds) | ct->flags | recv | push);
   b->tuple = *ct_tuple(ct);
 }
 
@@ -264,4 +268,5 @@ void sipflow__reg_view(const sipflow_registrar *reg,
     uint64_t secs = (at - now + SIPFLOW_SECONDS - 1) / SIPFLOW_SECONDS;
     v->expires = secs > UINT32_MAX ? UINT32_MAX : (uint32_t)secs;
   }
+  sipflow__reg_push_view(b, v);
 }

@@ -126,7 +126,9 @@ int sipflow_registrar_flow_failed(sipflow_registrar *reg,
   while (b) {
     /* Step first: removing |b| takes it off the flow's list. */
     sipflow__reg_binding *next = b->flow_next;
-    if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
+    if (sipflow__reg_push_suspend(reg, b))
+      ; /* RFC 8599 §6.2.2: kept, reached by push */
+    else if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
       sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
     else
       shorten(reg, b, now);
@@ -135,9 +137,8 @@ int sipflow_registrar_flow_failed(sipflow_registrar *reg,
   return 0;
 }
 
-int sipflow_registrar_binding_failed(sipflow_registrar *reg,
-                                     sipflow_str aor, uint64_t binding_id,
-                                     sipflow_tstamp now) {
+int sipflow_registrar_binding_failed(sipflow_registrar *reg, sipflow_str aor,
+                                     uint64_t binding_id, sipflow_tstamp now) {
   sipflow__reg_aor *a;
   size_t len;
   int rv;
@@ -157,7 +158,9 @@ int sipflow_registrar_binding_failed(sipflow_registrar *reg,
     if (b->id != binding_id)
       continue;
     /* The loop ends here: removing |b| may free the record. */
-    if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
+    if (sipflow__reg_suspended(b) || sipflow__reg_push_suspend(reg, b))
+      ; /* RFC 8599 §6.2.2: kept, reached by push */
+    else if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
       sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
     else
       shorten(reg, b, now);

@@ -36,6 +36,8 @@ typedef struct job {
   bool ua_outbound;          /* outbound in Supported or Require */
   bool first_hop;            /* RFC 5626 §6: direct, or Path carries ;ob */
   bool honoured;             /* some Contact's reg-id is used */
+  sipflow_str pns;           /* RFC 8599: the push service named, supported */
+  uint32_t pnsreg;           /* its refresh lead, seconds */
 } job;
 
 static int answer(sipflow_registrar *reg, int status, const char *reason) {
@@ -238,6 +240,24 @@ static uint32_t requested_expires(const sipflow_registrar *reg,
   return default_expires(&reg->set);
 }
 
+/* RFC 8599 §6.2.1: a registrar that offers push answers 555 to a
+ * pn-provider it does not support, and names a supported one in the 200's
+ * Feature-Caps. Without a list of providers the parameters are only
+ * stored (a registrar without RFC 8599 support ignores them). */
+static int check_push(sipflow_registrar *reg, job *j,
+                      const sipflow_reg_contact *c) {
+  sipflow_str prov, name;
+  uint32_t refresh = 0;
+  if (!reg->push_list ||
+      !sipflow__reg_uri_param(c->uri.ptr, c->uri.len, "pn-provider", &prov))
+    return 0;
+  if (!sipflow__reg_push_find(reg, prov, &name, &refresh))
+    return answer(reg, 555, "Push Notification Service Not Supported");
+  j->pns = name;
+  j->pnsreg = refresh;
+  return 0;
+}
+
 static int classify_one(sipflow_registrar *reg, job *j, size_t i) {
   const sipflow_registrar_settings *set = &reg->set;
   const sipflow_reg_contact *c = &j->req->contacts[i];
@@ -251,6 +271,8 @@ static int classify_one(sipflow_registrar *reg, job *j, size_t i) {
   /* The syntax check is put off until the AoR's bindings are at hand: a
    * URI byte for byte like a stored one needs no parsing (a refresh). */
   ci->uri_unchecked = 1;
+  if (check_push(reg, j, c))
+    return reg->result.status;
   if (c->q != SIPFLOW_REG_Q_NONE && (c->q < 0 || c->q > 1000))
     return bad_request(reg, "Invalid q");
   if (c->params.ptr && c->params.len > set->max_params_len)
@@ -647,6 +669,9 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
     }
     b->cseq = j->req->cseq;
     b->updated_at = j->now;
+    /* A REGISTER from a suspended UA: it is awake (RFC 8599 §6.2.2). */
+    if (sipflow__reg_suspended(b))
+      b->health = SIPFLOW_HEALTH_UNKNOWN;
     sipflow__reg_set_expiry(reg, b, at);
     sipflow__reg_report_moved(reg,
                               ci->action == ACT_UPDATE ? SIPFLOW_REG_UPDATED
@@ -656,6 +681,8 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
   case ACT_REPLACE:
     b->updated_at = j->now;
     sipflow__reg_replace(reg, ci->old, b, at);
+    if (sipflow__reg_suspended(b)) /* awake again, as above */
+      b->health = SIPFLOW_HEALTH_UNKNOWN;
     sipflow__reg_report_moved(reg, SIPFLOW_REG_UPDATED, b, prev);
     sipflow__reg_release(reg, ci->old);
     break;
@@ -725,6 +752,8 @@ static void answer_200(sipflow_registrar *reg, const job *j) {
       sipflow__reg_gruu_view(reg, k, &reg->views[k]);
   r->contacts = n ? reg->views : NULL;
   r->n_contacts = n;
+  r->pns = j->pns;
+  r->pnsreg = j->pns.len ? j->pnsreg : 0;
 }
 
 /* RFC 3261 §10.3 step 6: "*" removes every binding, unless one of them

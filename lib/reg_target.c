@@ -14,7 +14,8 @@
 
 #include "registrar_int.h"
 
-enum { E_IDLE, E_SENT, E_FINAL };
+/* E_PUSH: handed out as a push branch, waiting for the UA (RFC 8599). */
+enum { E_IDLE, E_SENT, E_FINAL, E_PUSH };
 
 typedef struct plan_entry {
   sipflow__reg_binding *b;
@@ -348,9 +349,26 @@ int sipflow_registrar_lookup_batch(sipflow_registrar *reg,
 
 /* ---- walking a plan ------------------------------------------------------ */
 
+/* A suspended binding is usable: its branch is a push (RFC 8599 §6.2.2). */
 static bool usable(const sipflow__reg_binding *b) {
   return !(b->flags & SIPFLOW__REG_F_UNLINKED) &&
-         b->health != SIPFLOW_HEALTH_DEAD;
+         (b->health != SIPFLOW_HEALTH_DEAD || sipflow__reg_suspended(b));
+}
+
+/* Hand entry |idx| out as a branch; a suspended binding's branch is a
+ * push: the host is asked to push and holds the request. */
+static void hand_out(sipflow_reg_plan *p, uint32_t idx, uint32_t group,
+                     sipflow_reg_branch *br) {
+  plan_entry *e = &p->entries[idx];
+  bool push = sipflow__reg_suspended(e->b);
+  e->state = push ? E_PUSH : E_SENT;
+  sipflow__reg_view(p->reg, e->b, p->aor, p->aor_len, &p->views[idx]);
+  br->id = idx;
+  br->group = group;
+  br->binding = &p->views[idx];
+  br->push = push;
+  if (push)
+    sipflow__reg_push_call(p->reg, e->b, SIPFLOW_REG_PUSH_CALL);
 }
 
 /* The slot's next usable flow, marked sent, as a branch; NULL when the
@@ -361,12 +379,8 @@ static bool take(sipflow_reg_plan *p, plan_slot *s, sipflow_reg_branch *br) {
     plan_entry *e = &p->entries[idx];
     if (!usable(e->b))
       continue;
-    e->state = E_SENT;
     p->pending++;
-    sipflow__reg_view(p->reg, e->b, p->aor, p->aor_len, &p->views[idx]);
-    br->id = idx;
-    br->group = s->group;
-    br->binding = &p->views[idx];
+    hand_out(p, idx, s->group, br);
     return true;
   }
   s->cursor = s->n;
@@ -412,15 +426,24 @@ int sipflow_reg_plan_report(sipflow_reg_plan *plan, uint32_t branch_id,
   if (!plan || status < 200 || status > 699 || branch_id >= plan->n_entries)
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   e = &plan->entries[branch_id];
-  if (e->state != E_SENT)
+  if (e->state != E_SENT && e->state != E_PUSH)
     return SIPFLOW_ERR_BAD_STATE;
   if ((rv = sipflow__reg_enter(plan->reg, now)) != 0)
     return rv;
-  e->state = E_FINAL;
-  plan->pending--;
   plan->best = sipflow_reg_response_pick(plan->best, status);
   if (status / 100 == 2 || status / 100 == 6)
     plan->finished = 1; /* answered, or declined everywhere (§16.7) */
+  /* RFC 8599 §6.2.2: the flow of a push-reachable binding failed: keep
+   * the binding and wake its UA instead of dropping it. */
+  if ((status == 430 || status == 408) && e->state == E_SENT &&
+      !plan->finished && !(e->b->flags & SIPFLOW__REG_F_UNLINKED) &&
+      sipflow__reg_push_suspend(plan->reg, e->b)) {
+    hand_out(plan, branch_id, plan->slots[e->slot].group, &plan->next);
+    *next = &plan->next;
+    return 0;
+  }
+  e->state = E_FINAL;
+  plan->pending--;
   /* RFC 5626 §7: 430 means the flow is gone: drop the binding. */
   if (status == 430 && !(e->b->flags & SIPFLOW__REG_F_UNLINKED))
     sipflow__reg_remove(plan->reg, e->b, SIPFLOW_REG_FLOW_FAILED);
@@ -429,6 +452,50 @@ int sipflow_reg_plan_report(sipflow_reg_plan *plan, uint32_t branch_id,
     *next = &plan->next;
   else
     plan->slots[e->slot].cursor = plan->slots[e->slot].n; /* answered */
+  return 0;
+}
+
+int sipflow_reg_plan_woken(sipflow_reg_plan *plan, uint32_t branch_id,
+                           sipflow_tstamp now,
+                           const sipflow_reg_branch **next) {
+  sipflow_registrar *reg;
+  plan_entry *e;
+  sipflow__reg_aor *aor;
+  sipflow__reg_binding *cur = NULL;
+  int rv;
+  if (next)
+    *next = NULL;
+  if (!plan || !next || branch_id >= plan->n_entries)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  reg = plan->reg;
+  e = &plan->entries[branch_id];
+  if (e->state == E_IDLE || e->state == E_SENT)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (e->state != E_PUSH)
+    return SIPFLOW_ERR_BAD_STATE;
+  if ((rv = sipflow__reg_enter(reg, now)) != 0)
+    return rv;
+  /* The REGISTER may have replaced the binding's storage (same id). */
+  aor = sipflow__reg_aor_find(
+      reg, plan->aor, plan->aor_len,
+      sipflow__reg_hash_aor(reg, plan->aor, plan->aor_len),
+      SIPFLOW__REG_FIND_REGISTER);
+  if (aor)
+    SIPFLOW__REG_FOREACH(aor, b) {
+      if (b->id == e->b->id)
+        cur = b;
+    }
+  if (!cur || sipflow__reg_suspended(cur) || cur->health == SIPFLOW_HEALTH_DEAD)
+    return SIPFLOW_ERR_NOT_FOUND;
+  if (cur != e->b) {
+    sipflow__reg_binding *old = e->b;
+    cur->refs++;
+    e->b = cur;
+    if (--old->refs == 0 && (old->flags & SIPFLOW__REG_F_UNLINKED))
+      sipflow__free(&reg->ctx->mem, old);
+  }
+  hand_out(plan, branch_id, plan->slots[e->slot].group, &plan->next);
+  *next = &plan->next;
   return 0;
 }
 

@@ -373,6 +373,18 @@ int sipflow_reg_answer_format(const sipflow_reg_result *result,
       put_uint(&o, (unsigned long)result->flow_timer);
       put_str(&o, "\r\n");
     }
+    /* RFC 8599 §6.2.1, RFC 6809: the push service and the refresh lead. */
+    if (result->pns.len && result->pns.ptr) {
+      put_str(&o, "Feature-Caps: *;+sip.pns=\"");
+      put_mem(&o, result->pns.ptr, result->pns.len);
+      put_str(&o, "\"");
+      if (result->pnsreg) {
+        put_str(&o, ";+sip.pnsreg=\"");
+        put_uint(&o, (unsigned long)result->pnsreg);
+        put_str(&o, "\"");
+      }
+      put_str(&o, "\r\n");
+    }
   } else if (result->status == 423) {
     put_str(&o, "Min-Expires: ");
     put_uint(&o, (unsigned long)result->min_expires);

@@ -110,6 +110,7 @@ static void free_all(sipflow_registrar *reg) {
   sipflow__free(mem, reg->cinfo);
   sipflow__free(mem, reg->views);
   sipflow__reg_gruu_free(reg);
+  sipflow__free(mem, reg->push_list);
 }
 
 int sipflow_registrar_new_versioned(
@@ -123,10 +124,15 @@ int sipflow_registrar_new_versioned(
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   *preg = NULL;
   if (!ctx ||
-      (callbacks && callbacks_version != SIPFLOW_REGISTRAR_CALLBACKS_V1) ||
-      (settings && settings_version != SIPFLOW_REGISTRAR_SETTINGS_V1))
+      (callbacks && callbacks_version != SIPFLOW_REGISTRAR_CALLBACKS_V1 &&
+       callbacks_version != SIPFLOW_REGISTRAR_CALLBACKS_V2) ||
+      (settings && settings_version != SIPFLOW_REGISTRAR_SETTINGS_V1 &&
+       settings_version != SIPFLOW_REGISTRAR_SETTINGS_V2))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (settings && !settings_valid(settings))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (settings && settings_version >= SIPFLOW_REGISTRAR_SETTINGS_V2 &&
+      !sipflow__reg_push_list_valid(settings->push_providers))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   mem = &ctx->mem;
   reg = sipflow__calloc(mem, 1, sizeof(*reg));
@@ -134,12 +140,23 @@ int sipflow_registrar_new_versioned(
     return SIPFLOW_ERR_NOMEM;
   reg->ctx = ctx;
   reg->user_data = user_data;
+  /* A V1 caller's structs end before the V2 members: those keep their
+   * defaults. */
   if (callbacks)
-    reg->cb = *callbacks;
+    memcpy(&reg->cb, callbacks,
+           callbacks_version >= SIPFLOW_REGISTRAR_CALLBACKS_V2
+               ? sizeof(reg->cb)
+               : offsetof(sipflow_registrar_callbacks, on_push));
+  sipflow_registrar_settings_default(&reg->set);
   if (settings)
-    reg->set = *settings;
-  else
-    sipflow_registrar_settings_default(&reg->set);
+    memcpy(&reg->set, settings,
+           settings_version >= SIPFLOW_REGISTRAR_SETTINGS_V2
+               ? sizeof(reg->set)
+               : offsetof(sipflow_registrar_settings, push_providers));
+  if (sipflow__reg_push_init(reg) != 0) {
+    sipflow__free(mem, reg);
+    return SIPFLOW_ERR_NOMEM;
+  }
   sipflow__reg_index_init(&reg->aors, mem, true);
   sipflow__reg_index_init(&reg->flows, mem, false);
   sipflow__pq_init(&reg->expiry, mem);
@@ -248,16 +265,18 @@ void sipflow__reg_link(sipflow_registrar *reg, sipflow__reg_aor *aor,
   sipflow__reg_regroup(aor, b);
   /* Reserved by the caller: cannot fail. */
   b->expires_at = expires_at;
-  (void)sipflow__pq_set(&reg->expiry, &b->pq, expires_at);
+  (void)sipflow__pq_set(&reg->expiry, &b->pq,
+                        sipflow__reg_push_first(reg, b, expires_at));
   sipflow__reg_flow_add(reg, b);
   reg->n_bindings++;
 }
 
 void sipflow__reg_set_expiry(sipflow_registrar *reg, sipflow__reg_binding *b,
                              sipflow_tstamp at) {
+  sipflow_tstamp d = sipflow__reg_push_first(reg, b, at);
   b->expires_at = at;
-  if (at < b->pq.deadline)
-    (void)sipflow__pq_set(&reg->expiry, &b->pq, at);
+  if (d < b->pq.deadline)
+    (void)sipflow__pq_set(&reg->expiry, &b->pq, d);
 }
 
 /* |b|'s index in its AoR's array: a scan of pointers only (max_contacts),
@@ -291,7 +310,8 @@ void sipflow__reg_replace(sipflow_registrar *reg, sipflow__reg_binding *old,
   /* Removing first frees the heap slot the fresh binding then takes. */
   sipflow__pq_remove(&reg->expiry, &old->pq);
   fresh->expires_at = expires_at;
-  (void)sipflow__pq_set(&reg->expiry, &fresh->pq, expires_at);
+  (void)sipflow__pq_set(&reg->expiry, &fresh->pq,
+                        sipflow__reg_push_first(reg, fresh, expires_at));
   sipflow__reg_flow_del(reg, old);
   sipflow__reg_flow_add(reg, fresh);
   if (fresh->flow_id == old->flow_id)
@@ -341,7 +361,8 @@ void sipflow__reg_expire_due(sipflow_registrar *reg, sipflow_tstamp now) {
     sipflow__reg_binding *b =
         sipflow__container_of(e, sipflow__reg_binding, pq);
     if (b->expires_at > now) /* refreshed since it was queued */
-      (void)sipflow__pq_set(&reg->expiry, e, b->expires_at);
+      (void)sipflow__pq_set(&reg->expiry, e,
+                            sipflow__reg_push_due(reg, b, e->deadline, now));
     else
       sipflow__reg_remove(reg, b, SIPFLOW_REG_EXPIRED);
   }

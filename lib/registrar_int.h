@@ -126,7 +126,11 @@ enum {
    * flow's remote address (the common case: the request came in on the
    * flow it registers); RECV_OWN, after the strings. */
   SIPFLOW__REG_F_RECV_FLOW = 1u << 5,
-  SIPFLOW__REG_F_RECV_OWN = 1u << 6
+  SIPFLOW__REG_F_RECV_OWN = 1u << 6,
+  /* pn-provider and pn-prid in the Contact URI (RFC 8599 §5.1); with
+   * health SIPFLOW_HEALTH_DEAD the binding is suspended: its flow failed
+   * and only a push reaches it (reg_push.c). */
+  SIPFLOW__REG_F_PUSH = 1u << 7
 };
 
 struct sipflow__reg_aor;
@@ -380,6 +384,8 @@ struct sipflow_registrar {
   size_t gruu_room;
   unsigned char *gruu_scratch;
   size_t gruu_scratch_len;
+  /* The copy of settings.push_providers (reg_push.c); NULL when empty. */
+  char *push_list;
 };
 
 /* Hash of an AoR key or a flow id, keyed with the context's hash key. */
@@ -494,6 +500,51 @@ void sipflow__reg_gruu_view(sipflow_registrar *reg, size_t k,
 /* A plan of |aor|'s bindings in instance group |group| (0: all of them). */
 int sipflow__reg_plan_build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
                             uint16_t group, sipflow_reg_plan **pplan);
+/* ---- push (reg_push.c): RFC 8599 ---------------------------------------- */
+
+/* The value of URI parameter |name| (lower case) of the SIP or SIPS URI
+ * |uri|: true with *val set (len 0 for a parameter without a value), or
+ * false when absent or |uri| is not a SIP URI. */
+bool sipflow__reg_uri_param(const char *uri, size_t len, const char *name,
+                            sipflow_str *val);
+/* Whether a Contact URI makes a push-reachable binding: pn-provider and
+ * pn-prid both present and not empty. */
+bool sipflow__reg_uri_is_push(const char *uri, size_t len);
+/* Whether settings.push_providers is a valid list (empty is). */
+bool sipflow__reg_push_list_valid(sipflow_str list);
+/* Copy settings.push_providers into reg->push_list: 0 or NOMEM. */
+int sipflow__reg_push_init(sipflow_registrar *reg);
+/* Look |provider| up in the host's list: true with *name (the configured
+ * spelling, in reg->push_list) and *refresh (seconds) set. */
+bool sipflow__reg_push_find(const sipflow_registrar *reg, sipflow_str provider,
+                            sipflow_str *name, uint32_t *refresh);
+/* Fill a view's pn-* members from |b|. */
+void sipflow__reg_push_view(const sipflow__reg_binding *b,
+                            sipflow_reg_binding *v);
+/* Whether |b| is suspended: push-reachable and its flow failed. */
+static inline bool sipflow__reg_suspended(const sipflow__reg_binding *b) {
+  return (b->flags & SIPFLOW__REG_F_PUSH) && b->health == SIPFLOW_HEALTH_DEAD;
+}
+/* A flow failure on |b|: suspend it (kept, flow dropped, reported UPDATED)
+ * and return true when it is push-reachable and the host pushes; false
+ * when the caller removes or shortens it as usual. */
+bool sipflow__reg_push_suspend(sipflow_registrar *reg, sipflow__reg_binding *b);
+/* Call the push callback for |b|. */
+void sipflow__reg_push_call(sipflow_registrar *reg,
+                            const sipflow__reg_binding *b,
+                            sipflow_reg_push_reason reason);
+/* The first heap deadline of |b| expiring at |exp|: its first refresh
+ * push still to come, or |exp|. */
+sipflow_tstamp sipflow__reg_push_first(const sipflow_registrar *reg,
+                                       const sipflow__reg_binding *b,
+                                       sipflow_tstamp exp);
+/* The expiry heap popped |b| (not yet expired) at |deadline|: ask for a
+ * refresh push if one is due (RFC 8599 §6.2.1) and return the binding's next
+ * deadline: the next refresh push or its expiry. */
+sipflow_tstamp sipflow__reg_push_due(sipflow_registrar *reg,
+                                     sipflow__reg_binding *b,
+                                     sipflow_tstamp deadline,
+                                     sipflow_tstamp now);
 
 /* The store's invariants (reg_check.c): 0, or a negative number naming the
  * first one broken. For tests and the fuzz target. */

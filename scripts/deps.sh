@@ -15,6 +15,7 @@ packages=(
   libssl-dev libwslay-dev libhttp-parser-dev nettle-dev openssl
   chromium nodejs
   kamailio kamailio-tls-modules kamailio-websocket-modules kamailio-outbound-modules
+  libcurl4-openssl-dev
 )
 # npm comes with nodejs from some archives; Debian packages it apart.
 command -v npm >/dev/null || packages+=(npm)

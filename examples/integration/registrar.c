@@ -153,7 +153,7 @@ static void on_datagram(host_udp *sock, const sipflow_addr *from,
 }
 
 static int setup(registrar *r, const sipflow_addr *listen) {
-  sipflow_registrar_callbacks cb = {on_change};
+  sipflow_registrar_callbacks cb = {on_change, NULL};
   sipflow_registrar_settings s;
   sipflow_registrar_settings_default(&s);
   s.outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;

@@ -341,7 +341,7 @@ static void on_datagram(host_udp *sock, const sipflow_addr *from,
 
 static int setup(single *s, const sipflow_addr *listen) {
   sipflow_flow_callbacks fcb = {on_flow_failed};
-  sipflow_registrar_callbacks rcb = {on_change};
+  sipflow_registrar_callbacks rcb = {on_change, NULL};
   sipflow_keepalive_callbacks kcb = {send_probe, on_rtt, on_state, NULL};
   sipflow_registrar_settings rs;
   sipflow_registrar_settings_default(&rs);

@@ -133,8 +133,10 @@ typedef enum sipflow_reg_flow_order {
 
 /** First version of sipflow_registrar_settings. @since 0.1 */
 #define SIPFLOW_REGISTRAR_SETTINGS_V1 1
+/** Second version: push_providers and push_refresh. @since 0.2 */
+#define SIPFLOW_REGISTRAR_SETTINGS_V2 2
 /** The version this header describes. @since 0.1 */
-#define SIPFLOW_REGISTRAR_SETTINGS_VERSION SIPFLOW_REGISTRAR_SETTINGS_V1
+#define SIPFLOW_REGISTRAR_SETTINGS_VERSION SIPFLOW_REGISTRAR_SETTINGS_V2
 
 /**
  * Registrar settings, filled by sipflow_registrar_settings_default(). New
@@ -200,6 +202,22 @@ typedef struct sipflow_registrar_settings {
   /** Most bindings in the registrar; beyond it new bindings get 503.
    * 0 (default): no limit. */
   uint64_t max_bindings;
+  /** The push notification services (RFC 8599 pn-provider values) the host
+   * can send pushes through, comma-separated, each optionally followed by
+   * ":SECONDS", how long before a binding expires its refresh push is due
+   * (RFC 8599 §6.2.1, the +sip.pnsreg value), overriding |push_refresh| for
+   * that provider: "apns,fcm:300,webpush:0". Names are tokens (letters,
+   * digits, '-', '.', '_'), matched case-insensitively. Copied at creation.
+   * Empty (default): push is not offered and the pn-* URI parameters are
+   * stored but never acted on (a registrar without RFC 8599 support).
+   * When not empty, a REGISTER whose Contact names another provider gets
+   * 555 (RFC 8599 §6.2.1). @since 0.2 */
+  sipflow_str push_providers;
+  /** Seconds before a push-reachable binding expires that the registrar
+   * asks for a refresh push (RFC 8599 §6.2.1: the +sip.pnsreg value);
+   * a provider's own ":SECONDS" wins. 0: no refresh pushes and no
+   * +sip.pnsreg. Default 0. @since 0.2 */
+  uint32_t push_refresh;
 } sipflow_registrar_settings;
 
 /**
@@ -266,6 +284,20 @@ typedef struct sipflow_reg_binding {
   /** Its temporary GRUU (RFC 5627 §5.3), minted for this answer; filled
    * as |pub_gruu| is. @since 0.2 */
   sipflow_str temp_gruu;
+  /** The Contact URI's pn-provider parameter (RFC 8599 §4), pointing into
+   * |uri|; len 0 when absent. @since 0.2 */
+  sipflow_str pn_provider;
+  /** The Contact URI's pn-param parameter; len 0 when absent. @since 0.2 */
+  sipflow_str pn_param;
+  /** The Contact URI's pn-prid parameter (the push resource id); len 0
+   * when absent. @since 0.2 */
+  sipflow_str pn_prid;
+  /** 1: the binding can be woken by push (pn-provider and pn-prid given,
+   * RFC 8599 §5.1). @since 0.2 */
+  int push;
+  /** 1: a push-reachable binding whose flow failed: kept, reached only by
+   * a push until the UA registers again (RFC 8599 §6.2.2). @since 0.2 */
+  int suspended;
 } sipflow_reg_binding;
 
 /** Why the change callback was called. @since 0.1 */
@@ -305,16 +337,50 @@ typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
                                       const sipflow_reg_binding *binding,
                                       void *user_data);
 
+/** Why the registrar asks the host for a push (RFC 8599). @since 0.2 */
+typedef enum sipflow_reg_push_reason {
+  /** A request waits for the UA (RFC 8599 §6.2.2): the plan gave a branch
+   * with push set. */
+  SIPFLOW_REG_PUSH_CALL = 1,
+  /** The binding nears its expiry: the UA should send a binding-refresh
+   * REGISTER (RFC 8599 §6.2.1, +sip.pnsreg). */
+  SIPFLOW_REG_PUSH_REFRESH = 2
+} sipflow_reg_push_reason;
+
+/**
+ * The name of a sipflow_reg_push_reason ("call", "refresh"), or NULL for a
+ * value the enum does not have. Static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_reg_push_reason_name(int reason);
+
+/**
+ * Push callback: send a push notification to the UA of |binding| through
+ * the service |binding->pn_provider| with its pn_prid and pn_param
+ * (RFC 8599 §6.2.2). The push is the host's I/O: the registrar only says
+ * when and to whom.
+ * @param binding valid only during the call.
+ * The callback may call only callback-safe functions. @since 0.2
+ */
+typedef void (*sipflow_reg_push_cb)(sipflow_registrar *reg,
+                                    sipflow_reg_push_reason reason,
+                                    const sipflow_reg_binding *binding,
+                                    void *user_data);
+
 /** First version of sipflow_registrar_callbacks. @since 0.1 */
 #define SIPFLOW_REGISTRAR_CALLBACKS_V1 1
+/** Second version: push. @since 0.2 */
+#define SIPFLOW_REGISTRAR_CALLBACKS_V2 2
 /** The version this header describes. @since 0.1 */
-#define SIPFLOW_REGISTRAR_CALLBACKS_VERSION SIPFLOW_REGISTRAR_CALLBACKS_V1
+#define SIPFLOW_REGISTRAR_CALLBACKS_VERSION SIPFLOW_REGISTRAR_CALLBACKS_V2
 
 /** Registrar callbacks. New members are only added at the end. @since 0.1 */
 typedef struct sipflow_registrar_callbacks {
   /** optional: every change to a binding. @since 0.1 (named change in 0.1)
    */
   sipflow_reg_change_cb on_change;
+  /** optional: a push to send (RFC 8599); without it no binding is pushed
+   * and a suspended binding is never tried. @since 0.2 */
+  sipflow_reg_push_cb on_push;
 } sipflow_registrar_callbacks;
 
 /* ------------------------------------------------------------------------ */
@@ -503,6 +569,13 @@ typedef struct sipflow_reg_result {
    * put on its Contact (RFC 3261 §10.3 step 8). */
   const sipflow_reg_binding *contacts;
   size_t n_contacts; /**< number of |contacts| */
+  /** 200: the push service the request named, when the registrar supports
+   * it: the value for Feature-Caps "+sip.pns" (RFC 8599 §6.2.1); len 0 when
+   * none. Points into the registrar's copy of the settings. @since 0.2 */
+  sipflow_str pns;
+  /** 200 with |pns|: the "+sip.pnsreg" value, seconds before expiry the
+   * registrar asks for a refresh push; 0: none offered. @since 0.2 */
+  uint32_t pnsreg;
 } sipflow_reg_result;
 
 /**
@@ -589,11 +662,12 @@ SIPFLOW_API int sipflow_reg_contact_parse(const char *value, size_t len,
  * (RFC 3261 §10.3 step 8, RFC 5626 §6, RFC 3327 §5.3): for 200, one Contact
  * per current binding with its expires, +sip.instance, reg-id, q and other
  * parameters, the request's Path values echoed when the result says so,
- * `Require: outbound`, `Flow-Timer`; for 423, `Min-Expires`; for 420,
- * `Unsupported` with the options and, when the result says so, each unknown
- * Require tag of the request; for 421, `Require`; then `Supported`. The
- * host adds the status line, Via, From, To (with its tag), Call-ID, CSeq
- * and Content-Length.
+ * `Require: outbound`, `Flow-Timer`, `Feature-Caps` with +sip.pns and
+ * +sip.pnsreg (RFC 8599 §6.2.1) when the result names a push service; for 423,
+ * `Min-Expires`; for 420, `Unsupported` with the options and, when the result
+ * says so, each unknown Require tag of the request; for 421, `Require`; then
+ * `Supported`. The host adds the status line, Via, From, To (with its tag),
+ * Call-ID, CSeq and Content-Length.
  * @param result from sipflow_registrar_process(), still valid.
  * @param req the request given to it (for the Path values to echo and the
  * unknown Require tags); may be NULL when neither applies.
@@ -783,6 +857,11 @@ typedef struct sipflow_reg_branch {
    * send over flow_id when the host owns it. Valid until the plan is
    * deleted. */
   const sipflow_reg_binding *binding;
+  /** 1: do not send: the push callback has just asked for a push to the
+   * binding's UA; hold the request until sipflow_reg_plan_woken() gives the
+   * branch to send, or report 480 when the host's wait runs out
+   * (RFC 8599 §6.2.2). @since 0.2 */
+  int push;
 } sipflow_reg_branch;
 
 /**
@@ -858,6 +937,10 @@ SIPFLOW_API int sipflow_reg_plan_next_group(sipflow_reg_plan *plan,
 
 /**
  * Report a branch's final response (a locally generated timeout is 408).
+ *   - 430 or 408 on a push-reachable binding's flow, when the push callback
+ *     is set: the binding is suspended (kept, SIPFLOW_REG_UPDATED), the
+ *     push callback is called, and |*next| is the same branch again with
+ *     push set (RFC 8599 §6.2.2).
  *   - 430: the binding is removed (SIPFLOW_REG_FLOW_FAILED) and the next
  *     usable flow of the same instance, if any, is given in |*next|.
  *   - 408: the next usable flow of the same instance, if any, is given; the
@@ -875,6 +958,24 @@ SIPFLOW_API int sipflow_reg_plan_report(sipflow_reg_plan *plan,
                                         uint32_t branch_id, int status,
                                         sipflow_tstamp now,
                                         const sipflow_reg_branch **next);
+
+/**
+ * A push branch's UA registered again (the change callback reported its
+ * binding, same id, with a live flow): get the branch to send the held
+ * request on now (RFC 8599 §6.2.2). A UA that registered a new binding
+ * (another id) is not in this plan: look the AoR up again.
+ * @param branch_id a branch given with push set and not yet reported.
+ * @param next receives the branch to send (push 0, same id), owned by the
+ * plan, valid until the next call of this function.
+ * @return 0, SIPFLOW_ERR_NOT_FOUND (the binding is still suspended or is
+ * gone: keep waiting, or report 480), SIPFLOW_ERR_INVALID_ARGUMENT
+ * (unknown branch id, or not a push branch), SIPFLOW_ERR_BAD_STATE (the
+ * branch already has a final response, or inside a callback),
+ * SIPFLOW_ERR_TIME_BACKWARDS. Not callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_plan_woken(sipflow_reg_plan *plan,
+                                       uint32_t branch_id, sipflow_tstamp now,
+                                       const sipflow_reg_branch **next);
 
 /** Branches started whose final response has not been reported.
  * Callback-safe. @since 0.1 */

@@ -366,7 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   in i = {data, data + size};
   fuzz_mem fm = {0, 0, 0};
   sipflow_mem mem = {&fm, f_malloc, f_free, f_calloc, f_realloc};
-  sipflow_registrar_callbacks cb = {on_change};
+  sipflow_registrar_callbacks cb = {on_change, NULL};
   sipflow_registrar_settings s;
   world w;
   uint8_t fail = byte(&i);

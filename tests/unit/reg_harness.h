@@ -66,7 +66,7 @@ static inline void on_change(sipflow_registrar *reg, sipflow_reg_change change,
 /* Create the context and registrar with h->set (filled by the caller or
  * defaulted here when |defaults|). */
 static inline int harness_open(harness *h, int defaults) {
-  sipflow_registrar_callbacks cb = {on_change};
+  sipflow_registrar_callbacks cb = {on_change, NULL};
   int rv;
   fail_alloc_init(&h->fa);
   h->n_ev = 0;

@@ -52,7 +52,7 @@ static void record(sipflow_registrar *reg, sipflow_reg_change change,
 }
 
 static void node_open(node *n, sipflow_tstamp now, uint64_t unix_s) {
-  sipflow_registrar_callbacks cb = {record};
+  sipflow_registrar_callbacks cb = {record, NULL};
   sipflow_registrar_settings set;
   memset(n, 0, sizeof(*n));
   fail_alloc_init(&n->fa);

@@ -817,7 +817,7 @@ static void ka_host_change(sipflow_registrar *reg, sipflow_reg_change change,
 }
 
 Test(registrar, a_binding_moving_over_many_flows_leaves_one_keepalive) {
-  sipflow_registrar_callbacks rcb = {ka_host_change};
+  sipflow_registrar_callbacks rcb = {ka_host_change, NULL};
   sipflow_keepalive_callbacks kcb;
   sipflow_keepalive_counters c;
   sipflow_registrar_settings rs;
@@ -1431,7 +1431,7 @@ static void reenter(sipflow_registrar *reg, sipflow_reg_change change,
 
 Test(registrar, mutating_calls_from_a_callback_are_refused) {
   harness h;
-  sipflow_registrar_callbacks cb = {reenter};
+  sipflow_registrar_callbacks cb = {reenter, NULL};
   reg_req r;
   const sipflow_reg_result *res;
   fail_alloc_init(&h.fa);
@@ -1581,7 +1581,7 @@ Test(registrar, every_allocation_failure_is_survived) {
     fail_alloc_init(&h.fa);
     h.now = T0;
     h.n_ev = 0;
-    sipflow_registrar_callbacks cb = {on_change};
+    sipflow_registrar_callbacks cb = {on_change, NULL};
     cr_assert_eq(sipflow_ctx_new(&h.ctx, NULL, NULL, &h.fa.mem, &h), 0);
     fail_alloc_arm(&h.fa, n, 0);
     int rv = sipflow_registrar_new(&h.reg, h.ctx, &cb, &h.set, &h);

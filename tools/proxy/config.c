@@ -109,6 +109,17 @@ void px_usage(FILE *out) {
       "                                     binding after S seconds without\n"
       "                                     a message (default 60; 0: never)\n",
       out);
+  fputs("  --push-webhook URL                 POST push requests (RFC 8599) "
+        "as\n"
+        "                                     JSON to this gateway\n"
+        "  --push-providers LIST              pn-provider values served, e.g.\n"
+        "                                     apns,fcm:300 (others get 555)\n"
+        "  --push-refresh S                   refresh push S seconds before\n"
+        "                                     expiry (+sip.pnsreg; default 0:\n"
+        "                                     none)\n"
+        "  --push-wait S                      hold a call for a woken phone\n"
+        "                                     (1..300, default 30), then 480\n",
+        out);
 }
 
 static int parse_u32(const char *s, uint32_t *out) {
@@ -202,6 +213,7 @@ static void config_defaults(px_config *cfg) {
   cfg->max_conns_per_source = 128;
   cfg->auth_nonce_ttl = 300;
   cfg->auth_nonces = 65536;
+  cfg->push_wait = 30;
 }
 
 enum {
@@ -253,7 +265,11 @@ enum {
   O_TLS_CERT,
   O_TLS_KEY,
   O_TLS_CA,
-  O_WS_IDLE
+  O_WS_IDLE,
+  O_PUSH_WEBHOOK,
+  O_PUSH_PROVIDERS,
+  O_PUSH_REFRESH,
+  O_PUSH_WAIT
 };
 
 static const struct option options[] = {
@@ -307,6 +323,10 @@ static const struct option options[] = {
     {"tls-key", required_argument, NULL, O_TLS_KEY},
     {"tls-ca", required_argument, NULL, O_TLS_CA},
     {"ws-idle-timeout", required_argument, NULL, O_WS_IDLE},
+    {"push-webhook", required_argument, NULL, O_PUSH_WEBHOOK},
+    {"push-providers", required_argument, NULL, O_PUSH_PROVIDERS},
+    {"push-refresh", required_argument, NULL, O_PUSH_REFRESH},
+    {"push-wait", required_argument, NULL, O_PUSH_WAIT},
     {NULL, 0, NULL, 0}};
 
 /* --listen also takes tls:, ws: and wss: (RFC 7118), which the next hops
@@ -513,6 +533,18 @@ static int apply(px_config *cfg, int opt, const char *v) {
       return bad("auth-file", v);
     strcpy(cfg->auth_file, v);
     return 0;
+  case O_PUSH_WEBHOOK:
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+      return bad("push-webhook", v);
+    if (strlen(v) >= sizeof(cfg->push_webhook))
+      return bad("push-webhook", v);
+    strcpy(cfg->push_webhook, v);
+    return 0;
+  case O_PUSH_PROVIDERS:
+    if (!*v || strlen(v) >= sizeof(cfg->push_providers))
+      return bad("push-providers", v);
+    strcpy(cfg->push_providers, v);
+    return 0;
   case O_AUTH_DB:
     if (strlen(v) >= sizeof(cfg->auth_db))
       return bad("auth-db", v);
@@ -584,6 +616,14 @@ static int apply(px_config *cfg, int opt, const char *v) {
     break;
   case O_MAX_BINDINGS:
     cfg->max_bindings = n;
+    break;
+  case O_PUSH_REFRESH:
+    cfg->push_refresh = n;
+    break;
+  case O_PUSH_WAIT:
+    if (n == 0 || n > 300)
+      return bad("push-wait", v);
+    cfg->push_wait = n;
     break;
   case O_REGISTER_RATE:
     cfg->register_rate = n;

@@ -268,6 +268,13 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, auth_failed);
   STAT(o, s, auth_stale);
   STAT(o, s, auth_replayed);
+  STAT(o, s, push_sent);
+  STAT(o, s, push_ok);
+  STAT(o, s, push_failed);
+  STAT(o, s, push_retries);
+  STAT(o, s, push_dropped);
+  STAT(o, s, push_woken);
+  STAT(o, s, push_timeouts);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(

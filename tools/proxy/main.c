@@ -123,10 +123,13 @@ static void on_binding(sipflow_registrar *reg, sipflow_reg_change change,
       "binding %s: %.*s -> %.*s%s", names[change % 7], (int)b->aor.len,
       b->aor.ptr, (int)b->uri.len, b->uri.ptr,
       b->outbound ? " (outbound)" : "");
+  /* A suspended binding (RFC 8599) has no flow to keep open. */
   px_ka_binding(p, b,
-                change == SIPFLOW_REG_ADDED ||
-                    change == SIPFLOW_REG_REFRESHED ||
-                    change == SIPFLOW_REG_UPDATED);
+                (change == SIPFLOW_REG_ADDED ||
+                 change == SIPFLOW_REG_REFRESHED ||
+                 change == SIPFLOW_REG_UPDATED) &&
+                    !b->suspended);
+  px_push_binding(p, change, b);
   /* Inside sipflow_registrar_process(): stored before the 200 OK leaves. */
   px_state_binding(p, change, b);
 }
@@ -155,7 +158,7 @@ static int make_objects(px *p) {
   sipflow_ctx_settings cs;
   sipflow_flow_callbacks fcb = {on_flow_failed};
   sipflow_flow_settings fs;
-  sipflow_registrar_callbacks rcb = {on_binding};
+  sipflow_registrar_callbacks rcb = {on_binding, NULL};
   sipflow_registrar_settings rs;
   int rv;
 
@@ -188,6 +191,11 @@ static int make_objects(px *p) {
     rs.max_contacts = p->cfg.max_contacts ? p->cfg.max_contacts : 1;
     rs.flow_timer = p->cfg.flow_timer;
     rs.max_bindings = p->cfg.max_bindings;
+    rs.push_providers.ptr = p->cfg.push_providers;
+    rs.push_providers.len = strlen(p->cfg.push_providers);
+    rs.push_refresh = p->cfg.push_refresh;
+    if (p->cfg.push_webhook[0])
+      rcb.on_push = px_push_request;
     if (p->cfg.dead_contact_expire >= 0) {
       rs.dead_flow = SIPFLOW_REG_DEAD_FLOW_SHORTEN;
       rs.dead_flow_expires = (uint32_t)p->cfg.dead_contact_expire;
@@ -239,6 +247,7 @@ static void shutdown_all(px *p) {
   px_log(p, SIPFLOW_LOG_INFO, "shutting down");
   px_ctl_stop(p);
   px_cluster_close(p); /* its handles close with the loop's last turns */
+  px_push_close(p);
   px_net_stop(p);
   px_txn_shutdown(p);
   uv_close((uv_handle_t *)&p->sigint, NULL);
@@ -287,8 +296,8 @@ int main(int argc, char **argv) {
    * its socket and peer), and before anything is answered. */
   if (make_objects(p) != 0 || px_net_start(p) != 0 || px_state_open(p) != 0 ||
       px_cluster_open(p) != 0 || px_keys_ready(p) != 0 ||
-      px_state_keys(p) != 0 || px_udp_gc_start(p) != 0 ||
-      px_auth_open(p) != 0) {
+      px_push_open(p) != 0 || px_state_keys(p) != 0 ||
+      px_udp_gc_start(p) != 0 || px_auth_open(p) != 0) {
     fprintf(stderr, "sipflow-proxy: start-up failed\n");
     return 1;
   }

@@ -117,6 +117,10 @@ typedef struct px_config {
   char tls_ca[1024];        /* --tls-ca: ask clients for a certificate */
   uint32_t ws_idle_timeout; /* seconds a WS connection without a binding
                                may stay idle; 0: never closed */
+  char push_webhook[512];   /* --push-webhook URL; "": no pushes */
+  char push_providers[256]; /* --push-providers LIST (RFC 8599 pn-provider) */
+  uint32_t push_refresh;    /* --push-refresh S: +sip.pnsreg; 0: none */
+  uint32_t push_wait;       /* --push-wait S: hold for a woken phone */
 } px_config;
 
 struct px;
@@ -179,6 +183,9 @@ typedef struct px_stats {
 
   uint64_t auth_challenges, auth_ok, auth_failed, auth_stale, auth_replayed;
   uint64_t ws_idle_closed, ws_pongs;
+
+  uint64_t push_sent, push_ok, push_failed, push_retries, push_dropped;
+  uint64_t push_woken, push_timeouts;
 } px_stats;
 
 typedef struct px {
@@ -194,6 +201,8 @@ typedef struct px {
   int restoring; /* applying stored records: do not write them back */
   struct sipflow_redis *redis; /* NULL without --redis */
   struct px_cluster *cluster;  /* cluster.c's own state */
+  struct px_push *push;        /* push.c's own state; NULL without a webhook */
+  struct curl_slist *push_headers;
   /* Keys this process added to the ring (from --token-key or made here),
    * written to the state file; restored keys are there already. */
   struct {
@@ -420,6 +429,22 @@ int px_ka_rtt_sample(px *p, sipflow_flow_id flow, sipflow_keepalive_stats *s);
 /* A WebSocket Pong arrived on |flow|. */
 void px_ka_ws_pong(px *p, sipflow_flow_id flow, const uint8_t *data,
                    size_t len);
+
+/* ---- push.c (RFC 8599, docs/push.md) ---- */
+int px_push_open(px *p);
+void px_push_close(px *p);
+void px_push_request(sipflow_registrar *reg, sipflow_reg_push_reason reason,
+                     const sipflow_reg_binding *b, void *ud);
+void px_push_binding(px *p, sipflow_reg_change change,
+                     const sipflow_reg_binding *b);
+int px_push_hold(px *p, px_fork *f, uint32_t branch_id);
+void px_push_forget(px *p, px_fork *f);
+int px_push_held(px *p, px_fork *f);
+/* route.c's side of a held request */
+int px_fork_plan_woken(px *p, px_fork *f, uint32_t branch_id,
+                       const sipflow_reg_branch **next);
+void px_fork_push_sent(px *p, px_fork *f, const sipflow_reg_branch *br);
+void px_fork_push_result(px *p, px_fork *f, uint32_t branch_id, int woken);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);

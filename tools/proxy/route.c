@@ -57,6 +57,7 @@ typedef struct px_target {
 } px_target;
 
 static void fork_free(px_fork *f) {
+  px_push_forget(f->p, f);
   for (int i = 0; i < f->nbr; i++)
     if (!f->br[i].done)
       px_ctrans_detach(f->br[i].ct);
@@ -288,6 +289,13 @@ static int binding_target(px *p, const sipflow_reg_binding *b, px_target *t,
 static int start_plan_branch(px *p, px_fork *f, const sipflow_reg_branch *br) {
   char ruri[600], path[2100];
   px_target t;
+  /* RFC 8599 §6.2.2: the library asked for a push; hold the request. */
+  if (br->push) {
+    if (px_push_hold(p, f, br->id) != 0)
+      return 480;
+    f->pending++;
+    return 0;
+  }
   /* Its edge node is down (cluster heartbeat): the next flow, at once. */
   if (px_cluster_path_dead(p, br->binding->path.ptr, br->binding->path.len))
     return 408;
@@ -390,6 +398,11 @@ static void fork_finish(px *p, px_fork *f) {
 }
 
 static void cancel_pending(px *p, px_fork *f) {
+  int held = px_push_held(p, f);
+  if (held) { /* requests held for a phone being woken end here too */
+    px_push_forget(p, f);
+    f->pending -= held;
+  }
   for (int i = 0; i < f->nbr; i++)
     if (!f->br[i].done)
       px_ctrans_cancel(p, f->br[i].ct);
@@ -467,6 +480,33 @@ static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
   }
   if (status >= 600)
     cancel_pending(p, f);
+  fork_check_done(p, f);
+}
+
+int px_fork_plan_woken(px *p, px_fork *f, uint32_t branch_id,
+                       const sipflow_reg_branch **next) {
+  (void)p;
+  return sipflow_reg_plan_woken(f->plan, branch_id, sipflow_uv_now(), next);
+}
+
+void px_fork_push_sent(px *p, px_fork *f, const sipflow_reg_branch *br) {
+  f->pending--; /* the held branch becomes a sent one */
+  if (!f->cancelled)
+    plan_start_branch(p, f, br);
+  fork_check_done(p, f);
+}
+
+void px_fork_push_result(px *p, px_fork *f, uint32_t branch_id, int woken) {
+  const sipflow_reg_branch *next = NULL;
+  (void)woken;
+  f->pending--;
+  f->best = sipflow_reg_response_pick(f->best, 480);
+  if (sipflow_reg_plan_report(f->plan, branch_id, 480, sipflow_uv_now(),
+                              &next) == 0 &&
+      next && !f->cancelled)
+    plan_start_branch(p, f, next);
+  if (!f->cancelled)
+    plan_next_groups(p, f);
   fork_check_done(p, f);
 }
 

@@ -189,6 +189,11 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
         c_int,
         [_vp, c_uint32, c_int, c_uint64, _P(_P(S.reg_branch))],
     ),
+    "sipflow_reg_plan_woken": (
+        c_int,
+        [_vp, c_uint32, c_uint64, _P(_P(S.reg_branch))],
+    ),
+    "sipflow_reg_push_reason_name": (c_char_p, [c_int]),
     "sipflow_reg_plan_pending": (c_size_t, [_vp]),
     "sipflow_reg_plan_final_status": (c_int, [_vp]),
     "sipflow_reg_plan_del": (None, [_vp]),

@@ -36,8 +36,8 @@ FLOW_CALLBACKS_VERSION = 1
 FLOW_SETTINGS_VERSION = 1
 EDGE_FACTS_VERSION = 1
 NAT_FACTS_VERSION = 1
-REGISTRAR_SETTINGS_VERSION = 1
-REGISTRAR_CALLBACKS_VERSION = 1
+REGISTRAR_SETTINGS_VERSION = 2
+REGISTRAR_CALLBACKS_VERSION = 2
 REG_REQUEST_VERSION = 1
 KEEPALIVE_CALLBACKS_VERSION = 1
 KEEPALIVE_SETTINGS_VERSION = 1
@@ -262,6 +262,8 @@ class registrar_settings(Structure):
         ("max_user_agent_len", c_uint32),
         ("max_contacts_per_request", c_uint32),
         ("max_bindings", c_uint64),
+        ("push_providers", str_),
+        ("push_refresh", c_uint32),
     ]
 
 
@@ -291,6 +293,11 @@ class reg_binding(Structure):
         ("prev_flow_id", c_uint64),
         ("pub_gruu", str_),
         ("temp_gruu", str_),
+        ("pn_provider", str_),
+        ("pn_param", str_),
+        ("pn_prid", str_),
+        ("push", c_int),
+        ("suspended", c_int),
     ]
 
 
@@ -298,8 +305,11 @@ reg_change_cb = CFUNCTYPE(None, c_void_p, c_enum, POINTER(reg_binding), c_void_p
 reg_visit_cb = CFUNCTYPE(c_int, POINTER(reg_binding), c_void_p)
 
 
+reg_push_cb = CFUNCTYPE(None, c_void_p, c_enum, POINTER(reg_binding), c_void_p)
+
+
 class registrar_callbacks(Structure):
-    _fields_ = [("on_change", reg_change_cb)]
+    _fields_ = [("on_change", reg_change_cb), ("on_push", reg_push_cb)]
 
 
 class reg_contact(Structure):
@@ -351,6 +361,8 @@ class reg_result(Structure):
         ("echo_path", c_int),
         ("contacts", POINTER(reg_binding)),
         ("n_contacts", c_size_t),
+        ("pns", str_),
+        ("pnsreg", c_uint32),
     ]
 
 
@@ -359,6 +371,7 @@ class reg_branch(Structure):
         ("id", c_uint32),
         ("group", c_uint32),
         ("binding", POINTER(reg_binding)),
+        ("push", c_int),
     ]
 
 

@@ -8,7 +8,7 @@ REGISTER facts go in as Python values (:class:`RegisterRequest` and
 import collections.abc
 import ctypes
 import enum
-from ctypes import POINTER, byref, c_size_t, c_void_p
+from ctypes import POINTER, byref, c_char_p, c_size_t, c_void_p
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -87,6 +87,13 @@ class RegChange(enum.IntEnum):
     FLOW_FAILED = 6
 
 
+class PushReason(enum.IntEnum):
+    """Why the registrar asks for a push (RFC 8599)."""
+
+    CALL = 1  # a request waits for the phone: push, hold, TargetPlan.woken
+    REFRESH = 2  # the binding nears expiry: the phone should re-register
+
+
 # Settings whose values are enums, with the enum to read names with.
 _SETTING_ENUMS = {
     "outbound": OutboundPolicy,
@@ -96,6 +103,8 @@ _SETTING_ENUMS = {
     "flow_order": FlowOrder,
 }
 SETTINGS = tuple(name for name, _ in S.registrar_settings._fields_)
+# Settings given as text.
+_SETTING_STRINGS = ("push_providers",)
 
 #: Option tags: :class:`RegOption` bits, an int, a name ("outbound"), names,
 #: or None for none.
@@ -282,6 +291,14 @@ class Binding:
     # (RFC 5627 §5.1, §5.3); None elsewhere (see Registrar.gruu()).
     pub_gruu: Optional[str] = None
     temp_gruu: Optional[str] = None
+    # RFC 8599: the Contact URI's pn-* parameters; push: they make the
+    # binding push-reachable; suspended: its flow failed, only a push
+    # reaches it.
+    pn_provider: Optional[str] = None
+    pn_param: Optional[str] = None
+    pn_prid: Optional[str] = None
+    push: bool = False
+    suspended: bool = False
 
     @classmethod
     def from_c(cls, b: S.reg_binding) -> "Binding":
@@ -310,6 +327,11 @@ class Binding:
             prev_flow_id=b.prev_flow_id,
             pub_gruu=_text(b.pub_gruu) or None,
             temp_gruu=_text(b.temp_gruu) or None,
+            pn_provider=_text(b.pn_provider) or None,
+            pn_param=_text(b.pn_param) or None,
+            pn_prid=_text(b.pn_prid) or None,
+            push=bool(b.push),
+            suspended=bool(b.suspended),
         )
 
 
@@ -327,6 +349,8 @@ class RegisterResult:
     flow_timer: int = 0  # 200: Flow-Timer, 0 = none
     echo_path: bool = False  # 200: copy the request's Path values
     contacts: List[Binding] = field(default_factory=list)  # 200: every binding
+    pns: Optional[str] = None  # 200: Feature-Caps +sip.pns (RFC 8599)
+    pnsreg: int = 0  # 200: Feature-Caps +sip.pnsreg, 0 = none
 
     @property
     def ok(self) -> bool:
@@ -345,6 +369,8 @@ class RegisterResult:
             flow_timer=r.flow_timer,
             echo_path=bool(r.echo_path),
             contacts=[Binding.from_c(r.contacts[i]) for i in range(r.n_contacts)],
+            pns=_text(r.pns) or None,
+            pnsreg=r.pnsreg,
         )
 
 
@@ -357,10 +383,14 @@ class Branch:
     id: int
     group: int
     binding: Binding
+    # RFC 8599: do not send; a push was asked for; hold the request until
+    # TargetPlan.woken() gives the branch, or report 480.
+    push: bool = False
 
     @classmethod
     def from_c(cls, br: S.reg_branch) -> "Branch":
-        return cls(br.id, br.group, Binding.from_c(br.binding.contents))
+        return cls(br.id, br.group, Binding.from_c(br.binding.contents),
+                   bool(br.push))
 
 
 # -- the registrar -----------------------------------------------------------
@@ -374,6 +404,16 @@ def _on_change(reg: "Registrar", _reg: Optional[int], change: int, binding: Any,
                _ud: Optional[int]) -> None:
     if reg.on_change is not None:
         reg.on_change(RegChange(change), Binding.from_c(binding.contents))
+
+
+#: ``on_push(reason, binding)``: send a push to ``binding.pn_provider``.
+PushFn = Callable[[PushReason, Binding], None]
+
+
+def _on_push(reg: "Registrar", _reg: Optional[int], reason: int, binding: Any,
+             _ud: Optional[int]) -> None:
+    if reg.on_push is not None:
+        reg.on_push(PushReason(reason), Binding.from_c(binding.contents))
 
 
 def _visit(collect: List[Binding], binding: Any, _ud: Optional[int]) -> int:
@@ -394,11 +434,14 @@ class Registrar(Live):
 
     _ctx: "Context"
     on_change: Optional[ChangeFn]
+    on_push: Optional[PushFn]
 
     def __init__(self, ctx: "Context", on_change: Optional[ChangeFn] = None,
-                 **settings: Any) -> None:
+                 on_push: Optional[PushFn] = None, **settings: Any) -> None:
         self._ctx = ctx
         self.on_change = on_change
+        self.on_push = on_push
+        keep = []
         cs = S.registrar_settings()
         C.sipflow_registrar_settings_default_versioned(
             S.REGISTRAR_SETTINGS_VERSION, cs
@@ -406,11 +449,20 @@ class Registrar(Live):
         for name, value in settings.items():
             if name not in SETTINGS:
                 raise TypeError("unknown registrar setting %r" % name)
+            if name in _SETTING_STRINGS:
+                raw = value.encode() if isinstance(value, str) else bytes(value)
+                keep.append(raw)
+                setattr(cs, name, S.str_(ctypes.cast(c_char_p(raw), c_void_p),
+                                         len(raw)))
+                continue
             if name in _SETTING_ENUMS:
                 value = enum_value(_SETTING_ENUMS[name], value, name)
             setattr(cs, name, int(value))
         cb = S.registrar_callbacks()
         cb.on_change = trampoline(S.reg_change_cb, self, _on_change)
+        # Without on_push the library suspends nothing (RFC 8599 off).
+        if on_push is not None:
+            cb.on_push = trampoline(S.reg_push_cb, self, _on_push)
         ptr = c_void_p()
         check(
             ctx._invoke(
@@ -425,7 +477,7 @@ class Registrar(Live):
             ),
             "registrar_new",
         )
-        self._own(ptr, C.sipflow_registrar_del, (ctx, cb.on_change))
+        self._own(ptr, C.sipflow_registrar_del, (ctx, cb.on_change, cb.on_push))
         self._depend_on(ctx)
 
     def process(
@@ -681,6 +733,20 @@ class TargetPlan(Live):
         owner_call(self, C.sipflow_reg_plan_report, self._p(), bid, status,
                    self._ctx._now(now), byref(out), context="report")
         return Branch.from_c(out.contents) if out else None
+
+    def woken(self, branch: Union[Branch, int],
+              now: Optional[int] = None) -> Optional[Branch]:
+        """A push branch's phone registered again: the branch to send the
+        held request on now, or None while it is still suspended (RFC 8599
+        §6.2.2)."""
+        bid = branch.id if isinstance(branch, Branch) else int(branch)
+        out = POINTER(S.reg_branch)()
+        rv = self._ctx._invoke(C.sipflow_reg_plan_woken, self._p(), bid,
+                               self._ctx._now(now), byref(out))
+        if rv == NOT_FOUND:  # still suspended, or gone
+            return None
+        check(rv, "woken")
+        return Branch.from_c(out.contents)
 
     @property
     def pending(self) -> int:

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Push (RFC 8599): a local HTTP receiver plays the push gateway and the
+# phone, which re-registers over a new connection when pushed. Prints TAP.
+# usage: test_push.sh PATH/TO/sipflow-proxy
+PROXY=$1
+. "$(dirname "$0")/lib.sh"
+
+P=$(free_port)
+CTL=$WIRE_TMP/ctl
+STATE=$WIRE_TMP/state.db
+export PUSHGW_PORT
+PUSHGW_PORT=$(free_port)
+export PUSHGW_LOG=$WIRE_TMP/pushes.jsonl
+: >"$PUSHGW_LOG"
+PUSH="python3 $HERE/pushgw.py $P"
+run_proxy() {
+  start proxy "$PROXY" --listen udp:127.0.0.1:$P --listen tcp:127.0.0.1:$P \
+    --domain example.com --control "$CTL" --state "$STATE" \
+    --register-rate 0 --min-expires 5 --log-level debug \
+    --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" \
+    --push-providers apns,fcm --push-refresh 4 --push-wait 3
+  PROXY_PID=$LAST_PID
+}
+run_proxy
+check "proxy with --push-webhook up" wait_for "$CTL" 10
+
+check "REGISTER with pn-* gets 200 with Feature-Caps +sip.pns" \
+  $PUSH register-bob
+check "a pn-provider not served gets 555" \
+  $SIPRAW expect 127.0.0.1 $P 555 REGISTER sip:eve@example.com \
+  "Contact: <sip:eve@127.0.0.1:5999;pn-provider=webpush;pn-prid=x>"
+check "the closed connection leaves bob's binding, suspended" \
+  until_true 5 json_check "$CTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:bob@example.com']"
+check "a call to the suspended phone: pushed, woken, forwarded, answered" \
+  $PUSH call-bob
+check "the push carried provider, prid, param, reason call, aor, call_id" \
+  python3 -c "import json,sys; l=[json.loads(x) for x in open('$PUSHGW_LOG')]; \
+e=[x for x in l if x['prid']=='prid-bob'][0]; \
+sys.exit(0 if e['provider']=='apns' and e['reason']=='call' and \
+e['param']=='ABCD1234.com.example.voip' and e['aor']=='sip:bob@example.com' \
+and e['call_id']=='reg-bob@pushgw' else 1)"
+
+check "register carol, who never wakes" $PUSH register-carol
+check "a call to a phone that never wakes gets 480 within the 3 s wait" \
+  env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 $PUSH sleepy-carol
+
+check "a refresh push arrives before the binding expires" $PUSH refresh-dave
+check "gateway answers counted" json_check "$CTL" stats \
+  "d.get('push_ok',0)>=3 and d.get('push_timeouts',0)>=1"
+
+# A restart with --state: the binding comes back and can still be woken.
+check "register erin, then close her connection" $PUSH register-erin
+kill -KILL $PROXY_PID
+wait $PROXY_PID 2>/dev/null
+rm -f "$CTL"
+run_proxy
+check "restarted with the same --state" wait_for "$CTL" 10
+check "after the restart a call still wakes erin" $PUSH call-erin
+check "the proxy still runs" kill -0 $PROXY_PID
+wire_done
