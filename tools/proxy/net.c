@@ -94,9 +94,6 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(rx_buf);
 }
 
-void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
-                    const uint8_t *data, size_t len);
-
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags);
 
