@@ -22,6 +22,9 @@ static int method_allowed(uint8_t method, int transport) {
   case SIPFLOW_KEEPALIVE_STUN:
   case SIPFLOW_KEEPALIVE_UDP_PING:
     return transport == SIPFLOW_TRANSPORT_UDP; /* RFC 5626 §4.4.2 */
+  case SIPFLOW_KEEPALIVE_WS_PING:              /* RFC 6455 §5.5.2 */
+    return transport == SIPFLOW_TRANSPORT_WS ||
+           transport == SIPFLOW_TRANSPORT_WSS;
   case SIPFLOW_KEEPALIVE_OPTIONS:
   case SIPFLOW_KEEPALIVE_PASSIVE:
     return 1;
@@ -43,7 +46,13 @@ int sipflow__ka_check_endpoint(const sipflow_keepalive *ka,
       !addr_len(t->remote.family))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   *method = ep->method;
-  if (*method == SIPFLOW_KEEPALIVE_AUTO)
+  /* A browser answers a WebSocket Ping by itself; CRLF inside a WebSocket
+   * message needs the page's script (RFC 7118 says nothing of keepalives). */
+  if (*method == SIPFLOW_KEEPALIVE_AUTO &&
+      (t->transport == SIPFLOW_TRANSPORT_WS ||
+       t->transport == SIPFLOW_TRANSPORT_WSS))
+    *method = SIPFLOW_KEEPALIVE_WS_PING;
+  else if (*method == SIPFLOW_KEEPALIVE_AUTO)
     *method = sipflow_transport_is_stream(t->transport)
                   ? SIPFLOW_KEEPALIVE_CRLF
                   : SIPFLOW_KEEPALIVE_STUN;

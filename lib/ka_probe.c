@@ -135,6 +135,13 @@ static uint64_t options_id(const sipflow_keepalive *ka, uint32_t idx,
   return (uint64_t)idx << 32 | (mac & 0xFFFFFFFFu);
 }
 
+/* A WebSocket Ping's payload: a keyed MAC of the flow and probe number, so
+ * a Pong is matched without per-probe state and cannot be forged. */
+uint64_t sipflow__ka_ws_ping_id(const sipflow_keepalive *ka,
+                                const sipflow__ka_ep *e, uint32_t seq) {
+  return sipflow__ka_probe_mac(ka, e->flow_id, seq, 'W');
+}
+
 /* ---- health
  * ------------------------------------------------------------------ */
 
@@ -291,6 +298,7 @@ static sipflow_tstamp in_flight_deadline(const sipflow_keepalive *ka,
                                          const sipflow__ka_ep *e) {
   switch (SIPFLOW__KA_METHOD(e)) {
   case SIPFLOW_KEEPALIVE_CRLF:
+  case SIPFLOW_KEEPALIVE_WS_PING:
     return later(e->sent_at, ka->s.pong_timeout);
   case SIPFLOW_KEEPALIVE_OPTIONS:
     return later(e->sent_at, ka->s.options_timeout);
@@ -324,6 +332,13 @@ static void fill_probe(sipflow_keepalive *ka, uint32_t idx, sipflow__ka_ep *e,
     p->data = ka->probe_buf;
     break;
   }
+  case SIPFLOW_KEEPALIVE_WS_PING:
+    p->probe_id = sipflow__ka_ws_ping_id(ka, e, e->n_sent);
+    for (int i = 0; i < 8; i++)
+      ka->probe_buf[i] = (uint8_t)(p->probe_id >> (56 - 8 * i));
+    p->data = ka->probe_buf;
+    p->len = 8;
+    break;
   case SIPFLOW_KEEPALIVE_OPTIONS:
     p->probe_id = options_id(ka, idx, e);
     if (sipflow__ka_options_probe(ka, t, p->probe_id, &p->len) == 0)

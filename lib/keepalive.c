@@ -230,6 +230,31 @@ int sipflow_keepalive_on_pong(sipflow_keepalive *ka, sipflow_flow_id flow,
   return 0;
 }
 
+int sipflow_keepalive_on_ws_pong(sipflow_keepalive *ka, sipflow_flow_id flow,
+                                 const uint8_t *data, size_t len,
+                                 sipflow_tstamp now) {
+  uint32_t idx;
+  uint64_t id = 0;
+  sipflow__ka_ep *e;
+  int rv;
+  if (!data && len)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  rv = find_at(ka, flow, now, &idx);
+  if (rv != 0)
+    return rv;
+  e = sipflow__ka_ep_at(ka, idx);
+  for (size_t i = 0; i < len && i < 8; i++)
+    id = id << 8 | data[i];
+  if (SIPFLOW__KA_METHOD(e) != SIPFLOW_KEEPALIVE_WS_PING ||
+      !(e->flags & SIPFLOW__KA_F_IN_FLIGHT) || len != 8 ||
+      id != sipflow__ka_ws_ping_id(ka, e, e->n_sent)) {
+    ka->counters.unexpected_pongs++;
+    return SIPFLOW_ERR_STALE;
+  }
+  sipflow__ka_answered(ka, idx, now, 1, NULL);
+  return 0;
+}
+
 int sipflow_keepalive_awaiting_pong(const sipflow_keepalive *ka,
                                     sipflow_flow_id flow) {
   const sipflow__ka_ep *e = ka ? sipflow__ka_lookup(ka, flow, NULL) : NULL;

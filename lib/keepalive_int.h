@@ -377,6 +377,9 @@ uint64_t sipflow__ka_rand_range(sipflow_keepalive *ka, uint64_t lo,
 sipflow_duration sipflow__ka_interval_ns(const sipflow__ka_ep *e);
 
 /* ka_options.c */
+/* The payload of endpoint |e|'s WebSocket Ping number |seq|. */
+uint64_t sipflow__ka_ws_ping_id(const sipflow_keepalive *ka,
+                                const sipflow__ka_ep *e, uint32_t seq);
 /* The OPTIONS probe for tuple |t| into ka->probe_buf, as
  * sipflow_keepalive_options_build() with the defaults would write it. */
 int sipflow__ka_options_probe(sipflow_keepalive *ka,

@@ -38,8 +38,8 @@ const char *sipflow_health_name(int health) {
 }
 
 const char *sipflow_keepalive_method_name(int method) {
-  static const char *const names[] = {"auto",    "crlf",     "stun",
-                                      "options", "udp-ping", "passive"};
+  static const char *const names[] = {
+      "auto", "crlf", "stun", "options", "udp-ping", "passive", "ws-ping"};
   return PICK(names, method);
 }
 

@@ -257,6 +257,8 @@ void sipflow__reg_view(const sipflow_registrar *reg,
   v->ob = (b->flags & SIPFLOW__REG_F_OB) != 0;
   v->expires_at = at;
   v->updated_at = b->updated_at;
+  v->pub_gruu = view_str(NULL, 0);
+  v->temp_gruu = view_str(NULL, 0);
   v->expires = 0;
   if (at != SIPFLOW_TSTAMP_NONE && at > now) {
     uint64_t secs = (at - now + SIPFLOW_SECONDS - 1) / SIPFLOW_SECONDS;

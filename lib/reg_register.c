@@ -25,9 +25,9 @@ enum { ACT_NONE, ACT_ADD, ACT_REFRESH, ACT_UPDATE, ACT_REPLACE, ACT_REMOVE };
 typedef struct job {
   const sipflow_reg_request *req;
   sipflow_tstamp now;
-  sipflow_str ua; /* truncated to max_user_agent_len */
-  size_t path_len;    /* Path joined */
-  uint64_t hash;      /* of the canonical AoR in reg->aor_buf */
+  sipflow_str ua;  /* truncated to max_user_agent_len */
+  size_t path_len; /* Path joined */
+  uint64_t hash;   /* of the canonical AoR in reg->aor_buf */
   size_t key_len;
   sipflow__reg_aor *aor;     /* existing AoR, or NULL */
   sipflow__reg_aor *new_aor; /* allocated for this request: a new AoR, or
@@ -46,6 +46,8 @@ static int answer(sipflow_registrar *reg, int status, const char *reason) {
   r->supported = SIPFLOW_REG_OPT_PATH;
   if (reg->set.outbound != SIPFLOW_REG_OUTBOUND_OFF)
     r->supported |= SIPFLOW_REG_OPT_OUTBOUND;
+  if (reg->gruu_kr)
+    r->supported |= SIPFLOW_REG_OPT_GRUU;
   return status;
 }
 
@@ -96,6 +98,8 @@ static int check_extensions(sipflow_registrar *reg, job *j) {
   if ((req->require & SIPFLOW_REG_OPT_OUTBOUND) &&
       reg->set.outbound == SIPFLOW_REG_OUTBOUND_OFF)
     unsupported |= SIPFLOW_REG_OPT_OUTBOUND;
+  if ((req->require & SIPFLOW_REG_OPT_GRUU) && !reg->gruu_kr)
+    unsupported |= SIPFLOW_REG_OPT_GRUU;
   if (reg->set.path_requires_supported && req->n_path &&
       !(offered & SIPFLOW_REG_OPT_PATH))
     unsupported |= SIPFLOW_REG_OPT_PATH;
@@ -714,6 +718,11 @@ static void answer_200(sipflow_registrar *reg, const job *j) {
        k++)
     sipflow__reg_view(reg, j->aor->b[k], sipflow__reg_aor_key(j->aor),
                       j->aor->len, &reg->views[n++]);
+  /* RFC 5627 §5.1: GRUUs only for a UA that said it supports them. */
+  if (reg->gruu_kr &&
+      ((j->req->supported | j->req->require) & SIPFLOW_REG_OPT_GRUU))
+    for (size_t k = 0; k < n; k++)
+      sipflow__reg_gruu_view(reg, k, &reg->views[k]);
   r->contacts = n ? reg->views : NULL;
   r->n_contacts = n;
 }

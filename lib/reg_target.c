@@ -227,20 +227,26 @@ static sipflow_reg_plan *plan_alloc(sipflow_registrar *reg, uint32_t n,
   return p;
 }
 
-static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
-                 sipflow_reg_plan **pplan) {
-  sipflow_reg_plan *p = plan_alloc(reg, aor->n, aor->len);
-  uint32_t i;
+int sipflow__reg_plan_build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
+                            uint16_t group, sipflow_reg_plan **pplan) {
+  uint32_t i, n = 0;
+  for (i = 0; i < aor->n; i++)
+    n += !group || aor->b[i]->inst_group == group;
+  sipflow_reg_plan *p = plan_alloc(reg, n, aor->len);
   if (!p)
     return SIPFLOW_ERR_NOMEM;
   memcpy(p->aor, sipflow__reg_aor_key(aor), aor->len);
   p->aor_len = aor->len;
+  n = 0;
   for (i = 0; i < aor->n; i++) {
     sipflow__reg_binding *b = aor->b[i];
-    memset(&p->entries[i], 0, sizeof(p->entries[i]));
-    p->entries[i].b = b;
-    p->entries[i].health = health_rank(b->health);
+    if (group && b->inst_group != group)
+      continue;
+    memset(&p->entries[n], 0, sizeof(p->entries[n]));
+    p->entries[n].b = b;
+    p->entries[n].health = health_rank(b->health);
     b->refs++;
+    n++;
   }
   assign_slots(p);
   for (i = 0; i < p->n_entries; i++)
@@ -250,6 +256,11 @@ static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
   reg->live_plans++;
   *pplan = p;
   return 0;
+}
+
+static int build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
+                 sipflow_reg_plan **pplan) {
+  return sipflow__reg_plan_build(reg, aor, 0, pplan);
 }
 
 /* The canonical AoR of |uri| into |out| (max_aor_len bytes). */

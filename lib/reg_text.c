@@ -281,14 +281,22 @@ static void put_uint(out_buf *o, unsigned long v) {
 }
 
 static void put_options(out_buf *o, const char *name, unsigned opts) {
+  static const struct {
+    unsigned bit;
+    const char *tag;
+  } tags[] = {{SIPFLOW_REG_OPT_OUTBOUND, "outbound"},
+              {SIPFLOW_REG_OPT_PATH, "path"},
+              {SIPFLOW_REG_OPT_GRUU, "gruu"}};
+  const char *sep = ": ";
   if (!opts)
     return;
   put_str(o, name);
-  put_str(o, ": ");
-  if (opts & SIPFLOW_REG_OPT_OUTBOUND)
-    put_str(o, (opts & SIPFLOW_REG_OPT_PATH) ? "outbound, " : "outbound");
-  if (opts & SIPFLOW_REG_OPT_PATH)
-    put_str(o, "path");
+  for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+    if (opts & tags[i].bit) {
+      put_str(o, sep);
+      put_str(o, tags[i].tag);
+      sep = ", ";
+    }
   put_str(o, "\r\n");
 }
 
@@ -322,6 +330,17 @@ static void put_contact(out_buf *o, const sipflow_reg_binding *b) {
     put_q(o, b->q);
   if (b->params.len)
     put_mem(o, b->params.ptr, b->params.len);
+  /* RFC 5627 §5.1 and §5.3: quoted URIs. */
+  if (b->pub_gruu.len) {
+    put_str(o, ";pub-gruu=\"");
+    put_mem(o, b->pub_gruu.ptr, b->pub_gruu.len);
+    put_str(o, "\"");
+  }
+  if (b->temp_gruu.len) {
+    put_str(o, ";temp-gruu=\"");
+    put_mem(o, b->temp_gruu.ptr, b->temp_gruu.len);
+    put_str(o, "\"");
+  }
   put_str(o, "\r\n");
 }
 

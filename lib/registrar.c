@@ -109,6 +109,7 @@ static void free_all(sipflow_registrar *reg) {
   sipflow__free(mem, reg->batch_keys);
   sipflow__free(mem, reg->cinfo);
   sipflow__free(mem, reg->views);
+  sipflow__reg_gruu_free(reg);
 }
 
 int sipflow_registrar_new_versioned(

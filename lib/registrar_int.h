@@ -372,6 +372,14 @@ struct sipflow_registrar {
   sipflow__reg_cinfo *cinfo;  /* max_contacts_per_request */
   sipflow_reg_binding *views; /* max_contacts */
   sipflow_reg_result result;
+  /* GRUUs (reg_gruu.c): the ring temporary GRUUs are minted with, NULL
+   * when off; the 200's GRUU text (max_contacts x gruu_room) and a token
+   * scratch, made when turned on. */
+  const sipflow_keyring *gruu_kr;
+  char *gruu_text;
+  size_t gruu_room;
+  unsigned char *gruu_scratch;
+  size_t gruu_scratch_len;
 };
 
 /* Hash of an AoR key or a flow id, keyed with the context's hash key. */
@@ -476,6 +484,16 @@ void sipflow__reg_remove(sipflow_registrar *reg, sipflow__reg_binding *b,
 void sipflow__reg_expire_due(sipflow_registrar *reg, sipflow_tstamp now);
 /* The common entry check of calls that take |now|. */
 int sipflow__reg_enter(sipflow_registrar *reg, sipflow_tstamp now);
+
+/* GRUUs (reg_gruu.c). Free the GRUU scratch (registrar teardown). */
+void sipflow__reg_gruu_free(sipflow_registrar *reg);
+/* Fill |v|'s pub_gruu and temp_gruu into slot |k| of the 200's GRUU text;
+ * they stay empty when that fails. */
+void sipflow__reg_gruu_view(sipflow_registrar *reg, size_t k,
+                            sipflow_reg_binding *v);
+/* A plan of |aor|'s bindings in instance group |group| (0: all of them). */
+int sipflow__reg_plan_build(sipflow_registrar *reg, const sipflow__reg_aor *aor,
+                            uint16_t group, sipflow_reg_plan **pplan);
 
 /* The store's invariants (reg_check.c): 0, or a negative number naming the
  * first one broken. For tests and the fuzz target. */

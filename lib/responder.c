@@ -40,6 +40,32 @@ int sipflow_datagram_classify(const uint8_t *data, size_t len) {
   return is_letter(data[i]) ? SIPFLOW_DATAGRAM_SIP : SIPFLOW_DATAGRAM_GARBAGE;
 }
 
+/* Unlike a datagram, a WebSocket message is framed by its sender: no STUN
+ * demultiplexing (RFC 7118 carries only SIP), and a NUL is not a ping. */
+int sipflow_ws_message_classify(const uint8_t *data, size_t len) {
+  size_t i;
+  if (len == 0 || !data)
+    return SIPFLOW_WS_MESSAGE_BLANK;
+  if (len == 4 && memcmp(data, SIPFLOW_CRLF_PING, 4) == 0)
+    return SIPFLOW_WS_MESSAGE_CRLF_PING;
+  if (len == 2 && memcmp(data, SIPFLOW_CRLF_PONG, 2) == 0)
+    return SIPFLOW_WS_MESSAGE_CRLF_PONG;
+  for (i = 0; i < len && data[i] != 0 && is_blank(data[i]); i++)
+    ;
+  if (i == len)
+    return SIPFLOW_WS_MESSAGE_BLANK;
+  for (i = 0; i < len && (data[i] == '\r' || data[i] == '\n'); i++)
+    ;
+  return is_letter(data[i]) ? SIPFLOW_WS_MESSAGE_SIP
+                            : SIPFLOW_WS_MESSAGE_GARBAGE;
+}
+
+const char *sipflow_ws_message_name(int kind) {
+  static const char *const names[] = {"garbage", "sip", "crlf-ping",
+                                      "crlf-pong", "blank"};
+  return kind >= 0 && kind < 5 ? names[kind] : NULL;
+}
+
 int sipflow_stun_respond(const uint8_t *req, size_t len,
                          const sipflow_addr *source, uint8_t *buf,
                          size_t buflen, size_t *outlen) {

@@ -11,7 +11,24 @@ packages=(
   sip-tester python3 python3-pytest python3-pip python3-setuptools valgrind iproute2 procps bc doxygen abigail-tools
   python3-venv python3-setuptools-whl python3-wheel-whl mypy
   baresip-core linphone-cli
+  kamailio kamailio-extra-modules dpkg-dev
+  libssl-dev libwslay-dev libhttp-parser-dev nettle-dev openssl
+  chromium nodejs
+  kamailio kamailio-tls-modules kamailio-websocket-modules kamailio-outbound-modules
 )
+# npm comes with nodejs from some archives; Debian packages it apart.
+command -v npm >/dev/null || packages+=(npm)
+
+# The npm clients the wire tests drive (tests/clients/package-lock.json),
+# never a downloaded browser (puppeteer-core uses /usr/bin/chromium);
+# nothing is fetched when they are already installed.
+clients() {
+  local d
+  d="$(cd "$(dirname "$0")/.." && pwd)/tests/clients"
+  npm ls --prefix "$d" >/dev/null 2>&1 && return 0
+  echo "deps: npm ci in $d"
+  (cd "$d" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +38,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  clients
   exit 0
 fi
 
@@ -32,3 +50,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+clients

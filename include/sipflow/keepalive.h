@@ -27,10 +27,12 @@ extern "C" {
  * keepalive; it goes away by itself when its last reason ends or expires.
  *
  * Probes: a double CRLF on streams, a STUN Binding request on UDP (with
- * RFC 5389 retransmission), a SIP OPTIONS the host sends statelessly, or the
- * 4-byte UDP ping of nathelper (fire and forget). Or *passive watch*: the UA
- * sends the keepalives (RFC 5626 server side) and the host reports each one;
- * none within the interval plus a grace period marks the flow dead.
+ * RFC 5389 retransmission), a WebSocket Ping on WS and WSS (RFC 6455 §5.5.2:
+ * browsers answer it without any script), a SIP OPTIONS the host sends
+ * statelessly, or the 4-byte UDP ping of nathelper (fire and forget). Or
+ * *passive watch*: the UA sends the keepalives (RFC 5626 server side) and the
+ * host reports each one; none within the interval plus a grace period marks the
+ * flow dead.
  *
  * Timing: each wait is drawn uniformly in 80-100% of the endpoint's interval
  * (RFC 5626 §4.4) from the context's rand callback; a new endpoint's first
@@ -58,7 +60,8 @@ typedef struct sipflow_keepalive sipflow_keepalive;
 
 /** How an endpoint is kept alive. @since 0.1 */
 typedef enum sipflow_keepalive_method {
-  /** CRLF on stream transports, STUN on UDP: what RFC 5626 clients use. */
+  /** CRLF on TCP and TLS, STUN on UDP (what RFC 5626 clients use), a
+   * WebSocket Ping on WS and WSS (since 0.2). */
   SIPFLOW_KEEPALIVE_AUTO = 0,
   /** Double-CRLF ping, single-CRLF pong; streams only (RFC 5626 §4.4.1). */
   SIPFLOW_KEEPALIVE_CRLF = 1,
@@ -69,13 +72,20 @@ typedef enum sipflow_keepalive_method {
   /** Four zero bytes, no answer expected; UDP only. */
   SIPFLOW_KEEPALIVE_UDP_PING = 4,
   /** Nothing sent: watch for the keepalives the UA sends. */
-  SIPFLOW_KEEPALIVE_PASSIVE = 5
+  SIPFLOW_KEEPALIVE_PASSIVE = 5,
+  /**
+   * A WebSocket Ping frame whose payload is the probe's 8 bytes, answered by
+   * a Pong with the same payload (RFC 6455 §5.5.2, §5.5.3), reported with
+   * sipflow_keepalive_on_ws_pong(); missed after pong_timeout. WS and WSS
+   * only. @since 0.2
+   */
+  SIPFLOW_KEEPALIVE_WS_PING = 6
 } sipflow_keepalive_method;
 
 /**
  * The name of a sipflow_keepalive_method value ("auto", "crlf", "stun",
- * "options", "udp-ping", "passive"), or NULL for a value the enum does not
- * have. The string is static. Callback-safe. @since 0.2
+ * "options", "udp-ping", "passive", "ws-ping"), or NULL for a value the enum
+ * does not have. The string is static. Callback-safe. @since 0.2
  */
 SIPFLOW_API const char *sipflow_keepalive_method_name(int method);
 
@@ -158,13 +168,15 @@ typedef struct sipflow_keepalive_probe {
   uint32_t attempt; /**< 0 for a first transmission; STUN retransmits 1.. */
   /**
    * The bytes to send on the flow, valid during the call: the CRLF ping, the
-   * 20-byte STUN request, the 4-byte ping, or for OPTIONS a request built
+   * 20-byte STUN request, the 4-byte ping, for WS_PING the 8-byte payload of
+   * the Ping frame (the probe id, big-endian), or for OPTIONS a request built
    * with sipflow_keepalive_options_build() from the tuple and defaults (the
    * host may build its own instead, with the same probe_id).
    */
   const uint8_t *data;
-  size_t len;                      /**< length of |data| */
-  uint64_t probe_id;               /**< OPTIONS: carried in tag and branch */
+  size_t len; /**< length of |data| */
+  /** OPTIONS: carried in tag and branch; WS_PING: the Ping's payload. */
+  uint64_t probe_id;
   const sipflow_flow_tuple *tuple; /**< the endpoint's flow, for the call */
 } sipflow_keepalive_probe;
 
@@ -247,8 +259,8 @@ typedef struct sipflow_keepalive_settings {
   sipflow_duration udp_interval;
   /** Default interval on streams. Default 120 s (RFC 5626 §4.4.1). */
   sipflow_duration stream_interval;
-  /** CRLF ping without a pong for this long is missed. Default 10 s
-   * (RFC 5626 §4.4.1). */
+  /** CRLF ping (TCP, TLS) or WebSocket Ping without a pong for this long is
+   * missed. Default 10 s (RFC 5626 §4.4.1). */
   sipflow_duration pong_timeout;
   /** OPTIONS without any response for this long is missed. Default 10 s. */
   sipflow_duration options_timeout;
@@ -429,6 +441,23 @@ SIPFLOW_API int sipflow_keepalive_awaiting_pong(const sipflow_keepalive *ka,
                                                 sipflow_flow_id flow);
 
 /**
+ * A WebSocket Pong arrived on |flow| (RFC 6455 §5.5.3). A Pong whose
+ * payload is the 8 bytes of the WS_PING probe in flight answers it, with an
+ * RTT sample; any other Pong (an unsolicited heartbeat, RFC 6455 §5.5.3, or
+ * a late answer) is counted in unexpected_pongs and changes nothing.
+ * @param data the Pong's payload, read only during the call; NULL if |len|
+ * is 0.
+ * @return 0 (the probe in flight was answered); SIPFLOW_ERR_INVALID_ARGUMENT;
+ * SIPFLOW_ERR_NOT_FOUND (no such endpoint); SIPFLOW_ERR_STALE (not a WS_PING
+ * endpoint, no probe in flight, or not its payload);
+ * SIPFLOW_ERR_TIME_BACKWARDS. @since 0.2
+ */
+SIPFLOW_API int sipflow_keepalive_on_ws_pong(sipflow_keepalive *ka,
+                                             sipflow_flow_id flow,
+                                             const uint8_t *data, size_t len,
+                                             sipflow_tstamp now);
+
+/**
  * A STUN response arrived. It is decoded and matched to the transaction in
  * flight by its transaction id: a success is an answer (with an RTT sample
  * unless the request was retransmitted, Karn's rule) and its
@@ -554,8 +583,9 @@ typedef struct sipflow_keepalive_counters {
   uint64_t dialogs;       /**< dialog reasons now */
   uint64_t others;        /**< reasons of kind OTHER now */
   uint64_t tentative;     /**< reasons awaiting their final response */
-  /** Probes started since creation, indexed by sipflow_keepalive_method. */
-  uint64_t probes_sent[6];
+  /** Probes started since creation, indexed by sipflow_keepalive_method
+   * (7 entries since 0.2, for WS_PING). */
+  uint64_t probes_sent[7];
   uint64_t probes_answered;      /**< probes answered since creation */
   uint64_t probes_missed;        /**< probes missed since creation */
   uint64_t stun_retransmissions; /**< STUN requests sent again */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "sipflow/common.h"
+#include "sipflow/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,7 +71,9 @@ typedef struct sipflow_reg_plan sipflow_reg_plan;
 /** Option tags the registrar understands, as bits. @since 0.1 */
 typedef enum sipflow_reg_option {
   SIPFLOW_REG_OPT_OUTBOUND = 1u << 0, /**< "outbound" (RFC 5626) */
-  SIPFLOW_REG_OPT_PATH = 1u << 1      /**< "path" (RFC 3327) */
+  SIPFLOW_REG_OPT_PATH = 1u << 1,     /**< "path" (RFC 3327) */
+  /** "gruu" (RFC 5627): the UA wants GRUUs in the 200. @since 0.2 */
+  SIPFLOW_REG_OPT_GRUU = 1u << 2
 } sipflow_reg_option;
 
 /* ------------------------------------------------------------------------ */
@@ -253,6 +256,16 @@ typedef struct sipflow_reg_binding {
    * the binding ends that now. 0 for SIPFLOW_REG_ADDED; elsewhere equal to
    * |flow_id|. @since 0.2 */
   sipflow_flow_id prev_flow_id;
+  /** The binding's public GRUU (RFC 5627 §5.1: the AoR with the instance
+   * in a "gr" parameter), filled only in a 200's contacts when GRUUs are
+   * on (sipflow_registrar_set_gruu()), the REGISTER listed "gruu" in
+   * Supported and the binding has an instance; len 0 elsewhere (see
+   * sipflow_registrar_gruu() for the others). Valid as the view. @since 0.2
+   */
+  sipflow_str pub_gruu;
+  /** Its temporary GRUU (RFC 5627 §5.3), minted for this answer; filled
+   * as |pub_gruu| is. @since 0.2 */
+  sipflow_str temp_gruu;
 } sipflow_reg_binding;
 
 /** Why the change callback was called. @since 0.1 */
@@ -656,6 +669,103 @@ SIPFLOW_API int sipflow_registrar_flow_health(sipflow_registrar *reg,
                                               sipflow_flow_id flow_id,
                                               sipflow_flow_health health,
                                               sipflow_tstamp now);
+
+/* ------------------------------------------------------------------------ */
+/* GRUUs (RFC 5627)                                                          */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Turn GRUUs on (or off, with NULL). With a key ring, a REGISTER that lists
+ * "gruu" in Supported (SIPFLOW_REG_OPT_GRUU) gets, on each Contact of the
+ * 200 that has a +sip.instance, its public GRUU ("sip:AoR;gr=urn:...",
+ * RFC 5627 §5.1) and a temporary GRUU ("sip:tgruu.TOKEN@domain;gr",
+ * §5.3), and "gruu" is listed in Supported of every answer.
+ *
+ * A temporary GRUU holds, encrypted and authenticated with the ring's
+ * current key, the AoR, the instance, a hash of the REGISTER's Call-ID and
+ * its CSeq: every REGISTER gets a new one, nobody can make one or read the
+ * AoR out of it without the key, and any node sharing the ring verifies it
+ * without state. It stays valid while a binding of the instance has that
+ * Call-ID, so a REGISTER with a new Call-ID invalidates every earlier one
+ * (§5.4); docs/gruu.md has the format and the decisions.
+ * @param reg the registrar.
+ * @param kr the key ring (the flow tokens' ring will do: the GRUU keys are
+ * derived from it for this use alone); it must outlive the registrar or
+ * the next call of this function. NULL turns GRUUs off.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL reg), SIPFLOW_ERR_NOMEM
+ * (scratch of about 1.6 KiB per max_contacts with the default limits).
+ * Not callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_registrar_set_gruu(sipflow_registrar *reg,
+                                           const sipflow_keyring *kr);
+
+/**
+ * Write a binding's public and temporary GRUUs (RFC 5627 §5.1, §5.3), for
+ * a binding view from anywhere (a dump, the change callback). The
+ * temporary GRUU is a new one each call, valid as every other minted for
+ * the binding's Call-ID.
+ * @param reg the registrar, with GRUUs on.
+ * @param binding a view (its aor, instance, call_id and cseq are read).
+ * @param buf receives both URIs, not NUL-terminated; 2048 bytes hold them
+ * with the default limits.
+ * @param cap its size.
+ * @param pub receives the public GRUU (pointing into |buf|).
+ * @param temp receives the temporary GRUU (pointing into |buf|).
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (a NULL argument),
+ * SIPFLOW_ERR_BAD_STATE (GRUUs are off), SIPFLOW_ERR_NOT_FOUND (the binding
+ * has no instance), SIPFLOW_ERR_MALFORMED (its AoR is not a SIP URI),
+ * SIPFLOW_ERR_BUFFER_TOO_SMALL, SIPFLOW_ERR_INTERNAL (libsodium failed).
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_registrar_gruu(const sipflow_registrar *reg,
+                                       const sipflow_reg_binding *binding,
+                                       char *buf, size_t cap, sipflow_str *pub,
+                                       sipflow_str *temp);
+
+/**
+ * Whether |uri| is a SIP or SIPS URI with a "gr" parameter: a GRUU to
+ * look up with sipflow_registrar_lookup_gruu() rather than
+ * sipflow_registrar_lookup() (RFC 5627 §3.1: "gr" is what marks one).
+ * Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_uri_is_gruu(sipflow_str uri);
+
+/**
+ * Look up a GRUU and build the target plan of its instance alone (RFC 5627
+ * §8 restricts the targets to the contacts of the instance the GRUU
+ * names): the instance's flows, one at a time, the next only after 430 or
+ * 408 (RFC 5626 §7), as in sipflow_registrar_lookup(). Finding the
+ * instance costs a hash lookup of the AoR and a walk over its bindings (at
+ * most max_contacts); a temporary GRUU costs a decryption too.
+ * @param reg the registrar, with GRUUs on.
+ * @param uri the Request-URI: a public GRUU ("sip:AoR;gr=INSTANCE", the
+ * instance %-escaped where a URI needs it) or a temporary one we minted.
+ * @param now the current time (bindings due to expire are expired first).
+ * @param pplan receives the plan; delete it with sipflow_reg_plan_del().
+ * @return 0; SIPFLOW_ERR_NOT_FOUND (a valid GRUU whose instance has no
+ * binding now: 480); SIPFLOW_ERR_TAMPERED (a temporary GRUU we did not
+ * mint, or minted with a key no longer in the ring: 404);
+ * SIPFLOW_ERR_STALE (a temporary GRUU the instance invalidated by
+ * registering with another Call-ID, RFC 5627 §5.4: 404);
+ * SIPFLOW_ERR_MALFORMED (not a SIP URI, no "gr" parameter, a public GRUU
+ * whose "gr" has no value, or longer than the limits: 404);
+ * SIPFLOW_ERR_BAD_STATE (GRUUs are off, or inside a callback);
+ * SIPFLOW_ERR_NOMEM; SIPFLOW_ERR_INVALID_ARGUMENT;
+ * SIPFLOW_ERR_TIME_BACKWARDS. sipflow_reg_gruu_status() maps them.
+ * Not callback-safe. @since 0.2
+ */
+SIPFLOW_API SIPFLOW_WARN_UNUSED int
+sipflow_registrar_lookup_gruu(sipflow_registrar *reg, sipflow_str uri,
+                              sipflow_tstamp now, sipflow_reg_plan **pplan);
+
+/**
+ * The SIP status to answer for a sipflow_registrar_lookup_gruu() result
+ * that is not 0 (RFC 5627 §8): 480 for SIPFLOW_ERR_NOT_FOUND (the
+ * instance exists but has no contact now), 404 for SIPFLOW_ERR_TAMPERED,
+ * SIPFLOW_ERR_STALE and SIPFLOW_ERR_MALFORMED (not a valid GRUU), 500 for
+ * any other error, 0 for 0. Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_gruu_status(int lookup_result);
 
 /* ------------------------------------------------------------------------ */
 /* Target plans (RFC 5626 §7)                                                */

@@ -66,6 +66,43 @@ typedef enum sipflow_datagram_kind {
 SIPFLOW_API int sipflow_datagram_classify(const uint8_t *data, size_t len);
 
 /**
+ * What the payload of one WebSocket message (text or binary) received on a
+ * SIP WebSocket connection is (RFC 7118 §5: one SIP message per WebSocket
+ * message). @since 0.2
+ */
+typedef enum sipflow_ws_message_kind {
+  /** Neither SIP nor a keepalive: drop it (or close the connection). */
+  SIPFLOW_WS_MESSAGE_GARBAGE = 0,
+  /** Starts with a letter, after any CRLFs: hand it to the SIP parser. */
+  SIPFLOW_WS_MESSAGE_SIP = 1,
+  /** Exactly "\r\n\r\n": a CRLF keepalive ping carried in a message
+   * (SIP.js, JsSIP). Answer SIPFLOW_CRLF_PONG in a message of the same type
+   * at once, as on TCP (RFC 5626 §4.4.1), and report it to
+   * sipflow_keepalive_on_peer_keepalive(). */
+  SIPFLOW_WS_MESSAGE_CRLF_PING = 2,
+  /** Exactly "\r\n": a pong to a CRLF ping we sent in a message; give it to
+   * sipflow_keepalive_on_pong() for a CRLF endpoint, else ignore it. */
+  SIPFLOW_WS_MESSAGE_CRLF_PONG = 3,
+  /** Empty, or only CR, LF, space and tab in another pattern: a keepalive
+   * that needs no answer; drop quietly. */
+  SIPFLOW_WS_MESSAGE_BLANK = 4
+} sipflow_ws_message_kind;
+
+/**
+ * Sort one WebSocket message's payload.
+ * @param data may be NULL when |len| is 0.
+ * @return a sipflow_ws_message_kind; never fails. Callback-safe. @since 0.2
+ */
+SIPFLOW_API int sipflow_ws_message_classify(const uint8_t *data, size_t len);
+
+/**
+ * The name of a sipflow_ws_message_kind value ("garbage", "sip",
+ * "crlf-ping", "crlf-pong", "blank"), or NULL for a value the enum does not
+ * have. The string is static. Callback-safe. @since 0.2
+ */
+SIPFLOW_API const char *sipflow_ws_message_name(int kind);
+
+/**
  * Answer a STUN Binding request received on a SIP UDP port (RFC 5389 §7.3,
  * §7.3.1; RFC 5626 §8). Send the answer from the local address and port the
  * request arrived on, to its source (RFC 5389 §7.3.1.2).

@@ -222,6 +222,86 @@ SIPFLOW_API int sipflow_uv_stream_ping(sipflow_uv_stream *s);
  */
 SIPFLOW_API void sipflow_uv_stream_close(sipflow_uv_stream *s);
 
+/* ------------------------------------------------------------------------ */
+/* Filters: TLS, WebSocket and other layers between the socket and SIP      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A layer on a stream (TLS, WebSocket framing), given to
+ * sipflow_uv_stream_push_filter(). Filters stack: level 0 is next to the
+ * socket; bytes read go up through every level to the framer, bytes the
+ * host writes (messages, pongs, pings) go down through every level to the
+ * socket. libsipflow-uv-tls and libsipflow-uv-ws provide filters; a host
+ * needing neither links neither. @since 0.2
+ */
+typedef struct sipflow_uv_filter {
+  /** Bytes from the level below (the socket for level 0): decode them and
+   * pass the result on with sipflow_uv_stream_pass_up() (a byte stream) or
+   * sipflow_uv_stream_pass_message() (whole messages). Return 0, or a
+   * negative code to end the stream (on_close gets it). Required. */
+  int (*read)(sipflow_uv_stream *s, unsigned level, const uint8_t *data,
+              size_t len, void *filter_data);
+  /** Bytes from above (the host for the top level): encode them and pass
+   * them on with sipflow_uv_stream_pass_down(). Return as that. Required. */
+  int (*write)(sipflow_uv_stream *s, unsigned level, const uint8_t *data,
+               size_t len, void *filter_data);
+  /** Free |filter_data|, after on_close. Optional. */
+  void (*del)(void *filter_data);
+} sipflow_uv_filter;
+
+/**
+ * Add a filter on top of the stream's filters (at most 4); from then on
+ * sipflow_uv_stream_write() goes through it. Call it right after
+ * sipflow_uv_stream_new(), before the loop runs again. |filter| is copied;
+ * |filter_data| is the filter's, freed by its del after the stream closed.
+ * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_LIMIT. @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_stream_push_filter(sipflow_uv_stream *s,
+                                              const sipflow_uv_filter *filter,
+                                              void *filter_data);
+
+/** How many filters the stream has; the last pushed is at this minus one.
+ * Callback-safe. @since 0.2 */
+SIPFLOW_API unsigned sipflow_uv_stream_filters(const sipflow_uv_stream *s);
+
+/**
+ * For a filter at |level|: pass encoded bytes down (to the socket for level
+ * 0), within the write cap of sipflow_uv_stream_write().
+ * @return as sipflow_uv_stream_write(); SIPFLOW_ERR_INVALID_ARGUMENT for a
+ * level the stream does not have. @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_stream_pass_down(sipflow_uv_stream *s,
+                                            unsigned level, const void *data,
+                                            size_t len);
+
+/**
+ * For a filter at |level|: pass decoded bytes up, to the next filter or, from
+ * the top one, to the SIP framer (which answers CRLF pings as on TCP).
+ * @return 0, a negative code (the stream is closing),
+ * SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_BAD_STATE. @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_stream_pass_up(sipflow_uv_stream *s, unsigned level,
+                                          const uint8_t *data, size_t len);
+
+/**
+ * For a message-framed filter (WebSocket, RFC 7118 §5): one whole message,
+ * sorted by sipflow_ws_message_classify(). SIP goes to on_message; a CRLF
+ * ping is answered with one CRLF written through the filters (RFC 5626
+ * §4.4.1) and reported to on_ping; a CRLF pong to on_pong; a blank message
+ * is dropped.
+ * @return 0, SIPFLOW_ERR_MALFORMED (not SIP: the filter may end the
+ * stream), SIPFLOW_ERR_INVALID_ARGUMENT, SIPFLOW_ERR_BAD_STATE. @since 0.2
+ */
+SIPFLOW_API int sipflow_uv_stream_pass_message(sipflow_uv_stream *s,
+                                               const uint8_t *data, size_t len);
+
+/**
+ * End the stream with |err| (a libuv error or a negative SIPFLOW_ERR_*; 0
+ * means UV_ECANCELED), as a filter does when its peer closes. NULL does
+ * nothing. @since 0.2
+ */
+SIPFLOW_API void sipflow_uv_stream_fail(sipflow_uv_stream *s, int err);
+
 /** The uv_tcp_t the stream reads. Callback-safe. @since 0.1 */
 SIPFLOW_API uv_tcp_t *sipflow_uv_stream_handle(sipflow_uv_stream *s);
 

@@ -82,6 +82,8 @@ static unsigned options_of(const msg_list_t *list) {
     o |= SIPFLOW_REG_OPT_OUTBOUND;
   if (sip_has_feature(list, "path"))
     o |= SIPFLOW_REG_OPT_PATH;
+  if (sip_has_feature(list, "gruu"))
+    o |= SIPFLOW_REG_OPT_GRUU;
   return o;
 }
 
@@ -90,7 +92,8 @@ static int read_require(sipflow_sofia_register *out, const sip_t *sip) {
   out->req.require = options_of(r);
   for (; r; r = r->k_next) {
     for (const char *const *t = r->k_items; t && *t; t++) {
-      if (strcasecmp(*t, "outbound") == 0 || strcasecmp(*t, "path") == 0)
+      if (strcasecmp(*t, "outbound") == 0 || strcasecmp(*t, "path") == 0 ||
+          strcasecmp(*t, "gruu") == 0)
         continue;
       if (out->req.n_require_unknown >= SIPFLOW_SOFIA_MAX_REQUIRE)
         return SIPFLOW_ERR_TOO_LARGE;

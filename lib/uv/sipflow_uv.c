@@ -185,9 +185,14 @@ uint64_t sipflow_uv_timer_fired(const sipflow_uv_timer *t) {
 
 /* ---- framed TCP streams -------------------------------------------------- */
 
+#define MAX_FILTERS 4
+
 struct sipflow_uv_stream {
   uv_tcp_t *tcp;
   sipflow_framer *framer;
+  sipflow_uv_filter filters[MAX_FILTERS]; /* [0] next to the socket */
+  void *filter_data[MAX_FILTERS];
+  unsigned nfilters;
   sipflow_uv_stream_callbacks cb;
   void *user_data;
   size_t max_queued; /* 0: no cap */
@@ -206,6 +211,9 @@ typedef struct write_req {
 static void stream_closed(uv_handle_t *handle) {
   sipflow_uv_stream *s = handle->data;
   s->cb.on_close(s, s->close_err, s->user_data);
+  for (unsigned i = s->nfilters; i-- > 0;)
+    if (s->filters[i].del)
+      s->filters[i].del(s->filter_data[i]);
   sipflow_framer_del(s->framer);
   free(s->tcp);
   free(s);
@@ -229,13 +237,11 @@ static void write_done(uv_write_t *req, int status) {
   free(w);
 }
 
-int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
-                            size_t len) {
+/* Bytes to the socket, below every filter. */
+static int raw_write(sipflow_uv_stream *s, const void *data, size_t len) {
   write_req *w;
   uv_buf_t buf;
   size_t before;
-  if (!s || (!data && len))
-    return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (s->closing)
     return SIPFLOW_ERR_BAD_STATE;
   /* A peer that sends but never reads (pings whose pongs pile up) must not
@@ -247,6 +253,20 @@ int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
                         s->queued > s->max_queued - sizeof(*w) - len)) {
     stream_shut(s, UV_ENOBUFS);
     return SIPFLOW_ERR_LIMIT;
+  }
+  /* Straight to the kernel when nothing waits before it (libuv refuses
+   * the write otherwise, so the order holds): no request, no allocation,
+   * no callback. Through uv_write() each completed write also costs an
+   * epoll_ctl() at the loop's next turn (libuv re-arms the watcher when
+   * the write queue drains), which was the larger part of a keepalive's
+   * cost on a TCP flow. What the kernel does not take is queued. */
+  buf = uv_buf_init((char *)data, (unsigned int)len);
+  int sent = uv_try_write((uv_stream_t *)s->tcp, &buf, 1);
+  if (sent >= 0 && (size_t)sent == len)
+    return 0;
+  if (sent > 0) {
+    data = (const char *)data + sent;
+    len -= (size_t)sent;
   }
   w = malloc(sizeof(*w) + len);
   if (!w)
@@ -268,6 +288,30 @@ int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
   return 0;
 }
 
+int sipflow_uv_stream_write(sipflow_uv_stream *s, const void *data,
+                            size_t len) {
+  if (!s || (!data && len))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->closing)
+    return SIPFLOW_ERR_BAD_STATE;
+  if (s->nfilters)
+    return s->filters[s->nfilters - 1].write(s, s->nfilters - 1, data, len,
+                                             s->filter_data[s->nfilters - 1]);
+  return raw_write(s, data, len);
+}
+
+int sipflow_uv_stream_pass_down(sipflow_uv_stream *s, unsigned level,
+                                const void *data, size_t len) {
+  if (!s || (!data && len) || level >= s->nfilters)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->closing)
+    return SIPFLOW_ERR_BAD_STATE;
+  if (level == 0)
+    return raw_write(s, data, len);
+  return s->filters[level - 1].write(s, level - 1, data, len,
+                                     s->filter_data[level - 1]);
+}
+
 int sipflow_uv_stream_ping(sipflow_uv_stream *s) {
   int rv = sipflow_uv_stream_write(s, "\r\n\r\n", 4);
   if (rv == 0)
@@ -275,12 +319,19 @@ int sipflow_uv_stream_ping(sipflow_uv_stream *s) {
   return rv;
 }
 
+/* Reads land in one buffer per thread: the framer copies what it is fed,
+ * and libuv calls alloc, read and the read callback in turn, so the buffer
+ * is free again before the next read. A 64 KiB malloc() and free() per
+ * read (one per keepalive pong) cost more than the pong: glibc serves that
+ * size from the heap's top, and freeing it consolidates the fast bins and
+ * may give the top back to the kernel, to take it again at the next read. */
+static _Thread_local char stream_rx[65536];
+
 static void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   (void)handle;
-  if (suggested > 65536)
-    suggested = 65536;
-  buf->base = malloc(suggested);
-  buf->len = buf->base ? suggested : 0;
+  (void)suggested;
+  buf->base = stream_rx;
+  buf->len = sizeof(stream_rx);
 }
 
 static void deliver(sipflow_uv_stream *s) {
@@ -311,20 +362,97 @@ static void deliver(sipflow_uv_stream *s) {
   }
 }
 
+/* Bytes for the framer: from the socket, or from the top filter. */
+static int frame_input(sipflow_uv_stream *s, const uint8_t *data, size_t len) {
+  int rv = sipflow_framer_feed(s->framer, data, len);
+  if (rv != 0) {
+    stream_shut(s, rv);
+    return rv;
+  }
+  deliver(s);
+  return 0;
+}
+
+int sipflow_uv_stream_pass_up(sipflow_uv_stream *s, unsigned level,
+                              const uint8_t *data, size_t len) {
+  int rv;
+  if (!s || (!data && len) || level >= s->nfilters)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->closing)
+    return SIPFLOW_ERR_BAD_STATE;
+  if (level + 1 == s->nfilters)
+    return frame_input(s, data, len);
+  rv = s->filters[level + 1].read(s, level + 1, data, len,
+                                  s->filter_data[level + 1]);
+  if (rv != 0)
+    stream_shut(s, rv);
+  return rv;
+}
+
+int sipflow_uv_stream_pass_message(sipflow_uv_stream *s, const uint8_t *data,
+                                   size_t len) {
+  if (!s || (!data && len))
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->closing)
+    return SIPFLOW_ERR_BAD_STATE;
+  switch (sipflow_ws_message_classify(data, len)) {
+  case SIPFLOW_WS_MESSAGE_CRLF_PING:
+    /* RFC 5626 §4.4.1, as on TCP: one CRLF back, in the same framing. */
+    sipflow_uv_stream_write(s, SIPFLOW_CRLF_PONG, SIPFLOW_CRLF_PONG_LEN);
+    if (s->cb.on_ping)
+      s->cb.on_ping(s, s->user_data);
+    return 0;
+  case SIPFLOW_WS_MESSAGE_CRLF_PONG:
+    if (s->cb.on_pong)
+      s->cb.on_pong(s, s->user_data);
+    return 0;
+  case SIPFLOW_WS_MESSAGE_SIP:
+    s->cb.on_message(s, data, len, s->user_data);
+    return 0;
+  case SIPFLOW_WS_MESSAGE_BLANK:
+    return 0;
+  default:
+    return SIPFLOW_ERR_MALFORMED;
+  }
+}
+
+unsigned sipflow_uv_stream_filters(const sipflow_uv_stream *s) {
+  return s ? s->nfilters : 0;
+}
+
+void sipflow_uv_stream_fail(sipflow_uv_stream *s, int err) {
+  if (s)
+    stream_shut(s, err ? err : UV_ECANCELED);
+}
+
+int sipflow_uv_stream_push_filter(sipflow_uv_stream *s,
+                                  const sipflow_uv_filter *filter,
+                                  void *filter_data) {
+  if (!s || !filter || !filter->read || !filter->write)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  if (s->nfilters == MAX_FILTERS)
+    return SIPFLOW_ERR_LIMIT;
+  s->filters[s->nfilters] = *filter;
+  s->filter_data[s->nfilters] = filter_data;
+  s->nfilters++;
+  return 0;
+}
+
 static void stream_read(uv_stream_t *stream, ssize_t nread,
                         const uv_buf_t *buf) {
   sipflow_uv_stream *s = stream->data;
   if (nread < 0) {
     stream_shut(s, (int)nread);
   } else if (nread > 0 && !s->closing) {
-    int rv = sipflow_framer_feed(s->framer, (const uint8_t *)buf->base,
-                                 (size_t)nread);
-    if (rv != 0)
-      stream_shut(s, rv);
-    else
-      deliver(s);
+    if (s->nfilters) {
+      int rv = s->filters[0].read(s, 0, (const uint8_t *)buf->base,
+                                  (size_t)nread, s->filter_data[0]);
+      if (rv != 0)
+        stream_shut(s, rv);
+    } else {
+      frame_input(s, (const uint8_t *)buf->base, (size_t)nread);
+    }
   }
-  free(buf->base);
 }
 
 int sipflow_uv_stream_new(sipflow_uv_stream **pstream, uv_tcp_t *tcp,

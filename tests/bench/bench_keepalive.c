@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_miss.h"
 #include "fail_alloc.h"
 #include "sipflow/keepalive.h"
 #include "sipflow_int.h"
@@ -220,14 +221,17 @@ static void bench_dispatch(void) {
   };
   for (size_t i = 0; i < 3; i++) {
     double r = burst_rate(methods[i][0], methods[i][1]);
-    printf("dispatch: %u %s probes due at once: %.2f million per second\n", N,
-           method_name(methods[i][0]), r / 1e6);
+    printf("dispatch: %u %s probes due at once: %.2f million per second "
+           "(%.0f ns = %.2f misses each)\n",
+           N, method_name(methods[i][0]), r / 1e6, 1e9 / r,
+           bench_misses(1e9 / r));
   }
   uint64_t n;
   double r = steady_rate(SIPFLOW_KEEPALIVE_UDP_PING, SIPFLOW_TRANSPORT_UDP, &n);
   printf("dispatch: steady state, timer every 1 ms for 150 s simulated, "
-         "30 s interval: %llu 4-byte probes at %.2f million per CPU second\n",
-         (unsigned long long)n, r / 1e6);
+         "30 s interval: %llu 4-byte probes at %.2f million per CPU second "
+         "(%.0f ns = %.2f misses each)\n",
+         (unsigned long long)n, r / 1e6, 1e9 / r, bench_misses(1e9 / r));
 }
 
 /* The foundation's binary heap at the same size: pop the earliest, push it
@@ -251,8 +255,8 @@ static void bench_heap(void) {
   }
   dt = wall() - t0;
   printf("comparison: foundation binary heap with %u entries: %.2f million "
-         "re-queues per second\n",
-         N, N / dt / 1e6);
+         "re-queues per second (%.2f misses each)\n",
+         N, N / dt / 1e6, bench_misses(dt / N * 1e9));
   sipflow__pq_free(&pq);
   free(items);
 }
@@ -323,6 +327,7 @@ int main(int argc, char **argv) {
   void (*run[])(void) = {bench_memory, bench_dispatch, bench_heap,
                          bench_windows};
   printf("bench_keepalive: %u endpoints\n", N);
+  bench_miss_measure();
   for (int p = 0; p < 4; p++) {
     int want = argc < 2;
     for (int a = 1; a < argc; a++)

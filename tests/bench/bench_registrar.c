@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_miss.h"
 #include "fail_alloc.h"
 #include "sipflow/registrar.h"
 
@@ -39,8 +40,9 @@ static void span_print(const char *what, span s, double ops) {
   double wall = clock_s(CLOCK_MONOTONIC) - s.wall;
   double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - s.cpu;
   printf("%-26s %10.0f /s of CPU time, %10.0f /s of wall time (%.0f in "
-         "%.3f s CPU)\n",
-         what, ops / cpu, ops / wall, ops, cpu);
+         "%.3f s CPU) = %.0f ns, %.2f misses each\n",
+         what, ops / cpu, ops / wall, ops, cpu, cpu / ops * 1e9,
+         bench_misses(cpu / ops * 1e9));
 }
 
 /* Writes |v| as 7 decimal digits at |p| (the templates' placeholders). */
@@ -148,6 +150,7 @@ int main(int argc, char **argv) {
   templ_init(&t);
   perm = permutation(n);
   printf("registrar bench: %u AoRs x 2 Outbound bindings, one core\n", n);
+  bench_miss_measure();
 
   /* 1. New bindings: 2 REGISTERs per AoR, AoRs in random order. */
   t0 = span_start();

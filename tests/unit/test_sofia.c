@@ -359,8 +359,9 @@ Test(sofia, outbound_register_from_the_ua_goes_through_registrar_to_200) {
   cr_expect_eq(f.req.cseq, 1);
   cr_expect_eq(f.req.n_contacts, 1);
   cr_expect_eq(f.req.via_count, 1);
-  cr_expect_eq(f.req.supported,
-               SIPFLOW_REG_OPT_OUTBOUND | SIPFLOW_REG_OPT_PATH);
+  cr_expect_eq(f.req.supported, SIPFLOW_REG_OPT_OUTBOUND |
+                                    SIPFLOW_REG_OPT_PATH |
+                                    SIPFLOW_REG_OPT_GRUU);
   cr_expect_eq(f.contacts[0].ob, 1);
   cr_expect_eq(f.contacts[0].reg_id.len, 1);
   cr_expect_eq(f.contacts[0].reg_id.ptr[0], '1');

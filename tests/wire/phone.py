@@ -17,6 +17,8 @@ usage: phone.py HOST PORT [options]
   --life SECONDS          exit after this long (default 60)
   --log FILE              one line per event: "registered",
                           "REQ METHOD URI from=USER"
+  --gruu                  list gruu in Supported (RFC 5627) and log the
+                          200's GRUUs for our Contact: "gruu PUB TEMP"
 Exits on SIGTERM; a TCP phone's connection closes with it.
 """
 import argparse
@@ -43,6 +45,7 @@ def parse_args():
     a.add_argument("--crlf-for", type=float, default=1e9)
     a.add_argument("--life", type=float, default=60)
     a.add_argument("--log", default="")
+    a.add_argument("--gruu", action="store_true")
     return a.parse_args()
 
 
@@ -83,6 +86,19 @@ def answer(msg, code, reason, contact):
         out.append(f"Contact: <{contact}>")
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode()
+
+
+def gruus_of(msg, contact):
+    """The pub-gruu and temp-gruu on our Contact in a 200 (RFC 5627)."""
+    for h in headers_of(msg)[1]:
+        name, _, value = h.partition(":")
+        if name.strip().lower() in ("contact", "m") and contact in value:
+            got = {}
+            for k in ("pub-gruu", "temp-gruu"):
+                if k + '="' in value:
+                    got[k] = value.split(k + '="', 1)[1].split('"', 1)[0]
+            return f"gruu {got.get('pub-gruu', '-')} {got.get('temp-gruu', '-')}"
+    return "gruu - -"
 
 
 class Stream:
@@ -131,6 +147,8 @@ def main():
         contact += ";ob"
         cparams = f';reg-id={regid};+sip.instance="<urn:uuid:{inst}>"'
         supported = "Supported: path, outbound\r\n"
+    if ARGS.gruu:
+        supported = supported.replace("\r\n", ", gruu\r\n")
     to = f"sip:{ARGS.user}@{ARGS.aor_host}{ARGS.to_params}"
     callid = os.urandom(8).hex() + "@phone"
     reg = (f"REGISTER sip:{ARGS.aor_host.split(';')[0]} SIP/2.0\r\n"
@@ -179,6 +197,8 @@ def main():
                 if not registered and first.split()[1] == "200":
                     registered = True
                     log("registered")
+                    if ARGS.gruu:
+                        log(gruus_of(m, contact))
                 continue
             method, uri = first.split()[0], first.split()[1]
             log(f"REQ {method} {uri} from={from_user(m)}")

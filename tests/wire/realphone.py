@@ -21,6 +21,10 @@ every wait bounded.
       line per step reached: dialed, ringing (baresip callers: a 180
       arrived), established-caller, established-callee, hung-up,
       closed-callee, closed-caller. Exit 0 if all were reached.
+  realphone.py dial PHONE URI [SECONDS]
+      PHONE calls URI (answered by a peer not driven here), stays in the
+      call one second and hangs up. Prints the steps reached: dialed,
+      established-caller, hung-up, closed-caller. Exit 0 if all were.
   realphone.py free-ports N
       Prints N loopback ports, each with the next one free too (baresip
       listens for TLS on its SIP port plus one), UDP and TCP.
@@ -264,6 +268,29 @@ def call(caller_spec, callee_spec, uri, secs):
     return 0 if len(steps) == want else 1
 
 
+def dial(spec, uri, secs):
+    phone = open_phone(spec)
+    steps = []
+    if phone.dial(uri):
+        steps.append("dialed")
+        state = [None]
+
+        def settled():
+            state[0] = phone.call_state()
+            return state[0] in ("established", "none")
+        time.sleep(0.2)
+        if until(secs, settled) and state[0] == "established":
+            steps.append("established-caller")
+            time.sleep(1)
+            if phone.hangup():
+                steps.append("hung-up")
+            if until(secs, lambda: phone.call_state() == "none"):
+                steps.append("closed-caller")
+    for s in steps:
+        print(s)
+    return 0 if len(steps) == 4 else 1
+
+
 TRACE_HEAD = re.compile(r"^(UDP|TCP|TLS) (\S+) -> (\S+)$")
 
 
@@ -353,6 +380,8 @@ def main():
         return 0 if until(secs, p.registered) else 1
     if cmd == "call":
         return call(a[0], a[1], a[2], float(a[3]) if len(a) > 3 else 10)
+    if cmd == "dial":
+        return dial(a[0], a[1], float(a[2]) if len(a) > 2 else 10)
     if cmd == "free-ports":
         free_ports(int(a[0]))
         return 0

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proxy.h"
 
@@ -17,7 +18,7 @@ void px_usage(FILE *out) {
       "       sipflow-proxy ctl --control PATH dump|flows|stats\n"
       "       sipflow-proxy -h|--help | -V|--version\n"
       "\n"
-      "  --listen udp|tcp:HOST:PORT         repeatable; [::1] for IPv6\n"
+      "  --listen udp|tcp|tls|ws|wss:HOST:PORT  repeatable; [::1] for IPv6\n"
       "  --role single|edge|registrar       default single\n"
       "  --registrar udp|tcp:HOST:PORT      edge role: where REGISTERs and\n"
       "                                     UA-originated requests go\n"
@@ -58,8 +59,11 @@ void px_usage(FILE *out) {
       "                                     100000; 0: no limit but memory)\n"
       "  --rx-coalesce-ms MS                when a UDP socket is busy, read "
       "it\n"
-      "                                     every MS ms (default 5; 0: at "
-      "once)\n",
+      "                                     every MS ms (default 0: at "
+      "once,\n"
+      "                                     what is queued in one batch)\n"
+      "  --reuse-port                       share the ports with other\n"
+      "                                     processes (SO_REUSEPORT)\n",
       out);
   fputs(
       "  --max-send-queue BYTES             bytes queued for one TCP peer "
@@ -95,6 +99,15 @@ void px_usage(FILE *out) {
       "                                     (default 65536)\n"
       "  --auth-algorithms LIST             offered, in order (default\n"
       "                                     sha-256,md5)\n",
+      out);
+  fputs(
+      "  --tls-cert FILE --tls-key FILE     PEM certificate chain and key\n"
+      "                                     for tls: and wss: listeners\n"
+      "  --tls-ca FILE                      ask TLS clients for a\n"
+      "                                     certificate signed by these CAs\n"
+      "  --ws-idle-timeout S                close a WS connection with no\n"
+      "                                     binding after S seconds without\n"
+      "                                     a message (default 60; 0: never)\n",
       out);
 }
 
@@ -179,12 +192,13 @@ static void config_defaults(px_config *cfg) {
   cfg->txn_timeout_ms = 32000;
   cfg->udp_flow_idle = 900;
   cfg->max_flows = 100000;
-  cfg->rx_coalesce_ms = 5;
+  cfg->rx_coalesce_ms = 0;
   cfg->max_send_queue = 1048576;
   cfg->max_bindings = 100000;
   cfg->register_rate = 20;
   cfg->register_burst = 100;
   cfg->tcp_hello_timeout = 10;
+  cfg->ws_idle_timeout = 60;
   cfg->max_conns_per_source = 128;
   cfg->auth_nonce_ttl = 300;
   cfg->auth_nonces = 65536;
@@ -234,7 +248,12 @@ enum {
   O_AUTH_FILE,
   O_AUTH_REALM,
   O_AUTH_ALGS,
-  O_AUTH_DB
+  O_AUTH_DB,
+  O_REUSE_PORT,
+  O_TLS_CERT,
+  O_TLS_KEY,
+  O_TLS_CA,
+  O_WS_IDLE
 };
 
 static const struct option options[] = {
@@ -283,7 +302,35 @@ static const struct option options[] = {
     {"register-burst", required_argument, NULL, O_REGISTER_BURST},
     {"tcp-hello-timeout", required_argument, NULL, O_TCP_HELLO},
     {"max-conns-per-source", required_argument, NULL, O_MAX_CONNS_SRC},
+    {"reuse-port", no_argument, NULL, O_REUSE_PORT},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
+    {"tls-ca", required_argument, NULL, O_TLS_CA},
+    {"ws-idle-timeout", required_argument, NULL, O_WS_IDLE},
     {NULL, 0, NULL, 0}};
+
+/* --listen also takes tls:, ws: and wss: (RFC 7118), which the next hops
+ * of --registrar and --peer do not. */
+static int parse_listen(const char *v, px_endpoint_cfg *ep) {
+  static const struct {
+    const char *scheme;
+    int transport;
+  } secure[] = {{"tls:", SIPFLOW_TRANSPORT_TLS},
+                {"ws:", SIPFLOW_TRANSPORT_WS},
+                {"wss:", SIPFLOW_TRANSPORT_WSS}};
+  for (size_t i = 0; i < sizeof(secure) / sizeof(secure[0]); i++) {
+    size_t n = strlen(secure[i].scheme);
+    char buf[300];
+    if (strncasecmp(v, secure[i].scheme, n) != 0)
+      continue;
+    if (snprintf(buf, sizeof(buf), "tcp:%s", v + n) >= (int)sizeof(buf) ||
+        px_parse_endpoint(buf, ep) != 0)
+      return -1;
+    ep->transport = secure[i].transport;
+    return 0;
+  }
+  return px_parse_endpoint(v, ep);
+}
 
 static int bad(const char *opt, const char *val) {
   fprintf(stderr, "sipflow-proxy: invalid value for --%s: '%s'\n", opt, val);
@@ -329,9 +376,27 @@ static int apply(px_config *cfg, int opt, const char *v) {
   switch (opt) {
   case O_LISTEN:
     if (cfg->nlisten >= PX_MAX_LISTENERS ||
-        px_parse_endpoint(v, &cfg->listen[cfg->nlisten]) != 0)
+        parse_listen(v, &cfg->listen[cfg->nlisten]) != 0)
       return bad("listen", v);
     cfg->nlisten++;
+    return 0;
+  case O_TLS_CERT:
+  case O_TLS_KEY:
+  case O_TLS_CA: {
+    char *dst = opt == O_TLS_CERT  ? cfg->tls_cert
+                : opt == O_TLS_KEY ? cfg->tls_key
+                                   : cfg->tls_ca;
+    if (!*v || strlen(v) >= sizeof(cfg->tls_cert))
+      return bad(opt == O_TLS_CERT  ? "tls-cert"
+                 : opt == O_TLS_KEY ? "tls-key"
+                                    : "tls-ca",
+                 v);
+    strcpy(dst, v);
+    return 0;
+  }
+  case O_WS_IDLE:
+    if (parse_u32(v, &cfg->ws_idle_timeout) != 0)
+      return bad("ws-idle-timeout", v);
     return 0;
   case O_ROLE:
     if (strcmp(v, "single") == 0)
@@ -350,6 +415,9 @@ static int apply(px_config *cfg, int opt, const char *v) {
     return 0;
   case O_ADVERTISE:
     return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
+  case O_REUSE_PORT:
+    cfg->reuse_port = true;
+    return 0;
   case O_PEER:
     if (cfg->npeers >= PX_MAX_PEERS ||
         px_parse_endpoint(v, &cfg->peers[cfg->npeers]) != 0)
@@ -574,6 +642,15 @@ int px_config_parse(px_config *cfg, int argc, char **argv) {
   if (cfg->redis_url[0] && (!cfg->node_id[0] || cfg->role == PX_ROLE_EDGE)) {
     fprintf(stderr, "sipflow-proxy: --redis needs --node-id and a registrar\n");
     return -1;
+  }
+  for (int i = 0; i < cfg->nlisten; i++) {
+    int t = cfg->listen[i].transport;
+    if ((t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS) &&
+        (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
+      fprintf(stderr, "sipflow-proxy: tls: and wss: need --tls-cert and "
+                      "--tls-key\n");
+      return -1;
+    }
   }
   if (cfg->min_expires > cfg->max_expires) {
     fprintf(stderr, "sipflow-proxy: --min-expires above --max-expires\n");

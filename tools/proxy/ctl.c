@@ -56,8 +56,8 @@ static json_t *flow_json(px *p, sipflow_flow_id id) {
   return o;
 }
 
-static const char *const method_names[] = {"auto",    "crlf", "stun",
-                                           "options", "udp4", "passive"};
+static const char *const method_names[] = {
+    "auto", "crlf", "stun", "options", "udp4", "passive", "ws-ping"};
 static const char *const health_names[] = {"unknown", "alive", "suspect",
                                            "dead"};
 
@@ -79,7 +79,7 @@ static json_t *keepalive_json(px *p, sipflow_flow_id id) {
   /* Passive watches get their RTT from their sampler (keepalive.c). */
   rtt = s.probes_answered && s.method != SIPFLOW_KEEPALIVE_PASSIVE;
   o = json_object();
-  json_object_set_new(o, "method", json_string(method_names[s.method % 6]));
+  json_object_set_new(o, "method", json_string(method_names[s.method % 7]));
   json_object_set_new(o, "state", json_string(health_names[s.health & 3]));
   json_object_set_new(o, "last_sent_us_ago", ago_us(s.last_sent, now));
   json_object_set_new(o, "last_answer_us_ago", ago_us(s.last_answer, now));
@@ -164,6 +164,15 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "call_id", str_json(b->call_id));
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
+  if (b->instance.len) { /* RFC 5627: this binding's GRUUs */
+    char gbuf[4096];
+    sipflow_str pub, temp;
+    if (sipflow_registrar_gruu(p->reg, b, gbuf, sizeof(gbuf), &pub, &temp) ==
+        0) {
+      json_object_set_new(o, "pub_gruu", str_json(pub));
+      json_object_set_new(o, "temp_gruu", str_json(temp));
+    }
+  }
   if (fc) { /* on our flow: the flow's endpoint, made once per flow */
     json_object_set(o, "flow", fc->flow);
     json_object_set(o, "keepalive", fc->keepalive);
@@ -245,6 +254,8 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, options_sent);
   STAT(o, s, options_answered);
   STAT(o, s, flows_failed);
+  STAT(o, s, ws_idle_closed);
+  STAT(o, s, ws_pongs);
   STAT(o, s, udp_flows_forgotten);
   STAT(o, s, flows_refused);
   STAT(o, s, flows_shed);

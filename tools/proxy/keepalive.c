@@ -212,6 +212,10 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   flow &= ~RTT_EP_BIT; /* a sampler's OPTIONS goes over the flow itself */
   if (probe->method == SIPFLOW_KEEPALIVE_CRLF)
     return px_send_crlf_ping(p, flow) == 0 ? 0 : SIPFLOW_ERR_CALLBACK_FAILURE;
+  if (probe->method == SIPFLOW_KEEPALIVE_WS_PING)
+    return px_send_ws_ping(p, flow, probe->data, probe->len) == 0
+               ? 0
+               : SIPFLOW_ERR_CALLBACK_FAILURE;
   if (probe->tuple && probe->tuple->transport == SIPFLOW_TRANSPORT_UDP)
     return px_send_udp_tuple(p, probe->tuple, probe->data, probe->len) == 0
                ? 0
@@ -313,6 +317,13 @@ void px_ka_stop(px *p) {
 
 static int pick_method(px *p, int transport, bool outbound) {
   bool stream = sipflow_transport_is_stream(transport);
+  /* A browser answers a WebSocket Ping by itself (RFC 6455 §5.5.2) and
+   * sends no CRLF keepalives of its own: Pings keep the flow, and give
+   * its RTT, whatever the mode. */
+  if ((transport == SIPFLOW_TRANSPORT_WS ||
+       transport == SIPFLOW_TRANSPORT_WSS) &&
+      p->cfg.ka_mode != PX_KA_OFF)
+    return SIPFLOW_KEEPALIVE_WS_PING;
   switch (p->cfg.ka_mode) {
   case PX_KA_AUTO:
     return outbound ? SIPFLOW_KEEPALIVE_PASSIVE : SIPFLOW_KEEPALIVE_OPTIONS;
@@ -366,9 +377,18 @@ int px_ka_rtt_sample(px *p, sipflow_flow_id flow, sipflow_keepalive_stats *s) {
   return 0;
 }
 
+void px_ka_ws_pong(px *p, sipflow_flow_id flow, const uint8_t *data,
+                   size_t len) {
+  p->stats.ws_pongs++;
+  if (p->ka)
+    sipflow_keepalive_on_ws_pong(p->ka, flow, data, len, sipflow_uv_now());
+}
+
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present) {
   sipflow_keepalive_endpoint ep;
   int method;
+  if (present && b->flow_id)
+    px_conn_bound(p, b->flow_id);
   if (!p->ka)
     return;
   /* Moved to another flow (same AoR, instance and reg-id, RFC 5626 §6):
@@ -442,9 +462,7 @@ void px_ka_edge_registered(px *p, sipflow_flow_id flow, msg_t *resp) {
   sipflow_keepalive_endpoint_default(&ep);
   ep.flow_id = flow;
   ep.tuple = info.tuple;
-  ep.method = p->cfg.ka_mode == PX_KA_AUTO
-                  ? SIPFLOW_KEEPALIVE_PASSIVE
-                  : (uint8_t)pick_method(p, info.tuple.transport, true);
+  ep.method = (uint8_t)pick_method(p, info.tuple.transport, true);
   ep.interval = (sipflow_duration)(ep.method == SIPFLOW_KEEPALIVE_PASSIVE
                                        ? p->cfg.flow_timer
                                        : p->cfg.ka_interval) *

@@ -193,6 +193,11 @@ static int make_objects(px *p) {
       rs.dead_flow_expires = (uint32_t)p->cfg.dead_contact_expire;
     }
     rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs, p);
+    /* GRUUs (RFC 5627) for the UAs that ask: temporary ones are minted
+     * with the token ring, so they live as long as the stored ring
+     * (--state, --token-key) and verify on every node sharing it. */
+    if (rv == 0)
+      rv = sipflow_registrar_set_gruu(p->reg, p->keyring);
     if (rv != 0) {
       fprintf(stderr, "sipflow-proxy: registrar: %s\n", sipflow_strerror(rv));
       return -1;

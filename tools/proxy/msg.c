@@ -262,12 +262,27 @@ int px_prepare_forward(px *p, msg_t *msg, int transport, int family,
     msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)mf);
 
   px_advertise(p, transport, family, host, sizeof(host), &port);
-  via = sip_via_format(home, "SIP/2.0/%s %s:%u;branch=%s;rport",
-                       transport == SIPFLOW_TRANSPORT_TCP ? "TCP" : "UDP", host,
-                       (unsigned)port, branch);
+  via =
+      sip_via_format(home, "SIP/2.0/%s %s:%u;branch=%s;rport",
+                     px_via_transport(transport), host, (unsigned)port, branch);
   if (!via || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)via) < 0)
     return 500;
   return 0;
+}
+
+const char *px_via_transport(int transport) {
+  switch (transport) {
+  case SIPFLOW_TRANSPORT_TCP:
+    return "TCP";
+  case SIPFLOW_TRANSPORT_TLS:
+    return "TLS";
+  case SIPFLOW_TRANSPORT_WS:
+    return "WS"; /* RFC 7118 §5.2 */
+  case SIPFLOW_TRANSPORT_WSS:
+    return "WSS";
+  default:
+    return "UDP";
+  }
 }
 
 bool px_domain_ok(px *p, const char *host) {

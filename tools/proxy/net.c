@@ -6,10 +6,17 @@
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy.h"
+#ifdef PX_HAVE_TLS
+#include <sipflow/sipflow_uv_tls.h>
+#endif
+#ifdef PX_HAVE_WS
+#include <sipflow/sipflow_uv_ws.h>
+#endif
 
 typedef struct px_pending_write {
   struct px_pending_write *next;
@@ -22,7 +29,11 @@ typedef struct udp_send_req {
   char data[];
 } udp_send_req;
 
-static uint8_t rx_buf[PX_MAX_MESSAGE + 1];
+/* Where UDP datagrams are read to: room for RX_BATCH datagrams of 64 KiB,
+ * read with one recvmmsg() (libuv's UV_UDP_RECVMMSG cuts the buffer into
+ * 64 KiB chunks). Only the pages datagrams land in are touched. */
+#define RX_BATCH 20
+static uint8_t rx_buf[RX_BATCH * 65536];
 
 /* ---- address conversion ------------------------------------------------- */
 
@@ -84,13 +95,17 @@ static void rx_resume(uv_timer_t *t) {
 }
 
 /*
- * Receive coalescing. A busy socket (answers to thousands of keepalive
- * probes, a registration storm) trickles: each datagram woke the loop on
- * its own, and a wake-up cost more than reading the datagram. When the
- * socket is read empty twice within the same millisecond, reading pauses
- * for --rx-coalesce-ms and then takes everything that came meanwhile in
- * one go (the 4 MiB receive buffer holds it). A quiet socket is read at
- * once, so the added latency is only ever paid under load.
+ * Receive batching. Every wake-up reads the socket until it is empty, up
+ * to RX_BATCH datagrams per recvmmsg() call (libuv goes on for up to 32
+ * datagrams, then the loop comes back to it), and handles what it read
+ * before waiting again: what is already queued is taken in one go, and
+ * nothing waits for more, so a quiet socket costs no latency.
+ *
+ * --rx-coalesce-ms N (N > 0) adds a pause on top: when the socket is read
+ * empty twice within the same millisecond, reading stops for N ms and
+ * then takes everything that came meanwhile (the 4 MiB receive buffer
+ * holds it). Fewer wake-ups under load, up to N ms of added latency. The
+ * default, 0, never pauses.
  */
 static void udp_drained(px_listener *l) {
   px *p = l->px;
@@ -113,7 +128,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags) {
   px_listener *l = h->data;
   sipflow_addr remote;
-  (void)buf;
+  if (flags & UV_UDP_MMSG_FREE) /* end of a recvmmsg() batch */
+    return;
   if (nread == 0 && !addr) { /* read empty: nothing more for now */
     udp_drained(l);
     return;
@@ -126,7 +142,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     return;
   }
   from_sockaddr(addr, &remote);
-  px_on_datagram(l->px, l, &remote, rx_buf, (size_t)nread);
+  px_on_datagram(l->px, l, &remote, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void udp_sent(uv_udp_send_t *req, int status) {
@@ -207,10 +223,54 @@ static void silent_unlink(px *p, px_conn *c) {
   c->silent = false;
 }
 
+/* ---- WebSocket connections without a binding ----------------------------
+ * A browser tab that connects and never registers (or a script that opens
+ * WebSockets and sends a message now and then to pass the hello timeout)
+ * holds a connection for nothing: a WS or WSS connection on no binding is
+ * closed after --ws-idle-timeout without a message. The list is kept in
+ * order of last activity: a message moves the connection to its tail. */
+
+static void idle_unlink(px *p, px_conn *c) {
+  if (!c->idle)
+    return;
+  if (c->iprev)
+    c->iprev->inext = c->inext;
+  else
+    p->idle_head = c->inext;
+  if (c->inext)
+    c->inext->iprev = c->iprev;
+  else
+    p->idle_tail = c->iprev;
+  c->inext = c->iprev = NULL;
+  c->idle = false;
+}
+
+static void idle_touch(px *p, px_conn *c) {
+  idle_unlink(p, c);
+  c->active_ms = uv_now(p->loop);
+  c->inext = NULL;
+  c->iprev = p->idle_tail;
+  if (p->idle_tail)
+    p->idle_tail->inext = c;
+  else
+    p->idle_head = c;
+  p->idle_tail = c;
+  c->idle = true;
+}
+
+void px_conn_bound(px *p, sipflow_flow_id flow) {
+  sipflow_flow_info info;
+  if (!p->idle_head || sipflow_flow_get(p->flows, flow, &info) != 0 ||
+      info.tuple.transport == SIPFLOW_TRANSPORT_UDP || !info.handle)
+    return;
+  idle_unlink(p, (px_conn *)(uintptr_t)info.handle);
+}
+
 /* Ends the connection's flow now (so that its slot in the table is free at
  * once) and closes the connection. */
 static void conn_shed(px *p, px_conn *c) {
   silent_unlink(p, c);
+  idle_unlink(p, c);
   if (c->flow) {
     sipflow_flow_end(p->flows, c->flow, SIPFLOW_FLOW_END_LOCAL_CLOSE,
                      sipflow_uv_now());
@@ -246,6 +306,15 @@ static void hello_timer_cb(uv_timer_t *t) {
                (unsigned)p->cfg.tcp_hello_timeout);
     conn_shed(p, p->silent_head);
   }
+  limit = (uint64_t)p->cfg.ws_idle_timeout * 1000;
+  while (limit && p->idle_head && now - p->idle_head->active_ms >= limit) {
+    p->stats.ws_idle_closed++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "ws: no binding and no message within %u s "
+               "(--ws-idle-timeout): connection closed",
+               (unsigned)p->cfg.ws_idle_timeout);
+    conn_shed(p, p->idle_head);
+  }
 }
 
 static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
@@ -254,6 +323,8 @@ static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
   (void)s;
   if (c->silent)
     silent_unlink(c->px, c);
+  if (c->idle)
+    idle_touch(c->px, c);
   px_on_sip(c->px, c->flow, &c->tuple, data, len);
 }
 
@@ -284,6 +355,7 @@ static void conn_gone(px *p, px_conn *c, int err) {
                                      : SIPFLOW_FLOW_END_RESET;
   conn_unlink(p, c);
   silent_unlink(p, c);
+  idle_unlink(p, c);
   if (c->counted)
     px_conn_release(p, &c->tuple.remote);
   if (err == UV_ENOBUFS) {
@@ -316,12 +388,66 @@ static void conn_close(sipflow_uv_stream *s, int err, void *ud) {
 static const sipflow_uv_stream_callbacks conn_cb = {conn_message, conn_ping,
                                                     conn_pong, conn_close};
 
+#ifdef PX_HAVE_WS
+static void ws_pong(sipflow_uv_ws *ws, const uint8_t *data, size_t len,
+                    void *ud) {
+  px_conn *c = ud;
+  (void)ws;
+  px_ka_ws_pong(c->px, c->flow, data, len);
+}
+
+static const sipflow_uv_ws_callbacks ws_cb = {NULL, ws_pong};
+#endif
+
+/* TLS under SIP or WebSocket, WebSocket under SIP (RFC 7118). */
+static int conn_filters(px *p, px_conn *c) {
+  int t = c->tuple.transport;
+  int rv = 0;
+  (void)p;
+  if (t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS) {
+#ifdef PX_HAVE_TLS
+    rv = sipflow_uv_tls_push(c->stream, p->tls);
+#else
+    rv = -1;
+#endif
+  }
+  if (rv == 0 && (t == SIPFLOW_TRANSPORT_WS || t == SIPFLOW_TRANSPORT_WSS)) {
+#ifdef PX_HAVE_WS
+    rv = sipflow_uv_ws_push(c->stream, &ws_cb, c, &c->ws);
+#else
+    rv = -1;
+#endif
+  }
+  return rv;
+}
+
+int px_send_ws_ping(px *p, sipflow_flow_id flow, const uint8_t *data,
+                    size_t len) {
+  sipflow_flow_info info;
+  px_conn *c;
+  if (sipflow_flow_get(p->flows, flow, &info) != 0 ||
+      info.tuple.transport == SIPFLOW_TRANSPORT_UDP)
+    return -1;
+  c = (px_conn *)(uintptr_t)info.handle;
+  if (!c->ws || c->closing)
+    return -1;
+  p->stats.tx_messages++;
+#ifdef PX_HAVE_WS
+  return sipflow_uv_ws_ping(c->ws, data, len);
+#else
+  (void)data;
+  (void)len;
+  return -1;
+#endif
+}
+
 /* Registers the connection as a flow and starts reading it. */
 static int conn_start(px *p, px_conn *c) {
   struct sockaddr_storage ss;
   int n = sizeof(ss), rv;
   memset(&c->tuple, 0, sizeof(c->tuple));
-  c->tuple.transport = SIPFLOW_TRANSPORT_TCP;
+  c->tuple.transport =
+      c->listener ? (uint8_t)c->listener->transport : SIPFLOW_TRANSPORT_TCP;
   if (uv_tcp_getsockname(c->tcp, (struct sockaddr *)&ss, &n) != 0)
     return -1;
   from_sockaddr((struct sockaddr *)&ss, &c->tuple.local);
@@ -343,6 +469,12 @@ static int conn_start(px *p, px_conn *c) {
     return -1;
   }
   sipflow_uv_stream_set_max_queued(c->stream, p->cfg.max_send_queue);
+  if (conn_filters(p, c) != 0) {
+    /* The stream is ours and started: close it; on_close ends the flow. */
+    c->closing = 1;
+    sipflow_uv_stream_close(c->stream);
+    return 0;
+  }
   return 0;
 }
 
@@ -420,6 +552,9 @@ static void on_accept(uv_stream_t *server, int status) {
   c->opened_ms = uv_now(p->loop);
   if (p->cfg.tcp_hello_timeout)
     silent_push(p, c);
+  if (p->cfg.ws_idle_timeout && (c->tuple.transport == SIPFLOW_TRANSPORT_WS ||
+                                 c->tuple.transport == SIPFLOW_TRANSPORT_WSS))
+    idle_touch(p, c);
   px_log(p, SIPFLOW_LOG_DEBUG, "tcp: accepted flow %llu",
          (unsigned long long)c->flow);
 }
@@ -574,37 +709,74 @@ static void udp_rcvbuf(px *p, px_listener *l, const char *name) {
   px_log(p, SIPFLOW_LOG_INFO, "udp:%s: receive buffer %d bytes", name, got);
 }
 
+/* --reuse-port: SO_REUSEPORT before bind, so that several processes that
+ * all ask for it share the port (the kernel spreads datagrams and
+ * connections over them). Without it a port in use is an error. */
+static int set_reuse_port(uv_handle_t *h) {
+  uv_os_fd_t fd;
+  int one = 1, rv = uv_fileno(h, &fd);
+  if (rv != 0)
+    return rv;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+    return -errno;
+  return 0;
+}
+
+static int listen_udp(px *p, px_listener *l, struct sockaddr_storage *ss,
+                      const char *name) {
+  int n = sizeof(*ss), rv;
+  /* No UV_UDP_REUSEADDR: on Linux it lets a second process bind the same
+   * port and take every datagram. */
+  if ((rv = p->cfg.reuse_port ? set_reuse_port((uv_handle_t *)&l->h.udp) : 0))
+    return rv;
+  if ((rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)ss, 0)) != 0)
+    return rv;
+  udp_rcvbuf(p, l, name);
+  if ((rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv)) != 0)
+    return rv;
+  return uv_udp_getsockname(&l->h.udp, (struct sockaddr *)ss, &n);
+}
+
+static int listen_tcp(px *p, px_listener *l, struct sockaddr_storage *ss) {
+  int n = sizeof(*ss), rv;
+  if ((rv = p->cfg.reuse_port ? set_reuse_port((uv_handle_t *)&l->h.tcp) : 0))
+    return rv;
+  if ((rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)ss, 0)) != 0)
+    return rv;
+  if ((rv = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_accept)) != 0)
+    return rv;
+  return uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)ss, &n);
+}
+
 static int listen_one(px *p, const px_endpoint_cfg *ep) {
   px_listener *l = &p->listeners[p->nlisteners];
   struct sockaddr_storage ss;
-  int n = sizeof(ss), rv;
+  unsigned af = ep->addr.family == SIPFLOW_AF_INET6 ? AF_INET6 : AF_INET;
+  int rv;
   char name[64];
   l->px = p;
   l->transport = ep->transport;
   to_sockaddr(&ep->addr, &ss);
   sipflow_addr_format(&ep->addr, name, sizeof(name));
-  if (ep->transport == SIPFLOW_TRANSPORT_UDP) {
-    uv_udp_init(p->loop, &l->h.udp);
-    l->h.udp.data = l;
-    rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)&ss, UV_UDP_REUSEADDR);
-    if (rv == 0) {
-      udp_rcvbuf(p, l, name);
-      rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv);
-    }
-    if (rv == 0)
-      rv = uv_udp_getsockname(&l->h.udp, (struct sockaddr *)&ss, &n);
-  } else {
-    uv_tcp_init(p->loop, &l->h.tcp);
-    l->h.tcp.data = l;
-    rv = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
-    if (rv == 0)
-      rv = uv_listen((uv_stream_t *)&l->h.tcp, 511, on_accept);
-    if (rv == 0)
-      rv = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &n);
-  }
+  /* The socket is made at init (_ex), so options can be set before bind. */
+  if (ep->transport == SIPFLOW_TRANSPORT_UDP)
+    rv = uv_udp_init_ex(p->loop, &l->h.udp, af | UV_UDP_RECVMMSG);
+  else
+    rv = uv_tcp_init_ex(p->loop, &l->h.tcp, af);
   if (rv != 0) {
     px_log(p, SIPFLOW_LOG_ERROR, "cannot listen on %s:%s: %s",
            sipflow_transport_name(ep->transport), name, uv_strerror(rv));
+    return -1;
+  }
+  l->h.udp.data = l; /* data is the first member of every handle */
+  rv = ep->transport == SIPFLOW_TRANSPORT_UDP ? listen_udp(p, l, &ss, name)
+                                              : listen_tcp(p, l, &ss);
+  if (rv != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "cannot listen on %s:%s: %s%s",
+           sipflow_transport_name(ep->transport), name, uv_strerror(rv),
+           rv == UV_EADDRINUSE ? " (another process has the port; "
+                                 "--reuse-port shares it on purpose)"
+                               : "");
     uv_close((uv_handle_t *)&l->h, NULL);
     return -1;
   }
@@ -616,13 +788,45 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
   return 0;
 }
 
+/* The TLS context, before any tls: or wss: listener opens. */
+static int tls_open(px *p) {
+  bool need = false;
+  for (int i = 0; i < p->cfg.nlisten; i++) {
+    int t = p->cfg.listen[i].transport;
+#ifndef PX_HAVE_WS
+    if (t == SIPFLOW_TRANSPORT_WS || t == SIPFLOW_TRANSPORT_WSS) {
+      px_log(p, SIPFLOW_LOG_ERROR, "built without WebSocket support");
+      return -1;
+    }
+#endif
+    need |= t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS;
+  }
+  if (!need)
+    return 0;
+#ifdef PX_HAVE_TLS
+  char err[256] = "";
+  if (sipflow_uv_tls_ctx_new(&p->tls, p->cfg.tls_cert, p->cfg.tls_key,
+                             p->cfg.tls_ca[0] ? p->cfg.tls_ca : NULL, err,
+                             sizeof(err)) != 0) {
+    px_log(p, SIPFLOW_LOG_ERROR, "tls: %s", err);
+    return -1;
+  }
+  return 0;
+#else
+  px_log(p, SIPFLOW_LOG_ERROR, "built without TLS support");
+  return -1;
+#endif
+}
+
 int px_net_start(px *p) {
+  if (tls_open(p) != 0)
+    return -1;
   for (int i = 0; i < p->cfg.nlisten; i++)
     if (listen_one(p, &p->cfg.listen[i]) != 0)
       return -1;
   if (px_limits_init(p) != 0)
     return -1;
-  if (p->cfg.tcp_hello_timeout) {
+  if (p->cfg.tcp_hello_timeout || p->cfg.ws_idle_timeout) {
     /* Checked every second: a silent connection lives at most one second
      * longer than the timeout. */
     if (uv_timer_init(p->loop, &p->hello_timer) != 0)
@@ -636,6 +840,11 @@ int px_net_start(px *p) {
 }
 
 void px_net_stop(px *p) {
+#ifdef PX_HAVE_TLS
+  /* Each session holds a reference to the context: freeing ours is safe. */
+  sipflow_uv_tls_ctx_del(p->tls);
+  p->tls = NULL;
+#endif
   if (p->hello_timer_ready) {
     uv_close((uv_handle_t *)&p->hello_timer, NULL);
     p->hello_timer_ready = false;

@@ -84,6 +84,7 @@ typedef struct px_config {
   uint32_t udp_flow_idle;  /* seconds; 0: UDP flows are never forgotten */
   uint32_t max_flows;      /* the flow table's limit; 0: none */
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
+  bool reuse_port;         /* --reuse-port: SO_REUSEPORT on every listener */
   px_endpoint_cfg peers[PX_MAX_PEERS]; /* --peer: next hops we forward to */
   int npeers;
   px_alias_cfg aliases[PX_MAX_ALIASES]; /* --alias: our other names */
@@ -109,6 +110,13 @@ typedef struct px_config {
   uint32_t auth_nonces;    /* --auth-nonces: nonce-count table slots */
   char auth_algs[3];       /* --auth-algorithms: 'S' SHA-256, 'M' MD5, in
                               the order offered; "" = "SM" */
+
+  /* --listen tls:|ws:|wss: (net.c, docs/proxy.md "TLS and WebSocket") */
+  char tls_cert[1024];      /* --tls-cert: PEM chain */
+  char tls_key[1024];       /* --tls-key: PEM private key */
+  char tls_ca[1024];        /* --tls-ca: ask clients for a certificate */
+  uint32_t ws_idle_timeout; /* seconds a WS connection without a binding
+                               may stay idle; 0: never closed */
 } px_config;
 
 struct px;
@@ -147,6 +155,13 @@ typedef struct px_conn {
   uint64_t opened_ms; /* loop time */
   bool silent;        /* on that list */
   bool counted;       /* in the per-source count */
+
+  /* WS and WSS: the session, and the list of connections without a
+   * binding, least recently active first (--ws-idle-timeout). */
+  struct sipflow_uv_ws *ws;
+  struct px_conn *inext, *iprev;
+  uint64_t active_ms; /* loop time of the last message */
+  bool idle;          /* on that list */
 } px_conn;
 
 /* Counters shown by `ctl stats`. */
@@ -163,6 +178,7 @@ typedef struct px_stats {
   uint64_t register_rate_limited, udp_answers_trimmed;
 
   uint64_t auth_challenges, auth_ok, auth_failed, auth_stale, auth_replayed;
+  uint64_t ws_idle_closed, ws_pongs;
 } px_stats;
 
 typedef struct px {
@@ -213,6 +229,9 @@ typedef struct px {
 
   struct px_auth *auth; /* auth.c; NULL: no authentication */
   bool auth_all;        /* --auth all */
+
+  struct sipflow_uv_tls_ctx *tls; /* NULL without a tls: or wss: listener */
+  px_conn *idle_head, *idle_tail; /* WS connections without a binding */
 } px;
 
 /* ---- config.c ---- */
@@ -249,6 +268,11 @@ void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
                   uint16_t *port);
 void px_conn_close_flow(px *p, sipflow_flow_id flow);
 int px_send_crlf_ping(px *p, sipflow_flow_id flow);
+/* A WebSocket Ping with |data| as payload on a WS or WSS flow. */
+int px_send_ws_ping(px *p, sipflow_flow_id flow, const uint8_t *data,
+                    size_t len);
+/* A binding now uses |flow|: a WS connection on it is no longer idle. */
+void px_conn_bound(px *p, sipflow_flow_id flow);
 /* End the oldest TCP connection that has sent no SIP yet, to make
  * room in a full flow table. 0, or -1 when there is none. */
 int px_shed_silent_conn(px *p);
@@ -279,6 +303,8 @@ void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
                const uint8_t *data, size_t len);
 
 /* ---- msg.c ---- */
+/* "UDP", "TCP", "TLS", "WS", "WSS": the Via transport (RFC 7118 §5.2). */
+const char *px_via_transport(int transport);
 /* Serialise a sofia message; returns malloc'd bytes. */
 char *px_msg_bytes(msg_t *msg, size_t *len);
 /* Build a response to |req| (status, phrase, optional extra header lines
@@ -403,6 +429,9 @@ sipflow_flow_id px_ka_binding_endpoint(px *p, const sipflow_reg_binding *b);
 /* The RTT sampler of a passively watched flow, once it has an answer:
  * 0 and its figures in |s|, else -1. */
 int px_ka_rtt_sample(px *p, sipflow_flow_id flow, sipflow_keepalive_stats *s);
+/* A WebSocket Pong arrived on |flow|. */
+void px_ka_ws_pong(px *p, sipflow_flow_id flow, const uint8_t *data,
+                   size_t len);
 
 /* ---- state.c ---- */
 int px_state_open(px *p);

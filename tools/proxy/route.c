@@ -108,12 +108,18 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
       sipflow_flow_token(p->flows, flow, token, sizeof(token), &tlen) != 0)
     return -1;
   px_udp_flow_minted(p, flow);
-  px_advertise(p, info.tuple.transport, info.tuple.local.family, host,
-               sizeof(host), &port);
+  int t = info.tuple.transport;
+  /* A Path is for the registrar, which reaches us over UDP or TCP, never
+   * over the UA's TLS or WebSocket listener (RFC 3327 §5.3): it names the
+   * interface the registrar uses. A Record-Route names the flow's own. */
+  if (path && t != SIPFLOW_TRANSPORT_UDP && t != SIPFLOW_TRANSPORT_TCP)
+    t = p->cfg.have_registrar ? p->cfg.registrar.transport
+                              : SIPFLOW_TRANSPORT_UDP;
+  px_advertise(p, t, info.tuple.local.family, host, sizeof(host), &port);
   local.host.ptr = host;
   local.host.len = strlen(host);
   local.port = port;
-  local.transport = info.tuple.transport;
+  local.transport = (uint8_t)t;
   return sipflow_sofia_add_token_header(
       msg, path ? SIPFLOW_EDGE_HEADER_PATH : SIPFLOW_EDGE_HEADER_RECORD_ROUTE,
       &local, token, tlen, ob ? SIPFLOW_EDGE_URI_OB : 0);
@@ -527,7 +533,25 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
     return;
   }
   s.len = strlen(uri);
-  rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
+  if (url_has_param(sip->sip_request->rq_url, "gr")) {
+    /* A GRUU (RFC 5627 §8): the AoR key and the URI's parameters,
+     * among them gr; the one instance it names, or 404/480. */
+    int n = snprintf(uri + s.len, sizeof(uri) - s.len, ";%s",
+                     sip->sip_request->rq_url->url_params);
+    if (n < 0 || (size_t)n >= sizeof(uri) - s.len) {
+      px_strans_respond(p, st, 404, NULL, NULL);
+      return;
+    }
+    s.len += (size_t)n;
+    rv = sipflow_registrar_lookup_gruu(p->reg, s, sipflow_uv_now(), &plan);
+    if (rv != 0) {
+      px_log_net(p, SIPFLOW_LOG_INFO, "GRUU %s: %s", uri, sipflow_strerror(rv));
+      px_strans_respond(p, st, sipflow_reg_gruu_status(rv), NULL, NULL);
+      return;
+    }
+  } else {
+    rv = sipflow_registrar_lookup(p->reg, s, sipflow_uv_now(), &plan);
+  }
   if (rv == SIPFLOW_ERR_NOT_FOUND) {
     /* No user database: an AoR of ours without bindings is "not
      * registered now", not "no such user" (docs/proxy.md). */
@@ -647,6 +671,18 @@ static void route_onward(px *p, px_strans *st, msg_t *msg, sipflow_flow_id flow,
   refuse_relay(p, st, msg, "Request-URI");
 }
 
+/* Whether a Route URI names a TLS, WS or WSS transport. */
+static bool is_ws_or_tls(const url_t *url) {
+  char tp[16];
+  int t;
+  if (!url->url_params ||
+      url_param(url->url_params, "transport", tp, sizeof(tp)) <= 0)
+    return false;
+  t = sipflow_transport_parse(tp, strlen(tp));
+  return t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WS ||
+         t == SIPFLOW_TRANSPORT_WSS;
+}
+
 /* Consumes our Route values; 1 if the request was dealt with. */
 static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
                               sipflow_flow_id flow,
@@ -682,6 +718,17 @@ static int consume_own_routes(px *p, px_strans *st, msg_t *msg,
          * above (docs/proxy.md). */
         px_strans_respond(p, st, 200, NULL, NULL);
         return 1;
+      }
+      /* Our next Route value too (the two values an edge records when a
+       * dialog passes it twice, edge + registrar): loose routing goes on
+       * with that one (RFC 3261 §16.4), so a request for a WS or TLS
+       * phone is not sent to a registrar that cannot reach its listener. */
+      if (sip->sip_route->r_next &&
+          px_uri_is_us(p, sip->sip_route->r_next->r_url) &&
+          url_has_param(sip->sip_route->r_next->r_url, "transport") &&
+          is_ws_or_tls(sip->sip_route->r_next->r_url)) {
+        pop_route(msg);
+        continue;
       }
       memset(&t, 0, sizeof(t));
       pop_route(msg);

@@ -172,6 +172,13 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_registrar_binding_failed": (c_int, [_vp, S.str_, c_uint64,
                                                  c_uint64]),
     "sipflow_registrar_lookup": (c_int, [_vp, S.str_, c_uint64, _P(_vp)]),
+    "sipflow_registrar_set_gruu": (c_int, [_vp, _vp]),
+    "sipflow_registrar_gruu": (c_int, [_vp, _P(S.reg_binding), c_char_p,
+                                       c_size_t, _P(S.str_), _P(S.str_)]),
+    "sipflow_registrar_lookup_gruu": (c_int, [_vp, S.str_, c_uint64,
+                                              _P(_vp)]),
+    "sipflow_reg_gruu_status": (c_int, [c_int]),
+    "sipflow_reg_uri_is_gruu": (c_int, [S.str_]),
     "sipflow_registrar_lookup_batch": (c_int, [_vp, _P(S.str_), c_size_t,
                                                c_uint64, _P(_vp), _P(c_int)]),
     "sipflow_reg_plan_next_group": (
@@ -226,6 +233,10 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_keepalive_count": (c_size_t, [_vp]),
     "sipflow_keepalive_on_pong": (c_int, [_vp, c_uint64, c_uint64]),
     "sipflow_keepalive_awaiting_pong": (c_int, [_vp, c_uint64]),
+    "sipflow_keepalive_on_ws_pong": (
+        c_int,
+        [_vp, c_uint64, _u8p, c_size_t, c_uint64],
+    ),
     "sipflow_keepalive_on_stun": (
         c_int,
         [_vp, c_uint64, _u8p, c_size_t, c_uint64],
@@ -292,6 +303,8 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "sipflow_keep_interval": (c_uint64, [c_uint32, c_int]),
     # responder.h, stun.h
     "sipflow_datagram_classify": (c_int, [_u8p, c_size_t]),
+    "sipflow_ws_message_classify": (c_int, [_u8p, c_size_t]),
+    "sipflow_ws_message_name": (c_char_p, [c_int]),
     "sipflow_stun_respond": (
         c_int,
         [_u8p, c_size_t, _P(S.addr), _u8p, c_size_t, _szp],

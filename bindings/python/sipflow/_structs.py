@@ -289,6 +289,8 @@ class reg_binding(Structure):
         ("updated_at", c_uint64),
         ("expires", c_uint32),
         ("prev_flow_id", c_uint64),
+        ("pub_gruu", str_),
+        ("temp_gruu", str_),
     ]
 
 
@@ -465,7 +467,7 @@ class keepalive_counters(Structure):
         ("dialogs", c_uint64),
         ("others", c_uint64),
         ("tentative", c_uint64),
-        ("probes_sent", c_uint64 * 6),
+        ("probes_sent", c_uint64 * 7),
         ("probes_answered", c_uint64),
         ("probes_missed", c_uint64),
         ("stun_retransmissions", c_uint64),

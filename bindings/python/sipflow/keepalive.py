@@ -34,12 +34,13 @@ if TYPE_CHECKING:
 
 
 class KeepaliveMethod(enum.IntEnum):
-    AUTO = 0  # CRLF on streams, STUN on UDP
+    AUTO = 0  # CRLF on TCP/TLS, STUN on UDP, WS Ping on WS/WSS
     CRLF = 1
     STUN = 2
     OPTIONS = 3
     UDP_PING = 4
     PASSIVE = 5  # the UA sends keepalives; report them with on_peer_keepalive
+    WS_PING = 6  # WebSocket Ping; report the Pong with on_ws_pong
 
 
 class ReasonKind(enum.IntEnum):
@@ -448,6 +449,18 @@ class KeepaliveScheduler(Live):
     def awaiting_pong(self, flow_id: int) -> bool:
         """Whether a CRLF ping is in flight (for :meth:`Framer.expect_pong`)."""
         return bool(C.sipflow_keepalive_awaiting_pong(self._p(), flow_id))
+
+    def on_ws_pong(self, flow_id: int, payload: Union[bytes, bytearray, memoryview],
+                   now: Optional[int] = None) -> None:
+        """A WebSocket Pong arrived on the flow (WS_PING endpoints).
+
+        :raises StaleError: not the payload of the Ping in flight.
+        :raises NotFoundError: no such endpoint.
+        """
+        raw = bytes(payload)
+        buf = (c_uint8 * max(len(raw), 1)).from_buffer_copy(raw.ljust(1, b"\0"))
+        owner_call(self, C.sipflow_keepalive_on_ws_pong, self._p(), flow_id, buf,
+                   len(raw), self._now(now), context="WebSocket pong on flow %d" % flow_id)
 
     def on_stun(self, data: Union[bytes, bytearray, memoryview], flow_id: int = 0,
                 now: Optional[int] = None) -> None:

@@ -46,6 +46,7 @@ class RegOption(enum.IntFlag):
     NONE = 0
     OUTBOUND = 1
     PATH = 2
+    GRUU = 4  # RFC 5627
 
 
 class OutboundPolicy(enum.IntEnum):
@@ -277,6 +278,10 @@ class Binding:
     # In on_change: the flow before the change; differs from flow_id when
     # the binding moved to another flow (RFC 5626 §6). 0 for ADDED.
     prev_flow_id: int = 0
+    # In a 200 to a REGISTER with Supported: gruu, when GRUUs are on
+    # (RFC 5627 §5.1, §5.3); None elsewhere (see Registrar.gruu()).
+    pub_gruu: Optional[str] = None
+    temp_gruu: Optional[str] = None
 
     @classmethod
     def from_c(cls, b: S.reg_binding) -> "Binding":
@@ -303,6 +308,8 @@ class Binding:
             updated_at=b.updated_at,
             expires=b.expires,
             prev_flow_id=b.prev_flow_id,
+            pub_gruu=_text(b.pub_gruu) or None,
+            temp_gruu=_text(b.temp_gruu) or None,
         )
 
 
@@ -516,6 +523,52 @@ class Registrar(Live):
             return None
         check(rv, "lookup %r" % uri)
         return TargetPlan(self, ptr)
+
+    def set_gruu(self, keyring: Optional[Any]) -> None:
+        """Turn GRUUs (RFC 5627) on with a :class:`~sipflow.KeyRing`, or off
+        with None: a REGISTER listing ``RegOption.GRUU`` in Supported gets
+        pub_gruu and temp_gruu on each Contact with an instance. The ring
+        must stay open while the registrar uses it (docs/gruu.md)."""
+        ptr = keyring._p() if keyring is not None else None
+        check(self._ctx._invoke(C.sipflow_registrar_set_gruu, self._p(), ptr),
+              "set_gruu")
+        self._gruu_ring = keyring
+
+    def gruu(self, binding: "Binding") -> Tuple[str, str]:
+        """The public and a new temporary GRUU of a binding (RFC 5627
+        §5.1, §5.3), as ``(pub, temp)``.
+
+        :raises BadStateError: GRUUs are off. NotFoundError: no instance.
+        """
+        pool = _Strings()
+        b = S.reg_binding()
+        pool.set(b.aor, binding.aor)
+        pool.set(b.instance, binding.instance or "")
+        pool.set(b.call_id, binding.call_id)
+        b.cseq = binding.cseq
+        buf = ctypes.create_string_buffer(4096)
+        pub, temp = S.str_(), S.str_()
+        check(self._ctx._invoke(C.sipflow_registrar_gruu, self._p(), byref(b),
+                                buf, len(buf), byref(pub), byref(temp)),
+              "gruu")
+        return _text_or_empty(pub), _text_or_empty(temp)
+
+    def lookup_gruu(self, uri: str,
+                    now: Optional[int] = None) -> Tuple[Optional["TargetPlan"], int]:
+        """The target plan of the one instance a GRUU names (RFC 5627 §8),
+        as ``(plan, 0)``, or ``(None, status)`` with 404 (not a valid GRUU,
+        or a temp-gruu outdated by a new Call-ID) or 480 (no binding now).
+        """
+        pool = _Strings()
+        s = pool.set(S.str_(), uri)
+        ptr = c_void_p()
+        rv = self._ctx._invoke(C.sipflow_registrar_lookup_gruu, self._p(), s,
+                               self._ctx._now(now), byref(ptr))
+        status = int(C.sipflow_reg_gruu_status(rv))
+        if status in (404, 480):
+            return None, status
+        check(rv, "lookup_gruu %r" % uri)
+        return TargetPlan(self, ptr), 0
 
     def lookup_many(self, uris: Iterable[str],
                     now: Optional[int] = None) -> List[Optional["TargetPlan"]]:

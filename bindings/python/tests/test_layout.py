@@ -164,7 +164,7 @@ UNBOUND = {"sipflow_mem_default", "sipflow_ctx_get_user_data",
            }
 # Separate libraries (adapters and stores), not the core the binding loads.
 ADAPTER_HEADERS = {"sipflow_uv.h", "sipflow_sofia.h", "sipflow_sqlite.h",
-                   "sipflow_redis.h"}
+                   "sipflow_redis.h", "sipflow_uv_tls.h", "sipflow_uv_ws.h"}
 
 DECL = re.compile(
     r"SIPFLOW_API\s+(?:SIPFLOW_WARN_UNUSED\s+)?([\w\s\*]*?)\s*\b(sipflow_\w+)"

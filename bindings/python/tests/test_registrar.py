@@ -276,3 +276,43 @@ def test_response_helpers():
     assert sipflow.response_pick(430, 486) == 486  # RFC 5626 §11.5
     assert sipflow.response_upstream(430) == 480
     assert sipflow.response_upstream(503) == 500
+
+
+def _gruu_register(reg, flow_id, inst, call_id, cseq=1):
+    res = reg.process(
+        aor=AOR, call_id=call_id, cseq=cseq,
+        contacts=[dict(uri="sip:alice@192.0.2.%d;transport=tcp" % flow_id,
+                       instance=inst, reg_id=1)],
+        supported={"outbound", "path", "gruu"}, flow_id=flow_id,
+        flow=tcp(flow_id))
+    assert res.status == 200, res
+    return [b for b in res.contacts if b.flow_id == flow_id][0]
+
+
+def test_gruus_in_the_200_and_routing_to_one_instance_rfc5627(ctx, reg):
+    kr = sipflow.KeyRing(ctx)
+    kr.new_key(1)
+    reg.set_gruu(kr)
+    inst_b = '"<urn:uuid:00000000-0000-1000-8000-00000000000b>"'
+    a = _gruu_register(reg, 1, INST, "cid-a")
+    b = _gruu_register(reg, 2, inst_b, "cid-b")
+    # §5.1, §5.3: the 200's Contacts carry both GRUUs.
+    assert a.pub_gruu == AOR + ";gr=urn:uuid:00000000-0000-1000-8000-00000000000a"
+    assert a.temp_gruu.startswith("sip:tgruu.") and "alice" not in a.temp_gruu
+    assert reg.gruu(a)[0] == a.pub_gruu
+    # §8: a GRUU reaches its instance alone.
+    for uri in (a.pub_gruu, a.temp_gruu):
+        plan, status = reg.lookup_gruu(uri)
+        assert status == 0
+        with plan:
+            [branch] = plan.next_group()
+            assert branch.binding.flow_id == 1
+            plan.report(branch, 200)
+    # §5.4: a new Call-ID invalidates the old temp-gruu: 404.
+    _gruu_register(reg, 1, INST, "cid-a2")
+    assert reg.lookup_gruu(a.temp_gruu) == (None, 404)
+    plan, status = reg.lookup_gruu(b.temp_gruu)
+    assert status == 0
+    plan.close()
+    assert reg.lookup_gruu(
+        AOR + ";gr=urn:uuid:00000000-0000-1000-8000-0000000000ff") == (None, 480)

@@ -48,6 +48,9 @@ def flow_of(c):
     for p in params:
         if p.lower().startswith("transport="):
             transport = p.split("=", 1)[1].lower()
+    # WebSocket over TLS: Kamailio writes transport=ws, its socket is tls.
+    if transport == "ws" and c.get("Socket", "").startswith("tls:"):
+        transport = "wss"
     hostport = uri.split(";")[0].split("@")[-1]
     if hostport.startswith("sip:"):
         hostport = hostport[4:]

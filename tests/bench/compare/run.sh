@@ -12,7 +12,10 @@
 #   --ka-contacts N   contacts for the keepalive figure (default 50000)
 #   --ka-interval S   keepalive interval for both servers (default 10)
 #   --rates "R..."    offered REGISTER rates to climb (default 2000..16000)
-# Environment: KAM_CHILDREN (Kamailio UDP workers, default 2),
+#   --latency-only    only the latency figures (and their CPU per REGISTER)
+#   --lat-rate R      the fixed rate of the latency figures (default 2000)
+# Environment: PROXY_ARGS (more sipflow-proxy options, e.g.
+# "--rx-coalesce-ms 5"), KAM_CHILDREN (Kamailio UDP workers, default 2),
 # KAM_SHM_MB (default 512), KAM_ALLOCS (Kamailio memory managers to run,
 # default "tlsf qm": the first is the baseline of the ratios and targets,
 # qm is what Debian's 5.6 uses when none is given), COMPARE_KEEP=1 keeps
@@ -23,7 +26,7 @@
 # default buildtype, debugoptimized, is -O2); a sanitizer build measures
 # the sanitizer.
 set -u
-RUNS=3 DO_BENCH=1 DO_CHECKS=1 KA_N=50000 KA_INT=10
+RUNS=3 DO_BENCH=1 DO_CHECKS=1 KA_N=50000 KA_INT=10 LAT_ONLY=0 LAT_RATE=2000
 RATES="2000 4000 6000 8000 10000 12000 16000"
 while [ $# -gt 1 ]; do
   case $1 in
@@ -33,10 +36,12 @@ while [ $# -gt 1 ]; do
   --ka-contacts) KA_N=$2; shift 2 ;;
   --ka-interval) KA_INT=$2; shift 2 ;;
   --rates) RATES=$2; shift 2 ;;
+  --latency-only) LAT_ONLY=1; DO_CHECKS=0; shift ;;
+  --lat-rate) LAT_RATE=$2; shift 2 ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ $# = 1 ] || { sed -n '7,24p' "$0" >&2; exit 2; }
+[ $# = 1 ] || { sed -n '7,28p' "$0" >&2; exit 2; }
 PROXY=$1
 [ -d "$PROXY" ] && PROXY=$PROXY/tools/proxy/sipflow-proxy
 [ -x "$PROXY" ] || { echo "no sipflow-proxy at $PROXY" >&2; exit 2; }
@@ -84,7 +89,9 @@ start_profile() {
   [ "${kind#kamailio-}" != "$kind" ] && mm=(-x "${kind#kamailio-}" -X "${kind#kamailio-}")
   case ${kind%%-*}/$profile in
   sipflow/register)
-    srv_start sipflow "$SRV_PORT" bench --keepalive off --max-expires 7200 --log-level error ;;
+    # shellcheck disable=SC2086 # PROXY_ARGS is a list of options
+    srv_start sipflow "$SRV_PORT" bench --keepalive off --max-expires 7200 --log-level error \
+      ${PROXY_ARGS:-} ;;
   kamailio/register)
     srv_start kamailio "$SRV_PORT" bench "${mm[@]}" -A KA_MODE=0 -A MAX_EXPIRES=7200 \
       -A LOG_LEVEL=-1 ;;
@@ -166,6 +173,36 @@ bench_register_cost() {
   [ "$b50" -gt "$b10" ] &&
     record "$kind" mem_10k "$(echo "($pss50 - $pss10) / ($b50 - $b10) * 10000" | bc -l)"
   record "$kind" pss_idle "$pss0"
+}
+
+# 2b. Latency at a fixed moderate rate (LAT_RATE, default 2 000/s), from
+#     kernel receive timestamps (latency.py): 10 000 new AoRs, then two
+#     passes of refreshes of the same AoRs (same Call-ID and Contact, CSeq
+#     + 1), one REGISTER every 1/LAT_RATE s whatever the answers do. CPU
+#     per new REGISTER and per refresh over each phase.
+bench_latency() {
+  local kind=$1 lport c0 c1 c2 line phase sent ans p50 p99 p999 max n_new=0 n_ref=0
+  start_profile "$kind" register || return 1
+  lport=$(srv_free_port)
+  c0=$(srv_ticks)
+  python3 "$HERE/latency.py" "$SRV_PORT" --rate "$LAT_RATE" --aors 10000 \
+    --first-cseq 1 --passes 1 --lport "$lport" --prefix L >"$SRV_TMP/lat.out" 2>&1
+  c1=$(srv_ticks)
+  python3 "$HERE/latency.py" "$SRV_PORT" --rate "$LAT_RATE" --aors 10000 \
+    --first-cseq 2 --passes 2 --lport "$lport" --prefix L >>"$SRV_TMP/lat.out" 2>&1
+  c2=$(srv_ticks)
+  srv_stop
+  while read -r phase sent ans p50 p99 p999 max; do
+    case $phase in new | refresh) ;; *) continue ;; esac
+    note "  $kind: $phase at $LAT_RATE/s: $ans of $sent answered; ms p50 $p50, p99 $p99, p99.9 $p999, max $max"
+    [ "$phase" = new ] && n_new=$((n_new + ans)) || n_ref=$((n_ref + ans))
+    record "$kind" "lat_${phase}_p50" "$p50"
+    record "$kind" "lat_${phase}_p99" "$p99"
+    record "$kind" "lat_${phase}_p999" "$p999"
+  done <"$SRV_TMP/lat.out"
+  note "  $kind: CPU $((c1 - c0)) ticks for $n_new new, $((c2 - c1)) ticks for $n_ref refreshes (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  [ "$n_new" -gt 0 ] && record "$kind" cpu_new_us "$(echo "($c1 - $c0) / $HZ / $n_new * 1000000" | bc -l)"
+  [ "$n_ref" -gt 0 ] && record "$kind" cpu_ref_us "$(echo "($c2 - $c1) / $HZ / $n_ref * 1000000" | bc -l)"
 }
 
 # status of ka_peers.py: "registered options answers"
@@ -251,9 +288,9 @@ PY
 
 # --- the table --------------------------------------------------------------
 table() {
-  python3 - "$RES" "$RUNS" "$KA_N" $KINDS <<'PY'
+  python3 - "$RES" "$RUNS" "$KA_N" "$LAT_RATE" $KINDS <<'PY'
 import statistics, sys
-ka_n, kinds = sys.argv[3], sys.argv[4:]
+ka_n, lat_rate, kinds = sys.argv[3], sys.argv[4], sys.argv[5:]
 vals = {}
 for line in open(sys.argv[1]):
     kind, metric, v = line.split()
@@ -268,7 +305,16 @@ rows = [
     ("memory (PSS) kB per 10 000 bindings", "mem_10k", "%.0f", ("<=", 0.5)),
     (f"CPU s per 1000 keepalives, {ka_n} contacts", "ka_cpu", "%.4f", ("<=", 0.5)),
     ("idle memory (PSS) kB", "pss_idle", "%.0f", None),
+    ("latency ms p50, new AoRs at LAT/s", "lat_new_p50", "%.3f", None),
+    ("latency ms p99, new AoRs", "lat_new_p99", "%.3f", None),
+    ("latency ms p99.9, new AoRs", "lat_new_p999", "%.3f", None),
+    ("latency ms p50, refreshes at LAT/s", "lat_refresh_p50", "%.3f", None),
+    ("latency ms p99, refreshes", "lat_refresh_p99", "%.3f", None),
+    ("latency ms p99.9, refreshes", "lat_refresh_p999", "%.3f", None),
+    ("CPU us per new REGISTER at LAT/s", "cpu_new_us", "%.1f", ("<=", 0.5)),
+    ("CPU us per refresh at LAT/s", "cpu_ref_us", "%.1f", ("<=", 0.5)),
 ]
+rows = [(n.replace("LAT", lat_rate), k, f, t) for n, k, f, t in rows]
 def cell(key, fmt):
     v = vals.get(key)
     if not v:
@@ -285,6 +331,8 @@ for k in others:
     hdr += f"  {'ratio ' + k[9:]:>11}"
 print(hdr + "  target")
 for name, key, fmt, target in rows:
+    if not any((k, key) in vals for k in kinds):
+        continue  # not measured in this run (--latency-only)
     s, sm = cell(("sipflow", key), fmt)
     line = f"{name:40}  {s:>24}"
     ratios = []
@@ -323,6 +371,8 @@ if [ "$DO_BENCH" = 1 ]; then
     [ $((run % 2)) = 0 ] && order=$(echo "$KINDS" | tr ' ' '\n' | tac | tr '\n' ' ')
     note ""
     note "run $run of $RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    for kind in $order; do bench_latency "$kind"; done
+    [ "$LAT_ONLY" = 1 ] && continue
     for kind in $order; do bench_register_rate "$kind"; done
     for kind in $order; do bench_register_cost "$kind"; done
     for kind in $order; do bench_keepalive "$kind"; done

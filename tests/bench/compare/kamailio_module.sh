@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# sipflow.so against usrloc's own keepalive (ka_mode) in the same Debian
+# kamailio, same load: N UDP phones (ka_peers.py, one flow each) register,
+# then every contact is pinged once per INTERVAL seconds for SECONDS. Prints,
+# per mode, CPU per 1000 keepalives (all kamailio processes), shared memory
+# per contact, keepalives answered, and live contacts lost (removed while
+# their phone answered). Loopback only; kamailio is stopped by its PID.
+# Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS]
+set -uo pipefail
+MODULE=$1
+N=${2:-2000}
+INTERVAL=${3:-10}
+SECONDS_RUN=${4:-40}
+HERE=$(cd "$(dirname "$0")" && pwd)
+CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
+TMP=$(mktemp -d /tmp/sipflow-kambench.XXXXXX)
+HZ=$(getconf CLK_TCK)
+KPID=
+PPID_PEERS=
+cleanup() {
+  for p in $PPID_PEERS $KPID; do kill -TERM "$p" 2>/dev/null; done
+  sleep 1
+  for p in $PPID_PEERS $KPID; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ticks() { # user+system ticks of kamailio and its children
+  local t=0 p
+  for p in $KPID $(pgrep -P "$KPID"); do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
+contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
+status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0"; }
+
+run() { # mode: module | usrloc
+  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left
+  port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
+  ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
+  if [ "$mode" = usrloc ]; then
+    sed -e '/sipflow_keepalive();/d' \
+      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", 0)|" \
+      "$CFG" >"$cfg"
+  else
+    cp "$CFG" "$cfg"
+  fi
+  sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
+  rm -f "$TMP/ctl" "$TMP/peers.status"
+  kamailio -DD -E -f "$cfg" -Y "$TMP" -w "$TMP" -m 512 -M 16 -n 2 \
+    -l "udp:127.0.0.1:$port" -A "SF_MODULE=\"$MODULE\"" \
+    -A "SF_CTL=\"unix:$TMP/ctl\"" -A "SF_INTERVAL_MS=$((INTERVAL * 1000))" \
+    >"$TMP/$mode.log" 2>&1 &
+  KPID=$!
+  for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.1; done
+  sleep 1
+  s0=$(shm_used)
+  python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 \
+    --seconds $((SECONDS_RUN + 60)) --status "$TMP/peers.status" \
+    >"$TMP/peers.log" 2>&1 &
+  PPID_PEERS=$!
+  for _ in $(seq 600); do
+    [ "$(status | cut -d' ' -f1)" -ge "$N" ] && break
+    sleep 0.1
+  done
+  sleep "$INTERVAL" # every contact has been pinged once
+  c0=$(ticks) o0=$(status | cut -d' ' -f3)
+  s1=$(shm_used)
+  sleep "$SECONDS_RUN"
+  c1=$(ticks) o1=$(status | cut -d' ' -f3)
+  left=$(contacts)
+  [ -n "$left" ] || left=0
+  echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
+    "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
+    "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
+    "shm per contact: $(( (s1 - s0) / N )) B;" \
+    "live contacts lost: $((N - left))"
+  kill -TERM "$PPID_PEERS" "$KPID" 2>/dev/null
+  wait "$PPID_PEERS" "$KPID" 2>/dev/null
+  PPID_PEERS= KPID=
+}
+echo "N=$N interval=${INTERVAL}s window=${SECONDS_RUN}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
+run usrloc
+run module

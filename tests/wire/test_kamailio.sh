@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Debian's kamailio with sipflow.so (bindings/kamailio/examples/single.cfg),
+# driven by SIPp and raw SIP on loopback: Outbound REGISTER over UDP and TCP,
+# RTT in sipflow.dump and in the log, a silent phone's contacts removed after
+# its misses, failover to the next flow of an instance on 430 (binding
+# removed) and 408 (binding kept), flow tokens in Record-Route routed back, a forged token
+# answered 403, a closed flow's token 430, and a token from before a restart
+# (same key file) routed, under another key file 403, and an edge
+# (examples/edge.cfg) with Path tokens in front of the registrar. Every Kamailio is stopped by its PID.
+# Usage: test_kamailio.sh /path/to/sipflow.so
+source "$(dirname "$0")/lib.sh"
+MODULE=$1
+CFG="$HERE/../../bindings/kamailio/examples/single.cfg"
+KAMFLOW="python3 $HERE/kamflow.py"
+PORT=$(free_port)
+CTL="unix:$WIRE_TMP/kamailio.ctl"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
+
+KAM_PID=
+kam_start() { # log-name [kamailio args...]
+  local name=$1; shift
+  start "$name" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
+    -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
+    -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
+    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" "$@"
+  KAM_PID=$LAST_PID
+}
+kam() { timeout 5 kamcmd -s "$CTL" "$@"; }
+# dump_check PYTHON-EXPR: on the flows of sipflow.dump, parsed into a list
+# of dicts f (and the totals t).
+dump_check() {
+  kam sipflow.dump | python3 -c '
+import re, sys
+t, f, cur = {}, [], None
+for line in sys.stdin:
+    m = re.match(r"\s*([A-Za-z_-]+):\s*(\S*)\s*$", line)
+    if line.strip() == "{" and cur is None and t:
+        cur = {}
+    elif line.strip() == "}" and cur is not None:
+        f.append(cur); cur = None
+    elif m:
+        (cur if cur is not None else t)[m.group(1)] = m.group(2)
+sys.exit(0 if ('"$1"') else 1)'
+}
+registered() { kam ul.dump | grep -q "AoR: $1\$"; }
+phone() { # name user transport-flag(u1|t1) [duration-ms]
+  start "$1" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -set user "$2" -set inst "$2-0000-1111" -set regid 1 -m 1 \
+    -d "${4:-30000}" -aa -t "$3" -i 127.0.0.1 "127.0.0.1:$PORT" \
+    -timeout 35 -trace_err -error_file "$WIRE_TMP/$1.err"
+}
+token_ready() { [ -s "$1/token" ]; }
+
+kam_start kamailio
+check "Debian's kamailio loads sipflow.so and answers sipflow.dump" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+
+phone alice alice u1
+phone bob bob t1
+check "UDP Outbound REGISTER saved" within 10 registered alice
+check "TCP Outbound REGISTER saved" within 10 registered bob
+check "UDP flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "alice" and x["proto"] == "udp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 and int(x["srtt"]) > 0 and int(x["min"]) <= int(x["max"]) for x in f)'
+check "TCP flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "bob" and x["proto"] == "tcp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "RTT log lines at rtt_loglevel" \
+  grep -aq "sipflow: keepalive rtt [0-9]* us aor \[alice\]" "$WIRE_TMP/kamailio.log"
+
+# A phone that registers and goes away: its probes are missed, it is dead
+# after dead_after (2) misses, and its contact is removed from usrloc.
+check "silent phone registers" sipp_run carol -sf "$SCEN/kam_register.xml" \
+  -set user carol -set inst carol-0000-1111 -set regid 1 -m 1 -d 0 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "silent phone's contact removed after its missed keepalives" within 15 \
+  bash -c "! kamcmd -s '$CTL' ul.dump | grep -q 'AoR: carol\$'"
+check "silent phone's flow dead in sipflow.dump, deaths and removals counted" \
+  dump_check 'any(x["aor"] == "carol" and x["state"] == "dead" for x in f) and int(t["deaths"]) >= 1 and int(t["contacts_removed"]) >= 1'
+check "live phones keep their contacts" registered alice
+
+# Failover (RFC 5626 section 7): two flows of one instance; the newest gets
+# the call first, alone. dave's newest flow answers 430: its binding goes and
+# the older flow gets the call. erin's newest flow never answers: after the
+# 408 the older flow gets the call, and the silent flow's binding stays.
+contacts_of() { kam ul.dump | awk -v a="AoR: $1" '$0 ~ a"$" {on=1; next} /AoR:/ {on=0} on && /Address:/' | wc -l; }
+contacts_are() { [ "$(contacts_of "$1")" = "$2" ]; }
+has_contact_port() { kam ul.dump | awk -v a="AoR: $1" '$0 ~ a"$" {on=1; next} /AoR:/ {on=0} on && /Address:/' | grep -q ":$2;"; }
+two_phones() { # user second-ooc-scenario
+  local p1 p2
+  p1=$(free_port); p2=$(free_port)
+  start "$1-old" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -oocsf "$SCEN/ob_answer.xml" -aa -set user "$1" -set inst "$1-inst" \
+    -set regid 1 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$p1" \
+    "127.0.0.1:$PORT" -timeout 35
+  within 10 registered "$1"
+  sleep 1.2 # usrloc's last_modified counts seconds
+  start "$1-new" timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+    -oocsf "$SCEN/$2" -aa -set user "$1" -set inst "$1-inst" \
+    -set regid 2 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$p2" \
+    "127.0.0.1:$PORT" -timeout 35 -trace_msg -message_file "$WIRE_TMP/$1-new.msg"
+  OLD_PORT=$p1; NEW_PORT=$p2
+}
+two_phones dave kam_answer_430.xml
+check "two flows of dave's instance registered" within 10 contacts_are dave 2
+check "call to dave answered (430 on the newest flow, then the older one)" \
+  sipp_run call-dave -sf "$SCEN/kam_call.xml" -set callee dave -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "the newest flow got the INVITE first" \
+  grep -q "^INVITE sip:dave@127.0.0.1:$NEW_PORT" "$WIRE_TMP/dave-new.msg"
+check "binding of the flow that answered 430 removed" bash -c \
+  "[ \"\$(kamcmd -s '$CTL' ul.dump | grep -c ':$NEW_PORT;')\" = 0 ]"
+check "binding of the flow that answered stays" has_contact_port dave "$OLD_PORT"
+
+two_phones erin kam_ignore.xml
+check "two flows of erin's instance registered" within 10 contacts_are erin 2
+START=$(date +%s%N)
+check "call to erin answered (408 on the newest flow, then the older one)" \
+  sipp_run call-erin -sf "$SCEN/kam_call.xml" -set callee erin -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "one flow at a time: the answer came after the 2 s branch timeout" \
+  test $(( ($(date +%s%N) - START) / 1000000 )) -ge 1900
+check "the silent flow got the INVITE first" \
+  grep -q "^INVITE sip:erin@127.0.0.1:$NEW_PORT" "$WIRE_TMP/erin-new.msg"
+check "after 408 both bindings stay" contacts_are erin 2
+
+# Flow tokens: a call from A (UDP) and from C (TCP) through the proxy.
+mkdir -p "$WIRE_TMP/a" "$WIRE_TMP/c"
+start flow-a $KAMFLOW flow udp "$PORT" "$WIRE_TMP/a" 60
+start flow-c $KAMFLOW flow tcp "$PORT" "$WIRE_TMP/c" 60
+check "UDP call gets a flow token in Record-Route" within 10 token_ready "$WIRE_TMP/a"
+check "TCP call gets a flow token in Record-Route" within 10 token_ready "$WIRE_TMP/c"
+TA=$(cat "$WIRE_TMP/a/token" 2>/dev/null)
+TC=$(cat "$WIRE_TMP/c/token" 2>/dev/null)
+FORGED=$(python3 -c 'import sys; t=sys.argv[1]; i=len(t)//2; print(t[:i]+("A" if t[i]!="A" else "B")+t[i+1:])' "${TA:-x}")
+check "request with the UDP token routed to its flow (200 from the phone)" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 200
+check "request with the TCP token routed over its connection" \
+  test "$($KAMFLOW bye "$PORT" "$TC")" = 200
+check "forged token answered 403" test "$($KAMFLOW bye "$PORT" "$FORGED")" = 403
+touch "$WIRE_TMP/c/close"
+sleep 1
+check "token of a closed TCP flow answered 430" \
+  test "$($KAMFLOW bye "$PORT" "$TC")" = 430
+
+# Restart with the same key file: the UDP token still routes.
+stop_pid "$KAM_PID"
+kam_start kamailio2
+check "kamailio restarted" within 15 dump_check 't.get("endpoints") == "0"'
+check "token from before the restart (same key file) routed" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 200
+# Another key file: the same token is now forged.
+stop_pid "$KAM_PID"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
+kam_start kamailio3 -A SF_MAX_ENDPOINTS=1
+check "kamailio restarted with another key file" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+check "token under another key answered 403" \
+  test "$($KAMFLOW bye "$PORT" "$TA")" = 403
+# max_endpoints 1: a second phone is registered, its flow not kept alive.
+check "phone 1 registers (max_endpoints 1)" sipp_run frank -sf \
+  "$SCEN/kam_register.xml" -set user frank -set inst frank-0000-1111 \
+  -set regid 1 -m 1 -d 0 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT"
+check "phone 2 registers all the same" sipp_run gina -sf \
+  "$SCEN/kam_register.xml" -set user gina -set inst gina-0000-1111 \
+  -set regid 1 -m 1 -d 0 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT"
+check "only one flow kept alive at max_endpoints 1" \
+  dump_check 't["endpoints"] == "1" and len(f) == 1'
+stop_pid "$KAM_PID"
+check "kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
+
+# Edge (examples/edge.cfg) in front of the registrar (single.cfg): the edge
+# keeps alive the flow of a phone registered through it (the lifetime read
+# from the registrar's 2xx it relays), its token goes in Path, and a call
+# through the registrar comes back over the edge, routed by that token.
+EDGE_PORT=$(free_port)
+EDGE_CTL="unix:$WIRE_TMP/edge.ctl"
+kam_start registrar
+REG_PID=$KAM_PID
+start edge kamailio -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
+  -Y "$WIRE_TMP" -w "$WIRE_TMP" -m 64 -M 8 -l "udp:127.0.0.1:$EDGE_PORT" \
+  -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$EDGE_CTL\"" \
+  -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" \
+  -A "SF_REGISTRAR=\"sip:127.0.0.1:$PORT\""
+EDGE_PID=$LAST_PID
+edge_dump_check() { CTL=$EDGE_CTL dump_check "$@"; }
+check "edge and registrar start" within 15 edge_dump_check 't.get("endpoints") == "0"'
+start ivan timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+  -oocsf "$SCEN/ob_answer.xml" -aa -set user ivan -set inst ivan-inst \
+  -set regid 1 -m 1 -d 20000 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$EDGE_PORT" -timeout 35
+check "REGISTER through the edge saved at the registrar" within 10 registered ivan
+check "registrar keeps the edge's Path with a flow token and ;ob" bash -c \
+  "kamcmd -s '$CTL' ul.dump | grep -q 'Path: <sip:[^@>]*@127.0.0.1:$EDGE_PORT;lr;ob>'"
+check "edge keeps ivan's flow alive with an RTT (lifetime from the relayed 2xx)" \
+  within 10 edge_dump_check 'any(x["aor"] == "ivan" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "call through the registrar reaches ivan over the edge by token" \
+  sipp_run call-ivan -sf "$SCEN/kam_call.xml" -set callee ivan -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+stop_pid "$EDGE_PID"
+stop_pid "$REG_PID"
+check "edge and registrar stopped by their PIDs" \
+  bash -c "! kill -0 $EDGE_PID && ! kill -0 $REG_PID"
+wire_done
