@@ -43,6 +43,9 @@ const char *host_loop_name(void) { return "sofia-sip"; }
 
 sipflow_tstamp host_now(void) { return sipflow_sofia_now(); }
 
+/* Its own conversions: this host links libsipflow-sofia, not libsipflow-uv
+ * (whose sipflow_uv_addr_to/from_sockaddr the uv host uses), so that it
+ * shows a sofia-only build; and su_sockaddr_t is sofia's union. */
 static socklen_t to_sockaddr(const sipflow_addr *a, su_sockaddr_t *su) {
   memset(su, 0, sizeof(*su));
   if (a->family == SIPFLOW_AF_INET6) {

@@ -19,9 +19,6 @@
 
 #include "proxy.h"
 
-void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
-                    const uint8_t *data, size_t len);
-
 static void parse_and_dispatch(px *p, sipflow_flow_id flow,
                                const sipflow_flow_tuple *tuple,
                                const uint8_t *data, size_t len);

@@ -37,34 +37,14 @@ static uint8_t rx_buf[RX_BATCH * 65536];
 
 /* ---- address conversion ------------------------------------------------- */
 
+/* libsipflow-uv's conversions; a family it does not know leaves a zeroed
+ * address, which the socket calls then refuse. */
 static void to_sockaddr(const sipflow_addr *a, struct sockaddr_storage *ss) {
-  memset(ss, 0, sizeof(*ss));
-  if (a->family == SIPFLOW_AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    s6->sin6_family = AF_INET6;
-    memcpy(&s6->sin6_addr, a->bytes, 16);
-    s6->sin6_port = htons(a->port);
-  } else {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    memcpy(&s4->sin_addr, a->bytes, 4);
-    s4->sin_port = htons(a->port);
-  }
+  (void)sipflow_uv_addr_to_sockaddr(a, ss, NULL);
 }
 
 static void from_sockaddr(const struct sockaddr *sa, sipflow_addr *a) {
-  memset(a, 0, sizeof(*a));
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-    a->family = SIPFLOW_AF_INET6;
-    memcpy(a->bytes, &s6->sin6_addr, 16);
-    a->port = ntohs(s6->sin6_port);
-  } else {
-    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-    a->family = SIPFLOW_AF_INET;
-    memcpy(a->bytes, &s4->sin_addr, 4);
-    a->port = ntohs(s4->sin_port);
-  }
+  (void)sipflow_uv_addr_from_sockaddr(sa, a);
 }
 
 px_listener *px_listener_for(px *p, int transport, int family) {
@@ -104,9 +84,6 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->base = (char *)rx_buf;
   buf->len = sizeof(rx_buf);
 }
-
-void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
-                    const uint8_t *data, size_t len);
 
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags);

@@ -271,9 +271,6 @@ int px_send_udp_tuple(px *p, const sipflow_flow_tuple *t, const void *data,
  * existing connection to it or a new one. *flow receives the flow used. */
 int px_send_addr(px *p, int transport, const sipflow_addr *dst,
                  const void *data, size_t len, sipflow_flow_id *flow);
-/* The UDP flow for (listener, remote), created on first use. */
-int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
-                sipflow_flow_id *flow);
 px_listener *px_listener_for(px *p, int transport, int family);
 /* The address written into Path / Record-Route / Via for a transport. */
 void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
@@ -285,8 +282,14 @@ int px_send_ws_ping(px *p, sipflow_flow_id flow, const uint8_t *data,
                     size_t len);
 /* A binding now uses |flow|: a WS connection on it is no longer idle. */
 void px_conn_bound(px *p, sipflow_flow_id flow);
-/* "UDP", "TCP", "TLS", "WS", "WSS": the Via transport (RFC 7118 §5.2). */
-const char *px_via_transport(int transport);
+/* End the oldest TCP connection that has sent no SIP yet, to make
+ * room in a full flow table. 0, or -1 when there is none. */
+int px_shed_silent_conn(px *p);
+
+/* ---- udpflow.c ---- */
+/* The UDP flow for (listener, remote), created on first use. */
+int px_udp_flow(px *p, px_listener *l, const sipflow_addr *remote,
+                sipflow_flow_id *flow);
 int px_udp_flow_find(px *p, px_listener *l, const sipflow_addr *remote,
                      sipflow_flow_id *flow);
 /* The UDP listener bound to |local|, or NULL. */
@@ -301,15 +304,16 @@ int px_udp_gc_start(px *p);
 void px_udp_flows_free(px *p);
 
 /* ---- dispatch.c ---- */
+/* A datagram arrived on UDP listener |l| from |remote|. */
+void px_on_datagram(px *p, px_listener *l, const sipflow_addr *remote,
+                    const uint8_t *data, size_t len);
 /* A complete SIP message arrived on |flow| from |src| (transport of flow). */
 void px_on_sip(px *p, sipflow_flow_id flow, const sipflow_flow_tuple *tuple,
                const uint8_t *data, size_t len);
-/* A CRLF pong or a passive keepalive was seen on |flow|. */
-void px_on_keepalive_seen(px *p, sipflow_flow_id flow, int pong);
-void px_on_stun_response(px *p, sipflow_flow_id flow, const uint8_t *data,
-                         size_t len);
 
 /* ---- msg.c ---- */
+/* "UDP", "TCP", "TLS", "WS", "WSS": the Via transport (RFC 7118 §5.2). */
+const char *px_via_transport(int transport);
 /* Serialise a sofia message; returns malloc'd bytes. */
 char *px_msg_bytes(msg_t *msg, size_t *len);
 /* Build a response to |req| (status, phrase, optional extra header lines
@@ -397,6 +401,10 @@ void px_txn_init(px *p);
 void px_txn_shutdown(px *p);
 
 /* ---- register.c ---- */
+/* Over UDP an answer to a REGISTER may be at most this large
+ * with every binding listed (RFC 3261 §18.1.1: the source is not proven);
+ * past it, only the request's own Contacts are listed. */
+size_t px_udp_answer_limit(size_t request_len);
 void px_handle_register(px *p, msg_t *msg, sipflow_flow_id flow,
                         const sipflow_flow_tuple *tuple);
 
@@ -413,6 +421,10 @@ void px_fork_on_strans_gone(px_fork *f);
 void px_fork_abandon(px_fork *f);
 
 /* ---- keepalive.c ---- */
+/* A CRLF pong or a passive keepalive was seen on |flow|. */
+void px_on_keepalive_seen(px *p, sipflow_flow_id flow, int pong);
+void px_on_stun_response(px *p, sipflow_flow_id flow, const uint8_t *data,
+                         size_t len);
 int px_ka_start(px *p);
 void px_ka_stop(px *p);
 void px_ka_binding(px *p, const sipflow_reg_binding *b, bool present);
@@ -451,8 +463,6 @@ int px_state_open(px *p);
 /* The flow of a stored binding in this process: a UDP binding's flow is
  * its tuple, there again once our socket is bound; 0 for streams. */
 sipflow_flow_id px_restored_flow(px *p, const sipflow_flow_tuple *t);
-/* Keys: from --token-key, else from the state, else a new one. */
-int px_keys_ready(px *p);
 int px_state_keys(px *p);
 void px_state_close(px *p);
 void px_state_binding(px *p, sipflow_reg_change change,
@@ -497,15 +507,10 @@ bool px_conn_admit(px *p, const sipflow_addr *remote);
 void px_conn_release(px *p, const sipflow_addr *remote);
 /* A REGISTER from |remote|: false past --register-rate / --register-burst. */
 bool px_register_admit(px *p, const sipflow_addr *remote);
-/* net.c: end the oldest TCP connection that has sent no SIP yet, to make
- * room in a full flow table. 0, or -1 when there is none. */
-int px_shed_silent_conn(px *p);
-/* register.c: over UDP an answer to a REGISTER may be at most this large
- * with every binding listed (RFC 3261 §18.1.1: the source is not proven);
- * past it, only the request's own Contacts are listed. */
-size_t px_udp_answer_limit(size_t request_len);
 
 /* ---- main.c ---- */
+/* Keys: from --token-key, else from the state, else a new one. */
+int px_keys_ready(px *p);
 void px_flow_dead(px *p, sipflow_flow_id flow);
 
 #endif
