@@ -6,8 +6,8 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "sipflow/changes.h"
 #include "flow_token_int.h"
+#include "sipflow/changes.h"
 
 /* Lifetimes are capped at 8 years by the scheduler; a record cannot ask for
  * more than that either. */

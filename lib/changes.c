@@ -111,7 +111,7 @@ static void put_tuple(wr *w, const sipflow_flow_tuple *t) {
 
 static int put_binding(wr *w, const sipflow_change_binding *r) {
   const sipflow_str strs[] = {r->aor,  r->uri,    r->instance,  r->call_id,
-                                  r->path, r->params, r->user_agent};
+                              r->path, r->params, r->user_agent};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     if (put_str(w, strs[i]) != 0)
       return SIPFLOW_ERR_INVALID_ARGUMENT;

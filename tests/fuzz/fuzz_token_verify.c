@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow_token_int.h"
 #include "sipflow/flow.h"
 #include "sipflow/token.h"
-#include "flow_token_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fail_alloc.h"
-#include "sipflow/token.h"
 #include "flow_token_int.h"
+#include "sipflow/token.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
