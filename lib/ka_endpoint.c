@@ -267,6 +267,7 @@ void sipflow__ka_ep_remove(sipflow_keepalive *ka, uint32_t idx, int why) {
   local_unref(ka, e->local);
   if (e->flags & SIPFLOW__KA_F_V6)
     sipflow__ka_slab_release(&ka->v6, e->remote4);
+  sipflow__ka_ruri_set(ka, idx, NULL, 0);
   e->flow_id = 0;
   sipflow__ka_slab_release(&ka->eps, idx);
   ka->counters.endpoints--;
@@ -288,4 +289,70 @@ sipflow__ka_ep *sipflow__ka_lookup(const sipflow_keepalive *ka,
   if (pidx)
     *pidx = idx;
   return sipflow__ka_ep_at(ka, idx);
+}
+
+/* ---- per-endpoint OPTIONS Request-URIs -----------------------------------
+ * Few endpoints have one (a host that probes Contacts), so they live beside
+ * the 128-byte endpoints: a table by slot, grown on the first use of a slot,
+ * and one copy per URI. */
+
+int sipflow__ka_ruri_check(sipflow_str s) {
+  if (s.len == 0)
+    return 0;
+  if (!s.ptr || s.len > SIPFLOW_KEEPALIVE_MAX_REQUEST_URI)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < s.len; i++) { /* RFC 3261 §25.1: no LWS in a URI */
+    unsigned char c = (unsigned char)s.ptr[i];
+    if (c <= 0x20 || c == 0x7f)
+      return SIPFLOW_ERR_INVALID_ARGUMENT;
+  }
+  return 0;
+}
+
+int sipflow__ka_ruri_reserve(sipflow_keepalive *ka, uint32_t idx) {
+  uint32_t cap = ka->ruri_cap ? ka->ruri_cap : 16;
+  sipflow_str *t;
+  if (idx < ka->ruri_cap)
+    return 0;
+  while (cap <= idx)
+    cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+  t = sipflow__realloc(ka->mem, ka->ruri, (size_t)cap * sizeof(*t));
+  if (!t)
+    return SIPFLOW_ERR_NOMEM;
+  memset(t + ka->ruri_cap, 0, (size_t)(cap - ka->ruri_cap) * sizeof(*t));
+  ka->ruri = t;
+  ka->ruri_cap = cap;
+  return 0;
+}
+
+void sipflow__ka_ruri_set(sipflow_keepalive *ka, uint32_t idx, char *copy,
+                          size_t n) {
+  sipflow__ka_ep *e = sipflow__ka_ep_at(ka, idx);
+  if (e->flags & SIPFLOW__KA_F_RURI) {
+    sipflow__free(ka->mem, (void *)ka->ruri[idx].ptr);
+    ka->ruri[idx].ptr = NULL;
+    ka->ruri[idx].len = 0;
+    e->flags &= (uint8_t)~SIPFLOW__KA_F_RURI;
+  }
+  if (!copy)
+    return;
+  ka->ruri[idx].ptr = copy;
+  ka->ruri[idx].len = n;
+  e->flags |= SIPFLOW__KA_F_RURI;
+}
+
+sipflow_str sipflow__ka_ruri_get(const sipflow_keepalive *ka, uint32_t idx) {
+  const sipflow__ka_ep *e = sipflow__ka_ep_at(ka, idx);
+  sipflow_str none = {NULL, 0};
+  return (e->flags & SIPFLOW__KA_F_RURI) ? ka->ruri[idx] : none;
+}
+
+void sipflow__ka_ruri_free(sipflow_keepalive *ka) {
+  for (uint32_t i = 0; i < ka->ruri_cap; i++)
+    if (ka->ruri[i].ptr)
+      sipflow__free(ka->mem, (void *)ka->ruri[i].ptr);
+  if (ka->ruri)
+    sipflow__free(ka->mem, ka->ruri);
+  ka->ruri = NULL;
+  ka->ruri_cap = 0;
 }

@@ -180,8 +180,8 @@ int sipflow_keepalive_options_build(
  * to the next (a host has one or a few local addresses), the remote one is
  * formatted each time, which keeps no text per endpoint. */
 int sipflow__ka_options_probe(sipflow_keepalive *ka,
-                              const sipflow_flow_tuple *t, uint64_t probe_id,
-                              size_t *len) {
+                              const sipflow_flow_tuple *t, sipflow_str ruri,
+                              uint64_t probe_id, size_t *len) {
   sipflow_keepalive_options_request req;
   char remote[48];
   text r = {remote, 0}, l;
@@ -199,6 +199,7 @@ int sipflow__ka_options_probe(sipflow_keepalive *ka,
   sipflow_keepalive_options_request_default(&req);
   req.probe_id = probe_id;
   req.transport = t->transport;
+  req.request_uri = ruri;
   l.p = ka->opt_local_text;
   l.n = ka->opt_local_len;
   return write_request(&req, l, r, (char *)ka->probe_buf, sizeof(ka->probe_buf),

@@ -341,7 +341,8 @@ static void fill_probe(sipflow_keepalive *ka, uint32_t idx, sipflow__ka_ep *e,
     break;
   case SIPFLOW_KEEPALIVE_OPTIONS:
     p->probe_id = options_id(ka, idx, e);
-    if (sipflow__ka_options_probe(ka, t, p->probe_id, &p->len) == 0)
+    if (sipflow__ka_options_probe(ka, t, sipflow__ka_ruri_get(ka, idx),
+                                  p->probe_id, &p->len) == 0)
       p->data = ka->probe_buf;
     else
       p->len = 0;

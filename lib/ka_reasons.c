@@ -282,18 +282,28 @@ static int valid_kind(int kind) {
          kind <= SIPFLOW_KEEPALIVE_OTHER;
 }
 
-int sipflow__ka_reason_put(sipflow_keepalive *ka,
-                           const sipflow_keepalive_endpoint *ep, int kind,
-                           uint64_t id, sipflow_duration lifetime,
-                           int tentative, sipflow_tstamp now) {
+/* The endpoint's own Request-URI as described, copied; *copy NULL for
+ * none. */
+static int ruri_copy(sipflow_keepalive *ka,
+                     const sipflow_keepalive_endpoint *ep, char **copy) {
+  int rv = sipflow__ka_ruri_check(ep->request_uri);
+  *copy = NULL;
+  if (rv != 0 || ep->request_uri.len == 0)
+    return rv;
+  *copy = sipflow__strndup(ka->mem, ep->request_uri.ptr, ep->request_uri.len);
+  return *copy ? 0 : SIPFLOW_ERR_NOMEM;
+}
+
+static int reason_put(sipflow_keepalive *ka,
+                      const sipflow_keepalive_endpoint *ep, int kind,
+                      uint64_t id, sipflow_duration lifetime, int tentative,
+                      sipflow_tstamp now, char **ruri) {
   uint8_t method;
   uint16_t interval;
   uint32_t idx;
   sipflow__ka_ep *e;
   ref r = {SIPFLOW__KA_NONE, 0};
   int rv, created = 0;
-  if (!valid_kind(kind))
-    return SIPFLOW_ERR_INVALID_ARGUMENT;
   rv = sipflow__ka_check_endpoint(ka, ep, &method, &interval);
   if (rv != 0)
     return rv;
@@ -302,11 +312,16 @@ int sipflow__ka_reason_put(sipflow_keepalive *ka,
     if (!sipflow__ka_tuple_matches(ka, e, &ep->tuple))
       return SIPFLOW_ERR_INVALID_ARGUMENT;
     r = find(ka, idx, kind, id);
+    /* Room for the Request-URI first: nothing changes on failure. */
+    if (*ruri && sipflow__ka_ruri_reserve(ka, idx) != 0)
+      return SIPFLOW_ERR_NOMEM;
   }
   if (!tentative && lifetime == 0) { /* setting 0 ends the reason */
     if (!r.found)
       return SIPFLOW_ERR_NOT_FOUND;
     update(ka, idx, ep, method, interval, now);
+    sipflow__ka_ruri_set(ka, idx, *ruri, ep->request_uri.len);
+    *ruri = NULL;
     drop(ka, idx, r, SIPFLOW_KEEPALIVE_REMOVED_ENDED);
     return 0;
   }
@@ -317,6 +332,10 @@ int sipflow__ka_reason_put(sipflow_keepalive *ka,
     if (rv != 0)
       return rv;
     created = 1;
+    if (*ruri && sipflow__ka_ruri_reserve(ka, idx) != 0) {
+      sipflow__ka_ep_remove(ka, idx, 0);
+      return SIPFLOW_ERR_NOMEM;
+    }
   }
   if (!r.found) {
     rv = add_reason(ka, idx, kind, id, expiry_at(now, lifetime), tentative);
@@ -331,9 +350,28 @@ int sipflow__ka_reason_put(sipflow_keepalive *ka,
   }
   if (!created)
     update(ka, idx, ep, method, interval, now);
+  sipflow__ka_ruri_set(ka, idx, *ruri, ep->request_uri.len);
+  *ruri = NULL;
   if (!tentative)
     start_probing(ka, idx, now);
   return 0;
+}
+
+int sipflow__ka_reason_put(sipflow_keepalive *ka,
+                           const sipflow_keepalive_endpoint *ep, int kind,
+                           uint64_t id, sipflow_duration lifetime,
+                           int tentative, sipflow_tstamp now) {
+  char *ruri;
+  int rv;
+  if (!valid_kind(kind) || !ep)
+    return SIPFLOW_ERR_INVALID_ARGUMENT;
+  rv = ruri_copy(ka, ep, &ruri);
+  if (rv != 0)
+    return rv;
+  rv = reason_put(ka, ep, kind, id, lifetime, tentative, now, &ruri);
+  if (ruri)
+    sipflow__free(ka->mem, ruri);
+  return rv;
 }
 
 int sipflow_keepalive_reason_confirm(sipflow_keepalive *ka,

@@ -33,6 +33,7 @@ int sipflow_keepalive_export_next(const sipflow_keepalive *ka, uint64_t *cursor,
     ep->method = (uint8_t)SIPFLOW__KA_METHOD(e);
     ep->interval = sipflow__ka_interval_ns(e);
     ep->user_data = e->user_data;
+    ep->request_uri = sipflow__ka_ruri_get(ka, (uint32_t)i);
     *cursor = i + 1;
     return 0;
   }

@@ -153,6 +153,7 @@ void sipflow_keepalive_del(sipflow_keepalive *ka) {
   /* The heap marks its entries as it goes: before the nodes are freed. */
   sipflow__pq_free(&ka->reason_pq);
   sipflow__map_free(&ka->reason_map);
+  sipflow__ka_ruri_free(ka);
   sipflow__ka_slab_free_all(&ka->eps, ka->mem);
   sipflow__ka_slab_free_all(&ka->reasons, ka->mem);
   sipflow__ka_slab_free_all(&ka->v6, ka->mem);

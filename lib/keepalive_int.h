@@ -68,7 +68,8 @@ enum {
   SIPFLOW__KA_F_PROBING = 1u << 2,      /* a reason was confirmed */
   SIPFLOW__KA_F_IN_FLIGHT = 1u << 3,    /* a probe awaits its answer */
   SIPFLOW__KA_F_MAPPED = 1u << 4,       /* gen_or_mapped holds a mapping */
-  SIPFLOW__KA_F_RTT = 1u << 5           /* at least one RTT sample */
+  SIPFLOW__KA_F_RTT = 1u << 5,          /* at least one RTT sample */
+  SIPFLOW__KA_F_RURI = 1u << 6          /* has an OPTIONS Request-URI */
 };
 
 /* Where an endpoint's links are. */
@@ -250,7 +251,12 @@ struct sipflow_keepalive {
 
   uint32_t probing;
   sipflow_keepalive_counters counters;
-  uint8_t probe_buf[SIPFLOW_KEEPALIVE_OPTIONS_MAX];
+  uint8_t probe_buf[SIPFLOW_KEEPALIVE_OPTIONS_MAX +
+                    SIPFLOW_KEEPALIVE_MAX_REQUEST_URI];
+  /* ka_endpoint.c: the endpoints' own OPTIONS Request-URIs, by slot (set
+   * where SIPFLOW__KA_F_RURI is); grown on the first use of a slot */
+  sipflow_str *ruri;
+  uint32_t ruri_cap;
   /* ka_options.c: the local address of the last OPTIONS probe, formatted */
   sipflow_addr opt_local;
   char opt_local_text[48];
@@ -310,6 +316,18 @@ void sipflow__ka_tuple_get(const sipflow_keepalive *ka, const sipflow__ka_ep *e,
 /* Remove endpoint |idx| and its reasons, then tell the host (|why| 0: a
  * rollback the host never saw: no callback, not counted). */
 void sipflow__ka_ep_remove(sipflow_keepalive *ka, uint32_t idx, int why);
+/* An endpoint's own OPTIONS Request-URI. ruri_check: 0 or
+ * SIPFLOW_ERR_INVALID_ARGUMENT. ruri_reserve: room for slot |idx| (0 or
+ * SIPFLOW_ERR_NOMEM; nothing else changes). ruri_set: installs |copy| (|n|
+ * bytes, owned from now on; NULL for none, which needs no room), freeing the
+ * old one. ruri_get: length 0 when none. ruri_free: every copy and the
+ * table. */
+int sipflow__ka_ruri_check(sipflow_str s);
+int sipflow__ka_ruri_reserve(sipflow_keepalive *ka, uint32_t idx);
+void sipflow__ka_ruri_set(sipflow_keepalive *ka, uint32_t idx, char *copy,
+                          size_t n);
+sipflow_str sipflow__ka_ruri_get(const sipflow_keepalive *ka, uint32_t idx);
+void sipflow__ka_ruri_free(sipflow_keepalive *ka);
 void sipflow__ka_locals_free(sipflow__ka_locals *l, const sipflow_mem *mem);
 sipflow__ka_ep *sipflow__ka_lookup(const sipflow_keepalive *ka,
                                    sipflow_flow_id flow, uint32_t *idx);
@@ -381,10 +399,11 @@ sipflow_duration sipflow__ka_interval_ns(const sipflow__ka_ep *e);
 uint64_t sipflow__ka_ws_ping_id(const sipflow_keepalive *ka,
                                 const sipflow__ka_ep *e, uint32_t seq);
 /* The OPTIONS probe for tuple |t| into ka->probe_buf, as
- * sipflow_keepalive_options_build() with the defaults would write it. */
+ * sipflow_keepalive_options_build() with the defaults (and |ruri| as the
+ * Request-URI when its length is not 0) would write it. */
 int sipflow__ka_options_probe(sipflow_keepalive *ka,
-                              const sipflow_flow_tuple *t, uint64_t probe_id,
-                              size_t *len);
+                              const sipflow_flow_tuple *t, sipflow_str ruri,
+                              uint64_t probe_id, size_t *len);
 
 /* ka_rtt.c */
 void sipflow__ka_rtt_sample(sipflow__ka_ep *e, sipflow_duration rtt);

@@ -51,15 +51,18 @@ static void on_register(registrar *r, msg_t *msg, const sipflow_addr *from) {
   sipflow_sofia_register facts;
   const sipflow_reg_result *res = NULL;
   char extra[4096];
-  int rv = sipflow_sofia_register_facts(&facts, msg);
+  sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_UDP};
+  int rv;
+  arrival.local = *host_udp_local(r->sock);
+  arrival.remote = *from;
+  /* No flow table: behind an edge (more than one Via) the Path leads to
+   * the UA (RFC 5626 §6). Authentication would come before this. */
+  rv = sipflow_sofia_register_facts(&facts, msg, NULL, 0, &arrival);
   if (rv != 0) { /* 403: more Contacts or Path values than we read */
     sip_reply(r->sock, from, msg, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
               NULL);
     return;
   }
-  /* Behind an edge (more than one Via) the Path leads to the UA: no flow
-   * of ours to name. Authentication would come before this. */
-  facts.req.received = *from;
   sipflow_registrar_process(r->reg, &facts.req, host_now(), &res);
   if (!res) {
     sip_reply(r->sock, from, msg, 500, NULL);

@@ -139,21 +139,18 @@ static void on_register(single *s, msg_t *msg, sipflow_flow_id flow,
   sipflow_sofia_register facts;
   const sipflow_reg_result *res = NULL;
   char extra[4096];
-  int rv = sipflow_sofia_register_facts(&facts, msg);
+  sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_UDP};
+  int rv;
+  arrival.local = *host_udp_local(s->sock);
+  arrival.remote = *from;
+  /* Straight from the UA the binding is reached over the arrival flow
+   * (RFC 5626 §6): the adapter applies the rule. */
+  rv = sipflow_sofia_register_facts(&facts, msg, s->flows, flow, &arrival);
   if (rv != 0) {
     sip_reply(s->sock, from, msg, rv == SIPFLOW_ERR_TOO_LARGE ? 403 : 400,
               NULL);
     return;
   }
-  /* Straight from the UA: the binding is reached over the arrival flow
-   * (RFC 5626 §6), and the registrar is the first hop: Flow-Timer. */
-  if (facts.req.via_count == 1) {
-    facts.req.flow_id = flow;
-    facts.req.flow.transport = SIPFLOW_TRANSPORT_UDP;
-    facts.req.flow.local = *host_udp_local(s->sock);
-    facts.req.flow.remote = *from;
-  }
-  facts.req.received = *from;
   sipflow_registrar_process(s->reg, &facts.req, host_now(), &res);
   if (!res ||
       sipflow_sofia_register_answer(res, msg, extra, sizeof(extra), NULL)) {

@@ -154,7 +154,23 @@ typedef struct sipflow_keepalive_endpoint {
   sipflow_duration interval;
   /** The host's pointer, passed back to every callback about the endpoint. */
   void *user_data;
+  /**
+   * OPTIONS: the Request-URI of this endpoint's probes (a binding's Contact
+   * URI, say) instead of the scheduler's default "sip:remote"; length 0 for
+   * the default. At most SIPFLOW_KEEPALIVE_MAX_REQUEST_URI bytes, none of
+   * them a control character or space. The library copies it (its length,
+   * and 16 bytes per endpoint slot up to the highest slot that had one,
+   * docs/keepalive.md); each sipflow_keepalive_reason_set() or _open()
+   * for the flow replaces it (length 0 returns to the default).
+   * sipflow_keepalive_export_next() points it at the library's copy, valid
+   * until the endpoint changes. @since 0.2
+   */
+  sipflow_str request_uri;
 } sipflow_keepalive_endpoint;
+
+/** Longest per-endpoint OPTIONS Request-URI (sipflow_keepalive_endpoint).
+ * @since 0.2 */
+#define SIPFLOW_KEEPALIVE_MAX_REQUEST_URI 256
 
 /**
  * Fill |ep| with zeros and the AUTO method. Callback-safe. @since 0.1
@@ -354,7 +370,8 @@ SIPFLOW_API void sipflow_keepalive_del(sipflow_keepalive *ka);
  * @param lifetime from |now|; 0 ends the reason. Capped at 8 years.
  * @return 0; SIPFLOW_ERR_INVALID_ARGUMENT (NULL, flow id 0, bad kind, method
  * not allowed on the transport, interval out of range, tuple not matching the
- * endpoint's); SIPFLOW_ERR_NOT_FOUND (lifetime 0 for an unknown reason);
+ * endpoint's, a request_uri too long or with a control character or space);
+ * SIPFLOW_ERR_NOT_FOUND (lifetime 0 for an unknown reason);
  * SIPFLOW_ERR_LIMIT (max_endpoints, or 65535 local addresses);
  * SIPFLOW_ERR_TIME_BACKWARDS; SIPFLOW_ERR_NOMEM (nothing changed).
  * @since 0.1

@@ -119,16 +119,32 @@ typedef struct sipflow_sofia_register {
  * Contacts with URI, +sip.instance (as received: the registrar compares by
  * URN rules), reg-id, expires, q, ob and their other parameters, the Path
  * vector, Supported and Require for outbound and path, unknown Require
- * tags, the Via count and User-Agent.
- * @param out filled; flow_id, flow and received are left for the host.
+ * tags, the Via count and User-Agent; and the flow new bindings are reached
+ * over, by the arrival-flow rule of RFC 5626 §6:
+ * - one Via (the request came straight from the UA, §5.1): the arrival
+ *   flow, |arrival_flow| and |arrival_tuple|;
+ * - more than one Via, and the topmost Path URI's user part is a token that
+ *   |ft| verifies as naming one of its flows (a co-located edge put it
+ *   there): that flow, its id and tuple;
+ * - otherwise none (flow_id 0, transport 0): the Path alone leads to the UA.
+ * out->req.received is the arrival tuple's remote address. The AoR may be
+ * replaced by the host (a canonical form) afterwards.
+ * @param out filled.
  * @param msg the REGISTER; strings are allocated in its home.
+ * @param ft the flow table whose Path tokens to verify; NULL when the host
+ * is no edge (a token in Path then leads nowhere but through the Path).
+ * @param arrival_flow the flow the REGISTER arrived on, 0 if none.
+ * @param arrival_tuple its tuple; NULL leaves flow and received unset.
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL, or not a REGISTER),
  * SIPFLOW_ERR_MALFORMED (no To, Call-ID or CSeq; a q value that is not a
  * number from 0 to 1), SIPFLOW_ERR_TOO_LARGE (more Contacts, Path values or
- * Require tags than the limits), SIPFLOW_ERR_NOMEM. @since 0.1
+ * Require tags than the limits), SIPFLOW_ERR_NOMEM. A Path token that does
+ * not verify is no error: the request gets no flow. Callback-safe.
+ * @since 0.1; the flow table and arrival flow arguments @since 0.2
  */
-SIPFLOW_API SIPFLOW_WARN_UNUSED int
-sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg);
+SIPFLOW_API SIPFLOW_WARN_UNUSED int sipflow_sofia_register_facts(
+    sipflow_sofia_register *out, msg_t *msg, const sipflow_flow_table *ft,
+    sipflow_flow_id arrival_flow, const sipflow_flow_tuple *arrival_tuple);
 
 /**
  * Write the header fields that go with a registrar's answer, one per line

@@ -104,7 +104,37 @@ static int read_require(sipflow_sofia_register *out, const sip_t *sip) {
   return 0;
 }
 
-int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
+/* RFC 5626 §6: the flow a binding is reached over. Straight from the UA
+ * (one Via, §5.1) it is the arrival flow; behind an edge it is the flow the
+ * topmost Path URI's token names, when that token is this host's own. */
+static void arrival_flow_rule(sipflow_sofia_register *out, const sip_t *sip,
+                              const sipflow_flow_table *ft,
+                              sipflow_flow_id arrival_flow,
+                              const sipflow_flow_tuple *arrival_tuple) {
+  const url_t *top = sip->sip_path ? sip->sip_path->r_url : NULL;
+  sipflow_flow_info info;
+  if (arrival_tuple)
+    out->req.received = arrival_tuple->remote;
+  if (out->req.via_count == 1) {
+    out->req.flow_id = arrival_flow;
+    if (arrival_tuple)
+      out->req.flow = *arrival_tuple;
+    return;
+  }
+  if (!ft || !top || !top->url_user || !top->url_user[0])
+    return;
+  if (sipflow_flow_lookup(ft, top->url_user, strlen(top->url_user), &info) !=
+          0 ||
+      !info.id) /* a minted token naming no flow of ours: the Path leads */
+    return;
+  out->req.flow_id = info.id;
+  out->req.flow = info.tuple;
+}
+
+int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg,
+                                 const sipflow_flow_table *ft,
+                                 sipflow_flow_id arrival_flow,
+                                 const sipflow_flow_tuple *arrival_tuple) {
   sip_t *sip = msg ? sip_object(msg) : NULL;
   su_home_t *home;
   size_t n = 0;
@@ -167,6 +197,7 @@ int sipflow_sofia_register_facts(sipflow_sofia_register *out, msg_t *msg) {
   out->req.via_count = sipflow_sofia_via_count(sip);
   if (sip->sip_user_agent)
     out->req.user_agent = str_of(sip->sip_user_agent->g_string);
+  arrival_flow_rule(out, sip, ft, arrival_flow, arrival_tuple);
   return 0;
 }
 

@@ -88,7 +88,12 @@ static void do_register(msg_t *msg, uint8_t policy) {
   sipflow_registrar *reg;
   sipflow_ctx *ctx;
   sipflow_tstamp now = 1000 * SIPFLOW_SECONDS;
-  int rv = sipflow_sofia_register_facts(&f, msg);
+  sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_TCP,
+                                .generation = 1};
+  int rv;
+  sipflow_addr_parse(&arrival.local, "192.0.2.1", 5060);
+  sipflow_addr_parse(&arrival.remote, "192.0.2.2", 40000);
+  rv = sipflow_sofia_register_facts(&f, msg, NULL, 1, &arrival);
   CHECK(rv == 0 || rv == SIPFLOW_ERR_MALFORMED || rv == SIPFLOW_ERR_TOO_LARGE ||
         rv == SIPFLOW_ERR_NOMEM);
   if (rv != 0)
@@ -96,13 +101,14 @@ static void do_register(msg_t *msg, uint8_t policy) {
   CHECK(f.req.n_contacts <= SIPFLOW_SOFIA_MAX_CONTACTS);
   CHECK(f.req.n_path <= SIPFLOW_SOFIA_MAX_PATH);
   CHECK(f.req.n_require_unknown <= SIPFLOW_SOFIA_MAX_REQUIRE);
-  /* The host's part, as a first-hop edge on TCP would fill it. */
+  /* RFC 5626 §6: the arrival flow straight from the UA; without a flow
+   * table no Path token names a flow. */
+  CHECK(f.req.flow_id == (f.req.via_count == 1 ? 1u : 0u));
+  CHECK(sipflow_addr_equal(&f.req.received, &arrival.remote));
+  /* The host's part, as a first-hop edge on TCP would fill it, whatever
+   * the Vias say: more of the registrar is reached. */
   f.req.flow_id = 1;
-  f.req.flow.transport = SIPFLOW_TRANSPORT_TCP;
-  sipflow_addr_parse(&f.req.flow.local, "192.0.2.1", 5060);
-  sipflow_addr_parse(&f.req.flow.remote, "192.0.2.2", 40000);
-  f.req.flow.generation = 1;
-  f.req.received = f.req.flow.remote;
+  f.req.flow = arrival;
   sipflow_registrar_settings_default(&set);
   set.flow_timer = 25;
   set.max_contacts_per_request = SIPFLOW_SOFIA_MAX_CONTACTS;
@@ -139,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (sip->sip_request && sip->sip_request->rq_method == sip_method_register)
     do_register(msg, data[size - 1]);
   else
-    CHECK(sipflow_sofia_register_facts(NULL, msg) ==
+    CHECK(sipflow_sofia_register_facts(NULL, msg, NULL, 0, NULL) ==
           SIPFLOW_ERR_INVALID_ARGUMENT);
   msg_destroy(msg);
   return 0;

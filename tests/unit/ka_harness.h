@@ -21,7 +21,8 @@ typedef struct ka_send {
   uint8_t method;
   uint32_t attempt;
   uint64_t probe_id;
-  uint8_t data[SIPFLOW_KEEPALIVE_OPTIONS_MAX];
+  uint8_t
+      data[SIPFLOW_KEEPALIVE_OPTIONS_MAX + SIPFLOW_KEEPALIVE_MAX_REQUEST_URI];
   size_t len;
 } ka_send;
 

@@ -491,6 +491,89 @@ Test(keepalive, options_probe_id_comes_back_with_any_code,
                SIPFLOW_ERR_STALE);
 }
 
+/* The request of a probe as text, for strstr. */
+static const char *sent_text(void) {
+  static char text[sizeof(((ka_send *)0)->data) + 1];
+  const ka_send *k = ka_last_send();
+  memcpy(text, k->data, k->len);
+  text[k->len] = '\0';
+  return text;
+}
+
+Test(keepalive, an_endpoint_s_own_request_uri_replaces_the_default_one,
+     .init = fixture_plain, .fini = ka_teardown) {
+  /* A Contact URI as the Request-URI (RFC 3261 §11: an OPTIONS may be sent
+   * to any URI); the library keeps its own copy. */
+  char uri[SIPFLOW_KEEPALIVE_MAX_REQUEST_URI + 1];
+  sipflow_keepalive_endpoint ep =
+      ka_ep(1, SIPFLOW_TRANSPORT_UDP, SIPFLOW_KEEPALIVE_OPTIONS, 30 * S);
+  sipflow_keepalive_endpoint out;
+  sipflow_keepalive_saved_reason saved[2];
+  uint64_t cursor = 0;
+  size_t n;
+  const char *want;
+  snprintf(uri, sizeof(uri), "sip:alice@198.51.100.7:5070;ob");
+  ep.request_uri.ptr = uri;
+  ep.request_uri.len = strlen(uri);
+  cr_assert_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 1, 3600 * S, now),
+               0);
+  memset(uri, 'x', sizeof(uri)); /* copied: the host's buffer is free */
+  ka_step();
+  cr_assert_eq(ka_last_send()->method, SIPFLOW_KEEPALIVE_OPTIONS);
+  want = "OPTIONS sip:alice@198.51.100.7:5070;ob SIP/2.0\r\n";
+  cr_expect(strncmp(sent_text(), want, strlen(want)) == 0, "%s", sent_text());
+  /* The probe id still comes back in the tag. */
+  cr_expect_eq(id_in_tag(ka_last_send()), ka_last_send()->probe_id);
+  /* Export gives the copy back. */
+  cr_assert_eq(sipflow_keepalive_export_next(ka, &cursor, &out, saved, 2, &n,
+                                             1700000000, now),
+               0);
+  cr_expect_eq(out.request_uri.len, 30);
+  cr_expect(out.request_uri.ptr &&
+            memcmp(out.request_uri.ptr, "sip:alice@198.51.100.7:5070;ob", 30) ==
+                0);
+  /* A description without one returns to sip:remote. */
+  ep.request_uri.ptr = NULL;
+  ep.request_uri.len = 0;
+  cr_assert_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 1, 3600 * S, now),
+               0);
+  ka_run_until(now + 31 * S);
+  cr_expect(strncmp(sent_text(), "OPTIONS sip:", 12) == 0 &&
+                !strstr(sent_text(), "alice"),
+            "%s", sent_text());
+  /* The longest one fits the probe; longer, or with a space or CR, is
+   * refused and changes nothing. */
+  memset(uri, 'a', sizeof(uri));
+  memcpy(uri, "sip:", 4);
+  ep.request_uri.ptr = uri;
+  ep.request_uri.len = SIPFLOW_KEEPALIVE_MAX_REQUEST_URI;
+  cr_expect_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 1, 3600 * S, now),
+               0);
+  ka_run_until(now + 31 * S);
+  cr_expect_gt(ka_last_send()->len, SIPFLOW_KEEPALIVE_MAX_REQUEST_URI);
+  cr_expect_eq(
+      memcmp(ka_last_send()->data + 8, uri, SIPFLOW_KEEPALIVE_MAX_REQUEST_URI),
+      0);
+  ep.request_uri.len = SIPFLOW_KEEPALIVE_MAX_REQUEST_URI + 1;
+  cr_expect_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 2, 3600 * S, now),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  ep.request_uri.ptr = "sip:a b";
+  ep.request_uri.len = 7;
+  cr_expect_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 2, 3600 * S, now),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  ep.request_uri.ptr = "sip:a\r\nX: y";
+  ep.request_uri.len = 12;
+  cr_expect_eq(sipflow_keepalive_reason_set(
+                   ka, &ep, SIPFLOW_KEEPALIVE_REGISTRATION, 2, 3600 * S, now),
+               SIPFLOW_ERR_INVALID_ARGUMENT);
+  cr_expect_eq(stats(1).reasons, 1);
+}
+
 Test(keepalive, options_codes_configured_as_not_alive_are_misses) {
   sipflow_keepalive_settings s;
   sipflow_keepalive_settings_default(&s);

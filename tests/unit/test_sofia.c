@@ -317,16 +317,16 @@ static msg_t *run_register(reg_world *w, const char *text,
                            size_t cap) {
   msg_t *msg = parse_ok(text);
   size_t len = 0;
-  int rv = sipflow_sofia_register_facts(facts, msg);
+  sipflow_flow_tuple arrival = {.transport = SIPFLOW_TRANSPORT_TCP,
+                                .generation = 1};
+  int rv;
+  cr_assert_eq(sipflow_addr_parse(&arrival.local, "192.0.2.1", 5060), 0);
+  cr_assert_eq(sipflow_addr_parse(&arrival.remote, "192.0.2.2", 5060), 0);
+  rv = sipflow_sofia_register_facts(facts, msg, NULL, 7, &arrival);
   cr_assert_eq(rv, 0, "facts: %s", sipflow_strerror(rv));
+  /* As a first-hop TCP edge, whatever the Vias say. */
   facts->req.flow_id = 7;
-  facts->req.flow.transport = SIPFLOW_TRANSPORT_TCP;
-  cr_assert_eq(sipflow_addr_parse(&facts->req.flow.local, "192.0.2.1", 5060),
-               0);
-  cr_assert_eq(sipflow_addr_parse(&facts->req.flow.remote, "192.0.2.2", 5060),
-               0);
-  facts->req.flow.generation = 1;
-  facts->req.received = facts->req.flow.remote;
+  facts->req.flow = arrival;
   cr_assert_eq(sipflow_registrar_process(w->reg, &facts->req, w->now, res), 0);
   cr_assert_not_null(*res);
   rv = sipflow_sofia_register_answer(*res, msg, answer, cap, &len);
@@ -561,7 +561,7 @@ static void many(char *buf, size_t cap, const char *header, const char *item,
 static int facts_of(const char *text) {
   sipflow_sofia_register f;
   msg_t *msg = parse_ok(text);
-  int rv = sipflow_sofia_register_facts(&f, msg);
+  int rv = sipflow_sofia_register_facts(&f, msg, NULL, 0, NULL);
   msg_destroy(msg);
   return rv;
 }
@@ -650,11 +650,11 @@ Test(sofia, register_facts_refuse_what_is_not_a_usable_register) {
                         "Call-ID: o@192.0.2.2\r\n"
                         "CSeq: 1 OPTIONS\r\n"
                         "Content-Length: 0\r\n\r\n");
-  cr_expect_eq(sipflow_sofia_register_facts(&f, msg),
+  cr_expect_eq(sipflow_sofia_register_facts(&f, msg, NULL, 0, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT);
-  cr_expect_eq(sipflow_sofia_register_facts(NULL, msg),
+  cr_expect_eq(sipflow_sofia_register_facts(NULL, msg, NULL, 0, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT);
-  cr_expect_eq(sipflow_sofia_register_facts(&f, NULL),
+  cr_expect_eq(sipflow_sofia_register_facts(&f, NULL, NULL, 0, NULL),
                SIPFLOW_ERR_INVALID_ARGUMENT);
   msg_destroy(msg);
   /* q must be a number from 0 to 1 (RFC 3261 §20.10). */
@@ -669,8 +669,8 @@ Test(sofia, register_facts_refuse_what_is_not_a_usable_register) {
              qs[i]);
     if (sipflow_sofia_parse(&msg, (const uint8_t *)text, strlen(text)) != 0)
       continue; /* sofia refused it itself */
-    cr_expect_eq(sipflow_sofia_register_facts(&f, msg), SIPFLOW_ERR_MALFORMED,
-                 "q=%s", qs[i]);
+    cr_expect_eq(sipflow_sofia_register_facts(&f, msg, NULL, 0, NULL),
+                 SIPFLOW_ERR_MALFORMED, "q=%s", qs[i]);
     msg_destroy(msg);
   }
 }
@@ -810,4 +810,170 @@ Test(sofia, answer_fits_exactly_or_is_refused_at_every_shorter_size) {
   cr_expect_eq(memcmp(again, ans, len + 1), 0);
   msg_destroy(msg);
   world_del(&w);
+}
+
+/* ---- the arrival-flow rule of RFC 5626 §6, one test per row ------------- */
+
+typedef struct flow_world {
+  sipflow_ctx *ctx;
+  sipflow_keyring *kr;
+  sipflow_flow_table *ft;
+  sipflow_flow_tuple ua;   /* the UA's flow to the edge: in the table */
+  sipflow_flow_tuple peer; /* the flow the REGISTER arrived on */
+  sipflow_flow_id ua_id;
+  char token[SIPFLOW_TOKEN_BUFLEN];
+} flow_world;
+
+static void flow_world_new(flow_world *w) {
+  uint8_t key[SIPFLOW_TOKEN_KEY_LEN] = {1};
+  memset(w, 0, sizeof(*w));
+  cr_assert_eq(sipflow_ctx_new(&w->ctx, NULL, NULL, NULL, NULL), 0);
+  cr_assert_eq(sipflow_keyring_new(&w->kr, w->ctx), 0);
+  cr_assert_eq(sipflow_keyring_add(w->kr, 0, key, sizeof(key)), 0);
+  cr_assert_eq(sipflow_flow_table_new(&w->ft, w->ctx, w->kr, NULL, NULL, NULL),
+               0);
+  w->ua.transport = SIPFLOW_TRANSPORT_TCP;
+  cr_assert_eq(sipflow_addr_parse(&w->ua.local, "192.0.2.1", 5060), 0);
+  cr_assert_eq(sipflow_addr_parse(&w->ua.remote, "192.0.2.2", 40000), 0);
+  cr_assert_eq(sipflow_flow_add(w->ft, &w->ua, 1, 1000, &w->ua_id), 0);
+  cr_assert_eq(
+      sipflow_flow_token(w->ft, w->ua_id, w->token, sizeof(w->token), NULL), 0);
+  w->peer.transport = SIPFLOW_TRANSPORT_UDP;
+  cr_assert_eq(sipflow_addr_parse(&w->peer.local, "192.0.2.1", 5060), 0);
+  cr_assert_eq(sipflow_addr_parse(&w->peer.remote, "192.0.2.9", 5060), 0);
+}
+
+static void flow_world_del(flow_world *w) {
+  sipflow_flow_table_del(w->ft);
+  sipflow_keyring_del(w->kr);
+  sipflow_ctx_del(w->ctx);
+}
+
+/* A REGISTER with |vias| Vias and a topmost Path whose user part is
+ * |path_user| ("" for none, NULL for no Path), arriving on flow 9 (the
+ * peer tuple); its facts in |f|. */
+static msg_t *register_via(flow_world *w, int vias, const char *path_user,
+                           sipflow_sofia_register *f) {
+  char text[2048], path[600] = "";
+  msg_t *msg;
+  int rv;
+  if (path_user)
+    snprintf(path, sizeof(path), "Path: <sip:%s%s192.0.2.1;lr;ob>\r\n",
+             path_user, path_user[0] ? "@" : "");
+  snprintf(text, sizeof(text),
+           "REGISTER sip:example.com SIP/2.0\r\n"
+           "%s"
+           "Via: SIP/2.0/TCP 192.0.2.2:40000;branch=z9hG4bKua\r\n"
+           "From: <sip:alice@example.com>;tag=1\r\n"
+           "To: <sip:alice@example.com>\r\n"
+           "Call-ID: flow@192.0.2.2\r\n"
+           "CSeq: 1 REGISTER\r\n"
+           "%s"
+           "Supported: outbound, path\r\n"
+           "Contact: <sip:alice@192.0.2.2:40000;transport=tcp;ob>"
+           ";reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-"
+           "000a95a0e128>\"\r\n"
+           "Content-Length: 0\r\n\r\n",
+           vias > 1 ? "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKedge\r\n" : "",
+           path);
+  msg = parse_ok(text);
+  rv = sipflow_sofia_register_facts(f, msg, w->ft, 9, &w->peer);
+  cr_assert_eq(rv, 0, "facts: %s", sipflow_strerror(rv));
+  cr_expect_eq(f->req.via_count, (uint32_t)vias);
+  cr_expect(sipflow_addr_equal(&f->req.received, &w->peer.remote),
+            "received is the arrival flow's remote address");
+  return msg;
+}
+
+Test(sofia,
+     rfc5626_s6_straight_from_the_ua_the_binding_is_on_the_arrival_flow) {
+  /* RFC 5626 §6 (and §5.1's first-hop test): one Via, no Path. */
+  flow_world w;
+  sipflow_sofia_register f;
+  msg_t *msg;
+  flow_world_new(&w);
+  msg = register_via(&w, 1, NULL, &f);
+  cr_expect_eq(f.req.flow_id, 9);
+  cr_expect(sipflow_flow_tuple_same(&f.req.flow, &w.peer));
+  msg_destroy(msg);
+  flow_world_del(&w);
+}
+
+Test(sofia,
+     rfc5626_s6_behind_our_own_edge_the_binding_is_on_the_path_token_flow) {
+  /* RFC 5626 §6: the edge that shares the host's flow table put its token
+   * in the topmost Path; the binding is reached over the flow it names. */
+  flow_world w;
+  sipflow_sofia_register f;
+  msg_t *msg;
+  flow_world_new(&w);
+  msg = register_via(&w, 2, w.token, &f);
+  cr_expect_eq(f.req.flow_id, w.ua_id);
+  cr_expect(sipflow_addr_equal(&f.req.flow.remote, &w.ua.remote));
+  cr_expect_eq(f.req.flow.transport, SIPFLOW_TRANSPORT_TCP);
+  msg_destroy(msg);
+  flow_world_del(&w);
+}
+
+Test(sofia, rfc5626_s6_behind_an_edge_without_a_verified_token_the_path_leads) {
+  /* RFC 5626 §6 and RFC 3327: a Path without a user part, a token that
+   * does not verify, or no flow table: no flow of ours, the Path leads. */
+  static const char *const users[] = {"", "notatoken", "AAAAAAAAAAAAAAAAAAAA"};
+  flow_world w;
+  sipflow_sofia_register f;
+  msg_t *msg;
+  flow_world_new(&w);
+  for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+    msg = register_via(&w, 2, users[i], &f);
+    cr_expect_eq(f.req.flow_id, 0, "Path user '%s'", users[i]);
+    cr_expect_eq(f.req.flow.transport, 0, "Path user '%s'", users[i]);
+    msg_destroy(msg);
+  }
+  /* The real token, but the host passes no flow table: not its edge. */
+  {
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKedge\r\n"
+             "Via: SIP/2.0/TCP 192.0.2.2:40000;branch=z9hG4bKua\r\n"
+             "From: <sip:alice@example.com>;tag=1\r\n"
+             "To: <sip:alice@example.com>\r\n"
+             "Call-ID: flow@192.0.2.2\r\nCSeq: 1 REGISTER\r\n"
+             "Path: <sip:%s@192.0.2.1;lr;ob>\r\n"
+             "Content-Length: 0\r\n\r\n",
+             w.token);
+    msg = parse_ok(text);
+    cr_assert_eq(sipflow_sofia_register_facts(&f, msg, NULL, 9, &w.peer), 0);
+    cr_expect_eq(f.req.flow_id, 0);
+    msg_destroy(msg);
+  }
+  flow_world_del(&w);
+}
+
+Test(sofia, rfc5626_s6_behind_an_edge_without_path_no_flow_is_named) {
+  /* RFC 5626 §6: more than one Via and no Path: the request did not come
+   * straight from the UA and nothing names its flow. */
+  flow_world w;
+  sipflow_sofia_register f;
+  msg_t *msg;
+  flow_world_new(&w);
+  msg = register_via(&w, 2, NULL, &f);
+  cr_expect_eq(f.req.flow_id, 0);
+  cr_expect_eq(f.req.flow.transport, 0);
+  msg_destroy(msg);
+  flow_world_del(&w);
+}
+
+Test(sofia, rfc5626_s6_a_token_whose_flow_has_ended_names_no_flow) {
+  /* RFC 5626 §5.3 and §6: the UA's flow is gone; the token is stale, the
+   * binding gets no flow (no new path to the UA is made). */
+  flow_world w;
+  sipflow_sofia_register f;
+  msg_t *msg;
+  flow_world_new(&w);
+  sipflow_flow_end(w.ft, w.ua_id, SIPFLOW_FLOW_END_CLOSED, 2000);
+  msg = register_via(&w, 2, w.token, &f);
+  cr_expect_eq(f.req.flow_id, 0);
+  msg_destroy(msg);
+  flow_world_del(&w);
 }

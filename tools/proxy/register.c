@@ -170,7 +170,9 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
       return;
     }
   }
-  rv = sipflow_sofia_register_facts(&facts, msg);
+  /* The flow rule of RFC 5626 §6 (the arrival flow straight from the UA,
+   * our own Path token's flow behind an edge) is the adapter's. */
+  rv = sipflow_sofia_register_facts(&facts, msg, p->flows, flow, tuple);
   if (rv != 0) {
     p->stats.register_rejected++;
     px_log_net(p, SIPFLOW_LOG_INFO, "REGISTER refused: %s",
@@ -181,13 +183,6 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
       answer(p, msg, flow, tuple, 400, NULL, NULL);
     return;
   }
-  /* Straight from the UA: the binding is reached over the arrival flow
-   * (RFC 5626 §6). Behind an edge the Path leads to it. */
-  if (facts.req.via_count == 1) {
-    facts.req.flow_id = flow;
-    facts.req.flow = *tuple;
-  }
-  facts.req.received = tuple->remote;
   /* The canonical AoR: own names (our IPs, ports, aliases) stand for the
    * home domain, as they do for lookups (docs/registrar.md). */
   facts.req.aor.ptr = aor;

@@ -385,6 +385,7 @@ class keepalive_endpoint(Structure):
         ("method", c_uint8),
         ("interval", c_uint64),
         ("user_data", c_void_p),
+        ("request_uri", str_),
     ]
 
 

@@ -76,7 +76,9 @@ class Endpoint:
     ``tuple`` is a :class:`~sipflow.FlowTuple` or the items of one;
     ``method`` a :class:`KeepaliveMethod` or its name ("crlf");
     ``interval`` 0 takes the settings' default for the transport;
-    ``user_data`` is any Python object, given back in callbacks and stats.
+    ``user_data`` is any Python object, given back in callbacks and stats;
+    ``request_uri`` the Request-URI of this endpoint's OPTIONS probes (a
+    Contact URI), None for the default "sip:remote".
     """
 
     flow_id: int
@@ -84,6 +86,7 @@ class Endpoint:
     method: KeepaliveMethod = KeepaliveMethod.AUTO
     interval: int = 0
     user_data: Any = None
+    request_uri: Optional[str] = None
 
     def __init__(
         self,
@@ -92,12 +95,14 @@ class Endpoint:
         method: Union[KeepaliveMethod, int, str] = KeepaliveMethod.AUTO,
         interval: int = 0,
         user_data: Any = None,
+        request_uri: Optional[str] = None,
     ) -> None:
         self.flow_id = flow_id
         self.tuple = as_tuple(tuple)
         self.method = enum_value(KeepaliveMethod, method, "method")
         self.interval = interval
         self.user_data = user_data
+        self.request_uri = request_uri
 
     def to_c(self, out: Optional[S.keepalive_endpoint] = None) -> S.keepalive_endpoint:
         out = out if out is not None else S.keepalive_endpoint()
@@ -106,6 +111,10 @@ class Endpoint:
         to_c_tuple(self.tuple, out.tuple)
         out.method = int(self.method)
         out.interval = self.interval
+        # The buffer lives as long as the struct the C call reads.
+        setattr(out, "_request_uri", S.str_set(
+            out.request_uri,
+            self.request_uri.encode() if self.request_uri else None))
         return out
 
 
@@ -560,9 +569,12 @@ class KeepaliveScheduler(Live):
             tup = FlowTuple.from_c(ep.tuple)
             if tup is None:  # the library exports only endpoints with a flow
                 raise error_for(INTERNAL, "export")
+            ruri = (ctypes.string_at(ep.request_uri.ptr, ep.request_uri.len)
+                    .decode("utf-8", "replace") if ep.request_uri.len else None)
             yield (
                 Endpoint(ep.flow_id, tup,
-                         KeepaliveMethod(ep.method), ep.interval),
+                         KeepaliveMethod(ep.method), ep.interval,
+                         request_uri=ruri),
                 [SavedReason(ReasonKind(r.kind), r.id, r.expires_unix)
                  for r in reasons[: n.value]],
             )

@@ -145,6 +145,18 @@ def test_options_probe_carries_its_id_and_any_response_is_alive(ctx, clock):
         h.ka.on_options_response(12345, 200)
 
 
+def test_an_endpoint_s_own_request_uri_goes_into_its_options_probes(ctx, clock):
+    h = Host(ctx)
+    uri = "sip:alice@198.51.100.7:5070;ob"
+    ep = sipflow.Endpoint(3, udp_tuple(), "options", 10 * SECOND, request_uri=uri)
+    h.ka.set_reason(ep, "registration", 1, 600 * SECOND)
+    step(ctx, clock)
+    [p] = h.sent
+    assert p.data.startswith(b"OPTIONS " + uri.encode() + b" SIP/2.0\r\n")
+    [(out, _)] = list(h.ka.export(unix_seconds=1_700_000_000))
+    assert out.request_uri == uri
+
+
 def test_passive_endpoints_watch_the_ua_keepalives(ctx, clock):
     h = Host(ctx, passive_grace=2 * SECOND)
     h.ka.set_reason(sipflow.Endpoint(4, tcp_tuple(), "passive", 10 * SECOND),
