@@ -197,30 +197,47 @@ static void conn_unlink(px *p, px_conn *c) {
  * is full the oldest one is shed to make room for a phone. Oldest first,
  * since they join the list in the order they were accepted. */
 
-static void silent_push(px *p, px_conn *c) {
-  c->snext = NULL;
-  c->sprev = p->silent_tail;
-  if (p->silent_tail)
-    p->silent_tail->snext = c;
-  else
-    p->silent_head = c;
-  p->silent_tail = c;
-  c->silent = true;
+static px_conn_link *link_at(px_conn *c, size_t off) {
+  return (px_conn_link *)((char *)c + off);
 }
 
-static void silent_unlink(px *p, px_conn *c) {
-  if (!c->silent)
+/* Append |c| to |l| through its link at offset |off|. */
+static void list_push(px_conn_list *l, px_conn *c, size_t off) {
+  px_conn_link *k = link_at(c, off);
+  k->next = NULL;
+  k->prev = l->tail;
+  if (l->tail)
+    link_at(l->tail, off)->next = c;
+  else
+    l->head = c;
+  l->tail = c;
+  k->on = true;
+}
+
+/* Take |c| off |l| if it is on it. */
+static void list_unlink(px_conn_list *l, px_conn *c, size_t off) {
+  px_conn_link *k = link_at(c, off);
+  if (!k->on)
     return;
-  if (c->sprev)
-    c->sprev->snext = c->snext;
+  if (k->prev)
+    link_at(k->prev, off)->next = k->next;
   else
-    p->silent_head = c->snext;
-  if (c->snext)
-    c->snext->sprev = c->sprev;
+    l->head = k->next;
+  if (k->next)
+    link_at(k->next, off)->prev = k->prev;
   else
-    p->silent_tail = c->sprev;
-  c->snext = c->sprev = NULL;
-  c->silent = false;
+    l->tail = k->prev;
+  k->next = k->prev = NULL;
+  k->on = false;
+}
+
+#define SILENT offsetof(px_conn, silent)
+#define IDLE offsetof(px_conn, idle)
+
+static void silent_push(px *p, px_conn *c) { list_push(&p->silent, c, SILENT); }
+
+static void silent_unlink(px *p, px_conn *c) {
+  list_unlink(&p->silent, c, SILENT);
 }
 
 /* ---- WebSocket connections without a binding ----------------------------
@@ -230,37 +247,17 @@ static void silent_unlink(px *p, px_conn *c) {
  * closed after --ws-idle-timeout without a message. The list is kept in
  * order of last activity: a message moves the connection to its tail. */
 
-static void idle_unlink(px *p, px_conn *c) {
-  if (!c->idle)
-    return;
-  if (c->iprev)
-    c->iprev->inext = c->inext;
-  else
-    p->idle_head = c->inext;
-  if (c->inext)
-    c->inext->iprev = c->iprev;
-  else
-    p->idle_tail = c->iprev;
-  c->inext = c->iprev = NULL;
-  c->idle = false;
-}
+static void idle_unlink(px *p, px_conn *c) { list_unlink(&p->idle, c, IDLE); }
 
 static void idle_touch(px *p, px_conn *c) {
-  idle_unlink(p, c);
+  list_unlink(&p->idle, c, IDLE);
   c->active_ms = uv_now(p->loop);
-  c->inext = NULL;
-  c->iprev = p->idle_tail;
-  if (p->idle_tail)
-    p->idle_tail->inext = c;
-  else
-    p->idle_head = c;
-  p->idle_tail = c;
-  c->idle = true;
+  list_push(&p->idle, c, IDLE);
 }
 
 void px_conn_bound(px *p, sipflow_flow_id flow) {
   sipflow_flow_info info;
-  if (!p->idle_head || sipflow_flow_get(p->flows, flow, &info) != 0 ||
+  if (!p->idle.head || sipflow_flow_get(p->flows, flow, &info) != 0 ||
       info.tuple.transport == SIPFLOW_TRANSPORT_UDP || !info.handle)
     return;
   idle_unlink(p, (px_conn *)(uintptr_t)info.handle);
@@ -283,7 +280,7 @@ static void conn_shed(px *p, px_conn *c) {
 }
 
 int px_shed_silent_conn(px *p) {
-  px_conn *c = p->silent_head;
+  px_conn *c = p->silent.head;
   if (!c)
     return -1;
   p->stats.flows_shed++;
@@ -298,22 +295,22 @@ static void hello_timer_cb(uv_timer_t *t) {
   px *p = t->data;
   uint64_t now = uv_now(p->loop),
            limit = (uint64_t)p->cfg.tcp_hello_timeout * 1000;
-  while (p->silent_head && now - p->silent_head->opened_ms >= limit) {
+  while (p->silent.head && now - p->silent.head->opened_ms >= limit) {
     p->stats.tcp_hello_timeouts++;
     px_log_net(p, SIPFLOW_LOG_INFO,
                "tcp: no SIP message within %u s (--tcp-hello-timeout): "
                "connection closed",
                (unsigned)p->cfg.tcp_hello_timeout);
-    conn_shed(p, p->silent_head);
+    conn_shed(p, p->silent.head);
   }
   limit = (uint64_t)p->cfg.ws_idle_timeout * 1000;
-  while (limit && p->idle_head && now - p->idle_head->active_ms >= limit) {
+  while (limit && p->idle.head && now - p->idle.head->active_ms >= limit) {
     p->stats.ws_idle_closed++;
     px_log_net(p, SIPFLOW_LOG_INFO,
                "ws: no binding and no message within %u s "
                "(--ws-idle-timeout): connection closed",
                (unsigned)p->cfg.ws_idle_timeout);
-    conn_shed(p, p->idle_head);
+    conn_shed(p, p->idle.head);
   }
 }
 
@@ -321,9 +318,9 @@ static void conn_message(sipflow_uv_stream *s, const uint8_t *data, size_t len,
                          void *ud) {
   px_conn *c = ud;
   (void)s;
-  if (c->silent)
+  if (c->silent.on)
     silent_unlink(c->px, c);
-  if (c->idle)
+  if (c->idle.on)
     idle_touch(c->px, c);
   px_on_sip(c->px, c->flow, &c->tuple, data, len);
 }

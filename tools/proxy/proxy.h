@@ -141,6 +141,16 @@ typedef struct px_listener {
 } px_listener;
 
 /* A TCP connection, accepted or opened by us. */
+/* A list of connections, oldest first, linked through a px_conn_link in
+ * each member (net.c: the silent and the idle lists). */
+typedef struct px_conn_link {
+  struct px_conn *prev, *next;
+  bool on; /* on the list */
+} px_conn_link;
+typedef struct px_conn_list {
+  struct px_conn *head, *tail;
+} px_conn_list;
+
 typedef struct px_conn {
   struct px *px;
   sipflow_uv_stream *stream; /* NULL while connecting */
@@ -155,17 +165,15 @@ typedef struct px_conn {
 
   /* Accepted connections that have sent no SIP message yet, oldest first:
    * closed after --tcp-hello-timeout, shed first when the table is full. */
-  struct px_conn *snext, *sprev;
+  px_conn_link silent;
   uint64_t opened_ms; /* loop time */
-  bool silent;        /* on that list */
   bool counted;       /* in the per-source count */
 
   /* WS and WSS: the session, and the list of connections without a
    * binding, least recently active first (--ws-idle-timeout). */
   struct sipflow_uv_ws *ws;
-  struct px_conn *inext, *iprev;
+  px_conn_link idle;
   uint64_t active_ms; /* loop time of the last message */
-  bool idle;          /* on that list */
 } px_conn;
 
 /* Counters shown by `ctl stats`. */
@@ -232,7 +240,7 @@ typedef struct px {
 
   /* limits.c, and net.c's connections that sent no SIP yet. */
   struct px_limits *limits;
-  px_conn *silent_head, *silent_tail;
+  px_conn_list silent;
   uv_timer_t hello_timer;
   bool hello_timer_ready;
 
@@ -240,7 +248,7 @@ typedef struct px {
   bool auth_all;        /* --auth all */
 
   struct sipflow_uv_tls_ctx *tls; /* NULL without a tls: or wss: listener */
-  px_conn *idle_head, *idle_tail; /* WS connections without a binding */
+  px_conn_list idle;              /* WS connections without a binding */
 } px;
 
 /* ---- config.c ---- */
