@@ -300,7 +300,7 @@ int sipflow_edge_format_uri(const sipflow_edge_local *local, const char *token,
   int kind;
 
   if (!local || !local->host.ptr || !buf || (token_len && !token) ||
-      (flags & ~(unsigned)SIPFLOW_EDGE_URI_OB))
+      (flags & ~(unsigned)(SIPFLOW_EDGE_URI_OB | SIPFLOW_EDGE_URI_SIPS)))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
   if (local->transport && !sipflow_transport_name(local->transport))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
@@ -315,7 +315,7 @@ int sipflow_edge_format_uri(const sipflow_edge_local *local, const char *token,
   if (!(kind = host_kind(host, hlen)) || !token_chars_ok(token, token_len))
     return SIPFLOW_ERR_INVALID_ARGUMENT;
 
-  puts_(&w, "<sip:");
+  puts_(&w, flags & SIPFLOW_EDGE_URI_SIPS ? "<sips:" : "<sip:");
   if (token_len) {
     put(&w, token, token_len);
     put(&w, "@", 1);
@@ -327,7 +327,8 @@ int sipflow_edge_format_uri(const sipflow_edge_local *local, const char *token,
     put(&w, "]", 1);
   if (local->port)
     put_port(&w, local->port);
-  if (local->transport) {
+  if (local->transport && !((flags & SIPFLOW_EDGE_URI_SIPS) &&
+                             local->transport == SIPFLOW_TRANSPORT_TLS)) {
     puts_(&w, ";transport=");
     puts_(&w, sipflow_transport_name(local->transport));
   }

@@ -280,6 +280,15 @@ SIPFLOW_API const char *sipflow_edge_action_name(int action);
 #define SIPFLOW_EDGE_URI_OB 0x01
 
 /**
+ * A sips: URI (RFC 3261 §16.7 item 4, RFC 5630): for a value that faces a
+ * TLS or WSS flow in a dialog whose Request-URI is sips:. With
+ * SIPFLOW_TRANSPORT_TLS the transport parameter is left out (a sips: URI
+ * means TLS over TCP; RFC 5630 §3.1.3 deprecates ";transport=tls"); any
+ * other transport is written as for sip:. @since 0.2
+ */
+#define SIPFLOW_EDGE_URI_SIPS 0x02
+
+/**
  * The address this proxy advertises in its Path and Record-Route URIs.
  * Copied in; no pointer is kept. @since 0.1
  */
@@ -297,12 +306,13 @@ typedef struct sipflow_edge_local {
 /**
  * Format a Path or Record-Route value:
  * "<sip:TOKEN@host:port;transport=tcp;lr;ob>". An IPv6 host is bracketed;
- * ;lr is always there (RFC 3327 §4); ;ob only with SIPFLOW_EDGE_URI_OB.
+ * ;lr is always there (RFC 3327 §4); ;ob only with SIPFLOW_EDGE_URI_OB;
+ * "<sips:...>" with SIPFLOW_EDGE_URI_SIPS.
  * The token must be base64url (as minted), so it needs no escaping in the
  * user part (RFC 3261 §25.1).
  * @param local the advertised address.
  * @param token the token; |token_len| 0 formats a URI without a user part.
- * @param flags SIPFLOW_EDGE_URI_OB or 0.
+ * @param flags SIPFLOW_EDGE_URI_OB, SIPFLOW_EDGE_URI_SIPS (OR-ed), or 0.
  * @param buf receives the value and a NUL.
  * @param out_len receives the length without the NUL; may be NULL.
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (NULL, a host with characters that

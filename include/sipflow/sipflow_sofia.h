@@ -195,7 +195,8 @@ sipflow_sofia_edge_facts(sipflow_edge_facts *facts, msg_t *msg, int route_is_us,
  * in |msg| ("<sip:TOKEN@host:port;transport=...;lr[;ob]>", formatted by
  * sipflow_edge_format_uri()).
  * @param header SIPFLOW_EDGE_HEADER_PATH or SIPFLOW_EDGE_HEADER_RECORD_ROUTE.
- * @param flags SIPFLOW_EDGE_URI_OB or 0.
+ * @param flags as sipflow_edge_format_uri(): SIPFLOW_EDGE_URI_OB,
+ * SIPFLOW_EDGE_URI_SIPS, or 0.
  * @return 0, SIPFLOW_ERR_INVALID_ARGUMENT (as sipflow_edge_format_uri(), or
  * an unknown header), SIPFLOW_ERR_NOMEM. @since 0.1
  */

@@ -243,6 +243,16 @@ Test(edge, path_and_record_route_values_are_formatted_per_rfc) {
        SIPFLOW_TRANSPORT_UDP, "", 0, "<sip:192.0.2.1:5060;transport=udp;lr>"},
       {"3261 §25.1: port 65535", "h", 65535, 0, TOK, 0,
        "<sip:" TOK "@h:65535;lr>"},
+      {"3261 §16.7, 5630 §3.1.3: sips: facing TLS, no transport=tls",
+       "192.0.2.1", 5061, SIPFLOW_TRANSPORT_TLS, TOK, SIPFLOW_EDGE_URI_SIPS,
+       "<sips:" TOK "@192.0.2.1:5061;lr>"},
+      {"3261 §16.7, 7118 §5: sips: facing WSS keeps transport=wss",
+       "edge.example.net", 443, SIPFLOW_TRANSPORT_WSS, TOK,
+       SIPFLOW_EDGE_URI_SIPS,
+       "<sips:" TOK "@edge.example.net:443;transport=wss;lr>"},
+      {"5630, 5626 §5.1: sips: first-hop Path with ;ob", "192.0.2.1", 5061,
+       SIPFLOW_TRANSPORT_TLS, TOK, SIPFLOW_EDGE_URI_SIPS | SIPFLOW_EDGE_URI_OB,
+       "<sips:" TOK "@192.0.2.1:5061;lr;ob>"},
   };
   for (size_t i = 0; i < sizeof(rows_fmt) / sizeof(rows_fmt[0]); i++) {
     sipflow_edge_local l = {{rows_fmt[i].host, strlen(rows_fmt[i].host)},

@@ -251,6 +251,7 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, local_408);
   STAT(o, s, token_403);
   STAT(o, s, token_430);
+  STAT(o, s, sips_insecure);
   STAT(o, s, options_sent);
   STAT(o, s, options_answered);
   STAT(o, s, flows_failed);

@@ -183,6 +183,7 @@ typedef struct px_stats {
   uint64_t tx_messages, tx_errors;
   uint64_t registers, register_ok, register_rejected;
   uint64_t forwarded_requests, failovers, local_408, token_403, token_430;
+  uint64_t sips_insecure; /* sips: requests not sent over a UDP/TCP/WS flow */
   uint64_t options_sent, options_answered;
   uint64_t flows_failed;
   uint64_t udp_flows_forgotten, flows_refused;

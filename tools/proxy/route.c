@@ -98,8 +98,20 @@ static void respond(px *p, px_strans *st, msg_t *msg, int status) {
 /* ---- headers --------------------------------------------------------------
  */
 
-int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
-                        int ob) {
+/* Whether a transport is secured by TLS: what a sips: Request-URI needs on
+ * every hop (RFC 3261 §26.2.2, RFC 5630). */
+static bool transport_is_secure(int t) {
+  return t == SIPFLOW_TRANSPORT_TLS || t == SIPFLOW_TRANSPORT_WSS;
+}
+
+static bool ruri_is_sips(msg_t *msg) {
+  const sip_t *sip = sip_object(msg);
+  return sip && sip->sip_request &&
+         sip->sip_request->rq_url->url_type == url_sips;
+}
+
+static int add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
+                            unsigned flags) {
   char token[SIPFLOW_TOKEN_BUFLEN], host[300];
   size_t tlen;
   uint16_t port;
@@ -121,9 +133,17 @@ int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
   local.host.len = strlen(host);
   local.port = port;
   local.transport = (uint8_t)t;
+  /* sips: only where the value faces a TLS or WSS flow itself. */
+  if (t != (int)info.tuple.transport || !transport_is_secure(t))
+    flags &= ~(unsigned)SIPFLOW_EDGE_URI_SIPS;
   return sipflow_sofia_add_token_header(
       msg, path ? SIPFLOW_EDGE_HEADER_PATH : SIPFLOW_EDGE_HEADER_RECORD_ROUTE,
-      &local, token, tlen, ob ? SIPFLOW_EDGE_URI_OB : 0);
+      &local, token, tlen, flags);
+}
+
+int px_add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
+                        int ob) {
+  return add_token_header(p, msg, path, flow, ob ? SIPFLOW_EDGE_URI_OB : 0);
 }
 
 static void pop_route(msg_t *msg) {
@@ -176,11 +196,15 @@ static void branch_response(px *p, px_ctrans *ct, msg_t *resp, int status,
 
 static void record_routes(px *p, px_fork *f, msg_t *m, sipflow_flow_id out) {
   /* Two values, each with the token of the flow it faces, so that
-   * in-dialog requests from either side follow the flows (RFC 5626 §5.3). */
+   * in-dialog requests from either side follow the flows (RFC 5626 §5.3).
+   * Each names its own flow's transport; in a sips: dialog the one facing
+   * a TLS or WSS flow is a sips: URI (RFC 3261 §16.7 item 4). The value
+   * facing the callee goes on top, as in RFC 7118 §8.2. */
+  unsigned flags = ruri_is_sips(f->req) ? SIPFLOW_EDGE_URI_SIPS : 0;
   if (f->in_flow)
-    px_add_token_header(p, m, 0, f->in_flow, 0);
+    add_token_header(p, m, 0, f->in_flow, flags);
   if (out)
-    px_add_token_header(p, m, 0, out, 0);
+    add_token_header(p, m, 0, out, flags);
 }
 
 static int send_branch(px *p, px_fork *f, const px_target *t,
@@ -205,6 +229,17 @@ static int send_branch(px *p, px_fork *f, const px_target *t,
   } else {
     family = t->dst.family;
     transport = t->transport;
+  }
+  /* A sips: Request-URI goes to a UA's flow only over TLS or WSS (RFC 3261
+   * §26.2.2, RFC 5630 §3.1): 480, and the plan tries the instance's next
+   * flow. Hops to our registrar and peers are not flows of UAs
+   * (docs/proxy.md, "sips:"). */
+  if (out && ruri_is_sips(f->req) && !transport_is_secure(transport)) {
+    p->stats.sips_insecure++;
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "sips: request not sent over an insecure %s flow: 480",
+               sipflow_transport_name(transport));
+    return 480;
   }
   m = msg_dup(f->req);
   if (!m)
@@ -542,6 +577,11 @@ static void send_stateless(px *p, msg_t *msg, const px_target *t) {
     }
     family = info.tuple.remote.family;
     transport = info.tuple.transport;
+    if (ruri_is_sips(msg) && !transport_is_secure(transport)) {
+      p->stats.sips_insecure++;
+      msg_destroy(msg);
+      return;
+    }
   }
   px_new_branch(p, branch, sizeof(branch));
   if (px_prepare_forward(p, msg, transport, family, branch) == 0 &&
