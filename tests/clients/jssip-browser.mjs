@@ -101,8 +101,9 @@ for (const u of ["alice", "bob"]) {
   if (failed) console.log(`# ${u}: ${JSON.stringify(bs.map(({ raw, ...x }) => x))}`);
 }
 
+// The steps of the page's latest call in that role.
 async function callSteps(page, who) {
-  return page.evaluate((w) => (window.phone.calls.find((c) => c.who === w) || { steps: [] }).steps, who);
+  return page.evaluate((w) => ([...window.phone.calls].reverse().find((c) => c.who === w) || { steps: [] }).steps, who);
 }
 async function pageCall(caller, callee, uri, label) {
   await caller.evaluate((u) => window.dial(u), uri);
@@ -121,7 +122,9 @@ async function pageCall(caller, callee, uri, label) {
 if (args["pages-only"]) {
   // Another client calls the pages, or is called by them. Commands, one a
   // line: "answered" (bob's page took a call that was up and ended),
-  // "dial URI" (alice calls URI and hangs up), "end".
+  // "dial URI" (alice calls URI and hangs up), "call URI" (alice calls URI
+  // and the callee hangs up), "hangup" (bob's page answers the next call
+  // and hangs up), "end".
   console.log("# ready");
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
@@ -142,6 +145,25 @@ if (args["pages-only"]) {
       const down = await until(10, async () => (await callSteps(alice, "caller")).some((x) => x.startsWith("ended")));
       check(up && down, `alice's page hung up: the call ended (BYE answered)`);
       if (!up || !down) console.log(`# alice: ${await phoneState(alice)}`);
+    } else if (cmd === "call") {
+      await alice.evaluate((u) => window.dial(u), uri);
+      const up = await until(15, async () => (await callSteps(alice, "caller")).includes("confirmed"));
+      check(up, `alice's page called ${uri}: the call is up (200, ACK)`);
+      const down = await until(30, async () => (await callSteps(alice, "caller")).some((x) => x.startsWith("ended") && x.endsWith(":remote")));
+      check(up && down, `${uri} hung up: alice's page got the BYE, the call ended`);
+      if (!up || !down) console.log(`# alice: ${await phoneState(alice)}`);
+    } else if (cmd === "hangup") {
+      const n = await bob.evaluate(() => window.phone.calls.filter((c) => c.who === "callee").length);
+      const up = await until(30, async () => bob.evaluate((k) => {
+        const cs = window.phone.calls.filter((c) => c.who === "callee");
+        return cs.length > k && cs[cs.length - 1].steps.includes("confirmed");
+      }, n));
+      check(up, "bob's page answered the next call, it is up (ACK)");
+      await sleep(1000);
+      await bob.evaluate(() => window.hangup());
+      const down = await until(10, async () => (await callSteps(bob, "callee")).some((x) => x.startsWith("ended") && x.endsWith(":local")));
+      check(up && down, "bob's page hung up the call it answered: the call ended (BYE answered)");
+      if (!up || !down) console.log(`# bob: ${await phoneState(bob)}`);
     } else if (cmd === "end") break;
     console.log("# done");
   }

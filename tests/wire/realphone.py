@@ -25,6 +25,13 @@ every wait bounded.
       PHONE calls URI (answered by a peer not driven here), stays in the
       call one second and hangs up. Prints the steps reached: dialed,
       established-caller, hung-up, closed-caller. Exit 0 if all were.
+  realphone.py dial-wait PHONE URI [SECONDS]
+      PHONE calls URI and stays in the call until the peer hangs up.
+      Prints: dialed, established-caller, closed-by-peer. Exit 0 if all were.
+  realphone.py hangup-answered PHONE [SECONDS]
+      Waits for a call PHONE answered by itself (auto answer) to be up,
+      stays one second and hangs up. Prints: established-callee, hung-up,
+      closed-callee. Exit 0 if all were.
   realphone.py free-ports N
       Prints N loopback ports, each with the next one free too (baresip
       listens for TLS on its SIP port plus one), UDP and TCP.
@@ -291,6 +298,41 @@ def dial(spec, uri, secs):
     return 0 if len(steps) == 4 else 1
 
 
+def dial_wait(spec, uri, secs):
+    phone = open_phone(spec)
+    steps = []
+    if phone.dial(uri):
+        steps.append("dialed")
+        state = [None]
+
+        def settled():
+            state[0] = phone.call_state()
+            return state[0] in ("established", "none")
+        time.sleep(0.2)
+        if until(secs, settled) and state[0] == "established":
+            steps.append("established-caller")
+            if until(secs, lambda: phone.call_state() == "none"):
+                steps.append("closed-by-peer")
+    for s in steps:
+        print(s)
+    return 0 if len(steps) == 3 else 1
+
+
+def hangup_answered(spec, secs):
+    phone = open_phone(spec)
+    steps = []
+    if until(secs, lambda: phone.call_state() == "established"):
+        steps.append("established-callee")
+        time.sleep(1)
+        if phone.hangup():
+            steps.append("hung-up")
+        if until(secs, lambda: phone.call_state() == "none"):
+            steps.append("closed-callee")
+    for s in steps:
+        print(s)
+    return 0 if len(steps) == 3 else 1
+
+
 TRACE_HEAD = re.compile(r"^(UDP|TCP|TLS) (\S+) -> (\S+)$")
 
 
@@ -382,6 +424,10 @@ def main():
         return call(a[0], a[1], a[2], float(a[3]) if len(a) > 3 else 10)
     if cmd == "dial":
         return dial(a[0], a[1], float(a[2]) if len(a) > 2 else 10)
+    if cmd == "dial-wait":
+        return dial_wait(a[0], a[1], float(a[2]) if len(a) > 2 else 10)
+    if cmd == "hangup-answered":
+        return hangup_answered(a[0], float(a[1]) if len(a) > 1 else 10)
     if cmd == "free-ports":
         free_ports(int(a[0]))
         return 0

@@ -128,18 +128,23 @@ static void host_text(const sipflow_addr *a, char *out, size_t cap) {
 }
 
 /* RFC 3581 §4 / RFC 3261 §18.2.1: note where the request really came from
- * in its top Via, for the responses and for the next hops. */
+ * in its top Via, for the responses and for the next hops. A WebSocket
+ * client's sent-by is a made-up ".invalid" name and few ask for rport
+ * (JsSIP does not): its Via gets received and rport whatever it asked,
+ * as in RFC 7118 §8's examples, so that every hop sees where it is. */
 static void fix_via(msg_t *msg, const sipflow_flow_tuple *tuple) {
   sip_t *sip = sip_object(msg);
   sip_via_t *v = sip->sip_via;
   su_home_t *home = msg_home(msg);
   char ip[64], port[8];
+  int ws = tuple->transport == SIPFLOW_TRANSPORT_WS ||
+           tuple->transport == SIPFLOW_TRANSPORT_WSS;
   if (!v)
     return;
   host_text(&tuple->remote, ip, sizeof(ip));
-  if (!v->v_host || strcmp(v->v_host, ip) != 0 || v->v_rport)
+  if (!v->v_host || strcmp(v->v_host, ip) != 0 || v->v_rport || ws)
     msg_header_replace_param(home, v->v_common, param(home, "received", ip));
-  if (v->v_rport) {
+  if (v->v_rport || ws) {
     snprintf(port, sizeof(port), "%u", (unsigned)tuple->remote.port);
     msg_header_replace_param(home, v->v_common, param(home, "rport", port));
   }
