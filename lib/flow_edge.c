@@ -328,7 +328,7 @@ int sipflow_edge_format_uri(const sipflow_edge_local *local, const char *token,
   if (local->port)
     put_port(&w, local->port);
   if (local->transport && !((flags & SIPFLOW_EDGE_URI_SIPS) &&
-                             local->transport == SIPFLOW_TRANSPORT_TLS)) {
+                            local->transport == SIPFLOW_TRANSPORT_TLS)) {
     puts_(&w, ";transport=");
     puts_(&w, sipflow_transport_name(local->transport));
   }

@@ -86,4 +86,5 @@ check "the UDP binding of sips:usec got no INVITE" sh -c \
 check "the UDP-only sips:uinsec got no INVITE" sh -c \
   "grep -q 'SIP/2.0 200' $WIRE_TMP/udp2.msg && ! grep -q '^INVITE ' $WIRE_TMP/udp2.msg"
 check "the proxy still runs" kill -0 $PROXY_PID
+
 wire_done

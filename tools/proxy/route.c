@@ -226,6 +226,15 @@ static int send_branch(px *p, px_fork *f, const px_target *t,
     /* The flow is gone: never open a new connection towards an Outbound
      * contact (RFC 5626 §5.3.1). */
     return 430;
+  } else if (t->transport != SIPFLOW_TRANSPORT_UDP &&
+             t->transport != SIPFLOW_TRANSPORT_TCP) {
+    /* No outgoing TLS or WebSocket connections (docs/proxy.md): a TLS, WS
+     * or WSS target without a flow is not reachable, so 480 now rather
+     * than a 408 after the transaction timer. */
+    px_log_net(p, SIPFLOW_LOG_INFO,
+               "no %s connection to open towards the target: 480",
+               sipflow_transport_name(t->transport));
+    return 480;
   } else {
     family = t->dst.family;
     transport = t->transport;
