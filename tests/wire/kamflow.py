@@ -6,7 +6,8 @@ Standard library only, loopback only, every wait bounded.
       Phone A calls phone B through the proxy; B writes the Record-Route
       token the proxy added to DIR/token, then A waits up to SECONDS for
       requests routed to it by that token, answering each with 200 and
-      counting them in DIR/routed. For tcp, A's connection is closed when
+      counting them in DIR/routed (and answers the proxy's keepalive
+      OPTIONS, its call keeping its flow alive). For tcp, A's connection is closed when
       DIR/close appears.
   kamflow.py bye PROXY_PORT TOKEN
       Sends an in-dialog BYE whose Route carries TOKEN; prints the final
@@ -97,6 +98,9 @@ def flow(transport, pport, d, seconds):
             continue
         if data is None:
             return
+        if data.startswith(b"OPTIONS "):  # the proxy's keepalive probe
+            a.send(reply_to(data, 200, "OK"))
+            continue
         if data.startswith(b"BYE "):
             routed += 1
             with open(os.path.join(d, "routed"), "w") as f:

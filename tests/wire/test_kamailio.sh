@@ -122,6 +122,31 @@ check "the silent flow got the INVITE first" \
   grep -q "^INVITE sip:erin@127.0.0.1:$NEW_PORT" "$WIRE_TMP/erin-new.msg"
 check "after 408 both bindings stay" contacts_are erin 2
 
+# INVITE dialogs (sipflow_keepalive() on the initial INVITE and the BYE): an
+# unregistered caller's flow is kept alive while its call lasts, the reason
+# ending with the BYE; a call refused (404) leaves no keepalive behind.
+start hank timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+  -oocsf "$SCEN/ob_answer.xml" -aa -set user hank -set inst hank-inst \
+  -set regid 1 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT" -timeout 35
+check "callee hank registered" within 10 registered hank
+CALLER_PORT=$(free_port)
+start call-hank timeout 40 sipp -nostdin -sf "$SCEN/kam_call_hold.xml" \
+  -set callee hank -m 1 -d 5000 -aa -t u1 -i 127.0.0.1 -p "$CALLER_PORT" \
+  "127.0.0.1:$PORT" -timeout 30 -timeout_error
+CALL_PID=$LAST_PID
+check "caller's flow kept alive during the call (one dialog reason, RTT)" \
+  within 5 dump_check 'any(x["flow"].endswith(":'"$CALLER_PORT"'") and x["reasons"] == "1" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "the call ends with its BYE answered" wait "$CALL_PID"
+check "the BYE ended the dialog's reason: the caller's flow is gone" \
+  within 5 dump_check 'not any(x["flow"].endswith(":'"$CALLER_PORT"'") for x in f)'
+REFUSED_PORT=$(free_port)
+timeout 20 sipp -nostdin -sf "$SCEN/kam_call.xml" -set callee nobody -m 1 \
+  -t u1 -i 127.0.0.1 -p "$REFUSED_PORT" "127.0.0.1:$PORT" -timeout 10 \
+  >"$WIRE_TMP/call-nobody.log" 2>&1
+check "a refused INVITE (404) leaves no keepalive for its flow" \
+  dump_check 'not any(x["flow"].endswith(":'"$REFUSED_PORT"'") for x in f) and int(t["endpoints"]) >= 1'
+
 # Flow tokens: a call from A (UDP) and from C (TCP) through the proxy.
 mkdir -p "$WIRE_TMP/a" "$WIRE_TMP/c"
 start flow-a $KAMFLOW flow udp "$PORT" "$WIRE_TMP/a" 60

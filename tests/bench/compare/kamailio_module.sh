@@ -5,12 +5,20 @@
 # per mode, CPU per 1000 keepalives (all kamailio processes), shared memory
 # per contact, keepalives answered, and live contacts lost (removed while
 # their phone answered). Loopback only; kamailio is stopped by its PID.
-# Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS]
+# Both modes run usrloc's timer every INTERVAL s (its expiry walk costs the
+# same in both). ROUNDS alternates the modes (usrloc, module, usrloc, ...).
+# KA_TIMEOUT (environment, seconds; 0 by default: never) is usrloc's
+# ka_timeout, so that usrloc too drops contacts whose keepalives go
+# unanswered; the module drops a flow after dead_after (2) probes missed for
+# keepalive_timeout_ms (1000) each, as in single.cfg.
+# Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
 N=${2:-2000}
 INTERVAL=${3:-10}
 SECONDS_RUN=${4:-40}
+ROUNDS=${5:-1}
+KA_TIMEOUT=${KA_TIMEOUT:-0}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
 TMP=$(mktemp -d /tmp/sipflow-kambench.XXXXXX)
@@ -42,11 +50,12 @@ run() { # mode: module | usrloc
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
-    sed -e '/sipflow_keepalive();/d' \
-      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", 0)|" \
+    sed -e 's/sipflow_keepalive();/$var(sf_off) = 0;/' \
+      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", $KA_TIMEOUT)\nmodparam(\"sipflow\", \"udp_answer_hook\", 0)|" \
       "$CFG" >"$cfg"
   else
-    cp "$CFG" "$cfg"
+    sed -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)|" \
+      "$CFG" >"$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
   rm -f "$TMP/ctl" "$TMP/peers.status"
@@ -77,11 +86,15 @@ run() { # mode: module | usrloc
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
     "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
     "shm per contact: $(( (s1 - s0) / N )) B;" \
-    "live contacts lost: $((N - left))"
+    "live contacts lost: $((N - left)); load: $(cut -d' ' -f1 /proc/loadavg)"
   kill -TERM "$PPID_PEERS" "$KPID" 2>/dev/null
   wait "$PPID_PEERS" "$KPID" 2>/dev/null
   PPID_PEERS= KPID=
 }
-echo "N=$N interval=${INTERVAL}s window=${SECONDS_RUN}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
-run usrloc
-run module
+echo "N=$N interval=${INTERVAL}s window=${SECONDS_RUN}s rounds=$ROUNDS" \
+  "usrloc ka_timeout=${KA_TIMEOUT}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for _ in $(seq "$ROUNDS"); do
+  run usrloc
+  run module
+done
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
