@@ -5,8 +5,11 @@
 # its misses, failover to the next flow of an instance on 430 (binding
 # removed) and 408 (binding kept), flow tokens in Record-Route routed back, a forged token
 # answered 403, a closed flow's token 430, and a token from before a restart
-# (same key file) routed, under another key file 403, and an edge
-# (examples/edge.cfg) with Path tokens in front of the registrar. Every Kamailio is stopped by its PID.
+# (same key file) routed, under another key file 403, an edge
+# (examples/edge.cfg) with Path tokens in front of the registrar, an INVITE
+# dialog keeping the caller's flow alive until its BYE, and Outbound over
+# TLS (tls.so) with OPTIONS probes and CRLF pings. Every Kamailio is stopped
+# by its PID.
 # Usage: test_kamailio.sh /path/to/sipflow.so
 source "$(dirname "$0")/lib.sh"
 MODULE=$1
@@ -16,10 +19,23 @@ PORT=$(free_port)
 CTL="unix:$WIRE_TMP/kamailio.ctl"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
 
+# An ASan build of the module (meson sets KAM_PRELOAD to the sanitizer
+# runtimes): preloaded into every kamailio, leak checks off (Kamailio frees
+# its pools at exit, not each block), UBSan reports kept in the logs. Run
+# by start() in its background subshell: exec keeps the PID kamailio's.
+kamailio_run() {
+  if [ -n "${KAM_PRELOAD:-}" ]; then
+    exec env LD_PRELOAD="$KAM_PRELOAD" \
+      ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_exe_name=1 \
+      UBSAN_OPTIONS=print_stacktrace=1 kamailio "$@"
+  else
+    exec kamailio "$@"
+  fi
+}
 KAM_PID=
 kam_start() { # log-name [kamailio args...]
   local name=$1; shift
-  start "$name" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
+  start "$name" kamailio_run -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
     -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
     -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
     -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" "$@"
@@ -202,7 +218,7 @@ EDGE_PORT=$(free_port)
 EDGE_CTL="unix:$WIRE_TMP/edge.ctl"
 kam_start registrar
 REG_PID=$KAM_PID
-start edge kamailio -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
+start edge kamailio_run -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
   -Y "$WIRE_TMP" -w "$WIRE_TMP" -m 64 -M 8 -l "udp:127.0.0.1:$EDGE_PORT" \
   -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$EDGE_CTL\"" \
   -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" \
@@ -226,4 +242,32 @@ stop_pid "$EDGE_PID"
 stop_pid "$REG_PID"
 check "edge and registrar stopped by their PIDs" \
   bash -c "! kill -0 $EDGE_PID && ! kill -0 $REG_PID"
+
+# TLS (tls.so): an Outbound REGISTER over TLS, the module's OPTIONS probes
+# over the phone's TLS connection with an RTT, and the phone's own CRLF
+# pings answered by Kamailio's core with CRLF pongs (RFC 5626 4.4.1).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -subj /CN=127.0.0.1 -days 1 -keyout "$WIRE_TMP/tls-key.pem" \
+  -out "$WIRE_TMP/tls-cert.pem" >/dev/null 2>&1
+TLS_PORT=$(free_port)
+kam_start kamailio-tls -l "tls:127.0.0.1:$TLS_PORT" \
+  -A "SF_TLS_CERT=\"$WIRE_TMP/tls-cert.pem\"" \
+  -A "SF_TLS_KEY=\"$WIRE_TMP/tls-key.pem\""
+check "kamailio with tls.so and sipflow.so starts" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+start tina timeout 30 $KAMFLOW tlsphone "$TLS_PORT" tina 20 "$WIRE_TMP/tina.out"
+tls_phone() { python3 -c 'import sys; w = open(sys.argv[1]).read().split(); d = dict(zip(w[::2], map(int, w[1::2]))); sys.exit(0 if eval(sys.argv[2]) else 1)' "$WIRE_TMP/tina.out" "$1"; }
+check "TLS Outbound REGISTER saved" within 10 registered tina
+check "TLS flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "tina" and x["proto"] == "tls" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "the module's OPTIONS probes answered over the TLS connection" \
+  within 10 tls_phone 'd["options"] >= 2'
+check "the phone's CRLF pings over TLS answered with CRLF pongs" \
+  within 10 tls_phone 'd["pongs"] >= 3 and d["rtt_us"] > 0'
+stop_pid "$KAM_PID"
+check "TLS kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
+if [ -n "${KAM_PRELOAD:-}" ]; then
+  check "no AddressSanitizer or UBSan report from any kamailio" bash -c \
+    "! grep -l -e 'ERROR: AddressSanitizer' -e 'runtime error:' '$WIRE_TMP'/*.log"
+fi
 wire_done
