@@ -1343,8 +1343,27 @@ done:
   lock_release(&sf->lock);
 }
 
-static rpc_export_t sf_rpc[] = {{"sipflow.dump", sf_rpc_dump, sf_dump_doc, 0},
-                                {0, 0, 0, 0}};
+static const char *sf_stats_doc[] = {
+    "Keepalive totals only (sipflow.dump without the flows).", 0};
+
+static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
+  sipflow_keepalive_counters kc;
+  void *th;
+  if (rpc->add(ctx, "{", &th) < 0)
+    return;
+  lock_get(&sf->lock);
+  (void)sipflow_keepalive_get_counters(sf->ka, &kc);
+  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+                  (int)kc.probes_answered, "missed", (int)kc.probes_missed,
+                  "deaths", (int)kc.deaths, "contacts_removed",
+                  (int)sf->contacts_removed);
+  lock_release(&sf->lock);
+}
+
+static rpc_export_t sf_rpc[] = {
+    {"sipflow.dump", sf_rpc_dump, sf_dump_doc, 0},
+    {"sipflow.stats", sf_rpc_stats, sf_stats_doc, 0},
+    {0, 0, 0, 0}};
 
 /* ---- exports ------------------------------------------------------------- */
 

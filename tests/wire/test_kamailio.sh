@@ -38,14 +38,14 @@ kam_start() { # log-name [kamailio args...]
   start "$name" kamailio_run -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
     -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
     -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
-    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" "$@"
+    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=${KAM_INTERVAL_MS:-1000}" "$@"
   KAM_PID=$LAST_PID
 }
 kam() { timeout 5 kamcmd -s "$CTL" "$@"; }
 # dump_check PYTHON-EXPR: on the flows of sipflow.dump, parsed into a list
 # of dicts f (and the totals t).
 dump_check() {
-  kam sipflow.dump | python3 -c '
+  kam "${DUMP:-sipflow.dump}" | python3 -c '
 import re, sys
 t, f, cur = {}, [], None
 for line in sys.stdin:
@@ -242,6 +242,31 @@ stop_pid "$EDGE_PID"
 stop_pid "$REG_PID"
 check "edge and registrar stopped by their PIDs" \
   bash -c "! kill -0 $EDGE_PID && ! kill -0 $REG_PID"
+
+# A burst, bounded: 1000 UDP phones (ka_peers.py, one flow each) register at
+# once and answer every probe; probed every 2 s for 12 s, none may be missed
+# so often that its flow dies and its contact goes (the 50 000-contact run
+# is tests/bench/compare/kamailio_module.sh, docs/performance.md section 6).
+BURST_N=1000
+PEERS_PORT=$(free_port)
+KAM_INTERVAL_MS=2000 kam_start kamailio-burst -A SF_TIMEOUT_MS=3000
+check "kamailio for the burst starts" within 15 dump_check 't.get("endpoints") == "0"'
+start burst-peers timeout 60 python3 "$HERE/../bench/compare/ka_peers.py" \
+  "$PORT" "$BURST_N" --port "$PEERS_PORT" --rate 2000 --seconds 45 \
+  --status "$WIRE_TMP/burst.status"
+PEERS_PID=$LAST_PID
+burst_registered() { [ "$(cut -d' ' -f1 "$WIRE_TMP/burst.status" 2>/dev/null)" = "$BURST_N" ]; }
+check "1000 phones registered in one burst" within 30 burst_registered
+# sipflow.stats: the totals of sipflow.dump without 1000 flows
+stats_check() { DUMP=sipflow.stats dump_check "$@"; }
+ul_contacts() { kam stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
+check "every flow kept alive" within 10 stats_check 't["endpoints"] == "'$BURST_N'"'
+sleep 12
+check "12 s later: probes answered, no flow dead, no contact removed" \
+  stats_check 'int(t["answered"]) >= 5 * '$BURST_N' and t["deaths"] == "0" and t["contacts_removed"] == "0"'
+check "all 1000 contacts still in usrloc" test "$(ul_contacts)" = "$BURST_N"
+stop_pid "$PEERS_PID"
+stop_pid "$KAM_PID"
 
 # TLS (tls.so): an Outbound REGISTER over TLS, the module's OPTIONS probes
 # over the phone's TLS connection with an RTT, and the phone's own CRLF
