@@ -11,7 +11,8 @@
 # ka_timeout, so that usrloc too drops contacts whose keepalives go
 # unanswered; the module drops a flow after dead_after (2) probes missed for
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
-# MODES (environment) picks the modes run ("usrloc module").
+# MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
+# module's timer_tick_ms (50).
 # Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
@@ -21,6 +22,7 @@ SECONDS_RUN=${4:-40}
 ROUNDS=${5:-1}
 KA_TIMEOUT=${KA_TIMEOUT:-0}
 TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
+TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
 MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
@@ -66,7 +68,7 @@ run() { # mode: module | usrloc
   kamailio -DD -E -f "$cfg" -Y "$TMP" -w "$TMP" -m 512 -M 16 -n 2 \
     -l "udp:127.0.0.1:$port" -A "SF_MODULE=\"$MODULE\"" \
     -A "SF_CTL=\"unix:$TMP/ctl\"" -A "SF_INTERVAL_MS=$((INTERVAL * 1000))" \
-    -A "SF_TIMEOUT_MS=$TIMEOUT_MS" \
+    -A "SF_TIMEOUT_MS=$TIMEOUT_MS" -A "SF_TICK_MS=$TICK_MS" \
     >"$TMP/$mode.log" 2>&1 &
   KPID=$!
   for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.1; done
