@@ -11,6 +11,7 @@
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
 #include "../../core/dset.h"
+#include "../../core/events.h"
 #include "../../core/forward.h"
 #include "../../core/ip_addr.h"
 #include "../../core/locking.h"
@@ -49,21 +50,24 @@ static int sf_dead_after = 3;     /* misses in a row that make it dead */
 static int sf_dead_expires = 0;   /* 0: remove contacts; N: expire in N s */
 static int sf_rtt_loglevel = 255; /* 255: no RTT log lines */
 static char *sf_usrloc_domain = "location";
-static int sf_max_endpoints = 0; /* 0: only memory limits them */
-static int sf_tick_ms = 50;      /* the timer process's resolution */
+static int sf_max_endpoints = 0;      /* 0: only memory limits them */
+static int sf_tick_ms = 50;           /* the timer process's resolution */
+static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
+static int sf_dgram_hook = 1; /* take probe answers off the UDP receiver */
 
 /* ---- shared state -------------------------------------------------------- */
 
 #define SF_AOR_MAX 256
 
-/* What the module keeps per endpoint (the library's endpoint user_data). */
+/* What the module keeps per endpoint (the library's endpoint user_data):
+ * the AoR is stored by its length, in one block with the rest. */
 typedef struct sf_ep {
   struct socket_info *sock; /* same address in every process (pre-fork) */
   int tcpconn_id;
   unsigned short proto;
+  unsigned short aor_len, aor_cap;
   union sockaddr_union to;
-  char aor[SF_AOR_MAX];
-  unsigned short aor_len;
+  char aor[];
 } sf_ep;
 
 typedef struct sf_shared {
@@ -238,6 +242,9 @@ static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   dst.to = e->to;
   dst.send_sock = e->sock;
   dst.id = e->tcpconn_id;
+  /* TCP/TLS: the phone's own connection or nothing (never a new connect) */
+  if (e->proto != PROTO_UDP)
+    dst.send_flags.f |= SND_F_FORCE_CON_REUSE;
   if (msg_send_buffer(&dst, (char *)probe->data, (int)probe->len, 0) < 0)
     return -1;
   return 0;
@@ -313,28 +320,36 @@ static void sf_dead_contacts(sf_ep *e) {
  * released: usrloc is edited without it, because sipflow_lookup() takes
  * usrloc's lock first and ours second, and the order must be one.
  */
-static sf_ep *sf_dead_q = NULL;
+static sf_ep **sf_dead_q = NULL;
 static int sf_dead_n = 0, sf_dead_cap = 0;
 
 static void sf_dead_push(sf_ep *e) {
+  sf_ep *copy;
   if (sf_dead_n == sf_dead_cap) {
     int cap = sf_dead_cap ? sf_dead_cap * 2 : 64;
-    sf_ep *q = pkg_realloc(sf_dead_q, (size_t)cap * sizeof(*q));
-    if (!q) {
-      LM_ERR("sipflow: no memory: contacts of [%.*s] stay\n", e->aor_len,
-             e->aor);
-      return;
-    }
+    sf_ep **q = pkg_realloc(sf_dead_q, (size_t)cap * sizeof(*q));
+    if (!q)
+      goto nomem;
     sf_dead_q = q;
     sf_dead_cap = cap;
   }
-  sf_dead_q[sf_dead_n++] = *e;
+  copy = pkg_malloc(sizeof(*copy) + e->aor_len);
+  if (!copy)
+    goto nomem;
+  memcpy(copy, e, sizeof(*copy) + e->aor_len);
+  copy->aor_cap = e->aor_len;
+  sf_dead_q[sf_dead_n++] = copy;
+  return;
+nomem:
+  LM_ERR("sipflow: no memory: contacts of [%.*s] stay\n", e->aor_len, e->aor);
 }
 
 /* Called without our lock. */
 static void sf_dead_drain(void) {
-  for (int i = 0; i < sf_dead_n; i++)
-    sf_dead_contacts(&sf_dead_q[i]);
+  for (int i = 0; i < sf_dead_n; i++) {
+    sf_dead_contacts(sf_dead_q[i]);
+    pkg_free(sf_dead_q[i]);
+  }
   sf_dead_n = 0;
 }
 
@@ -416,6 +431,7 @@ static int sf_load_key(uint8_t key[32]) {
 static sipflow_mem sf_mem = {NULL, sf_malloc, sf_free, sf_calloc, sf_realloc};
 
 static void sf_sl_reply(sl_cbp_t *p);
+static int sf_dgram_in(sr_event_param_t *evp);
 static sl_cbelem_t sf_slcb = {SLCB_REPLY_READY, sf_sl_reply, NULL, NULL};
 
 static int mod_init(void) {
@@ -447,6 +463,10 @@ static int mod_init(void) {
     if (sf_ul.get_udomain(sf_usrloc_domain, &sf_domain) < 0)
       sf_domain = NULL; /* looked up again in child_init */
   }
+  if (sf_dgram_hook &&
+      sr_event_register_cb(SREV_NET_DGRAM_IN, sf_dgram_in) != 0)
+    LM_INFO("sipflow: another module holds the UDP datagram hook; probe "
+            "answers over UDP go through the response hook\n");
   register_basic_timers(1); /* the keepalive timer process */
   sf = shm_malloc(sizeof(*sf));
   if (!sf)
@@ -545,11 +565,24 @@ static uint64_t sf_reason_id(str *s) {
   return h;
 }
 
-/* Make sure an endpoint exists for the request's flow, with our data. */
-static int sf_ep_for_msg(struct sip_msg *msg, sipflow_keepalive_endpoint *ep) {
+/*
+ * Make sure an endpoint exists for the request's flow, with our data. The
+ * record is the endpoint's own when it fits the AoR; otherwise a new one, and
+ * *fresh says so: the caller frees it if the library does not take it, or
+ * frees the endpoint's old record (*old) once the library holds the new one.
+ */
+static int sf_ep_for_msg(struct sip_msg *msg, str aor,
+                         sipflow_keepalive_endpoint *ep, int *fresh,
+                         sf_ep **old) {
   sipflow_keepalive_stats st;
-  sf_ep *e;
-  str aor = sf_aor(msg);
+  sf_ep *e = NULL;
+  int keep = aor.len < 0; /* -len: the AoR only for an endpoint without one */
+  *fresh = 0;
+  *old = NULL;
+  if (keep)
+    aor.len = -aor.len;
+  if (aor.len > SF_AOR_MAX)
+    aor.len = 0; /* not kept: its contacts are not removed on death */
   sipflow_keepalive_endpoint_default(ep);
   if (sf_msg_tuple(msg, &ep->tuple) < 0)
     return -1;
@@ -558,17 +591,26 @@ static int sf_ep_for_msg(struct sip_msg *msg, sipflow_keepalive_endpoint *ep) {
   if (sipflow_keepalive_get_stats(sf->ka, ep->flow_id, &st) == 0 &&
       st.user_data) {
     e = st.user_data;
-  } else {
-    e = shm_malloc(sizeof(*e));
+    if (keep && e->aor_len > 0)
+      aor.len = 0;
+    if (e->aor_cap < aor.len) {
+      *old = e;
+      e = NULL;
+    }
+  }
+  if (!e) {
+    e = shm_malloc(sizeof(*e) + (size_t)aor.len);
     if (!e)
       return -1;
     memset(e, 0, sizeof(*e));
+    e->aor_cap = (unsigned short)aor.len;
+    *fresh = 1;
   }
   e->sock = msg->rcv.bind_address;
   e->proto = msg->rcv.proto;
   e->tcpconn_id = msg->rcv.proto_reserved1;
   init_su(&e->to, &msg->rcv.src_ip, msg->rcv.src_port);
-  if (aor.len > 0 && aor.len <= SF_AOR_MAX) {
+  if (aor.len > 0) {
     memcpy(e->aor, aor.s, aor.len);
     e->aor_len = (unsigned short)aor.len;
   }
@@ -607,27 +649,114 @@ static long sf_reply_expires(const char *buf, int len, int kind) {
   return best < 0 ? 0 : best;
 }
 
+/* A dialog's reason id: its Call-ID, the same from either side's BYE. */
+static uint64_t sf_dialog_id(struct sip_msg *msg) {
+  if ((!msg->callid && parse_headers(msg, HDR_CALLID_F, 0) < 0) || !msg->callid)
+    return 0;
+  return sf_reason_id(&msg->callid->body);
+}
+
+/* The final answer to an initial INVITE: a 2xx confirms the dialog's reason
+ * for dialog_lifetime (a BYE ends it sooner), any other drops it. */
+static void sf_dialog_final(struct sip_msg *req, int code) {
+  sipflow_flow_tuple t;
+  uint64_t id = sf_dialog_id(req);
+  if (code < 200 || !id || sf_msg_tuple(req, &t) < 0)
+    return;
+  lock_get(&sf->lock);
+  (void)sipflow_keepalive_reason_confirm(
+      sf->ka, sf_flow_id(&t), SIPFLOW_KEEPALIVE_DIALOG, id, (unsigned)code,
+      (sipflow_duration)sf_dialog_lifetime * SIPFLOW_SECONDS, sf_now());
+  lock_release(&sf->lock);
+}
+
+static int sf_route_token(struct sip_msg *msg, sipflow_token_info *info,
+                          rr_t **rt_out);
+
+/* A BYE ends its dialog's reason on the flow it came on and on the flow its
+ * Route token names (the caller's, when the callee hangs up). */
+static int sf_dialog_bye(struct sip_msg *msg) {
+  sipflow_flow_tuple t;
+  sipflow_token_info info;
+  uint64_t id = sf_dialog_id(msg);
+  int have_own = sf_msg_tuple(msg, &t) == 0;
+  int have_tok = sf_route_token(msg, &info, NULL) == 0;
+  if (!id)
+    return -1;
+  lock_get(&sf->lock);
+  if (have_own)
+    (void)sipflow_keepalive_reason_end(sf->ka, sf_flow_id(&t),
+                                       SIPFLOW_KEEPALIVE_DIALOG, id, sf_now());
+  if (have_tok)
+    (void)sipflow_keepalive_reason_end(sf->ka, sf_flow_id(&info.tuple),
+                                       SIPFLOW_KEEPALIVE_DIALOG, id, sf_now());
+  lock_release(&sf->lock);
+  return 1;
+}
+
+/* An initial INVITE opens its dialog's reason tentatively (not probed yet)
+ * for as long as an INVITE may wait for its final answer (Timer C). */
+static int sf_dialog_open(struct sip_msg *msg) {
+  sipflow_keepalive_endpoint ep;
+  int fresh, rc = -1;
+  sf_ep *old;
+  uint64_t id = sf_dialog_id(msg);
+  str aor = {0, 0};
+  struct sip_uri *u;
+  if (!id)
+    return -1;
+  /* the caller's AoR (From), for a flow that has none yet */
+  if (parse_from_header(msg) == 0 && (u = parse_from_uri(msg)) &&
+      u->user.len > 0) {
+    aor = u->user;
+    if (sf_have_ul && sf_ul.use_domain && u->host.len > 0)
+      aor.len = (int)(u->host.s + u->host.len - u->user.s);
+    aor.len = -aor.len;
+  }
+  lock_get(&sf->lock);
+  if (sf_ep_for_msg(msg, aor, &ep, &fresh, &old) == 0) {
+    rc = sipflow_keepalive_reason_open(sf->ka, &ep, SIPFLOW_KEEPALIVE_DIALOG,
+                                       id, 180 * SIPFLOW_SECONDS, sf_now());
+    if (rc != 0) {
+      LM_WARN("sipflow: dialog keepalive not kept: %s\n", sipflow_strerror(rc));
+      if (fresh)
+        shm_free(ep.user_data);
+    } else if (old) {
+      shm_free(old);
+    }
+  }
+  lock_release(&sf->lock);
+  return rc == 0 ? 1 : -1;
+}
+
 /* A final reply to a request sipflow_keepalive() marked. */
 static void sf_on_final(struct sip_msg *req, int code, const char *buf, int len,
                         int kind) {
   sipflow_keepalive_endpoint ep;
   str aor;
   long expires;
+  if (kind == SIPFLOW_KEEPALIVE_DIALOG) {
+    sf_dialog_final(req, code);
+    return;
+  }
   if (code < 200 || code >= 300 || !buf || len <= 0)
     return;
   expires = sf_reply_expires(buf, len, kind);
   aor = sf_aor(req);
   lock_get(&sf->lock);
   if (expires > 0) {
-    if (sf_ep_for_msg(req, &ep) == 0) {
+    int fresh;
+    sf_ep *old;
+    if (sf_ep_for_msg(req, aor, &ep, &fresh, &old) == 0) {
       int rc = sipflow_keepalive_reason_set(
           sf->ka, &ep, kind, sf_reason_id(&aor),
           (sipflow_duration)expires * SIPFLOW_SECONDS, sf_now());
       if (rc != 0) {
         LM_WARN("sipflow: keepalive not kept: %s\n", sipflow_strerror(rc));
-        if (sipflow_keepalive_get_stats(sf->ka, ep.flow_id,
-                                        &(sipflow_keepalive_stats){0}) != 0)
+        if (fresh)
           shm_free(ep.user_data);
+      } else if (old) {
+        shm_free(old); /* the endpoint holds the larger record now */
       }
     }
   } else {
@@ -678,13 +807,24 @@ static int w_sipflow_keepalive(struct sip_msg *msg, char *a, char *b) {
   case METHOD_SUBSCRIBE:
     kind = SIPFLOW_KEEPALIVE_SUBSCRIPTION;
     break;
+  case METHOD_INVITE:
+    kind = SIPFLOW_KEEPALIVE_DIALOG;
+    break;
+  case METHOD_BYE:
+    return sf_dialog_bye(msg);
   default:
-    LM_WARN("sipflow_keepalive(): REGISTER and SUBSCRIBE only\n");
+    LM_WARN("sipflow_keepalive(): REGISTER, SUBSCRIBE, INVITE and BYE only\n");
     return -1;
   }
   /* parsed now, so that tm's copy of the request has them */
   if (parse_to_header(msg) < 0 || !parse_to_uri(msg))
     return -1;
+  if (kind == SIPFLOW_KEEPALIVE_DIALOG) {
+    if (get_to(msg)->tag_value.len > 0)
+      return -1; /* a re-INVITE: the dialog's reason is already there */
+    if (sf_dialog_open(msg) < 0)
+      return -1;
+  }
   sf_marked.kind = kind;
   sf_marked.msg_id = msg->id;
   sf_marked.pid = my_pid();
@@ -694,22 +834,39 @@ static int w_sipflow_keepalive(struct sip_msg *msg, char *a, char *b) {
   return 1;
 }
 
-/* Replies to our probes: consumed here, never routed. */
-static int sf_response(struct sip_msg *msg) {
+/* A probe's answer, recognised in raw bytes: 0 taken, -1 not one of ours. */
+static int sf_take_answer(const char *buf, int len) {
   uint64_t probe_id;
   unsigned status;
   int rc;
-  if (sipflow_keepalive_options_response_parse(
-          (const uint8_t *)msg->buf, msg->len, &probe_id, &status) != 0)
-    return 1;
+  if (len < 12 || memcmp(buf, "SIP/2.0 ", 8) != 0 ||
+      sipflow_keepalive_options_response_parse(
+          (const uint8_t *)buf, (size_t)len, &probe_id, &status) != 0)
+    return -1;
   lock_get(&sf->lock);
   rc =
       sipflow_keepalive_on_options_response(sf->ka, probe_id, status, sf_now());
   lock_release(&sf->lock);
-  sf_dead_drain();
   if (rc != 0)
     LM_DBG("sipflow: probe answer not taken: %s\n", sipflow_strerror(rc));
   return 0;
+}
+
+/*
+ * Every UDP datagram, in the UDP receiver, before Kamailio parses it: our
+ * probes' answers stop here (-1: handled), which spares each one the core's
+ * copy into a sip_msg, its header parsing and the reply routing. Anything
+ * else goes on (1).
+ */
+static int sf_dgram_in(sr_event_param_t *evp) {
+  void **d = (void **)evp->data;
+  return sf_take_answer((const char *)d[0], *(int *)d[1]) == 0 ? -1 : 1;
+}
+
+/* Replies to our probes that the datagram hook did not take (TCP, TLS, or
+ * UDP when another module holds the hook): consumed here, never routed. */
+static int sf_response(struct sip_msg *msg) {
+  return sf_take_answer(msg->buf, (int)msg->len) == 0 ? 0 : 1;
 }
 
 /* ---- flow tokens --------------------------------------------------------- */
@@ -780,22 +937,13 @@ static int w_sipflow_record_route(struct sip_msg *msg, char *a, char *b) {
   return sf_add_header(msg, "Record-Route", 1, 1);
 }
 
-/*
- * Route a request by the token in its top Route: 1 routed ($du and the send
- * socket set to the flow), -1 no token, -2 forged (answer 403), -3 the flow
- * is gone (answer 430).
- */
-static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
+/* The token in the top Route: 0 with |info|, -1 none, -2 forged, -3 not
+ * valid any more. */
+static int sf_route_token(struct sip_msg *msg, sipflow_token_info *info,
+                          rr_t **rt_out) {
   rr_t *rt;
   struct sip_uri u;
-  sipflow_token_info info;
-  struct socket_info *si;
-  struct ip_addr lip, rip;
-  char du[256];
-  str dus;
-  int rc, n, kp;
-  (void)a;
-  (void)b;
+  int rc;
   if (parse_headers(msg, HDR_ROUTE_F, 0) < 0 || !msg->route)
     return -1;
   if (parse_rr(msg->route) < 0)
@@ -804,13 +952,35 @@ static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
   if (!rt || parse_uri(rt->nameaddr.uri.s, rt->nameaddr.uri.len, &u) < 0 ||
       u.user.len == 0)
     return -1;
-  rc = sipflow_token_verify(sf->kr, u.user.s, u.user.len, &info);
+  rc = sipflow_token_verify(sf->kr, u.user.s, u.user.len, info);
   if (rc == SIPFLOW_ERR_MALFORMED)
     return -1;
   if (sipflow_token_sip_status(rc) == 403)
     return -2;
   if (rc != 0)
     return -3;
+  if (rt_out)
+    *rt_out = rt;
+  return 0;
+}
+
+/*
+ * Route a request by the token in its top Route: 1 routed ($du and the send
+ * socket set to the flow), -1 no token, -2 forged (answer 403), -3 the flow
+ * is gone (answer 430).
+ */
+static int w_sipflow_route(struct sip_msg *msg, char *a, char *b) {
+  rr_t *rt = NULL;
+  sipflow_token_info info;
+  struct socket_info *si;
+  struct ip_addr lip, rip;
+  char du[256];
+  str dus;
+  int rc, n, kp;
+  (void)a;
+  (void)b;
+  if ((rc = sf_route_token(msg, &info, &rt)) != 0)
+    return rc;
   kp = sf_kproto(info.tuple.transport);
   sf_ip_from_addr(&lip, &info.tuple.local);
   sf_ip_from_addr(&rip, &info.tuple.remote);
@@ -1173,8 +1343,27 @@ done:
   lock_release(&sf->lock);
 }
 
-static rpc_export_t sf_rpc[] = {{"sipflow.dump", sf_rpc_dump, sf_dump_doc, 0},
-                                {0, 0, 0, 0}};
+static const char *sf_stats_doc[] = {
+    "Keepalive totals only (sipflow.dump without the flows).", 0};
+
+static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
+  sipflow_keepalive_counters kc;
+  void *th;
+  if (rpc->add(ctx, "{", &th) < 0)
+    return;
+  lock_get(&sf->lock);
+  (void)sipflow_keepalive_get_counters(sf->ka, &kc);
+  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+                  (int)kc.probes_answered, "missed", (int)kc.probes_missed,
+                  "deaths", (int)kc.deaths, "contacts_removed",
+                  (int)sf->contacts_removed);
+  lock_release(&sf->lock);
+}
+
+static rpc_export_t sf_rpc[] = {
+    {"sipflow.dump", sf_rpc_dump, sf_dump_doc, 0},
+    {"sipflow.stats", sf_rpc_stats, sf_stats_doc, 0},
+    {0, 0, 0, 0}};
 
 /* ---- exports ------------------------------------------------------------- */
 
@@ -1202,6 +1391,8 @@ static param_export_t params[] = {
     {"usrloc_domain", PARAM_STRING, &sf_usrloc_domain},
     {"max_endpoints", INT_PARAM, &sf_max_endpoints},
     {"timer_tick_ms", INT_PARAM, &sf_tick_ms},
+    {"dialog_lifetime", INT_PARAM, &sf_dialog_lifetime},
+    {"udp_answer_hook", INT_PARAM, &sf_dgram_hook},
     {0, 0, 0}};
 
 struct module_exports exports = {

@@ -5,8 +5,11 @@
 # its misses, failover to the next flow of an instance on 430 (binding
 # removed) and 408 (binding kept), flow tokens in Record-Route routed back, a forged token
 # answered 403, a closed flow's token 430, and a token from before a restart
-# (same key file) routed, under another key file 403, and an edge
-# (examples/edge.cfg) with Path tokens in front of the registrar. Every Kamailio is stopped by its PID.
+# (same key file) routed, under another key file 403, an edge
+# (examples/edge.cfg) with Path tokens in front of the registrar, an INVITE
+# dialog keeping the caller's flow alive until its BYE, and Outbound over
+# TLS (tls.so) with OPTIONS probes and CRLF pings. Every Kamailio is stopped
+# by its PID.
 # Usage: test_kamailio.sh /path/to/sipflow.so
 source "$(dirname "$0")/lib.sh"
 MODULE=$1
@@ -16,20 +19,33 @@ PORT=$(free_port)
 CTL="unix:$WIRE_TMP/kamailio.ctl"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WIRE_TMP/key"
 
+# An ASan build of the module (meson sets KAM_PRELOAD to the sanitizer
+# runtimes): preloaded into every kamailio, leak checks off (Kamailio frees
+# its pools at exit, not each block), UBSan reports kept in the logs. Run
+# by start() in its background subshell: exec keeps the PID kamailio's.
+kamailio_run() {
+  if [ -n "${KAM_PRELOAD:-}" ]; then
+    exec env LD_PRELOAD="$KAM_PRELOAD" \
+      ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_exe_name=1 \
+      UBSAN_OPTIONS=print_stacktrace=1 kamailio "$@"
+  else
+    exec kamailio "$@"
+  fi
+}
 KAM_PID=
 kam_start() { # log-name [kamailio args...]
   local name=$1; shift
-  start "$name" kamailio -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
+  start "$name" kamailio_run -DD -E -f "$CFG" -Y "$WIRE_TMP" -w "$WIRE_TMP" \
     -m 64 -M 8 -l "udp:127.0.0.1:$PORT" -l "tcp:127.0.0.1:$PORT" \
     -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$CTL\"" \
-    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" "$@"
+    -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=${KAM_INTERVAL_MS:-1000}" "$@"
   KAM_PID=$LAST_PID
 }
 kam() { timeout 5 kamcmd -s "$CTL" "$@"; }
 # dump_check PYTHON-EXPR: on the flows of sipflow.dump, parsed into a list
 # of dicts f (and the totals t).
 dump_check() {
-  kam sipflow.dump | python3 -c '
+  kam "${DUMP:-sipflow.dump}" | python3 -c '
 import re, sys
 t, f, cur = {}, [], None
 for line in sys.stdin:
@@ -122,6 +138,31 @@ check "the silent flow got the INVITE first" \
   grep -q "^INVITE sip:erin@127.0.0.1:$NEW_PORT" "$WIRE_TMP/erin-new.msg"
 check "after 408 both bindings stay" contacts_are erin 2
 
+# INVITE dialogs (sipflow_keepalive() on the initial INVITE and the BYE): an
+# unregistered caller's flow is kept alive while its call lasts, the reason
+# ending with the BYE; a call refused (404) leaves no keepalive behind.
+start hank timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+  -oocsf "$SCEN/ob_answer.xml" -aa -set user hank -set inst hank-inst \
+  -set regid 1 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$(free_port)" \
+  "127.0.0.1:$PORT" -timeout 35
+check "callee hank registered" within 10 registered hank
+CALLER_PORT=$(free_port)
+start call-hank timeout 40 sipp -nostdin -sf "$SCEN/kam_call_hold.xml" \
+  -set callee hank -m 1 -d 5000 -aa -t u1 -i 127.0.0.1 -p "$CALLER_PORT" \
+  "127.0.0.1:$PORT" -timeout 30 -timeout_error
+CALL_PID=$LAST_PID
+check "caller's flow kept alive during the call (one dialog reason, RTT)" \
+  within 5 dump_check 'any(x["flow"].endswith(":'"$CALLER_PORT"'") and x["reasons"] == "1" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "the call ends with its BYE answered" wait "$CALL_PID"
+check "the BYE ended the dialog's reason: the caller's flow is gone" \
+  within 5 dump_check 'not any(x["flow"].endswith(":'"$CALLER_PORT"'") for x in f)'
+REFUSED_PORT=$(free_port)
+timeout 20 sipp -nostdin -sf "$SCEN/kam_call.xml" -set callee nobody -m 1 \
+  -t u1 -i 127.0.0.1 -p "$REFUSED_PORT" "127.0.0.1:$PORT" -timeout 10 \
+  >"$WIRE_TMP/call-nobody.log" 2>&1
+check "a refused INVITE (404) leaves no keepalive for its flow" \
+  dump_check 'not any(x["flow"].endswith(":'"$REFUSED_PORT"'") for x in f) and int(t["endpoints"]) >= 1'
+
 # Flow tokens: a call from A (UDP) and from C (TCP) through the proxy.
 mkdir -p "$WIRE_TMP/a" "$WIRE_TMP/c"
 start flow-a $KAMFLOW flow udp "$PORT" "$WIRE_TMP/a" 60
@@ -177,7 +218,7 @@ EDGE_PORT=$(free_port)
 EDGE_CTL="unix:$WIRE_TMP/edge.ctl"
 kam_start registrar
 REG_PID=$KAM_PID
-start edge kamailio -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
+start edge kamailio_run -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.cfg" \
   -Y "$WIRE_TMP" -w "$WIRE_TMP" -m 64 -M 8 -l "udp:127.0.0.1:$EDGE_PORT" \
   -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$EDGE_CTL\"" \
   -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" \
@@ -201,4 +242,57 @@ stop_pid "$EDGE_PID"
 stop_pid "$REG_PID"
 check "edge and registrar stopped by their PIDs" \
   bash -c "! kill -0 $EDGE_PID && ! kill -0 $REG_PID"
+
+# A burst, bounded: 1000 UDP phones (ka_peers.py, one flow each) register at
+# once and answer every probe; probed every 2 s for 12 s, none may be missed
+# so often that its flow dies and its contact goes (the 50 000-contact run
+# is tests/bench/compare/kamailio_module.sh, docs/performance.md section 6).
+BURST_N=1000
+PEERS_PORT=$(free_port)
+KAM_INTERVAL_MS=2000 kam_start kamailio-burst -A SF_TIMEOUT_MS=3000
+check "kamailio for the burst starts" within 15 dump_check 't.get("endpoints") == "0"'
+start burst-peers timeout 60 python3 "$HERE/../bench/compare/ka_peers.py" \
+  "$PORT" "$BURST_N" --port "$PEERS_PORT" --rate 2000 --seconds 45 \
+  --status "$WIRE_TMP/burst.status"
+PEERS_PID=$LAST_PID
+burst_registered() { [ "$(cut -d' ' -f1 "$WIRE_TMP/burst.status" 2>/dev/null)" = "$BURST_N" ]; }
+check "1000 phones registered in one burst" within 30 burst_registered
+# sipflow.stats: the totals of sipflow.dump without 1000 flows
+stats_check() { DUMP=sipflow.stats dump_check "$@"; }
+ul_contacts() { kam stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
+check "every flow kept alive" within 10 stats_check 't["endpoints"] == "'$BURST_N'"'
+sleep 12
+check "12 s later: probes answered, no flow dead, no contact removed" \
+  stats_check 'int(t["answered"]) >= 5 * '$BURST_N' and t["deaths"] == "0" and t["contacts_removed"] == "0"'
+check "all 1000 contacts still in usrloc" test "$(ul_contacts)" = "$BURST_N"
+stop_pid "$PEERS_PID"
+stop_pid "$KAM_PID"
+
+# TLS (tls.so): an Outbound REGISTER over TLS, the module's OPTIONS probes
+# over the phone's TLS connection with an RTT, and the phone's own CRLF
+# pings answered by Kamailio's core with CRLF pongs (RFC 5626 4.4.1).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -subj /CN=127.0.0.1 -days 1 -keyout "$WIRE_TMP/tls-key.pem" \
+  -out "$WIRE_TMP/tls-cert.pem" >/dev/null 2>&1
+TLS_PORT=$(free_port)
+kam_start kamailio-tls -l "tls:127.0.0.1:$TLS_PORT" \
+  -A "SF_TLS_CERT=\"$WIRE_TMP/tls-cert.pem\"" \
+  -A "SF_TLS_KEY=\"$WIRE_TMP/tls-key.pem\""
+check "kamailio with tls.so and sipflow.so starts" \
+  within 15 dump_check 't.get("endpoints") == "0"'
+start tina timeout 30 $KAMFLOW tlsphone "$TLS_PORT" tina 20 "$WIRE_TMP/tina.out"
+tls_phone() { python3 -c 'import sys; w = open(sys.argv[1]).read().split(); d = dict(zip(w[::2], map(int, w[1::2]))); sys.exit(0 if eval(sys.argv[2]) else 1)' "$WIRE_TMP/tina.out" "$1"; }
+check "TLS Outbound REGISTER saved" within 10 registered tina
+check "TLS flow alive with a round-trip time in sipflow.dump" within 10 \
+  dump_check 'any(x["aor"] == "tina" and x["proto"] == "tls" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "the module's OPTIONS probes answered over the TLS connection" \
+  within 10 tls_phone 'd["options"] >= 2'
+check "the phone's CRLF pings over TLS answered with CRLF pongs" \
+  within 10 tls_phone 'd["pongs"] >= 3 and d["rtt_us"] > 0'
+stop_pid "$KAM_PID"
+check "TLS kamailio stopped by its PID" bash -c "! kill -0 $KAM_PID"
+if [ -n "${KAM_PRELOAD:-}" ]; then
+  check "no AddressSanitizer or UBSan report from any kamailio" bash -c \
+    "! grep -l -e 'ERROR: AddressSanitizer' -e 'runtime error:' '$WIRE_TMP'/*.log"
+fi
 wire_done

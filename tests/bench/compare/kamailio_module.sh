@@ -5,12 +5,25 @@
 # per mode, CPU per 1000 keepalives (all kamailio processes), shared memory
 # per contact, keepalives answered, and live contacts lost (removed while
 # their phone answered). Loopback only; kamailio is stopped by its PID.
-# Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS]
+# Both modes run usrloc's timer every INTERVAL s (its expiry walk costs the
+# same in both). ROUNDS alternates the modes (usrloc, module, usrloc, ...).
+# KA_TIMEOUT (environment, seconds; 0 by default: never) is usrloc's
+# ka_timeout, so that usrloc too drops contacts whose keepalives go
+# unanswered; the module drops a flow after dead_after (2) probes missed for
+# keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
+# MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
+# module's timer_tick_ms (50).
+# Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
 N=${2:-2000}
 INTERVAL=${3:-10}
 SECONDS_RUN=${4:-40}
+ROUNDS=${5:-1}
+KA_TIMEOUT=${KA_TIMEOUT:-0}
+TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
+TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
+MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
 TMP=$(mktemp -d /tmp/sipflow-kambench.XXXXXX)
@@ -35,6 +48,7 @@ ticks() { # user+system ticks of kamailio and its children
 }
 shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
 contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
+sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed/ {printf "%s %s ", $1, $2}'; }
 status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0"; }
 
 run() { # mode: module | usrloc
@@ -42,24 +56,26 @@ run() { # mode: module | usrloc
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
-    sed -e '/sipflow_keepalive();/d' \
-      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", 0)|" \
+    sed -e 's/sipflow_keepalive();/$var(sf_off) = 0;/' \
+      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", $KA_TIMEOUT)\nmodparam(\"sipflow\", \"udp_answer_hook\", 0)|" \
       "$CFG" >"$cfg"
   else
-    cp "$CFG" "$cfg"
+    sed -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)|" \
+      "$CFG" >"$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
   rm -f "$TMP/ctl" "$TMP/peers.status"
   kamailio -DD -E -f "$cfg" -Y "$TMP" -w "$TMP" -m 512 -M 16 -n 2 \
     -l "udp:127.0.0.1:$port" -A "SF_MODULE=\"$MODULE\"" \
     -A "SF_CTL=\"unix:$TMP/ctl\"" -A "SF_INTERVAL_MS=$((INTERVAL * 1000))" \
+    -A "SF_TIMEOUT_MS=$TIMEOUT_MS" -A "SF_TICK_MS=$TICK_MS" \
     >"$TMP/$mode.log" 2>&1 &
   KPID=$!
   for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.1; done
   sleep 1
   s0=$(shm_used)
   python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 \
-    --seconds $((SECONDS_RUN + 60)) --status "$TMP/peers.status" \
+    --seconds $((SECONDS_RUN + INTERVAL + 600)) --status "$TMP/peers.status" \
     >"$TMP/peers.log" 2>&1 &
   PPID_PEERS=$!
   for _ in $(seq 600); do
@@ -72,16 +88,22 @@ run() { # mode: module | usrloc
   sleep "$SECONDS_RUN"
   c1=$(ticks) o1=$(status | cut -d' ' -f3)
   left=$(contacts)
-  [ -n "$left" ] || left=0
+  [ -n "$left" ] || left="unknown (kamcmd failed)"
+  [ "$mode" = module ] && echo "module: $(sfstats)"
   echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
     "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
     "shm per contact: $(( (s1 - s0) / N )) B;" \
-    "live contacts lost: $((N - left))"
+    "contacts left: $left of $N; load: $(cut -d' ' -f1 /proc/loadavg)"
+  # the phones outlive the window (a slow registration must not end them
+  # early); stopped here by PID
   kill -TERM "$PPID_PEERS" "$KPID" 2>/dev/null
   wait "$PPID_PEERS" "$KPID" 2>/dev/null
   PPID_PEERS= KPID=
 }
-echo "N=$N interval=${INTERVAL}s window=${SECONDS_RUN}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
-run usrloc
-run module
+echo "N=$N interval=${INTERVAL}s window=${SECONDS_RUN}s rounds=$ROUNDS" \
+  "usrloc ka_timeout=${KA_TIMEOUT}s load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for _ in $(seq "$ROUNDS"); do
+  for m in $MODES; do run "$m"; done
+done
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
