@@ -21,16 +21,26 @@
 # Prints a line per round and the figures; passes or fails nothing (a
 # benchmark, run by hand).
 #
-# usage: wss.sh [--n N] [--rounds R] [--runs K] [--conc C] [--spread MS]
-#               PATH/TO/sipflow-proxy
+# usage: wss.sh [--n N] [--rounds R (3)] [--runs K (3)] [--conc C] [--spread MS]
+#               [--gap S] PATH/TO/sipflow-proxy
 #   --conc C     handshakes at a time (default 50; see docs/performance.md
 #                §7 for why not more)
-#   --spread MS  a round's keepalives are sent over MS ms (default 0: at once)
-# Environment: KAM_CHILDREN (default 2), KAM_SHM_MB (default 1024),
+#   --spread MS  a round's keepalives are sent over MS ms (default 2000; all
+#                at once, Kamailio's TCP main process fails to hand
+#                thousands of connections to its readers and drops them)
+#   --gap S      each kind of keepalive is measured twice per round: after S
+#                seconds without a keepalive round on that server ("idle",
+#                default 6: Kamailio's TCP workers hand an idle connection
+#                back to its TCP main process after 5 s, as happens between
+#                real keepalives, 25 s or more apart) and again right
+#                after ("again": the connection is still with a worker)
+# Environment: KA_INTERVAL (each server's own WebSocket keepalive interval,
+# default 180 s: Kamailio's keepalive_timeout, sipflow-proxy's
+# --ka-interval), KAM_CHILDREN (default 2), KAM_SHM_MB (default 1024),
 # KAM_ALLOC (Kamailio memory manager, default tlsf), SERVERS (default
 # "sipflow kamailio"), COMPARE_KEEP=1.
 set -u
-N=5000 ROUNDS=5 RUNS=1 CONC=50 SPREAD=0
+N=5000 ROUNDS=3 RUNS=3 CONC=50 SPREAD=2000 GAP=6
 while [ $# -gt 1 ]; do
   case $1 in
   --n) N=$2; shift 2 ;;
@@ -38,6 +48,7 @@ while [ $# -gt 1 ]; do
   --runs) RUNS=$2; shift 2 ;;
   --conc) CONC=$2; shift 2 ;;
   --spread) SPREAD=$2; shift 2 ;;
+  --gap) GAP=$2; shift 2 ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +60,7 @@ CLIENTS=$(cd "$HERE/../../clients" && pwd)
 # Every connection is a descriptor on both sides.
 ulimit -n $((N * 2 + 1024)) || { echo "cannot raise ulimit -n" >&2; exit 2; }
 SRV_TMP=$(mktemp -d /tmp/sipflow-wss.XXXXXX)
+KA_INTERVAL=${KA_INTERVAL:-180}
 export KAM_SHM_MB=${KAM_SHM_MB:-1024}
 KAM_CFG=$HERE/kamailio-wss.cfg
 . "$HERE/servers.sh"
@@ -118,10 +130,11 @@ open_server() {
     srv_start sipflow "$port" bench --listen "wss:127.0.0.1:$wss" \
       --tls-cert "$SRV_TMP/cert.pem" --tls-key "$SRV_TMP/key.pem" \
       --max-expires 7200 --log-level error --max-flows 0 --max-bindings 0 \
-      --tcp-hello-timeout 0 || return 1 ;;
+      --tcp-hello-timeout 0 --ka-interval "$KA_INTERVAL" || return 1 ;;
   kamailio)
     srv_start kamailio "$port" bench -x "${KAM_ALLOC:-tlsf}" -X "${KAM_ALLOC:-tlsf}" \
       -A KA_MODE=0 -A MAX_EXPIRES=7200 -A "TLS_CFG=\"$SRV_TMP/tls.cfg\"" \
+      -A "WS_KA_TIMEOUT=$KA_INTERVAL" \
       -l "tls:127.0.0.1:$wss" || return 1 ;;
   esac
   srv_save "$k"
@@ -148,24 +161,35 @@ open_server() {
     "$(((after - before) * 1024 / $2)) bytes per idle WSS connection"
 }
 
-# round KIND WHAT: one round of WHAT (ping | crlf) on KIND's connections;
-# adds its CPU time, milliseconds and answers to the sums.
+# round KIND WHAT WHEN: one round of WHAT (ping | crlf) on KIND's
+# connections; adds its CPU time, milliseconds and answers to the sums of
+# WHAT.WHEN. WHEN is "idle" (no keepalive on that server for GAP s
+# before) or "again" (right after the previous round).
 round() {
-  local k=$1 w=$2 t0 t1 line
+  local k=$1 w=$2 when=$3 t0 t1 line key=$1.$2.$3
   alive "$k" || return 1
   t0=$(srv_cpu_us)
   echo "$w 1" >&"${L_IN[$k]}"
   read -r -t 300 line <&"${L_OUT[$k]}" || { echo "$k: $w did not finish"; return 1; }
   t1=$(srv_cpu_us)
+  LAST[$k]=${EPOCHREALTIME/./}
   set -- $line # WHAT SENT ANSWERED MS
-  echo "$k: $w sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us"
-  SENT[$k.$w]=$((${SENT[$k.$w]:-0} + $2)) ANS[$k.$w]=$((${ANS[$k.$w]:-0} + $3))
-  MS[$k.$w]=$((${MS[$k.$w]:-0} + $4)) CPU[$k.$w]=$((${CPU[$k.$w]:-0} + t1 - t0))
+  echo "$k: $w ($when) sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us"
+  SENT[$key]=$((${SENT[$key]:-0} + $2)) ANS[$key]=$((${ANS[$key]:-0} + $3))
+  MS[$key]=$((${MS[$key]:-0} + $4)) CPU[$key]=$((${CPU[$key]:-0} + t1 - t0))
+}
+
+# gap KIND: waits until KIND's connections have had no keepalive round for
+# GAP seconds.
+gap() {
+  local left
+  left=$((${LAST[$1]:-0} + GAP * 1000000 - ${EPOCHREALTIME/./}))
+  [ "$left" -le 0 ] || sleep "$((left / 1000000)).$(printf %06d $((left % 1000000)))"
 }
 
 run() {
   local servers=(${SERVERS:-sipflow kamailio}) k w r order alive=()
-  declare -gA OK=() IDLE=() SENT=() ANS=() MS=() CPU=() T0=() DEAD=()
+  declare -gA OK=() IDLE=() SENT=() ANS=() MS=() CPU=() T0=() DEAD=() LAST=()
   for k in "${servers[@]}"; do
     if open_server "$k"; then alive+=("$k"); else stop "$k"; fi
   done
@@ -185,13 +209,14 @@ run() {
     for w in ping crlf; do
       for k in "${order[@]}"; do
         [ -z "${DEAD[$k]:-}" ] || continue
-        round "$k" "$w" || DEAD[$k]="died in round $r"
+        gap "$k"
+        round "$k" "$w" idle && round "$k" "$w" again || DEAD[$k]="died in round $r"
       done
     done
   done
   for k in "${alive[@]}"; do
     [ -z "${DEAD[$k]:-}" ] || { echo "$k: ${DEAD[$k]}: no CPU figures"; continue; }
-    for w in ping crlf; do
+    for w in ping.idle ping.again crlf.idle crlf.again; do
       awk -v k="$k" -v w="$w" -v s="${SENT[$k.$w]}" -v a="${ANS[$k.$w]}" \
         -v ms="${MS[$k.$w]}" -v d="${CPU[$k.$w]}" -v idle="${IDLE[$k]}" \
         'BEGIN {
@@ -203,7 +228,7 @@ run() {
   for k in "${alive[@]}"; do stop "$k"; done
 }
 
-echo "wss.sh: $N WSS connections per server, $ROUNDS keepalive rounds, $CONC handshakes at a time, spread $SPREAD ms, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wss.sh: $N WSS connections per server, $ROUNDS keepalive rounds, $CONC handshakes at a time, spread $SPREAD ms, gap $GAP s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "sipflow-proxy $PROXY ($(git -C "$HERE" rev-parse --short HEAD 2>/dev/null)); $(kamailio -v 2>/dev/null | head -1)"
 for r in $(seq "$RUNS"); do
   echo "== run $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
