@@ -11,10 +11,11 @@
 //              "registered OK FAILED MS"
 //   ping R     R rounds: a WebSocket Ping on every connection, sent over
 //              MS milliseconds (default 0: all at once), the round ends
-//              when every Pong is back (10 s bound after the last send):
-//              "ping SENT ANSWERED MS"
+//              when every Pong is back (10 s bound after the last send);
+//              connections the server closed are left out:
+//              "ping SENT ANSWERED MS CLOSED"
 //   crlf R     the same with a double CRLF inside a text message, answered
-//              by a CRLF message: "crlf SENT ANSWERED MS"
+//              by a CRLF message: "crlf SENT ANSWERED MS CLOSED"
 //   quit       closes every connection and exits
 import { randomUUID } from "node:crypto";
 import readline from "node:readline";
@@ -86,18 +87,23 @@ async function rounds(kind, r) {
   let sent = 0, answered = 0;
   for (let k = 0; k < r; k++) {
     const slot = kind === "ping" ? "pong" : "crlf";
-    await Promise.all(conns.map((c, i) => new Promise((resolve) => {
+    // A connection the server closed is left out (and not counted as
+    // sent): waiting 10 s for its answer would leave every other
+    // connection idle that long.
+    const open = conns.filter((c) => c.ws.readyState === WebSocket.OPEN);
+    await Promise.all(open.map((c, i) => new Promise((resolve) => {
       const send = () => {
         const t = setTimeout(() => { c[slot] = null; resolve(); }, 10000);
         c[slot] = () => { c[slot] = null; clearTimeout(t); answered++; resolve(); };
         sent++;
         if (kind === "ping") c.ws.ping(); else c.ws.send("\r\n\r\n");
       };
-      if (spread > 0) setTimeout(send, Math.floor((i * spread) / conns.length));
+      if (spread > 0) setTimeout(send, Math.floor((i * spread) / open.length));
       else send();
     })));
   }
-  return `${kind} ${sent} ${answered} ${Date.now() - t0}`;
+  const closed = conns.filter((c) => c.ws.readyState !== WebSocket.OPEN).length;
+  return `${kind} ${sent} ${answered} ${Date.now() - t0} ${closed}`;
 }
 
 console.log(await openAll());

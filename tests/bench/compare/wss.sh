@@ -173,8 +173,9 @@ round() {
   read -r -t 300 line <&"${L_OUT[$k]}" || { echo "$k: $w did not finish"; return 1; }
   t1=$(srv_cpu_us)
   LAST[$k]=${EPOCHREALTIME/./}
-  set -- $line # WHAT SENT ANSWERED MS
-  echo "$k: $w ($when) sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us"
+  set -- $line # WHAT SENT ANSWERED MS CLOSED
+  echo "$k: $w ($when) sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us," \
+    "connections closed by the server so far ${5:-?}"
   SENT[$key]=$((${SENT[$key]:-0} + $2)) ANS[$key]=$((${ANS[$key]:-0} + $3))
   MS[$key]=$((${MS[$key]:-0} + $4)) CPU[$key]=$((${CPU[$key]:-0} + t1 - t0))
 }
