@@ -86,7 +86,10 @@ void sipflow_uv_tls_ctx_del(sipflow_uv_tls_ctx *ctx) {
 static int flush(sipflow_uv_stream *s, unsigned level, tls_conn *t) {
   char buf[16384];
   int n;
-  while ((n = BIO_read(t->wbio, buf, sizeof(buf))) > 0) {
+  /* Most calls find one record or none: ask the BIO first rather than
+   * read it dry. */
+  while (BIO_ctrl_pending(t->wbio) > 0 &&
+         (n = BIO_read(t->wbio, buf, sizeof(buf))) > 0) {
     int rv = sipflow_uv_stream_pass_down(s, level, buf, (size_t)n);
     if (rv != 0)
       return rv;
@@ -106,6 +109,11 @@ static int tls_read(sipflow_uv_stream *s, unsigned level, const uint8_t *data,
     if (n > 0) {
       if ((rv = sipflow_uv_stream_pass_up(s, level, buf, (size_t)n)) != 0)
         return rv;
+      /* Nothing left in the record layer nor in the BIO: another
+       * SSL_read() could only say WANT_READ, and with released buffers
+       * it would first allocate and free a record's buffer to say so. */
+      if (!SSL_has_pending(t->ssl) && BIO_ctrl_pending(t->rbio) == 0)
+        return flush(s, level, t);
       continue;
     }
     switch (SSL_get_error(t->ssl, n)) {

@@ -38,8 +38,17 @@ struct sipflow_uv_ws {
   /* what the current read brought, for wslay's recv callback */
   const uint8_t *in;
   size_t in_len;
+  /* while flush() runs: where wslay's frames gather, to go down as one */
+  uint8_t *out;
+  size_t out_len;
   int err; /* first error passing down or up */
 };
+
+/* Bytes gathered for one write down: one TLS record's worth of plaintext
+ * (RFC 8446 §5.1), so that a frame's header and its payload, and the
+ * frames wslay sends in one go, travel as one record and one system
+ * call. */
+#define OUT_MAX 16384
 
 /* ---- handshake (RFC 6455 §4.2.1, RFC 7118 §4.1) -------------------------- */
 
@@ -204,12 +213,40 @@ static ssize_t ev_recv(wslay_event_context_ptr ev, uint8_t *buf, size_t len,
   return (ssize_t)len;
 }
 
+/* Passes down what flush() gathered; 0 or the first error. */
+static int out_drain(sipflow_uv_ws *ws) {
+  int rv = 0;
+  if (ws->out_len) {
+    rv = down(ws, ws->out, ws->out_len);
+    ws->out_len = 0;
+    if (rv != 0 && !ws->err)
+      ws->err = rv;
+  }
+  return rv;
+}
+
 static ssize_t ev_send(wslay_event_context_ptr ev, const uint8_t *data,
                        size_t len, int flags, void *ud) {
   sipflow_uv_ws *ws = ud;
-  int rv;
+  int rv = 0;
   (void)flags;
-  rv = down(ws, data, len);
+  /* wslay hands a frame's header and its payload over in separate calls:
+   * each would be a TLS record and a write() of its own. They gather in
+   * ws->out (set by flush()) and go down together. */
+  if (ws->out && len <= OUT_MAX) {
+    if (ws->out_len + len > OUT_MAX)
+      rv = out_drain(ws);
+    if (rv == 0) {
+      memcpy(ws->out + ws->out_len, data, len);
+      ws->out_len += len;
+      return (ssize_t)len;
+    }
+  } else {
+    if (ws->out)
+      rv = out_drain(ws);
+    if (rv == 0)
+      rv = down(ws, data, len);
+  }
   if (rv != 0) {
     if (!ws->err)
       ws->err = rv;
@@ -233,8 +270,20 @@ static void ev_msg(wslay_event_context_ptr ev,
 }
 
 static int flush(sipflow_uv_ws *ws) {
+  uint8_t buf[OUT_MAX];
+  int outer = ws->out == NULL; /* a flush inside a flush gathers into its */
+  if (outer) {
+    ws->out = buf;
+    ws->out_len = 0;
+  }
   if (wslay_event_send(ws->ev) != 0 && !ws->err)
     ws->err = SIPFLOW_ERR_BAD_STATE;
+  if (outer) {
+    if (!ws->err)
+      out_drain(ws);
+    ws->out = NULL;
+    ws->out_len = 0;
+  }
   return ws->err;
 }
 

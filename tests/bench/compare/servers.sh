@@ -105,6 +105,16 @@ srv_ticks() {
   echo "$t"
 }
 
+# srv_cpu_us: CPU time of every thread of every process of the server, in
+# microseconds (the scheduler's own count, /proc/PID/task/TID/schedstat:
+# finer than srv_ticks' 10 ms clock ticks).
+srv_cpu_us() {
+  local p
+  for p in $(srv_pids); do
+    cat /proc/"$p"/task/*/schedstat 2>/dev/null
+  done | awk '{ns += $1} END {printf "%d\n", ns / 1000}'
+}
+
 # srv_pss_kb: proportional set size summed over the server's processes:
 # memory Kamailio's workers share is counted once, not once per process.
 srv_pss_kb() {

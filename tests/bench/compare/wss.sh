@@ -1,34 +1,58 @@
 #!/usr/bin/env bash
 # sipflow-proxy and Kamailio side by side over WSS, in one run: N idle
-# WebSocket-over-TLS connections (default 5 000), each holding one Outbound
-# REGISTER binding, opened by tests/clients/wss-load.mjs (Node, `ws`).
+# WebSocket-over-TLS connections (default 5 000) to each server, each
+# holding one Outbound REGISTER binding, opened by
+# tests/clients/wss-load.mjs (Node, `ws`), C handshakes at a time. Both
+# servers stay up with their connections open; the keepalive rounds
+# alternate between them (one round on one server, then one on the other,
+# the first server changing every round), so that both see the same
+# machine.
 # Figures per server:
 #   memory per idle WSS connection  (PSS of every server process with the
 #                                   connections open and registered, minus
 #                                   PSS before) / N
-#   CPU per WebSocket keepalive     server CPU over R rounds of a Ping on
+#   CPU per WebSocket keepalive     server CPU (the scheduler's count, in
+#                                   microseconds) over R rounds of a Ping on
 #                                   every connection (each answered by a
 #                                   Pong), minus the server's idle CPU over
 #                                   as long, / keepalives answered; the
 #                                   same for a double CRLF in a text
 #                                   message answered by a CRLF message
-# Prints figures; passes or fails nothing (a benchmark, run by hand).
+# Prints a line per round and the figures; passes or fails nothing (a
+# benchmark, run by hand).
 #
-# usage: wss.sh [--n N] [--rounds R] [--runs K] PATH/TO/sipflow-proxy
-# Environment: KAM_CHILDREN (default 2), KAM_SHM_MB (default 1024),
+# usage: wss.sh [--n N] [--rounds R (3)] [--runs K (3)] [--conc C] [--spread MS]
+#               [--gap S] PATH/TO/sipflow-proxy
+#   --conc C     handshakes at a time (default 50; see docs/performance.md
+#                §7 for why not more)
+#   --spread MS  a round's keepalives are sent over MS ms (default 2000; all
+#                at once, Kamailio's TCP main process fails to hand
+#                thousands of connections to its readers and drops them)
+#   --gap S      each kind of keepalive is measured twice per round: after S
+#                seconds without a keepalive round on that server ("idle",
+#                default 6: Kamailio's TCP workers hand an idle connection
+#                back to its TCP main process after 5 s, as happens between
+#                real keepalives, 25 s or more apart) and again right
+#                after ("again": the connection is still with a worker)
+# Environment: KA_INTERVAL (each server's own WebSocket keepalive interval,
+# default 180 s: Kamailio's keepalive_timeout, sipflow-proxy's
+# --ka-interval), KAM_CHILDREN (default 2), KAM_SHM_MB (default 1024),
 # KAM_ALLOC (Kamailio memory manager, default tlsf), SERVERS (default
 # "sipflow kamailio"), COMPARE_KEEP=1.
 set -u
-N=5000 ROUNDS=5 RUNS=1
+N=5000 ROUNDS=3 RUNS=3 CONC=50 SPREAD=2000 GAP=6
 while [ $# -gt 1 ]; do
   case $1 in
   --n) N=$2; shift 2 ;;
   --rounds) ROUNDS=$2; shift 2 ;;
   --runs) RUNS=$2; shift 2 ;;
+  --conc) CONC=$2; shift 2 ;;
+  --spread) SPREAD=$2; shift 2 ;;
+  --gap) GAP=$2; shift 2 ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ $# = 1 ] || { sed -n '17,19p' "$0" >&2; exit 2; }
+[ $# = 1 ] || { sed -n '/^# usage/,/^# "sipflow/p' "$0" >&2; exit 2; }
 PROXY=$1
 [ -x "$PROXY" ] || { echo "no sipflow-proxy at $PROXY" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -36,13 +60,39 @@ CLIENTS=$(cd "$HERE/../../clients" && pwd)
 # Every connection is a descriptor on both sides.
 ulimit -n $((N * 2 + 1024)) || { echo "cannot raise ulimit -n" >&2; exit 2; }
 SRV_TMP=$(mktemp -d /tmp/sipflow-wss.XXXXXX)
+KA_INTERVAL=${KA_INTERVAL:-180}
 export KAM_SHM_MB=${KAM_SHM_MB:-1024}
 KAM_CFG=$HERE/kamailio-wss.cfg
 . "$HERE/servers.sh"
-LOAD_PID=''
-cleanup() {
-  [ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
+# servers.sh keeps one server's state in SRV_*; both servers run at once
+# here, so each one's is saved and restored by name.
+declare -A S_PID S_PORT S_CTL S_CHILDREN S_WSS L_PID L_IN L_OUT
+srv_save() {
+  S_PID[$1]=$SRV_PID S_PORT[$1]=$SRV_PORT S_CTL[$1]=$SRV_CTL
+  S_CHILDREN[$1]=$SRV_CHILDREN
+}
+srv_use() {
+  SRV_KIND=$1 SRV_PID=${S_PID[$1]:-} SRV_PORT=${S_PORT[$1]:-}
+  SRV_CTL=${S_CTL[$1]:-} SRV_CHILDREN=${S_CHILDREN[$1]:-}
+}
+# stop KIND: its load, then the server, by PID.
+stop() {
+  local k=$1
+  if [ -n "${L_PID[$k]:-}" ]; then
+    echo quit >&"${L_IN[$k]}" 2>/dev/null
+    local n=0
+    while kill -0 "${L_PID[$k]}" 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+    kill "${L_PID[$k]}" 2>/dev/null
+    wait "${L_PID[$k]}" 2>/dev/null
+    exec {L_IN[$k]}>&- {L_OUT[$k]}<&-
+    L_PID[$k]=''
+  fi
+  srv_use "$k"
   srv_stop
+  srv_save "$k"
+}
+cleanup() {
+  for k in ${SERVERS:-sipflow kamailio}; do stop "$k"; done
   [ "${COMPARE_KEEP:-0}" = 1 ] && echo "logs kept in $SRV_TMP" || rm -rf "$SRV_TMP"
 }
 trap cleanup EXIT
@@ -58,67 +108,131 @@ private_key = $SRV_TMP/key.pem
 certificate = $SRV_TMP/cert.pem
 TLS
 
-# run KIND: one server, the load, the figures on one line.
-run() {
-  local kind=$1 port wss before after t0 t1 idle line
+# alive KIND: whether every process of the server is still there; if not,
+# what its log says about why (Kamailio's workers die alone: the main
+# process stays).
+alive() {
+  local p dead=''
+  srv_use "$1"
+  for p in $(srv_pids); do kill -0 "$p" 2>/dev/null || dead="$dead $p"; done
+  [ -z "$dead" ] && return 0
+  echo "$1: process(es)$dead gone; from its log:"
+  grep -E 'ALERT|CRITICAL|BUG|assert|signal' "$SRV_TMP/$1.log" | grep -v 'queue full' | tail -5
+  return 1
+}
+
+# open KIND: the server, its N connections and bindings, its memory figure.
+open_server() {
+  local k=$1 port wss before after line
   port=$(srv_free_port) wss=$(srv_free_port)
-  case $kind in
+  case $k in
   sipflow)
     srv_start sipflow "$port" bench --listen "wss:127.0.0.1:$wss" \
       --tls-cert "$SRV_TMP/cert.pem" --tls-key "$SRV_TMP/key.pem" \
       --max-expires 7200 --log-level error --max-flows 0 --max-bindings 0 \
-      --tcp-hello-timeout 0 || return 1 ;;
+      --tcp-hello-timeout 0 --ka-interval "$KA_INTERVAL" || return 1 ;;
   kamailio)
     srv_start kamailio "$port" bench -x "${KAM_ALLOC:-tlsf}" -X "${KAM_ALLOC:-tlsf}" \
       -A KA_MODE=0 -A MAX_EXPIRES=7200 -A "TLS_CFG=\"$SRV_TMP/tls.cfg\"" \
+      -A "WS_KA_TIMEOUT=$KA_INTERVAL" \
       -l "tls:127.0.0.1:$wss" || return 1 ;;
   esac
+  srv_save "$k"
   sleep 1
   before=$(srv_pss_kb)
-  coproc LOAD { exec node "$CLIENTS/wss-load.mjs" --url "wss://127.0.0.1:$wss" \
-    --domain example.com --n "$N" 2>"$SRV_TMP/load-$kind.log"; }
-  read -r -t 900 line <&"${LOAD[0]}" || { echo "$kind: load did not finish"; return 1; }
-  echo "$kind: $line (ok failed ms)"
+  rm -f "$SRV_TMP/$k.in" "$SRV_TMP/$k.out"
+  mkfifo "$SRV_TMP/$k.in" "$SRV_TMP/$k.out"
+  node "$CLIENTS/wss-load.mjs" --url "wss://127.0.0.1:$wss" --domain example.com \
+    --n "$N" --conc "$CONC" --spread "$SPREAD" <"$SRV_TMP/$k.in" \
+    >"$SRV_TMP/$k.out" 2>"$SRV_TMP/load-$k.log" &
+  L_PID[$k]=$!
+  exec {L_IN[$k]}>"$SRV_TMP/$k.in" {L_OUT[$k]}<"$SRV_TMP/$k.out"
+  read -r -t 1800 line <&"${L_OUT[$k]}" || { echo "$k: load did not finish"; return 1; }
+  echo "$k: $line (ok failed ms)"
   set -- $line
-  local ok=$2
-  if [ "$ok" -eq 0 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then
-    echo "$kind: the server died or registered nothing; no figures (COMPARE_KEEP=1 keeps its log)"
-    echo quit >&"${LOAD[1]}"
-    wait "$LOAD_PID" 2>/dev/null
-    LOAD_PID=''
-    srv_stop
+  OK[$k]=$2
+  if [ "$2" -eq 0 ] || ! alive "$k"; then
+    echo "$k: the server died or registered nothing; no figures"
     return 1
   fi
   sleep 3
   after=$(srv_pss_kb)
-  echo "$kind: bindings $(srv_bindings), PSS $before kB -> $after kB," \
-    "$(((after - before) * 1024 / ok)) bytes per idle WSS connection"
-  # The server's own CPU with the connections idle, over 10 s.
-  t0=$(srv_ticks); sleep 10; t1=$(srv_ticks)
-  idle=$((t1 - t0))
-  echo "$kind: idle CPU $idle ticks in 10 s (HZ $HZ)"
-  for k in ping crlf; do
-    t0=$(srv_ticks)
-    echo "$k $ROUNDS" >&"${LOAD[1]}"
-    read -r -t 300 line <&"${LOAD[0]}" || { echo "$kind: $k did not finish"; return 1; }
-    t1=$(srv_ticks)
-    # line: KIND SENT ANSWERED MS
-    set -- $line
-    awk -v k="$kind" -v w="$k" -v s="$2" -v a="$3" -v ms="$4" -v d=$((t1 - t0)) \
-      -v idle="$idle" -v hz="$HZ" 'BEGIN {
-        busy = d - idle * ms / 10000; if (busy < 0) busy = 0
-        printf "%s: %s %d sent, %d answered in %d ms, %d ticks (%.1f idle): %.2f us CPU per keepalive\n",
-          k, w, s, a, ms, d, idle * ms / 10000, (a ? busy / hz * 1e6 / a : 0) }'
-  done
-  echo quit >&"${LOAD[1]}"
-  wait "$LOAD_PID" 2>/dev/null
-  LOAD_PID=''
-  srv_stop
+  echo "$k: bindings $(srv_bindings), PSS $before kB -> $after kB," \
+    "$(((after - before) * 1024 / $2)) bytes per idle WSS connection"
 }
 
-echo "wss.sh: $N WSS connections, $ROUNDS keepalive rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "sipflow-proxy $PROXY; $(kamailio -v 2>/dev/null | head -1)"
+# round KIND WHAT WHEN: one round of WHAT (ping | crlf) on KIND's
+# connections; adds its CPU time, milliseconds and answers to the sums of
+# WHAT.WHEN. WHEN is "idle" (no keepalive on that server for GAP s
+# before) or "again" (right after the previous round).
+round() {
+  local k=$1 w=$2 when=$3 t0 t1 line key=$1.$2.$3
+  alive "$k" || return 1
+  t0=$(srv_cpu_us)
+  echo "$w 1" >&"${L_IN[$k]}"
+  read -r -t 300 line <&"${L_OUT[$k]}" || { echo "$k: $w did not finish"; return 1; }
+  t1=$(srv_cpu_us)
+  LAST[$k]=${EPOCHREALTIME/./}
+  set -- $line # WHAT SENT ANSWERED MS CLOSED
+  echo "$k: $w ($when) sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us," \
+    "connections closed by the server so far ${5:-?}"
+  SENT[$key]=$((${SENT[$key]:-0} + $2)) ANS[$key]=$((${ANS[$key]:-0} + $3))
+  MS[$key]=$((${MS[$key]:-0} + $4)) CPU[$key]=$((${CPU[$key]:-0} + t1 - t0))
+}
+
+# gap KIND: waits until KIND's connections have had no keepalive round for
+# GAP seconds.
+gap() {
+  local left
+  left=$((${LAST[$1]:-0} + GAP * 1000000 - ${EPOCHREALTIME/./}))
+  [ "$left" -le 0 ] || sleep "$((left / 1000000)).$(printf %06d $((left % 1000000)))"
+}
+
+run() {
+  local servers=(${SERVERS:-sipflow kamailio}) k w r order alive=()
+  declare -gA OK=() IDLE=() SENT=() ANS=() MS=() CPU=() T0=() DEAD=() LAST=()
+  for k in "${servers[@]}"; do
+    if open_server "$k"; then alive+=("$k"); else stop "$k"; fi
+  done
+  [ ${#alive[@]} -gt 0 ] || return 1
+  # Each server's own CPU with its connections idle, over the same 10 s.
+  for k in "${alive[@]}"; do srv_use "$k"; T0[$k]=$(srv_cpu_us); done
+  sleep 10
+  for k in "${alive[@]}"; do
+    srv_use "$k"
+    IDLE[$k]=$(($(srv_cpu_us) - ${T0[$k]}))
+    echo "$k: idle CPU ${IDLE[$k]} us in 10 s"
+  done
+  for r in $(seq "$ROUNDS"); do
+    order=("${alive[@]}")
+    [ $((r % 2)) = 0 ] && [ ${#alive[@]} = 2 ] && order=("${alive[1]}" "${alive[0]}")
+    echo "-- round $r"
+    for w in ping crlf; do
+      for k in "${order[@]}"; do
+        [ -z "${DEAD[$k]:-}" ] || continue
+        gap "$k"
+        round "$k" "$w" idle && round "$k" "$w" again || DEAD[$k]="died in round $r"
+      done
+    done
+  done
+  for k in "${alive[@]}"; do
+    [ -z "${DEAD[$k]:-}" ] || { echo "$k: ${DEAD[$k]}: no CPU figures"; continue; }
+    for w in ping.idle ping.again crlf.idle crlf.again; do
+      awk -v k="$k" -v w="$w" -v s="${SENT[$k.$w]}" -v a="${ANS[$k.$w]}" \
+        -v ms="${MS[$k.$w]}" -v d="${CPU[$k.$w]}" -v idle="${IDLE[$k]}" \
+        'BEGIN {
+          busy = d - idle * ms / 10000; if (busy < 0) busy = 0
+          printf "%s: %s %d sent, %d answered in %d ms, CPU %d us (%d idle): %.2f us CPU per keepalive\n",
+            k, w, s, a, ms, d, idle * ms / 10000, (a ? busy / a : 0) }'
+    done
+  done
+  for k in "${alive[@]}"; do stop "$k"; done
+}
+
+echo "wss.sh: $N WSS connections per server, $ROUNDS keepalive rounds, $CONC handshakes at a time, spread $SPREAD ms, gap $GAP s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "sipflow-proxy $PROXY ($(git -C "$HERE" rev-parse --short HEAD 2>/dev/null)); $(kamailio -v 2>/dev/null | head -1)"
 for r in $(seq "$RUNS"); do
-  echo "== run $r"
-  for s in ${SERVERS:-sipflow kamailio}; do run "$s"; done
+  echo "== run $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+  run
 done
+echo "end ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
