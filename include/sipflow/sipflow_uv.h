@@ -152,7 +152,12 @@ typedef struct sipflow_uv_stream_callbacks {
   /** A complete SIP message; |data| valid during the call. Required. */
   void (*on_message)(sipflow_uv_stream *s, const uint8_t *data, size_t len,
                      void *user_data);
-  /** A CRLF ping arrived (already answered with one CRLF). Optional. */
+  /**
+   * A CRLF ping arrived. It is answered with one CRLF; the answers to the
+   * pings of one read go out in one write, at the end of the read or
+   * before the next message is delivered, whichever comes first (so
+   * before anything written for that message). Optional.
+   */
   void (*on_ping)(sipflow_uv_stream *s, void *user_data);
   /** A CRLF pong arrived. Optional. */
   void (*on_pong)(sipflow_uv_stream *s, void *user_data);

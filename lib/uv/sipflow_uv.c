@@ -197,6 +197,7 @@ struct sipflow_uv_stream {
   void *user_data;
   size_t max_queued; /* 0: no cap */
   size_t queued;     /* bytes held by writes waiting for the kernel */
+  size_t pongs;      /* pings of this read not yet answered */
   int close_err;
   int closing;
 };
@@ -334,6 +335,26 @@ static void stream_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(stream_rx);
 }
 
+/* The pongs of one read go out in one write: a peer that sends a burst of
+ * pings (64 KiB of them in one read is 16 384) costs one syscall, not one
+ * per ping, and each ping still gets its own CRLF (RFC 5626 §5.4), in
+ * order before the answer to any message that followed it. */
+#define PONG_BATCH 8192
+static _Thread_local char pong_crlf[2 * PONG_BATCH];
+
+static void flush_pongs(sipflow_uv_stream *s) {
+  if (s->pongs && pong_crlf[0] != '\r')
+    for (size_t i = 0; i < PONG_BATCH; i++)
+      memcpy(pong_crlf + 2 * i, "\r\n", 2);
+  while (s->pongs && !s->closing) {
+    size_t n = s->pongs < PONG_BATCH ? s->pongs : PONG_BATCH;
+    s->pongs -= n;
+    if (sipflow_uv_stream_write(s, pong_crlf, 2 * n) != 0)
+      break;
+  }
+  s->pongs = 0;
+}
+
 static void deliver(sipflow_uv_stream *s) {
   while (!s->closing) {
     sipflow_frame fr;
@@ -344,10 +365,12 @@ static void deliver(sipflow_uv_stream *s) {
     }
     switch (fr.type) {
     case SIPFLOW_FRAME_NONE:
+      flush_pongs(s);
       return;
     case SIPFLOW_FRAME_PING:
-      /* RFC 5626 §5.4: answer a ping with one CRLF at once. */
-      sipflow_uv_stream_write(s, "\r\n", 2);
+      /* RFC 5626 §5.4: answer a ping with one CRLF at once (at the end
+       * of this read, with the others). */
+      s->pongs++;
       if (s->cb.on_ping)
         s->cb.on_ping(s, s->user_data);
       break;
@@ -356,10 +379,13 @@ static void deliver(sipflow_uv_stream *s) {
         s->cb.on_pong(s, s->user_data);
       break;
     case SIPFLOW_FRAME_MESSAGE:
-      s->cb.on_message(s, fr.data, fr.len, s->user_data);
+      flush_pongs(s);
+      if (!s->closing)
+        s->cb.on_message(s, fr.data, fr.len, s->user_data);
       break;
     }
   }
+  s->pongs = 0;
 }
 
 /* Bytes for the framer: from the socket, or from the top filter. */

@@ -180,7 +180,9 @@ typedef struct rig {
   char last_msg[512];
   char client_got[64];
   size_t client_len;
+  size_t want; /* 0: close after the first pong and message */
   const char *to_send;
+  const sipflow_uv_stream_callbacks *cb; /* NULL: stream_cb */
 } rig;
 
 static void on_message(sipflow_uv_stream *s, const uint8_t *d, size_t n,
@@ -216,7 +218,9 @@ static void on_accept(uv_stream_t *server, int status) {
   cr_assert_eq(status, 0);
   uv_tcp_init(server->loop, tcp);
   cr_assert_eq(uv_accept(server, (uv_stream_t *)tcp), 0);
-  cr_assert_eq(sipflow_uv_stream_new(&r->stream, tcp, &stream_cb, 0, r), 0);
+  cr_assert_eq(
+      sipflow_uv_stream_new(&r->stream, tcp, r->cb ? r->cb : &stream_cb, 0, r),
+      0);
   cr_expect_eq(sipflow_uv_stream_handle(r->stream), tcp);
   cr_expect_eq(sipflow_uv_stream_user_data(r->stream), r);
 }
@@ -233,8 +237,9 @@ static void client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   (void)b;
   if (n > 0) {
     r->client_len += (size_t)n;
-    /* got the pong: close from the server side */
-    if (r->client_len >= 2 && r->messages == 1)
+    /* got the pong (or all that is wanted): close from the server side */
+    if (r->want ? r->client_len >= r->want
+                : r->client_len >= 2 && r->messages == 1)
       sipflow_uv_stream_close(r->stream);
   }
 }
@@ -280,6 +285,50 @@ Test(uv, stream_answers_a_ping_and_delivers_a_message) {
   cr_expect_str_eq(r.client_got, "\r\n");
   cr_expect_eq(r.closed, 1);
   cr_expect_eq(r.close_err, UV_ECANCELED);
+  uv_close((uv_handle_t *)&r.wd, NULL);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&r.loop), 0);
+}
+
+/* Answers a message with "ANS" on the same stream. */
+static void on_message_answer(sipflow_uv_stream *s, const uint8_t *d, size_t n,
+                              void *ud) {
+  on_message(s, d, n, ud);
+  cr_expect_eq(sipflow_uv_stream_write(s, "ANS", 3), 0);
+}
+
+static const sipflow_uv_stream_callbacks answer_cb = {
+    on_message_answer, on_ping, on_pong, on_close};
+
+/* The pongs of one read go out together, but each ping has its CRLF, and
+ * those of the pings before a message go out before its answer. */
+Test(uv, stream_answers_each_ping_of_a_burst_in_order_with_messages) {
+  static rig r;
+  struct sockaddr_in addr;
+  int len = sizeof(addr);
+  memset(&r, 0, sizeof(r));
+  r.to_send = "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+              "OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+              "\r\n\r\n\r\n\r\n";
+  r.cb = &answer_cb;
+  r.want = 5 * 2 + 3 + 2 * 2;
+  cr_assert_eq(uv_loop_init(&r.loop), 0);
+  start_watchdog(&r.loop, &r.wd);
+  uv_tcp_init(&r.loop, &r.server);
+  r.server.data = &r;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
+  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
+  uv_tcp_init(&r.loop, &r.client);
+  r.client.data = &r;
+  r.conn.data = &r;
+  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
+  uv_run(&r.loop, UV_RUN_DEFAULT);
+  cr_expect_eq(r.pings, 7);
+  cr_expect_eq(r.messages, 1);
+  cr_expect_str_eq(r.client_got, "\r\n\r\n\r\n\r\n\r\nANS\r\n\r\n");
+  cr_expect_eq(r.closed, 1);
   uv_close((uv_handle_t *)&r.wd, NULL);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   cr_expect_eq(uv_loop_close(&r.loop), 0);

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "proxy.h"
 #ifdef PX_HAVE_TLS
@@ -30,10 +32,13 @@ typedef struct udp_send_req {
 } udp_send_req;
 
 /* Where UDP datagrams are read to: room for RX_BATCH datagrams of 64 KiB,
- * read with one recvmmsg() (libuv's UV_UDP_RECVMMSG cuts the buffer into
- * 64 KiB chunks). Only the pages datagrams land in are touched. */
+ * read with one recvmmsg(). Only the pages datagrams land in are touched. */
 #define RX_BATCH 20
-static uint8_t rx_buf[RX_BATCH * 65536];
+#define RX_DGRAM 65536
+static uint8_t rx_buf[RX_BATCH * RX_DGRAM];
+static struct mmsghdr rx_msgs[RX_BATCH];
+static struct iovec rx_iov[RX_BATCH];
+static struct sockaddr_storage rx_from[RX_BATCH];
 
 /* ---- address conversion ------------------------------------------------- */
 
@@ -78,28 +83,30 @@ void px_advertise(px *p, int transport, int family, char *host, size_t hostlen,
 
 /* px_udp_flow and the lifetime of UDP flows: udpflow.c. */
 
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
-  (void)suggested;
-  buf->base = (char *)rx_buf;
-  buf->len = sizeof(rx_buf);
-}
-
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                     const struct sockaddr *addr, unsigned flags);
+static void udp_readable(uv_poll_t *h, int status, int events);
 
 static void rx_resume(uv_timer_t *t) {
   px_listener *l = t->data;
-  if (!l->px->stopping)
-    uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv);
+  if (!l->px->stopping && l->rx_poll_ready)
+    uv_poll_start(&l->rx_poll, UV_READABLE, udp_readable);
 }
 
 /*
- * Receive batching. Every wake-up reads the socket until it is empty, up
- * to RX_BATCH datagrams per recvmmsg() call (libuv goes on for up to 32
- * datagrams, then the loop comes back to it), and handles what it read
- * before waiting again: what is already queued is taken in one go, and
- * nothing waits for more, so a quiet socket costs no latency.
+ * Receive batching. Every wake-up reads the socket with recvmmsg(), up to
+ * RX_BATCH datagrams a call, and handles what it read before waiting
+ * again: what is already queued is taken in one go, and nothing waits for
+ * more, so a quiet socket costs no latency. A call that returns fewer than
+ * RX_BATCH datagrams found the socket empty, and the loop goes back to
+ * epoll without asking again: the poll is level-triggered, so anything
+ * that came meanwhile wakes it at once. (libuv's own UDP reader asks until
+ * it gets EAGAIN: at 2 000 REGISTERs/s, most wake-ups read one datagram,
+ * and that was a second recvmmsg() per request for nothing.) At most
+ * 2 x RX_BATCH datagrams are read per wake-up, so the TCP connections and
+ * timers get their turn under a flood.
+ *
+ * The reads go through a poll on a dup() of the socket: libuv keeps one
+ * watcher per descriptor, and the uv_udp_t keeps its own for the writes it
+ * has to queue.
  *
  * --rx-coalesce-ms N (N > 0) adds a pause on top: when the socket is read
  * empty twice within the same millisecond, reading stops for N ms and
@@ -120,29 +127,49 @@ static void udp_drained(px_listener *l) {
     l->rx_pause.data = l;
     l->rx_pause_ready = 1;
   }
-  if (uv_udp_recv_stop(&l->h.udp) == 0)
+  if (uv_poll_stop(&l->rx_poll) == 0)
     uv_timer_start(&l->rx_pause, rx_resume, p->cfg.rx_coalesce_ms, 0);
 }
 
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                     const struct sockaddr *addr, unsigned flags) {
+static void udp_readable(uv_poll_t *h, int status, int events) {
   px_listener *l = h->data;
-  sipflow_addr remote;
-  if (flags & UV_UDP_MMSG_FREE) /* end of a recvmmsg() batch */
+  (void)events;
+  if (status < 0)
     return;
-  if (nread == 0 && !addr) { /* read empty: nothing more for now */
-    udp_drained(l);
-    return;
+  for (int round = 0; round < 2 && !l->px->stopping; round++) {
+    int n;
+    for (int i = 0; i < RX_BATCH; i++) {
+      rx_iov[i].iov_base = rx_buf + (size_t)i * RX_DGRAM;
+      rx_iov[i].iov_len = RX_DGRAM;
+      memset(&rx_msgs[i].msg_hdr, 0, sizeof(rx_msgs[i].msg_hdr));
+      rx_msgs[i].msg_hdr.msg_iov = &rx_iov[i];
+      rx_msgs[i].msg_hdr.msg_iovlen = 1;
+      rx_msgs[i].msg_hdr.msg_name = &rx_from[i];
+      rx_msgs[i].msg_hdr.msg_namelen = sizeof(rx_from[i]);
+    }
+    do
+      n = recvmmsg(l->rx_fd, rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      udp_drained(l);
+      return;
+    }
+    for (int i = 0; i < n && !l->px->stopping; i++) {
+      sipflow_addr remote;
+      if (rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        l->px->stats.rx_dropped++;
+        px_log_net(l->px, SIPFLOW_LOG_WARN, "udp: truncated datagram dropped");
+        continue;
+      }
+      from_sockaddr((const struct sockaddr *)&rx_from[i], &remote);
+      px_on_datagram(l->px, l, &remote, rx_buf + (size_t)i * RX_DGRAM,
+                     rx_msgs[i].msg_len);
+    }
+    if (n < RX_BATCH) {
+      udp_drained(l);
+      return;
+    }
   }
-  if (nread < 0 || !addr)
-    return;
-  if (flags & UV_UDP_PARTIAL) {
-    l->px->stats.rx_dropped++;
-    px_log_net(l->px, SIPFLOW_LOG_WARN, "udp: truncated datagram dropped");
-    return;
-  }
-  from_sockaddr(addr, &remote);
-  px_on_datagram(l->px, l, &remote, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 static void udp_sent(uv_udp_send_t *req, int status) {
@@ -719,9 +746,27 @@ static int set_reuse_port(uv_handle_t *h) {
   return 0;
 }
 
+/* The descriptor goes once libuv no longer watches it. */
+static void rx_poll_closed(uv_handle_t *h) {
+  px_listener *l = h->data;
+  close(l->rx_fd);
+  l->rx_fd = -1;
+}
+
+static void rx_poll_close(px_listener *l) {
+  if (l->rx_poll_ready) {
+    l->rx_poll_ready = 0;
+    uv_close((uv_handle_t *)&l->rx_poll, rx_poll_closed);
+  } else if (l->rx_fd >= 0) {
+    close(l->rx_fd);
+    l->rx_fd = -1;
+  }
+}
+
 static int listen_udp(px *p, px_listener *l, struct sockaddr_storage *ss,
                       const char *name) {
   int n = sizeof(*ss), rv;
+  uv_os_fd_t fd;
   /* No UV_UDP_REUSEADDR: on Linux it lets a second process bind the same
    * port and take every datagram. */
   if ((rv = p->cfg.reuse_port ? set_reuse_port((uv_handle_t *)&l->h.udp) : 0))
@@ -729,7 +774,18 @@ static int listen_udp(px *p, px_listener *l, struct sockaddr_storage *ss,
   if ((rv = uv_udp_bind(&l->h.udp, (struct sockaddr *)ss, 0)) != 0)
     return rv;
   udp_rcvbuf(p, l, name);
-  if ((rv = uv_udp_recv_start(&l->h.udp, udp_alloc, udp_recv)) != 0)
+  if ((rv = uv_fileno((uv_handle_t *)&l->h.udp, &fd)) != 0)
+    return rv;
+  if ((l->rx_fd = dup(fd)) < 0)
+    return -errno;
+  if ((rv = uv_poll_init_socket(p->loop, &l->rx_poll, l->rx_fd)) != 0) {
+    close(l->rx_fd);
+    l->rx_fd = -1;
+    return rv;
+  }
+  l->rx_poll.data = l;
+  l->rx_poll_ready = 1;
+  if ((rv = uv_poll_start(&l->rx_poll, UV_READABLE, udp_readable)) != 0)
     return rv;
   return uv_udp_getsockname(&l->h.udp, (struct sockaddr *)ss, &n);
 }
@@ -753,11 +809,12 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
   char name[64];
   l->px = p;
   l->transport = ep->transport;
+  l->rx_fd = -1;
   to_sockaddr(&ep->addr, &ss);
   sipflow_addr_format(&ep->addr, name, sizeof(name));
   /* The socket is made at init (_ex), so options can be set before bind. */
   if (ep->transport == SIPFLOW_TRANSPORT_UDP)
-    rv = uv_udp_init_ex(p->loop, &l->h.udp, af | UV_UDP_RECVMMSG);
+    rv = uv_udp_init_ex(p->loop, &l->h.udp, af);
   else
     rv = uv_tcp_init_ex(p->loop, &l->h.tcp, af);
   if (rv != 0) {
@@ -775,6 +832,7 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
                                  "--reuse-port shares it on purpose)"
                                : "");
     uv_close((uv_handle_t *)&l->h, NULL);
+    rx_poll_close(l);
     return -1;
   }
   from_sockaddr((struct sockaddr *)&ss, &l->addr);
@@ -849,6 +907,7 @@ void px_net_stop(px *p) {
   for (int i = 0; i < p->nlisteners; i++) {
     if (!uv_is_closing((uv_handle_t *)&p->listeners[i].h))
       uv_close((uv_handle_t *)&p->listeners[i].h, NULL);
+    rx_poll_close(&p->listeners[i]);
     if (p->listeners[i].rx_pause_ready)
       uv_close((uv_handle_t *)&p->listeners[i].rx_pause, NULL);
     p->listeners[i].rx_pause_ready = 0;

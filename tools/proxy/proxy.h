@@ -134,6 +134,10 @@ typedef struct px_listener {
     uv_udp_t udp;
     uv_tcp_t tcp;
   } h;
+  /* UDP reads: a poll on a second descriptor of the socket (net.c). */
+  uv_poll_t rx_poll;
+  int rx_fd; /* -1: none */
+  int rx_poll_ready;
   /* UDP receive coalescing (--rx-coalesce-ms): see net.c. */
   uv_timer_t rx_pause;
   uint64_t last_drain; /* loop time (ms) the socket was last read empty */

@@ -14,8 +14,12 @@
 #   --rates "R..."    offered REGISTER rates to climb (default 2000..16000)
 #   --latency-only    only the latency figures (and their CPU per REGISTER)
 #   --lat-rate R      the fixed rate of the latency figures (default 2000)
+#   --keepalive-only  only the OPTIONS keepalive figure
 # Environment: PROXY_ARGS (more sipflow-proxy options, e.g.
-# "--rx-coalesce-ms 5"), KAM_CHILDREN (Kamailio UDP workers, default 2),
+# "--rx-coalesce-ms 5"), PROXY_BEFORE (another sipflow-proxy binary, e.g.
+# from an older tree: run as a third server "sipflow-before" in the same
+# rounds, so a change is judged before and after under the same load),
+# KAM_CHILDREN (Kamailio UDP workers, default 2),
 # KAM_SHM_MB (default 512), KAM_ALLOCS (Kamailio memory managers to run,
 # default "tlsf qm": the first is the baseline of the ratios and targets,
 # qm is what Debian's 5.6 uses when none is given), COMPARE_KEEP=1 keeps
@@ -26,7 +30,7 @@
 # default buildtype, debugoptimized, is -O2); a sanitizer build measures
 # the sanitizer.
 set -u
-RUNS=3 DO_BENCH=1 DO_CHECKS=1 KA_N=50000 KA_INT=10 LAT_ONLY=0 LAT_RATE=2000
+RUNS=3 DO_BENCH=1 DO_CHECKS=1 KA_N=50000 KA_INT=10 LAT_ONLY=0 KA_ONLY=0 LAT_RATE=2000
 RATES="2000 4000 6000 8000 10000 12000 16000"
 while [ $# -gt 1 ]; do
   case $1 in
@@ -38,10 +42,11 @@ while [ $# -gt 1 ]; do
   --rates) RATES=$2; shift 2 ;;
   --latency-only) LAT_ONLY=1; DO_CHECKS=0; shift ;;
   --lat-rate) LAT_RATE=$2; shift 2 ;;
+  --keepalive-only) KA_ONLY=1; DO_CHECKS=0; shift ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ $# = 1 ] || { sed -n '7,28p' "$0" >&2; exit 2; }
+[ $# = 1 ] || { sed -n '7,32p' "$0" >&2; exit 2; }
 PROXY=$1
 [ -d "$PROXY" ] && PROXY=$PROXY/tools/proxy/sipflow-proxy
 [ -x "$PROXY" ] || { echo "no sipflow-proxy at $PROXY" >&2; exit 2; }
@@ -49,6 +54,12 @@ PROXY=$(cd "$(dirname "$PROXY")" && pwd)/$(basename "$PROXY")
 HERE=$(cd "$(dirname "$0")" && pwd)
 KAM_ALLOCS=${KAM_ALLOCS:-tlsf qm}
 KINDS="sipflow"
+PROXY_AFTER=$PROXY
+if [ -n "${PROXY_BEFORE:-}" ]; then
+  [ -d "$PROXY_BEFORE" ] && PROXY_BEFORE=$PROXY_BEFORE/tools/proxy/sipflow-proxy
+  [ -x "$PROXY_BEFORE" ] || { echo "no sipflow-proxy at $PROXY_BEFORE" >&2; exit 2; }
+  KINDS="$KINDS sipflow-before"
+fi
 for a in $KAM_ALLOCS; do KINDS="$KINDS kamailio-$a"; done
 
 # --- what it needs, installed only when missing (like scripts/deps.sh) ----
@@ -86,6 +97,9 @@ record() { echo "$1 $2 $3" >>"$RES"; } # kind metric value
 start_profile() {
   local kind=$1 profile=$2 mm=()
   SRV_PORT=$(srv_free_port)
+  # servers.sh runs (and asks) $PROXY
+  PROXY=$PROXY_AFTER
+  [ "$kind" = sipflow-before ] && PROXY=$PROXY_BEFORE
   [ "${kind#kamailio-}" != "$kind" ] && mm=(-x "${kind#kamailio-}" -X "${kind#kamailio-}")
   case ${kind%%-*}/$profile in
   sipflow/register)
@@ -253,8 +267,15 @@ bench_keepalive() {
   wait "$pid" 2>/dev/null
   srv_stop
   note "  $kind: $reg phones registered, $b bindings; in $((3 * KA_INT)) s: $((o1 - o0)) OPTIONS received, $((a1 - a0)) answered, $((d1 - d0)) datagrams dropped at the server's socket, $((c1 - c0)) ticks"
-  [ $((o1 - o0)) -gt 0 ] &&
+  # Every contact is pinged at least once an interval by both servers; far
+  # fewer means bindings went (the peers, one Python process, fell behind
+  # on a loaded machine and sipflow-proxy's 5 s probe timeout ran out):
+  # then the round measures an idle server, and is not counted.
+  if [ $((o1 - o0)) -lt $((KA_N * 3 * 9 / 10)) ]; then
+    note "  $kind: fewer keepalives than $KA_N contacts need in $((3 * KA_INT)) s: round not counted"
+  elif [ $((o1 - o0)) -gt 0 ]; then
     record "$kind" ka_cpu "$(echo "($c1 - $c0) / $HZ / ($o1 - $o0) * 1000" | bc -l)"
+  fi
 }
 
 # --- wire checks ------------------------------------------------------------
@@ -322,28 +343,31 @@ def cell(key, fmt):
     m = statistics.median(v)
     return f"{fmt % m} [{fmt % min(v)}-{fmt % max(v)}]", m
 print(f"runs: {sys.argv[2]}; each cell: median [min-max] over the runs; "
-      f"ratio = sipflow-proxy / that Kamailio (medians)")
-others = kinds[1:]
-hdr = f"{'':40}  {'sipflow-proxy':>24}"
-for k in others:
-    hdr += f"  {k:>24}"
-for k in others:
-    hdr += f"  {'ratio ' + k[9:]:>11}"
+      f"ratio = sipflow-proxy (or sipflow-before) / that Kamailio (medians)")
+ours = [k for k in kinds if not k.startswith("kamailio-")]
+others = [k for k in kinds if k.startswith("kamailio-")]
+pairs = [(o, k) for o in ours for k in others]
+def label(o, k):
+    return ("ratio " if o == "sipflow" else "before/") + k[9:]
+hdr = f"{'':40}"
+for k in kinds:
+    hdr += f"  {'sipflow-proxy' if k == 'sipflow' else k:>24}"
+for o, k in pairs:
+    hdr += f"  {label(o, k):>11}"
 print(hdr + "  target")
 for name, key, fmt, target in rows:
     if not any((k, key) in vals for k in kinds):
         continue  # not measured in this run (--latency-only)
-    s, sm = cell(("sipflow", key), fmt)
-    line = f"{name:40}  {s:>24}"
-    ratios = []
-    for k in others:
-        c, km = cell((k, key), fmt)
+    line = f"{name:40}"
+    med = {}
+    for k in kinds:
+        c, med[k] = cell((k, key), fmt)
         line += f"  {c:>24}"
-        ratios.append(sm / km if sm is not None and km else None)
     verdicts = []
-    for k, r in zip(others, ratios):
+    for o, k in pairs:
+        r = med[o] / med[k] if med[o] is not None and med[k] else None
         line += f"  {('%.2f' % r) if r is not None else '-':>11}"
-        if target and r is not None:
+        if target and r is not None and o == "sipflow":
             op, x = target
             met = r >= x if op == ">=" else r <= x
             verdicts.append(f"{'met' if met else 'MISSED'} vs {k[9:]}")
@@ -355,6 +379,7 @@ PY
 
 note "sipflow-proxy vs Kamailio on loopback, $(nproc) cores shared by the servers, SIPp and the peers"
 note "sipflow-proxy: $PROXY"
+[ -n "${PROXY_BEFORE:-}" ] && note "sipflow-before: $PROXY_BEFORE"
 note "Kamailio: $(kamailio -v 2>/dev/null | head -1 | sed 's/^version: //;s/ *$//'), $KAM_CHILDREN UDP workers, memory managers: $KAM_ALLOCS, config $KAM_CFG"
 note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$DO_CHECKS" = 1 ]; then
@@ -371,6 +396,10 @@ if [ "$DO_BENCH" = 1 ]; then
     [ $((run % 2)) = 0 ] && order=$(echo "$KINDS" | tr ' ' '\n' | tac | tr '\n' ' ')
     note ""
     note "run $run of $RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    if [ "$KA_ONLY" = 1 ]; then
+      for kind in $order; do bench_keepalive "$kind"; done
+      continue
+    fi
     for kind in $order; do bench_latency "$kind"; done
     [ "$LAT_ONLY" = 1 ] && continue
     for kind in $order; do bench_register_rate "$kind"; done
