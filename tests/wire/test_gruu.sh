@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # GRUUs (RFC 5627) through sipflow-proxy: an AoR with two devices that ask
 # for GRUUs (Supported: gruu); the 200 carries pub-gruu and temp-gruu
-# (§5.1, §5.3); a call to one device's pub-gruu or temp-gruu reaches that
-# device alone (§8); after it registers again with a new Call-ID its
-# old temp-gruu gets 404 (§5.4) and the new one routes; unknown GRUUs get
+# (§5.1, §5.2); a call to one device's pub-gruu or temp-gruu reaches that
+# device alone (§6.1); after it registers again with a new Call-ID its
+# old temp-gruu gets 404 (§5.1, §6.1) and the new one routes; unknown GRUUs get
 # 404 or 480; temporary GRUUs survive a restart with --state (the ring is
 # stored); a real client, linphone-daemon, sends Supported: gruu, gets both
 # GRUUs in its 200 and is reached by them (skipped when linphone-cli is not
@@ -48,22 +48,22 @@ TEMP_A=$(gruu_of a temp)
 TEMP_B=$(gruu_of b temp)
 echo "# pub-gruu of a: $PUB_A"
 echo "# temp-gruu of a: $TEMP_A"
-check "§5.1: the 200 carries a's pub-gruu, the AoR with its instance in gr" \
+check "§5.2, §3.1.1: the 200 carries a's pub-gruu, the AoR with its instance in gr" \
   test "$PUB_A" = "sip:alice@example.com;gr=urn:uuid:$IA"
-check "§5.3: the 200 carries a temp-gruu at our domain that hides the AoR" \
+check "§5.2, §3.1.2: the 200 carries a temp-gruu at our domain that hides the AoR" \
   sh -c "case '$TEMP_A' in sip:tgruu.*@example.com\;gr) ! echo '$TEMP_A' | grep -q alice;; *) false;; esac"
 check "ctl dump shows both bindings' GRUUs" json_check "$CTL" dump \
   "sorted(b['pub_gruu'] for b in d['bindings'])==['sip:alice@example.com;gr=urn:uuid:$IA','sip:alice@example.com;gr=urn:uuid:$IB'] and all(b['temp_gruu'].startswith('sip:tgruu.') for b in d['bindings'])"
 
-check "§8: INVITE to a's pub-gruu is answered 200" expect 200 INVITE "$PUB_A"
+check "§6.1: INVITE to a's pub-gruu is answered 200" expect 200 INVITE "$PUB_A"
 check "... it reached a alone" sh -c "[ \$(grep -c '^REQ INVITE' '$WIRE_TMP/a.events') = 1 ] && ! grep -q '^REQ INVITE' '$WIRE_TMP/b.events'"
-check "§8: INVITE to a's temp-gruu is answered 200" expect 200 INVITE "$TEMP_A"
+check "§6.1: INVITE to a's temp-gruu is answered 200" expect 200 INVITE "$TEMP_A"
 check "... it reached a alone" sh -c "[ \$(grep -c '^REQ INVITE' '$WIRE_TMP/a.events') = 2 ] && ! grep -q '^REQ INVITE' '$WIRE_TMP/b.events'"
-check "§8: INVITE to b's temp-gruu reaches b alone" sh -c \
+check "§6.1: INVITE to b's temp-gruu reaches b alone" sh -c \
   "$SIPRAW expect 127.0.0.1 $P 200 INVITE '$TEMP_B' && [ \$(grep -c '^REQ INVITE' '$WIRE_TMP/a.events') = 2 ] && grep -q '^REQ INVITE' '$WIRE_TMP/b.events'"
-check "a pub-gruu whose instance never registered: 480" \
+check "§6.1: a pub-gruu whose instance never registered: 480" \
   expect 480 INVITE "sip:alice@example.com;gr=urn:uuid:00000000-0000-1000-8000-0000000000ff"
-check "a temp-gruu we never minted: 404" \
+check "§6.1: a temp-gruu we never minted: 404" \
   expect 404 INVITE "sip:tgruu.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@example.com;gr"
 
 # Device a restarts: the same instance and reg-id, a new Call-ID.
@@ -71,8 +71,8 @@ stop_pid "$PID_a"
 dev a2 $IA
 check "a registers again with a new Call-ID" until_true 10 registered a2
 TEMP_A2=$(gruu_of a2 temp)
-check "§5.3: it gets a new temp-gruu" test -n "$TEMP_A2" -a "$TEMP_A2" != "$TEMP_A"
-check "§5.4: the temp-gruu of the old Call-ID no longer routes: 404" \
+check "§5.1: it gets a new temp-gruu" test -n "$TEMP_A2" -a "$TEMP_A2" != "$TEMP_A"
+check "§5.1, §6.1: the temp-gruu of the old Call-ID no longer routes: 404" \
   expect 404 INVITE "$TEMP_A"
 check "... and reached nobody" sh -c "! grep -q '^REQ INVITE' '$WIRE_TMP/a2.events' && [ \$(grep -c '^REQ INVITE' '$WIRE_TMP/b.events') = 1 ]"
 check "the new temp-gruu reaches the device" expect 200 INVITE "$TEMP_A2"
@@ -89,7 +89,7 @@ check "after the restart the temp-gruu still reaches the device" \
   expect 200 INVITE "$TEMP_A2"
 check "... and the old one still gets 404" expect 404 INVITE "$TEMP_A"
 
-# A real client: linphone-daemon lists gruu in Supported (RFC 5627 §4);
+# A real client: linphone-daemon lists gruu in Supported (RFC 5627 §4.1);
 # its 200 shows both GRUUs and requests to them reach it.
 if command -v linphone-daemon >/dev/null; then
   PY=python3

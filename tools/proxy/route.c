@@ -574,7 +574,7 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
   }
   s.len = strlen(uri);
   if (url_has_param(sip->sip_request->rq_url, "gr")) {
-    /* A GRUU (RFC 5627 §8): the AoR key and the URI's parameters,
+    /* A GRUU (RFC 5627 §6.1): the AoR key and the URI's parameters,
      * among them gr; the one instance it names, or 404/480. */
     int n = snprintf(uri + s.len, sizeof(uri) - s.len, ";%s",
                      sip->sip_request->rq_url->url_params);
