@@ -395,3 +395,58 @@ Test(gruu, every_allocation_failure_is_survivable) {
   cr_expect_lt(n, 200, "the scenario never completed");
   cr_expect_gt(n, 3, "too few allocations to be a sweep");
 }
+
+/* Lookup by GRUU is keyed by the AoR and the instance (RFC 5627 §6.1): one
+ * device (one instance) registered under many AoRs, its lines, and an AoR
+ * full of instances (max_contacts of them). Each line's public and
+ * temporary GRUU reaches that line's binding alone, and the last instance
+ * of the full AoR is found as the first is. */
+Test(gruu, lookup_keyed_by_aor_and_instance_rfc5627_6_1) {
+  enum { LINES = 200 };
+  static char temps[LINES][1024];
+  gh g;
+  char got[256], aor[64], uri[96], cid[32], pub[128];
+  gh_open(&g, 7);
+  for (int i = 0; i < LINES; i++) {
+    reg_req r;
+    const sipflow_reg_result *res;
+    snprintf(aor, sizeof(aor), "sip:line%d@example.com", i);
+    snprintf(uri, sizeof(uri), "sip:line%d@198.51.100.7;ob", i);
+    snprintf(cid, sizeof(cid), "cid-line-%d", i);
+    req_init(&r, aor, cid, 1);
+    r.req.supported = GRUU_OPTS;
+    req_ob_contact(&r, uri, INST_A, "1");
+    req_flow(&r, (sipflow_flow_id)(100 + i));
+    res = submit(&g.h, &r);
+    cr_assert_eq(res->status, 200);
+    cr_assert_eq(res->n_contacts, 1);
+    cr_assert_lt(res->contacts[0].temp_gruu.len, sizeof(temps[i]));
+    memcpy(temps[i], res->contacts[0].temp_gruu.ptr,
+           res->contacts[0].temp_gruu.len);
+  }
+  for (int i = 0; i < LINES; i += 7) {
+    snprintf(uri, sizeof(uri), "sip:line%d@198.51.100.7;ob", i);
+    snprintf(pub, sizeof(pub), "sip:line%d@example.com;gr=" URN_A, i);
+    cr_expect_eq(route(&g, pub, got, sizeof(got)), 0, "line %d", i);
+    cr_expect_str_eq(got, uri, "pub-gruu of line %d", i);
+    cr_expect_eq(route(&g, temps[i], got, sizeof(got)), 0, "line %d", i);
+    cr_expect_str_eq(got, uri, "temp-gruu of line %d", i);
+  }
+  /* One AoR with max_contacts instances: each is reached by its own. */
+  sipflow_registrar_settings set;
+  sipflow_registrar_settings_default(&set);
+  for (uint32_t k = 0; k < set.max_contacts; k++) {
+    char inst[64];
+    snprintf(inst, sizeof(inst), "<urn:uuid:00000000-0000-1000-8000-%012u>",
+             (unsigned)(0x100 + k));
+    snprintf(uri, sizeof(uri), "sip:full%u@198.51.100.9;ob", (unsigned)k);
+    snprintf(cid, sizeof(cid), "cid-full-%u", (unsigned)k);
+    reg_gruu(&g, uri, inst, "1", cid, 1, (sipflow_flow_id)(1000 + k),
+             GRUU_OPTS);
+    cr_expect_eq(route(&g, g.temp, got, sizeof(got)), 0);
+    cr_expect_str_eq(got, uri, "temp-gruu of instance %u", (unsigned)k);
+    cr_expect_eq(route(&g, g.pub, got, sizeof(got)), 0);
+    cr_expect_str_eq(got, uri, "pub-gruu of instance %u", (unsigned)k);
+  }
+  gh_close(&g);
+}
