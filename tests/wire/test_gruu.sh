@@ -2,13 +2,19 @@
 # GRUUs (RFC 5627) through sipflow-proxy: an AoR with two devices that ask
 # for GRUUs (Supported: gruu); the 200 carries pub-gruu and temp-gruu
 # (§5.1, §5.2); a call to one device's pub-gruu or temp-gruu reaches that
-# device alone (§6.1); after it registers again with a new Call-ID its
-# old temp-gruu gets 404 (§5.1, §6.1) and the new one routes; unknown GRUUs get
-# 404 or 480; temporary GRUUs survive a restart with --state (the ring is
-# stored); a real client, linphone-daemon, sends Supported: gruu, gets both
-# GRUUs in its 200 and is reached by them (skipped when linphone-cli is not
-# installed); two cluster nodes sharing Redis and a key file route each
-# other's temporary GRUUs (skipped without redis-server). Prints TAP.
+# device alone (§6.1); after it registers again with a new Call-ID its old
+# temp-gruu gets 404 (§5.1, §6.1) and the new one routes; unknown GRUUs
+# get 404 or 480; temporary GRUUs survive a restart with --state (the ring
+# is stored). In each deployment (single; edge + registrar; two cluster
+# nodes sharing Redis and a key file, phones on one, calls to the other)
+# GRUUs route with one flow at a time and 430/408 failover within the
+# instance (deploy_checks); the registrar behind the edge and a cluster
+# node restart and still route a temporary GRUU. A real client,
+# linphone-daemon, sends Supported: gruu, gets both GRUUs and answers
+# OPTIONS sent to them (skipped when not installed; JsSIP's calls are in
+# test_gruu_browsers.sh). --gruu off: no GRUU in the 200, Require: gruu
+# gets 420, gr is an ordinary parameter. The cluster part is skipped
+# without redis-server. Prints TAP.
 # usage: test_gruu.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
