@@ -1,8 +1,8 @@
 /*
  * GRUUs (RFC 5627): public GRUUs made from the AoR and the instance
- * (§5.1), temporary GRUUs minted with the token key ring and verified
- * without state (§5.3, §5.4), and the target plan of the one instance a
- * GRUU names (§8).
+ * (§3.1.1, §5.1), temporary GRUUs minted with the token key ring and verified
+ * without state (§3.1.2, §5.1, §5.4), and the target plan of the one instance a
+ * GRUU names (§6.1).
  *
  * A temporary GRUU's user part is "tgruu." and the base64url of a record:
  *   [0]      key id
@@ -237,7 +237,7 @@ int sipflow_registrar_gruu(const sipflow_registrar *reg,
   puts_(&o, ";gr=");
   put_escaped(&o, b->instance.ptr, b->instance.len);
   pub_len = o.len;
-  /* §5.3: an opaque user part at our domain with a valueless "gr". The
+  /* §3.1.2, §5.4: an opaque user part at our domain with a valueless "gr". The
    * scratch is the registrar's; one thread uses a context at a time. */
   uint8_t *rec = ((sipflow_registrar *)reg)->gruu_scratch;
   n = seal(&k, id, b->aor, b->instance, b->call_id, b->cseq, rec,
@@ -409,7 +409,7 @@ static uint16_t group_of(const sipflow__reg_aor *aor, sipflow_str inst) {
   return 0;
 }
 
-/* §5.4: valid while a binding of the instance has the Call-ID the
+/* §5.1: valid while a binding of the instance has the Call-ID the
  * temporary GRUU was minted for. */
 static bool call_id_current(const sipflow__reg_aor *aor, uint16_t group,
                             const gruu_keys *k, const uint8_t *cid) {

@@ -745,7 +745,7 @@ static void answer_200(sipflow_registrar *reg, const job *j) {
        k++)
     sipflow__reg_view(reg, j->aor->b[k], sipflow__reg_aor_key(j->aor),
                       j->aor->len, &reg->views[n++]);
-  /* RFC 5627 §5.1: GRUUs only for a UA that said it supports them. */
+  /* RFC 5627 §5.2: GRUUs only for a UA that said it supports them. */
   if (reg->gruu_kr &&
       ((j->req->supported | j->req->require) & SIPFLOW_REG_OPT_GRUU))
     for (size_t k = 0; k < n; k++)

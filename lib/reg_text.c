@@ -330,7 +330,7 @@ static void put_contact(out_buf *o, const sipflow_reg_binding *b) {
     put_q(o, b->q);
   if (b->params.len)
     put_mem(o, b->params.ptr, b->params.len);
-  /* RFC 5627 §5.1 and §5.3: quoted URIs. */
+  /* RFC 5627 §5.2 and §7: quoted URIs. */
   if (b->pub_gruu.len) {
     put_str(o, ";pub-gruu=\"");
     put_mem(o, b->pub_gruu.ptr, b->pub_gruu.len);

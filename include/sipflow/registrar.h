@@ -281,7 +281,7 @@ typedef struct sipflow_reg_binding {
    * sipflow_registrar_gruu() for the others). Valid as the view. @since 0.2
    */
   sipflow_str pub_gruu;
-  /** Its temporary GRUU (RFC 5627 §5.3), minted for this answer; filled
+  /** Its temporary GRUU (RFC 5627 §5.1, §5.2), minted for this answer; filled
    * as |pub_gruu| is. @since 0.2 */
   sipflow_str temp_gruu;
   /** The Contact URI's pn-provider parameter (RFC 8599 §4), pointing into
@@ -752,8 +752,8 @@ SIPFLOW_API int sipflow_registrar_flow_health(sipflow_registrar *reg,
  * Turn GRUUs on (or off, with NULL). With a key ring, a REGISTER that lists
  * "gruu" in Supported (SIPFLOW_REG_OPT_GRUU) gets, on each Contact of the
  * 200 that has a +sip.instance, its public GRUU ("sip:AoR;gr=urn:...",
- * RFC 5627 §5.1) and a temporary GRUU ("sip:tgruu.TOKEN@domain;gr",
- * §5.3), and "gruu" is listed in Supported of every answer.
+ * RFC 5627 §3.1.1, §5.1) and a temporary GRUU ("sip:tgruu.TOKEN@domain;gr",
+ * §3.1.2, §5.4), and "gruu" is listed in Supported of every answer.
  *
  * A temporary GRUU holds, encrypted and authenticated with the ring's
  * current key, the AoR, the instance, a hash of the REGISTER's Call-ID and
@@ -761,7 +761,7 @@ SIPFLOW_API int sipflow_registrar_flow_health(sipflow_registrar *reg,
  * AoR out of it without the key, and any node sharing the ring verifies it
  * without state. It stays valid while a binding of the instance has that
  * Call-ID, so a REGISTER with a new Call-ID invalidates every earlier one
- * (§5.4); docs/gruu.md has the format and the decisions.
+ * (§5.1); docs/gruu.md has the format and the decisions.
  * @param reg the registrar.
  * @param kr the key ring (the flow tokens' ring will do: the GRUU keys are
  * derived from it for this use alone); it must outlive the registrar or
@@ -774,7 +774,7 @@ SIPFLOW_API int sipflow_registrar_set_gruu(sipflow_registrar *reg,
                                            const sipflow_keyring *kr);
 
 /**
- * Write a binding's public and temporary GRUUs (RFC 5627 §5.1, §5.3), for
+ * Write a binding's public and temporary GRUUs (RFC 5627 §5.1, §5.4), for
  * a binding view from anywhere (a dump, the change callback). The
  * temporary GRUU is a new one each call, valid as every other minted for
  * the binding's Call-ID.
@@ -806,7 +806,7 @@ SIPFLOW_API int sipflow_reg_uri_is_gruu(sipflow_str uri);
 
 /**
  * Look up a GRUU and build the target plan of its instance alone (RFC 5627
- * §8 restricts the targets to the contacts of the instance the GRUU
+ * §6.1 restricts the targets to the contacts of the instance the GRUU
  * names): the instance's flows, one at a time, the next only after 430 or
  * 408 (RFC 5626 §7), as in sipflow_registrar_lookup(). Finding the
  * instance costs a hash lookup of the AoR and a walk over its bindings (at
@@ -820,7 +820,7 @@ SIPFLOW_API int sipflow_reg_uri_is_gruu(sipflow_str uri);
  * binding now: 480); SIPFLOW_ERR_TAMPERED (a temporary GRUU we did not
  * mint, or minted with a key no longer in the ring: 404);
  * SIPFLOW_ERR_STALE (a temporary GRUU the instance invalidated by
- * registering with another Call-ID, RFC 5627 §5.4: 404);
+ * registering with another Call-ID, RFC 5627 §5.1, §6.1: 404);
  * SIPFLOW_ERR_MALFORMED (not a SIP URI, no "gr" parameter, a public GRUU
  * whose "gr" has no value, or longer than the limits: 404);
  * SIPFLOW_ERR_BAD_STATE (GRUUs are off, or inside a callback);
@@ -834,7 +834,7 @@ sipflow_registrar_lookup_gruu(sipflow_registrar *reg, sipflow_str uri,
 
 /**
  * The SIP status to answer for a sipflow_registrar_lookup_gruu() result
- * that is not 0 (RFC 5627 §8): 480 for SIPFLOW_ERR_NOT_FOUND (the
+ * that is not 0 (RFC 5627 §6.1): 480 for SIPFLOW_ERR_NOT_FOUND (the
  * instance exists but has no contact now), 404 for SIPFLOW_ERR_TAMPERED,
  * SIPFLOW_ERR_STALE and SIPFLOW_ERR_MALFORMED (not a valid GRUU), 500 for
  * any other error, 0 for 0. Callback-safe. @since 0.2

@@ -87,26 +87,27 @@ static int route(gh *g, const char *uri, char *out, size_t cap) {
   return 0;
 }
 
-/* ---- §5.1 and §5.3: what the 200 carries ----------------------------------
+/* ---- §5.1, §5.2 and §3.1: what the 200 carries
+ * ----------------------------------
  */
 
-Test(gruu, pub_and_temp_gruu_in_the_200_rfc5627_5_1_5_3) {
+Test(gruu, pub_and_temp_gruu_in_the_200_rfc5627_5_2) {
   gh g;
   gh_open(&g, 7);
   reg_gruu(&g, "sip:a@198.51.100.7;ob", INST_A, "1", "cid-a", 1, 1, GRUU_OPTS);
-  /* §5.1: the AoR with the instance ID as the gr value. */
+  /* §3.1.1, §5.1: the AoR with the instance ID as the gr value. */
   cr_expect_str_eq(g.pub, AOR ";gr=" URN_A);
-  /* §5.3: opaque user part in our domain, with a valueless gr. */
+  /* §3.1.2, §5.4: opaque user part in our domain, with a valueless gr. */
   cr_expect_eq(strncmp(g.temp, "sip:tgruu.", 10), 0, "%s", g.temp);
   size_t n = strlen(g.temp);
   cr_expect(n > 20 && strcmp(g.temp + n - 15, "@example.com;gr") == 0, "%s",
             g.temp);
-  /* §5.3: the AoR can not be read out of it. */
+  /* §3.1.2, §5.4: the AoR can not be read out of it. */
   cr_expect_null(strstr(g.temp, "alice"));
   gh_close(&g);
 }
 
-Test(gruu, no_gruus_without_supported_gruu_rfc5627_5_1) {
+Test(gruu, no_gruus_without_supported_gruu_rfc5627_5_2) {
   gh g;
   gh_open(&g, 7);
   reg_gruu(&g, "sip:a@198.51.100.7;ob", INST_A, "1", "cid-a", 1, 1,
@@ -116,7 +117,7 @@ Test(gruu, no_gruus_without_supported_gruu_rfc5627_5_1) {
   gh_close(&g);
 }
 
-Test(gruu, answer_text_carries_the_gruus_and_supported_gruu_rfc5627_5_1) {
+Test(gruu, answer_text_carries_the_gruus_and_supported_gruu_rfc5627_5_2) {
   gh g;
   char buf[4096];
   gh_open(&g, 7);
@@ -169,29 +170,29 @@ Test(gruu, table_of_validity_and_routing) {
     int rv;
     const char *targets;
   } rows[] = {
-      {"§8 pub-gruu reaches its instance alone", pub_a, 0,
+      {"§6.1 pub-gruu reaches its instance alone", pub_a, 0,
        "sip:a@198.51.100.7;ob"},
-      {"§8 temp-gruu reaches its instance alone", temp_b, 0,
+      {"§6.1 temp-gruu reaches its instance alone", temp_b, 0,
        "sip:b@198.51.100.8;ob"},
-      {"§5.3 a refresh mints a new temp-gruu", temp_a2, 0,
+      {"§5.1 a refresh mints a new temp-gruu", temp_a2, 0,
        "sip:a@198.51.100.7;ob"},
-      {"§5.4 the older one stays valid with the same Call-ID", temp_a1, 0,
+      {"§5.1 the older one stays valid with the same Call-ID", temp_a1, 0,
        "sip:a@198.51.100.7;ob"},
-      {"§8 gr with a URN that never registered: 480", AOR ";gr=" URN_A "f",
+      {"§6.1 gr with a URN that never registered: 480", AOR ";gr=" URN_A "f",
        SIPFLOW_ERR_NOT_FOUND, ""},
-      {"§8 pub-gruu of another AoR: 480", "sip:bob@example.com;gr=" URN_A,
+      {"§6.1 pub-gruu of another AoR: 480", "sip:bob@example.com;gr=" URN_A,
        SIPFLOW_ERR_NOT_FOUND, ""},
-      {"§8 temp-gruu we never minted: 404",
+      {"§6.1 temp-gruu we never minted: 404",
        "sip:tgruu.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@"
        "example.com;gr",
        SIPFLOW_ERR_TAMPERED, ""},
-      {"§3.1 gr without a value on a non-temporary user: 404", AOR ";gr",
-       SIPFLOW_ERR_MALFORMED, ""},
+      {"§3.1.2, §6.1 gr without a value on a non-temporary user: 404",
+       AOR ";gr", SIPFLOW_ERR_MALFORMED, ""},
       {"§3.1 no gr at all is not a GRUU", AOR, SIPFLOW_ERR_MALFORMED, ""},
-      {"§3.1 gr compares as a URN (RFC 2141 case-insensitive NID)",
+      {"§3.1.1 gr compares as a URN (RFC 2141 case-insensitive NID)",
        AOR ";gr=URN:UUID:00000000-0000-1000-8000-00000000000a", 0,
        "sip:a@198.51.100.7;ob"},
-      {"§3.1 gr %-escaped",
+      {"§3.1.1 gr %-escaped",
        AOR ";gr=urn%3Auuid:00000000-0000-1000-8000-"
            "00000000000b",
        0, "sip:b@198.51.100.8;ob"},
@@ -204,7 +205,7 @@ Test(gruu, table_of_validity_and_routing) {
   gh_close(&g);
 }
 
-Test(gruu, new_call_id_invalidates_old_temp_gruus_rfc5627_5_4) {
+Test(gruu, new_call_id_invalidates_old_temp_gruus_rfc5627_5_1) {
   gh g;
   char got[256], old_temp[1024];
   gh_open(&g, 7);
@@ -221,7 +222,7 @@ Test(gruu, new_call_id_invalidates_old_temp_gruus_rfc5627_5_4) {
   gh_close(&g);
 }
 
-Test(gruu, expired_instance_gets_480_not_404_rfc5627_8) {
+Test(gruu, expired_instance_gets_480_not_404_rfc5627_5_3_6_1) {
   gh g;
   char got[256], temp[1024], pub[1024];
   gh_open(&g, 7);
@@ -235,7 +236,7 @@ Test(gruu, expired_instance_gets_480_not_404_rfc5627_8) {
   gh_close(&g);
 }
 
-Test(gruu, tampered_or_foreign_key_temp_gruu_gets_404_rfc5627_8) {
+Test(gruu, tampered_or_foreign_key_temp_gruu_gets_404_rfc5627_6_1) {
   gh g, other;
   char got[256], temp[1024];
   gh_open(&g, 7);
@@ -254,9 +255,9 @@ Test(gruu, tampered_or_foreign_key_temp_gruu_gets_404_rfc5627_8) {
   gh_close(&g);
 }
 
-/* RFC 5627 §8 with RFC 5626 §7: one flow of the instance at a time,
+/* RFC 5627 §6.1 with RFC 5626 §7: one flow of the instance at a time,
  * the next after 430; the other device is never tried. */
-Test(gruu, failover_stays_within_the_instance_rfc5627_8_rfc5626_7) {
+Test(gruu, failover_stays_within_the_instance_rfc5627_6_1_rfc5626_7) {
   gh g;
   sipflow_reg_plan *plan = NULL;
   const sipflow_reg_branch *br, *next;
@@ -284,7 +285,7 @@ Test(gruu, failover_stays_within_the_instance_rfc5627_8_rfc5626_7) {
   gh_close(&g);
 }
 
-/* The pub-gruu escapes what a URI parameter can not hold (§5.1) and the
+/* The pub-gruu escapes what a URI parameter can not hold (§3.1.1, §5.1) and the
  * escaped form routes back. */
 Test(gruu, pub_gruu_escapes_the_instance_rfc5627_5_1) {
   gh g;
@@ -393,4 +394,59 @@ Test(gruu, every_allocation_failure_is_survivable) {
   }
   cr_expect_lt(n, 200, "the scenario never completed");
   cr_expect_gt(n, 3, "too few allocations to be a sweep");
+}
+
+/* Lookup by GRUU is keyed by the AoR and the instance (RFC 5627 §6.1): one
+ * device (one instance) registered under many AoRs, its lines, and an AoR
+ * full of instances (max_contacts of them). Each line's public and
+ * temporary GRUU reaches that line's binding alone, and the last instance
+ * of the full AoR is found as the first is. */
+Test(gruu, lookup_keyed_by_aor_and_instance_rfc5627_6_1) {
+  enum { LINES = 200 };
+  static char temps[LINES][1024];
+  gh g;
+  char got[256], aor[64], uri[96], cid[32], pub[128];
+  gh_open(&g, 7);
+  for (int i = 0; i < LINES; i++) {
+    reg_req r;
+    const sipflow_reg_result *res;
+    snprintf(aor, sizeof(aor), "sip:line%d@example.com", i);
+    snprintf(uri, sizeof(uri), "sip:line%d@198.51.100.7;ob", i);
+    snprintf(cid, sizeof(cid), "cid-line-%d", i);
+    req_init(&r, aor, cid, 1);
+    r.req.supported = GRUU_OPTS;
+    req_ob_contact(&r, uri, INST_A, "1");
+    req_flow(&r, (sipflow_flow_id)(100 + i));
+    res = submit(&g.h, &r);
+    cr_assert_eq(res->status, 200);
+    cr_assert_eq(res->n_contacts, 1);
+    cr_assert_lt(res->contacts[0].temp_gruu.len, sizeof(temps[i]));
+    memcpy(temps[i], res->contacts[0].temp_gruu.ptr,
+           res->contacts[0].temp_gruu.len);
+  }
+  for (int i = 0; i < LINES; i += 7) {
+    snprintf(uri, sizeof(uri), "sip:line%d@198.51.100.7;ob", i);
+    snprintf(pub, sizeof(pub), "sip:line%d@example.com;gr=" URN_A, i);
+    cr_expect_eq(route(&g, pub, got, sizeof(got)), 0, "line %d", i);
+    cr_expect_str_eq(got, uri, "pub-gruu of line %d", i);
+    cr_expect_eq(route(&g, temps[i], got, sizeof(got)), 0, "line %d", i);
+    cr_expect_str_eq(got, uri, "temp-gruu of line %d", i);
+  }
+  /* One AoR with max_contacts instances: each is reached by its own. */
+  sipflow_registrar_settings set;
+  sipflow_registrar_settings_default(&set);
+  for (uint32_t k = 0; k < set.max_contacts; k++) {
+    char inst[64];
+    snprintf(inst, sizeof(inst), "<urn:uuid:00000000-0000-1000-8000-%012u>",
+             (unsigned)(0x100 + k));
+    snprintf(uri, sizeof(uri), "sip:full%u@198.51.100.9;ob", (unsigned)k);
+    snprintf(cid, sizeof(cid), "cid-full-%u", (unsigned)k);
+    reg_gruu(&g, uri, inst, "1", cid, 1, (sipflow_flow_id)(1000 + k),
+             GRUU_OPTS);
+    cr_expect_eq(route(&g, g.temp, got, sizeof(got)), 0);
+    cr_expect_str_eq(got, uri, "temp-gruu of instance %u", (unsigned)k);
+    cr_expect_eq(route(&g, g.pub, got, sizeof(got)), 0);
+    cr_expect_str_eq(got, uri, "pub-gruu of instance %u", (unsigned)k);
+  }
+  gh_close(&g);
 }

@@ -109,17 +109,20 @@ void px_usage(FILE *out) {
       "                                     binding after S seconds without\n"
       "                                     a message (default 60; 0: never)\n",
       out);
-  fputs("  --push-webhook URL                 POST push requests (RFC 8599) "
-        "as\n"
-        "                                     JSON to this gateway\n"
-        "  --push-providers LIST              pn-provider values served, e.g.\n"
-        "                                     apns,fcm:300 (others get 555)\n"
-        "  --push-refresh S                   refresh push S seconds before\n"
-        "                                     expiry (+sip.pnsreg; default 0:\n"
-        "                                     none)\n"
-        "  --push-wait S                      hold a call for a woken phone\n"
-        "                                     (1..300, default 30), then 480\n",
-        out);
+  fputs(
+      "  --push-webhook URL                 POST push requests (RFC 8599) "
+      "as\n"
+      "                                     JSON to this gateway\n"
+      "  --push-providers LIST              pn-provider values served, e.g.\n"
+      "                                     apns,fcm:300 (others get 555)\n"
+      "  --push-refresh S                   refresh push S seconds before\n"
+      "                                     expiry (+sip.pnsreg; default 0:\n"
+      "                                     none)\n"
+      "  --push-wait S                      hold a call for a woken phone\n"
+      "                                     (1..300, default 30), then 480\n"
+      "  --gruu on|off                      GRUUs (RFC 5627) in the registrar\n"
+      "                                     and single roles (default on)\n",
+      out);
 }
 
 static int parse_u32(const char *s, uint32_t *out) {
@@ -214,6 +217,7 @@ static void config_defaults(px_config *cfg) {
   cfg->auth_nonce_ttl = 300;
   cfg->auth_nonces = 65536;
   cfg->push_wait = 30;
+  cfg->gruu = true;
 }
 
 enum {
@@ -269,7 +273,8 @@ enum {
   O_PUSH_WEBHOOK,
   O_PUSH_PROVIDERS,
   O_PUSH_REFRESH,
-  O_PUSH_WAIT
+  O_PUSH_WAIT,
+  O_GRUU
 };
 
 static const struct option options[] = {
@@ -327,6 +332,7 @@ static const struct option options[] = {
     {"push-providers", required_argument, NULL, O_PUSH_PROVIDERS},
     {"push-refresh", required_argument, NULL, O_PUSH_REFRESH},
     {"push-wait", required_argument, NULL, O_PUSH_WAIT},
+    {"gruu", required_argument, NULL, O_GRUU},
     {NULL, 0, NULL, 0}};
 
 /* --listen also takes tls:, ws: and wss: (RFC 7118), which the next hops
@@ -437,6 +443,14 @@ static int apply(px_config *cfg, int opt, const char *v) {
     return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
   case O_REUSE_PORT:
     cfg->reuse_port = true;
+    return 0;
+  case O_GRUU:
+    if (strcmp(v, "on") == 0)
+      cfg->gruu = true;
+    else if (strcmp(v, "off") == 0)
+      cfg->gruu = false;
+    else
+      return bad("gruu", v);
     return 0;
   case O_PEER:
     if (cfg->npeers >= PX_MAX_PEERS ||

@@ -203,8 +203,10 @@ static int make_objects(px *p) {
     rv = sipflow_registrar_new(&p->reg, p->ctx, &rcb, &rs, p);
     /* GRUUs (RFC 5627) for the UAs that ask: temporary ones are minted
      * with the token ring, so they live as long as the stored ring
-     * (--state, --token-key) and verify on every node sharing it. */
-    if (rv == 0)
+     * (--state, --token-key) and verify on every node sharing it.
+     * --gruu off: no GRUUs in the 200, Require: gruu gets 420, and a
+     * Request-URI with "gr" is looked up as its AoR (docs/gruu.md). */
+    if (rv == 0 && p->cfg.gruu)
       rv = sipflow_registrar_set_gruu(p->reg, p->keyring);
     if (rv != 0) {
       fprintf(stderr, "sipflow-proxy: registrar: %s\n", sipflow_strerror(rv));

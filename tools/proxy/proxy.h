@@ -85,6 +85,7 @@ typedef struct px_config {
   uint32_t max_flows;      /* the flow table's limit; 0: none */
   uint32_t rx_coalesce_ms; /* pause a busy UDP socket this long; 0: never */
   bool reuse_port;         /* --reuse-port: SO_REUSEPORT on every listener */
+  bool gruu;               /* --gruu on|off: GRUUs (RFC 5627), default on */
   px_endpoint_cfg peers[PX_MAX_PEERS]; /* --peer: next hops we forward to */
   int npeers;
   px_alias_cfg aliases[PX_MAX_ALIASES]; /* --alias: our other names */

@@ -386,27 +386,34 @@ static void fork_check_done(px *p, px_fork *f) {
     fork_finish(p, f);
 }
 
-/* Edge role: whether the request came from our registrar (over its flow,
- * or with its address as the top Via's sent-by when it opened a new
- * connection). Toward it a 430 passes untouched, so that its plan fails
- * over and drops the binding (RFC 5626 §7); only the last hop toward the
- * caller maps 430 (§11.5). */
-static int from_registrar(px *p, const px_fork *f) {
+/* Whether the request came from a proxy that holds a target plan for it:
+ * in the edge role our registrar, in any role a --peer (a cluster node
+ * that routed through our Path to a flow we hold). Recognised by the flow
+ * it came over, or by its address as the top Via's sent-by when it opened
+ * a new connection. Toward it a 430 passes untouched, so that its plan
+ * fails over and drops the binding (RFC 5626 §7); only the last hop toward
+ * the caller maps 430 (§11.5). */
+static int from_planner(px *p, const px_fork *f) {
   sipflow_flow_info info;
   const sip_via_t *v = sip_object(f->req)->sip_via;
-  sipflow_addr a;
+  px_endpoint_cfg ep;
   char host[128];
-  if (p->cfg.role != PX_ROLE_EDGE || !p->cfg.have_registrar)
+  bool edge = p->cfg.role == PX_ROLE_EDGE && p->cfg.have_registrar;
+  if (!edge && p->cfg.npeers == 0)
     return 0;
-  if (f->in_flow && sipflow_flow_get(p->flows, f->in_flow, &info) == 0 &&
-      sipflow_addr_equal(&info.tuple.remote, &p->cfg.registrar.addr))
-    return 1;
+  memset(&ep, 0, sizeof(ep));
+  if (f->in_flow && sipflow_flow_get(p->flows, f->in_flow, &info) == 0) {
+    ep.addr = info.tuple.remote;
+    if (px_next_hop_allowed(p, &ep))
+      return 1;
+  }
   if (!v || !v->v_host)
     return 0;
   snprintf(host, sizeof(host), "%s", v->v_host);
-  return sipflow_addr_parse(
-             &a, host, v->v_port ? (uint16_t)atoi(v->v_port) : 5060) == 0 &&
-         sipflow_addr_equal(&a, &p->cfg.registrar.addr);
+  return sipflow_addr_parse(&ep.addr, host,
+                            v->v_port ? (uint16_t)atoi(v->v_port) : 5060) ==
+             0 &&
+         px_next_hop_allowed(p, &ep);
 }
 
 static void fork_finish(px *p, px_fork *f) {
@@ -419,7 +426,7 @@ static void fork_finish(px *p, px_fork *f) {
       status = 487;
     else if (f->plan)
       status = sipflow_reg_plan_final_status(f->plan);
-    else if (f->best == 430 && from_registrar(p, f))
+    else if (f->best == 430 && from_planner(p, f))
       status = 430;
     else
       status = sipflow_reg_response_upstream(f->best ? f->best : 408);
@@ -622,8 +629,8 @@ static void route_to_aor(px *p, px_strans *st, msg_t *msg,
     return;
   }
   s.len = strlen(uri);
-  if (url_has_param(sip->sip_request->rq_url, "gr")) {
-    /* A GRUU (RFC 5627 §8): the AoR key and the URI's parameters,
+  if (p->cfg.gruu && url_has_param(sip->sip_request->rq_url, "gr")) {
+    /* A GRUU (RFC 5627 §6.1): the AoR key and the URI's parameters,
      * among them gr; the one instance it names, or 404/480. */
     int n = snprintf(uri + s.len, sizeof(uri) - s.len, ";%s",
                      sip->sip_request->rq_url->url_params);

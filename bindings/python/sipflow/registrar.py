@@ -288,7 +288,7 @@ class Binding:
     # the binding moved to another flow (RFC 5626 §6). 0 for ADDED.
     prev_flow_id: int = 0
     # In a 200 to a REGISTER with Supported: gruu, when GRUUs are on
-    # (RFC 5627 §5.1, §5.3); None elsewhere (see Registrar.gruu()).
+    # (RFC 5627 §5.1, §5.2); None elsewhere (see Registrar.gruu()).
     pub_gruu: Optional[str] = None
     temp_gruu: Optional[str] = None
     # RFC 8599: the Contact URI's pn-* parameters; push: they make the
@@ -588,7 +588,7 @@ class Registrar(Live):
 
     def gruu(self, binding: "Binding") -> Tuple[str, str]:
         """The public and a new temporary GRUU of a binding (RFC 5627
-        §5.1, §5.3), as ``(pub, temp)``.
+        §3.1, §5.4), as ``(pub, temp)``.
 
         :raises BadStateError: GRUUs are off. NotFoundError: no instance.
         """
@@ -607,7 +607,7 @@ class Registrar(Live):
 
     def lookup_gruu(self, uri: str,
                     now: Optional[int] = None) -> Tuple[Optional["TargetPlan"], int]:
-        """The target plan of the one instance a GRUU names (RFC 5627 §8),
+        """The target plan of the one instance a GRUU names (RFC 5627 §6.1),
         as ``(plan, 0)``, or ``(None, status)`` with 404 (not a valid GRUU,
         or a temp-gruu outdated by a new Call-ID) or 480 (no binding now).
         """

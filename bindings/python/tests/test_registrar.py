@@ -296,11 +296,11 @@ def test_gruus_in_the_200_and_routing_to_one_instance_rfc5627(ctx, reg):
     inst_b = '"<urn:uuid:00000000-0000-1000-8000-00000000000b>"'
     a = _gruu_register(reg, 1, INST, "cid-a")
     b = _gruu_register(reg, 2, inst_b, "cid-b")
-    # §5.1, §5.3: the 200's Contacts carry both GRUUs.
+    # §5.2: the 200's Contacts carry both GRUUs.
     assert a.pub_gruu == AOR + ";gr=urn:uuid:00000000-0000-1000-8000-00000000000a"
     assert a.temp_gruu.startswith("sip:tgruu.") and "alice" not in a.temp_gruu
     assert reg.gruu(a)[0] == a.pub_gruu
-    # §8: a GRUU reaches its instance alone.
+    # §6.1: a GRUU reaches its instance alone.
     for uri in (a.pub_gruu, a.temp_gruu):
         plan, status = reg.lookup_gruu(uri)
         assert status == 0
@@ -308,7 +308,7 @@ def test_gruus_in_the_200_and_routing_to_one_instance_rfc5627(ctx, reg):
             [branch] = plan.next_group()
             assert branch.binding.flow_id == 1
             plan.report(branch, 200)
-    # §5.4: a new Call-ID invalidates the old temp-gruu: 404.
+    # §5.1: a new Call-ID invalidates the old temp-gruu: 404.
     _gruu_register(reg, 1, INST, "cid-a2")
     assert reg.lookup_gruu(a.temp_gruu) == (None, 404)
     plan, status = reg.lookup_gruu(b.temp_gruu)
