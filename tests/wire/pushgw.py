@@ -11,6 +11,8 @@ usage: pushgw.py PROXY_PORT STEP
   STEP sleepy-NAME    call NAME, whose phone never wakes; expect 480
   STEP refresh-NAME   register NAME (Expires 8); expect a refresh push
                       before it expires
+With $PUSHGW_PLAIN=1 the phones register without +sip.instance and
+reg-id (their Contact URI changes with every connection).
 The gateway listens on the port in $PUSHGW_PORT and appends every POST to
 $PUSHGW_LOG as one JSON line.
 """
@@ -28,6 +30,8 @@ HOST = "127.0.0.1"
 DOMAIN = "example.com"
 WAKE = {}  # prid -> phone name, for the phones that wake when pushed
 RESULT = {}
+# PUSHGW_PLAIN=1: phones register without +sip.instance and reg-id.
+PLAIN = os.environ.get("PUSHGW_PLAIN") == "1"
 
 
 def inst(name):
@@ -84,10 +88,17 @@ def register(port, name, prid, cseq, expires=600, sock=None):
     """REGISTER phone |name| over |sock| (a new connection when None)."""
     s = sock or Sock(port)
     lport = s.s.getsockname()[1]
-    contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=apns;"
-               "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
-               ";+sip.instance=\"<urn:uuid:%s>\";reg-id=1"
-               % (name, HOST, lport, prid, inst(name)))
+    if PLAIN:
+        # No instance, no reg-id: the Contact URI names this connection's
+        # port, so a woken phone registers another URI (RFC 8599 §5.3).
+        contact = ("<sip:%s@%s:%d;transport=tcp;pn-provider=apns;"
+                   "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
+                   % (name, HOST, lport, prid))
+    else:
+        contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=apns;"
+                   "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
+                   ";+sip.instance=\"<urn:uuid:%s>\";reg-id=1"
+                   % (name, HOST, lport, prid, inst(name)))
     msg = ("REGISTER sip:%s SIP/2.0\r\n"
            "Via: SIP/2.0/TCP %s:%d;branch=z9hG4bK%s\r\n"
            "Max-Forwards: 70\r\n"

@@ -41,6 +41,19 @@ sys.exit(0 if e['provider']=='apns' and e['reason']=='call' and \
 e['param']=='ABCD1234.com.example.voip' and e['aor']=='sip:bob@example.com' \
 and e['call_id']=='reg-bob@pushgw' else 1)"
 
+# RFC 8599 §5.3: a phone without +sip.instance wakes up on a new
+# connection, so its Contact URI (the port) changes; the registrar matches
+# it by its pn-* parameters and the held call goes out to it.
+check "register frank without an instance, then close his connection" \
+  env PUSHGW_PLAIN=1 $PUSH register-frank
+check "frank's binding is kept, suspended" \
+  until_true 5 json_check "$CTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:frank@example.com']"
+check "a call to frank: woken on a new Contact URI, forwarded, answered" \
+  env PUSHGW_PLAIN=1 $PUSH call-frank
+check "frank still has one binding, on the new URI" json_check "$CTL" dump \
+  "len([b for b in d['bindings'] if b['aor']=='sip:frank@example.com'])==1"
+
 check "register carol, who never wakes" $PUSH register-carol
 check "a call to a phone that never wakes gets 480 within the 3 s wait" \
   env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 $PUSH sleepy-carol
