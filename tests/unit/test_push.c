@@ -3,6 +3,8 @@
  * and Feature-Caps, binding identity, push-then-wait target plans, and
  * refresh pushes before expiry with backoff. Every row names its section.
  */
+#include <sipflow/changes.h>
+
 #include "reg_harness.h"
 
 #define AOR "sip:alice@example.com"
@@ -474,6 +476,61 @@ Test(push, woken_without_instance_from_a_new_address) {
   cr_expect_eq(next->binding->id, id);
   cr_expect_eq(next->binding->flow_id, 9);
   cr_expect(contains(next->binding->uri, "198.51.100.7:40001"));
+  cr_assert_eq(sipflow_reg_plan_report(plan, next->id, 200, p.h.now, &next), 0);
+  cr_expect_eq(sipflow_reg_plan_final_status(plan), 200);
+  sipflow_reg_plan_del(plan);
+  harness_close(&p.h);
+}
+
+static int grab(const sipflow_reg_binding *b, void *ud) {
+  sipflow_change *c = ud;
+  cr_assert_eq(sipflow_change_from_binding(c, SIPFLOW_REG_UPDATED, b, 0,
+                                           1800000000u, T0),
+               0);
+  return 0;
+}
+
+Test(push, woken_by_a_record_from_another_node) {
+  /* RFC 8599 §5.6.2 in a cluster: this node reaches the phone through
+   * another node's Path (flow 0 here); that Path fails (430), the binding
+   * is suspended here and pushed; the phone registers at the other node,
+   * whose record arrives: the binding is awake again and the held branch
+   * goes out. */
+  push_harness p;
+  reg_req r;
+  sipflow_reg_plan *plan;
+  const sipflow_reg_branch *br, *next = NULL;
+  sipflow_change c;
+  sipflow_str path = S("<sip:tok@192.0.2.50:5060;lr;ob>");
+  open_push(&p, "apns", 0, 1);
+  req_init(&r, AOR, "c1", 1);
+  req_ob_contact(&r, PUSH_URI("tok1", "5060"), INST, "1");
+  r.req.path = &path;
+  r.req.n_path = 1;
+  r.req.via_count = 2;
+  r.req.supported |= SIPFLOW_REG_OPT_PATH;
+  cr_assert_eq(submit(&p.h, &r)->status, 200);
+  plan = lookup(&p);
+  br = first(plan);
+  cr_assert_eq(br->push, 0);
+  cr_assert_eq(sipflow_reg_plan_report(plan, br->id, 430, p.h.now, &next), 0);
+  cr_assert_not_null(next);
+  cr_assert_eq(next->push, 1);
+  cr_expect_eq(p.n, 1);
+  br = next;
+  cr_expect_eq(sipflow_reg_plan_woken(plan, br->id, p.h.now, &next),
+               SIPFLOW_ERR_NOT_FOUND);
+  /* The other node's record: the same binding, a later CSeq, flow 0. */
+  memset(&c, 0, sizeof(c));
+  cr_assert_eq(sipflow_registrar_foreach(p.h.reg, p.h.now, grab, &c), 0);
+  c.u.binding.cseq++;
+  c.u.binding.flow_id = 0;
+  c.version = 1800000000000ull;
+  cr_assert_eq(sipflow_change_apply_binding(p.h.reg, &c, 1800000000u, p.h.now),
+               0);
+  cr_assert_eq(sipflow_reg_plan_woken(plan, br->id, p.h.now, &next), 0);
+  cr_assert_not_null(next);
+  cr_expect_eq(next->push, 0);
   cr_assert_eq(sipflow_reg_plan_report(plan, next->id, 200, p.h.now, &next), 0);
   cr_expect_eq(sipflow_reg_plan_final_status(plan), 200);
   sipflow_reg_plan_del(plan);

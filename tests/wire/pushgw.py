@@ -11,7 +11,8 @@ usage: pushgw.py PROXY_PORT STEP
   STEP sleepy-NAME    call NAME, whose phone never wakes; expect 480
   STEP refresh-NAME   register NAME (Expires 8); expect a refresh push
                       before it expires
-With $PUSHGW_PLAIN=1 the phones register without +sip.instance and
+With $PUSHGW_REG_PORT a woken phone registers at that port instead of
+PROXY_PORT. With $PUSHGW_PLAIN=1 the phones register without +sip.instance and
 reg-id (their Contact URI changes with every connection).
 The gateway listens on the port in $PUSHGW_PORT and appends every POST to
 $PUSHGW_LOG as one JSON line.
@@ -175,7 +176,9 @@ class Gateway(http.server.BaseHTTPRequestHandler):
 
 
 def serve(proxy_port):
-    Gateway.proxy_port = proxy_port
+    # A woken phone registers at $PUSHGW_REG_PORT when set (another node of
+    # a cluster than the one the call went to), else where the call went.
+    Gateway.proxy_port = int(os.environ.get("PUSHGW_REG_PORT") or proxy_port)
     srv = http.server.ThreadingHTTPServer(
         (HOST, int(os.environ["PUSHGW_PORT"])), Gateway)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -275,6 +275,7 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, push_dropped);
   STAT(o, s, push_woken);
   STAT(o, s, push_timeouts);
+  STAT(o, s, push_elsewhere);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(

@@ -221,6 +221,14 @@ void px_push_request(sipflow_registrar *reg, sipflow_reg_push_reason reason,
   (void)reg;
   if (!pp)
     return;
+  /* In a cluster every node holds the binding and its refresh schedule;
+   * the node the phone registered at pushes, the others only when it is
+   * down. A call push comes from the node holding the call, once. */
+  if (reason == SIPFLOW_REG_PUSH_REFRESH && b->path.len &&
+      px_cluster_path_foreign(p, b->path.ptr, b->path.len)) {
+    p->stats.push_elsewhere++;
+    return;
+  }
   if (pp->n_posts >= PUSH_MAX_QUEUED) {
     p->stats.push_dropped++;
     return;
