@@ -11,6 +11,8 @@ usage: pushgw.py PROXY_PORT STEP
   STEP sleepy-NAME    call NAME, whose phone never wakes; expect 480
   STEP refresh-NAME   register NAME (Expires 8); expect a refresh push
                       before it expires
+  STEP udpsleep-NAME  register NAME over UDP, then answer nothing for
+                      $PUSHGW_LISTEN s, noting each request in $PUSHGW_PROBES
 With $PUSHGW_REG_PORT a woken phone registers at that port instead of
 PROXY_PORT. With $PUSHGW_PLAIN=1 the phones register without +sip.instance and
 reg-id (their Contact URI changes with every connection).
@@ -248,13 +250,61 @@ def main():
         s, head = register(port, name, prid, 1, sock=s)
         s.close()
         return 0
+    if step == "udpsleep":
+        # A UDP phone that registers with pn-* and then sleeps: it answers
+        # nothing, and notes every request that reaches it (the proxy's
+        # keepalive probes) in $PUSHGW_PROBES, one "METHOD SECONDS" a line.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((HOST, 0))
+        lport = u.getsockname()[1]
+        msg = ("REGISTER sip:%s SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=u1\r\n"
+               "To: <sip:%s@%s>\r\nCall-ID: udp-%s@pushgw\r\n"
+               "CSeq: 1 REGISTER\r\n"
+               "Contact: <sip:%s@%s:%d;pn-provider=apns;pn-prid=%s>\r\n"
+               "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+               % (DOMAIN, HOST, lport, uuid.uuid4().hex, name, DOMAIN, name,
+                  DOMAIN, name, name, HOST, lport, prid))
+        u.sendto(msg.encode(), (HOST, port))
+        t0 = time.time()
+        end = t0 + float(os.environ.get("PUSHGW_LISTEN", "14"))
+        status = 0
+        with open(os.environ["PUSHGW_PROBES"], "w") as f:
+            while time.time() < end:
+                u.settimeout(max(0.01, end - time.time()))
+                try:
+                    data, _ = u.recvfrom(65536)
+                except socket.timeout:
+                    break
+                line = data.decode("utf-8", "replace").split("\r\n")[0]
+                if line.startswith("SIP/2.0 2") and not status:
+                    status = 200
+                elif not line.startswith("SIP/2.0"):
+                    f.write("%s %.3f\n" % (line.split(" ")[0],
+                                           time.time() - t0))
+                    f.flush()
+        print("register", status)
+        return 0 if status == 200 else 1
     if step in ("call", "sleepy"):
         if step == "call":
             WAKE[prid] = name
         srv = serve(port)
         wait = float(os.environ.get("PUSHGW_WAIT", "10"))
+        # $PUSHGW_CALLS > 1: as many calls at once (one push is enough).
+        extra = []
+        more = [threading.Thread(target=lambda: extra.append(
+            call(port, name, wait)[0])) for _ in
+            range(int(os.environ.get("PUSHGW_CALLS", "1")) - 1)]
+        for t in more:
+            t.start()
         status, secs = call(port, name, wait)
+        for t in more:
+            t.join()
         srv.shutdown()
+        if any(x != status for x in extra):
+            print("the other calls got", extra)
+            return 1
         print("status %d after %.3f s %s" % (status, secs, RESULT))
         if "invite_seen" in RESULT and "reg_ok" in RESULT:
             r = RESULT

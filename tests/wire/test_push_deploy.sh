@@ -61,6 +61,32 @@ check "the phone registered again through the edge (a new flow token)" \
 stop_pid $EDGE_PID
 stop_pid $REG_PID
 
+# ---- keepalive: no NAT pings for a suspended binding -------------------------
+# A UDP phone registers with pn-* and falls asleep. The proxy pings it
+# (OPTIONS every second), gets no answer, and the flow fails: the binding is
+# suspended (kept, reached by push) and the pings stop. The phone counts
+# the probes it gets.
+S=$(free_port)
+SCTL=$WIRE_TMP/single.ctl
+start single "$PROXY" --listen udp:127.0.0.1:$S --domain example.com \
+  --control "$SCTL" --register-rate 0 --keepalive options --ka-interval 1 \
+  --ka-timeout 1 --ka-misses 2 --log-level debug "${PUSHOPTS[@]}"
+SINGLE_PID=$LAST_PID
+check "single proxy with keepalive and push up" wait_for "$SCTL" 10
+export PUSHGW_PROBES=$WIRE_TMP/probes.txt
+check "a UDP phone with pn-* registers, then answers nothing for 14 s" \
+  env PUSHGW_LISTEN=14 $PUSH $S udpsleep-uma
+check "the proxy probed it while its flow was thought alive" \
+  grep -q '^OPTIONS ' "$PUSHGW_PROBES"
+check "its binding is kept, suspended (no flow)" json_check "$SCTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:uma@example.com' and not b['flow']]"
+check "no probe in the last 6 s: a suspended binding is not pinged" \
+  python3 -c "import sys; t=[float(l.split()[1]) for l in open('$PUSHGW_PROBES')]; \
+sys.exit(0 if t and max(t) < 8 else 1)"
+check "the proxy keeps no keepalive endpoint for it" json_check "$SCTL" stats \
+  "d['keepalive_endpoints']==0"
+stop_pid $SINGLE_PID
+
 # ---- a Redis cluster ----------------------------------------------------------
 if ! command -v redis-server >/dev/null; then
   echo "# no redis-server: the cluster half skipped"
