@@ -55,8 +55,13 @@ check "frank still has one binding, on the new URI" json_check "$CTL" dump \
   "len([b for b in d['bindings'] if b['aor']=='sip:frank@example.com'])==1"
 
 check "register carol, who never wakes" $PUSH register-carol
-check "a call to a phone that never wakes gets 480 within the 3 s wait" \
-  env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 $PUSH sleepy-carol
+check "two calls to a phone that never wakes get 480 within the 3 s wait" \
+  env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 PUSHGW_CALLS=2 $PUSH sleepy-carol
+check "the two calls shared one push (coalesced within --push-wait)" \
+  python3 -c "import json,sys; sys.exit(0 if len([1 for l in open('$PUSHGW_LOG') \
+if json.loads(l)['prid']=='prid-carol'])==1 else 1)"
+check "the second push was counted as coalesced" json_check "$CTL" stats \
+  "d.get('push_coalesced',0)==1"
 
 check "a refresh push arrives before the binding expires" $PUSH refresh-dave
 check "gateway answers counted" json_check "$CTL" stats \

@@ -193,7 +193,8 @@ typedef struct px_stats {
   uint64_t ws_idle_closed, ws_pongs;
 
   uint64_t push_sent, push_ok, push_failed, push_retries, push_dropped;
-  uint64_t push_woken, push_timeouts, push_elsewhere;
+  uint64_t push_woken, push_timeouts, push_elsewhere, push_coalesced;
+  uint64_t push_held_over;
 } px_stats;
 
 typedef struct px {
