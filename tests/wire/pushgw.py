@@ -35,6 +35,8 @@ WAKE = {}  # prid -> phone name, for the phones that wake when pushed
 RESULT = {}
 # PUSHGW_PLAIN=1: phones register without +sip.instance and reg-id.
 PLAIN = os.environ.get("PUSHGW_PLAIN") == "1"
+# PUSHGW_PROVIDER: the pn-provider of Outbound phones (default apns).
+PROVIDER = os.environ.get("PUSHGW_PROVIDER", "apns")
 
 
 def inst(name):
@@ -98,10 +100,10 @@ def register(port, name, prid, cseq, expires=600, sock=None):
                    "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
                    % (name, HOST, lport, prid))
     else:
-        contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=apns;"
+        contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=%s;"
                    "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
                    ";+sip.instance=\"<urn:uuid:%s>\";reg-id=1"
-                   % (name, HOST, lport, prid, inst(name)))
+                   % (name, HOST, lport, PROVIDER, prid, inst(name)))
     msg = ("REGISTER sip:%s SIP/2.0\r\n"
            "Via: SIP/2.0/TCP %s:%d;branch=z9hG4bK%s\r\n"
            "Max-Forwards: 70\r\n"
@@ -240,7 +242,7 @@ def main():
     if step == "register":
         s, head = register(port, name, prid, 1)
         ok = head.startswith("SIP/2.0 200") and \
-            '+sip.pns="apns"' in head
+            ('+sip.pns="%s"' % PROVIDER) in head
         s.close()
         print(head.split("\r\n")[0], "feature-caps" if ok else "no caps")
         return 0 if ok else 1
@@ -324,12 +326,23 @@ def main():
         s, head = register(port, name, prid, 1, expires=8)
         s.close()
         ok = head.startswith("SIP/2.0 200")
-        time.sleep(7)
+        # The schedule's last push is due 0.5 s before the 8 s expiry.
+        time.sleep(8.2)
         srv.shutdown()
         log = [json.loads(l) for l in open(os.environ["PUSHGW_LOG"])]
-        got = [e for e in log if e["reason"] == "refresh" and
-               e["prid"] == prid and e["t"] < t0 + 8]
-        print("refresh pushes before expiry:", len(got))
+        got = [round(e["t"] - t0, 3) for e in log
+               if e["reason"] == "refresh" and e["prid"] == prid and
+               e["t"] < t0 + 8]
+        print("refresh pushes before expiry, seconds after the REGISTER:",
+              got)
+        # $PUSHGW_REFRESH_N: how many pushes the schedule must have sent;
+        # $PUSHGW_REFRESH_FIRST: none before that many seconds.
+        want = int(os.environ.get("PUSHGW_REFRESH_N", "0"))
+        first = float(os.environ.get("PUSHGW_REFRESH_FIRST", "0"))
+        if want and len(got) != want:
+            return 1
+        if got and min(got) < first:
+            return 1
         return 0 if ok and got else 1
     print("unknown step", step)
     return 2

@@ -18,7 +18,7 @@ run_proxy() {
     --domain example.com --control "$CTL" --state "$STATE" \
     --register-rate 0 --min-expires 5 --log-level debug \
     --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" \
-    --push-providers apns,fcm --push-refresh 4 --push-wait 3
+    --push-providers apns,fcm:2 --push-refresh 4 --push-wait 3
   PROXY_PID=$LAST_PID
 }
 run_proxy
@@ -63,7 +63,13 @@ if json.loads(l)['prid']=='prid-carol'])==1 else 1)"
 check "the second push was counted as coalesced" json_check "$CTL" stats \
   "d.get('push_coalesced',0)==1"
 
-check "a refresh push arrives before the binding expires" $PUSH refresh-dave
+# RFC 8599 §5.5: lead 4 s on an 8 s binding the phone never refreshes:
+# pushes at 4, 4.5, 5.5 and 7.5 s (backoff), four in all, none after 8 s.
+check "refresh pushes before the binding expires: four, with backoff" \
+  env PUSHGW_REFRESH_N=4 PUSHGW_REFRESH_FIRST=3 $PUSH refresh-dave
+# fcm has its own lead of 2 s: its first push comes at 6 s, not at 4 s.
+check "a provider's own lead: fcm's first refresh push 2 s before expiry" \
+  env PUSHGW_PROVIDER=fcm PUSHGW_REFRESH_FIRST=5 $PUSH refresh-fay
 check "gateway answers counted" json_check "$CTL" stats \
   "d.get('push_ok',0)>=3 and d.get('push_timeouts',0)>=1"
 
