@@ -127,7 +127,7 @@ int sipflow_registrar_flow_failed(sipflow_registrar *reg,
     /* Step first: removing |b| takes it off the flow's list. */
     sipflow__reg_binding *next = b->flow_next;
     if (sipflow__reg_push_suspend(reg, b))
-      ; /* RFC 8599 §6.2.2: kept, reached by push */
+      ; /* RFC 8599 §5.6.2: kept, reached by push */
     else if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
       sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
     else
@@ -159,7 +159,7 @@ int sipflow_registrar_binding_failed(sipflow_registrar *reg, sipflow_str aor,
       continue;
     /* The loop ends here: removing |b| may free the record. */
     if (sipflow__reg_suspended(b) || sipflow__reg_push_suspend(reg, b))
-      ; /* RFC 8599 §6.2.2: kept, reached by push */
+      ; /* RFC 8599 §5.6.2: kept, reached by push */
     else if (reg->set.dead_flow == SIPFLOW_REG_DEAD_FLOW_REMOVE)
       sipflow__reg_remove(reg, b, SIPFLOW_REG_FLOW_FAILED);
     else

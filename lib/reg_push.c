@@ -67,6 +67,30 @@ bool sipflow__reg_uri_is_push(const char *uri, size_t len) {
          sipflow__reg_uri_param(uri, len, "pn-prid", &v) && v.len > 0;
 }
 
+/* RFC 8599 §5.3: pn-provider (a token, any case), pn-prid and pn-param
+ * (absent in both, or the same bytes) equal. */
+bool sipflow__reg_push_same(const char *a, size_t alen, const char *b,
+                            size_t blen) {
+  static const char *const names[] = {"pn-provider", "pn-prid", "pn-param"};
+  for (size_t i = 0; i < 3; i++) {
+    sipflow_str va = {NULL, 0}, vb = {NULL, 0};
+    bool ha = sipflow__reg_uri_param(a, alen, names[i], &va);
+    bool hb = sipflow__reg_uri_param(b, blen, names[i], &vb);
+    if (ha != hb || va.len != vb.len)
+      return false;
+    if (!ha || va.len == 0)
+      continue;
+    if (i == 0) {
+      for (size_t k = 0; k < va.len; k++)
+        if (lower((unsigned char)va.ptr[k]) != lower((unsigned char)vb.ptr[k]))
+          return false;
+    } else if (memcmp(va.ptr, vb.ptr, va.len) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /* ---- the host's list: "apns,fcm:300" --------------------------------------
  */
 
@@ -208,7 +232,7 @@ bool sipflow__reg_push_suspend(sipflow_registrar *reg,
   if (!pushable(reg, b, NULL))
     return false;
   /* The flow is gone; the binding stays until it expires, reached by push
-   * (RFC 8599 §6.2.2). The edge's Path is kept: the woken UA's REGISTER
+   * (RFC 8599 §5.6.2). The edge's Path is kept: the woken UA's REGISTER
    * brings the new one. */
   sipflow__reg_set_flow(reg, b, 0);
   b->health = SIPFLOW_HEALTH_DEAD;
@@ -228,7 +252,7 @@ void sipflow__reg_push_call(sipflow_registrar *reg,
   reg->in_callback = 0;
 }
 
-/* ---- refresh pushes (RFC 8599 §6.2.1, +sip.pnsreg)
+/* ---- refresh pushes (RFC 8599 §5.5)
  * ---------------------------------------- */
 
 /* Refresh pushes go out |lead| before the expiry and, while no REGISTER

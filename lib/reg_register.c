@@ -240,7 +240,7 @@ static uint32_t requested_expires(const sipflow_registrar *reg,
   return default_expires(&reg->set);
 }
 
-/* RFC 8599 §6.2.1: a registrar that offers push answers 555 to a
+/* RFC 8599 §5.6.1.1, §8.1: a registrar that offers push answers 555 to a
  * pn-provider it does not support, and names a supported one in the 200's
  * Feature-Caps. Without a list of providers the parameters are only
  * stored (a registrar without RFC 8599 support ignores them). */
@@ -251,6 +251,12 @@ static int check_push(sipflow_registrar *reg, job *j,
   if (!reg->push_list ||
       !sipflow__reg_uri_param(c->uri.ptr, c->uri.len, "pn-provider", &prov))
     return 0;
+  /* §4.1.5, §5.6.1.2: an empty pn-provider asks for every service. */
+  if (prov.len == 0) {
+    j->pns = reg->set.push_providers;
+    j->pnsreg = 0;
+    return 0;
+  }
   if (!sipflow__reg_push_find(reg, prov, &name, &refresh))
     return answer(reg, 555, "Push Notification Service Not Supported");
   j->pns = name;
@@ -436,7 +442,8 @@ static bool binding_matches(const sipflow__reg_binding *b,
  * ";security=off" both equal the bare URI), so a Contact may equal several
  * plain bindings: the one with the very same text wins, else the oldest.
  * Two plain bindings then never end up with the same text. */
-static sipflow__reg_binding *find_binding(const sipflow__reg_aor *aor,
+static sipflow__reg_binding *find_binding(const sipflow_registrar *reg,
+                                          const sipflow__reg_aor *aor,
                                           const sipflow__reg_cinfo *ci) {
   sipflow__reg_binding *first = NULL;
   for (uint32_t k = 0; aor && k < aor->n; k++) {
@@ -450,6 +457,21 @@ static sipflow__reg_binding *find_binding(const sipflow__reg_aor *aor,
     if (!first)
       first = b;
   }
+  /* RFC 8599 §5.3, §4.1.3: a woken UA without an instance re-registers
+   * with the same pn-* parameters from wherever it woke up (another
+   * address, port or transport). A registrar that offers push takes the
+   * pn-* triple as the binding's identity then, so the REGISTER refreshes
+   * the binding a held request waits for instead of adding another. */
+  if (!first && !ci->outbound && reg->push_list &&
+      sipflow__reg_uri_is_push(ci->c->uri.ptr, ci->c->uri.len))
+    for (uint32_t k = 0; aor && k < aor->n; k++) {
+      sipflow__reg_binding *b = aor->b[k];
+      if (!(b->flags & SIPFLOW__REG_F_OUTBOUND) &&
+          (b->flags & SIPFLOW__REG_F_PUSH) &&
+          sipflow__reg_push_same(sipflow__reg_b_uri(b), b->uri_len,
+                                 ci->c->uri.ptr, ci->c->uri.len))
+        return b;
+    }
   return first;
 }
 
@@ -509,7 +531,7 @@ static int match(sipflow_registrar *reg, job *j) {
     return st;
   for (size_t i = 0; i < n; i++) {
     sipflow__reg_cinfo *ci = &reg->cinfo[i];
-    ci->old = find_binding(j->aor, ci);
+    ci->old = find_binding(reg, j->aor, ci);
     /* The same key twice in one request, or two Contacts for one binding:
      * the later Contact wins. */
     for (size_t k = 0; k < i; k++) {
@@ -669,7 +691,7 @@ static void apply(sipflow_registrar *reg, const job *j, sipflow__reg_aor *aor,
     }
     b->cseq = j->req->cseq;
     b->updated_at = j->now;
-    /* A REGISTER from a suspended UA: it is awake (RFC 8599 §6.2.2). */
+    /* A REGISTER from a suspended UA: it is awake (RFC 8599 §4.1.3). */
     if (sipflow__reg_suspended(b))
       b->health = SIPFLOW_HEALTH_UNKNOWN;
     sipflow__reg_set_expiry(reg, b, at);

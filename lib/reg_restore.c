@@ -206,6 +206,12 @@ static int put(sipflow_registrar *reg, const sipflow_change *c,
     return SIPFLOW_ERR_NOMEM;
   }
   sipflow__reg_replace(reg, old, fresh, at);
+  /* A newer record is a REGISTER taken elsewhere (another node, through
+   * its own flow): a binding suspended here after its Path failed is
+   * awake again (RFC 8599 §5.6.2), as after a REGISTER taken here. Both
+   * flow ids are 0 then, so the replace kept the old health. */
+  if (sipflow__reg_suspended(fresh))
+    fresh->health = SIPFLOW_HEALTH_UNKNOWN;
   sipflow__reg_report_moved(reg, SIPFLOW_REG_UPDATED, fresh, old->flow_id);
   sipflow__reg_release(reg, old);
   return 0;

@@ -349,7 +349,7 @@ int sipflow_registrar_lookup_batch(sipflow_registrar *reg,
 
 /* ---- walking a plan ------------------------------------------------------ */
 
-/* A suspended binding is usable: its branch is a push (RFC 8599 §6.2.2). */
+/* A suspended binding is usable: its branch is a push (RFC 8599 §5.6.2). */
 static bool usable(const sipflow__reg_binding *b) {
   return !(b->flags & SIPFLOW__REG_F_UNLINKED) &&
          (b->health != SIPFLOW_HEALTH_DEAD || sipflow__reg_suspended(b));
@@ -433,7 +433,7 @@ int sipflow_reg_plan_report(sipflow_reg_plan *plan, uint32_t branch_id,
   plan->best = sipflow_reg_response_pick(plan->best, status);
   if (status / 100 == 2 || status / 100 == 6)
     plan->finished = 1; /* answered, or declined everywhere (§16.7) */
-  /* RFC 8599 §6.2.2: the flow of a push-reachable binding failed: keep
+  /* RFC 8599 §5.6.2: the flow of a push-reachable binding failed: keep
    * the binding and wake its UA instead of dropping it. */
   if ((status == 430 || status == 408) && e->state == E_SENT &&
       !plan->finished && !(e->b->flags & SIPFLOW__REG_F_UNLINKED) &&

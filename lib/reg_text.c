@@ -373,12 +373,24 @@ int sipflow_reg_answer_format(const sipflow_reg_result *result,
       put_uint(&o, (unsigned long)result->flow_timer);
       put_str(&o, "\r\n");
     }
-    /* RFC 8599 §6.2.1, RFC 6809: the push service and the refresh lead. */
-    if (result->pns.len && result->pns.ptr) {
+    /* RFC 8599 §5.4, §5.6.1.1, RFC 6809: the push service and the refresh lead.
+     */
+    /* One Feature-Caps per service (§5.4); |pns| is a list ("apns,fcm:300",
+     * each lead after a colon dropped) for a query naming none. */
+    for (size_t at = 0; result->pns.ptr && at < result->pns.len;) {
+      const char *item = result->pns.ptr + at;
+      size_t left = result->pns.len - at, n = 0, len;
+      while (n < left && item[n] != ',')
+        n++;
+      at += n + 1;
+      for (len = 0; len < n && item[len] != ':'; len++)
+        ;
+      if (len == 0)
+        continue;
       put_str(&o, "Feature-Caps: *;+sip.pns=\"");
-      put_mem(&o, result->pns.ptr, result->pns.len);
+      put_mem(&o, item, len);
       put_str(&o, "\"");
-      if (result->pnsreg) {
+      if (result->pnsreg && n == left) {
         put_str(&o, ";+sip.pnsreg=\"");
         put_uint(&o, (unsigned long)result->pnsreg);
         put_str(&o, "\"");

@@ -127,7 +127,7 @@ enum {
    * flow it registers); RECV_OWN, after the strings. */
   SIPFLOW__REG_F_RECV_FLOW = 1u << 5,
   SIPFLOW__REG_F_RECV_OWN = 1u << 6,
-  /* pn-provider and pn-prid in the Contact URI (RFC 8599 §5.1); with
+  /* pn-provider and pn-prid in the Contact URI (RFC 8599 §4.1.1); with
    * health SIPFLOW_HEALTH_DEAD the binding is suspended: its flow failed
    * and only a push reaches it (reg_push.c). */
   SIPFLOW__REG_F_PUSH = 1u << 7
@@ -510,6 +510,10 @@ bool sipflow__reg_uri_param(const char *uri, size_t len, const char *name,
 /* Whether a Contact URI makes a push-reachable binding: pn-provider and
  * pn-prid both present and not empty. */
 bool sipflow__reg_uri_is_push(const char *uri, size_t len);
+/* Whether two Contact URIs carry the same pn-provider, pn-prid and
+ * pn-param (RFC 8599 §5.3): a binding's identity without an instance. */
+bool sipflow__reg_push_same(const char *a, size_t alen, const char *b,
+                            size_t blen);
 /* Whether settings.push_providers is a valid list (empty is). */
 bool sipflow__reg_push_list_valid(sipflow_str list);
 /* Copy settings.push_providers into reg->push_list: 0 or NOMEM. */
@@ -539,7 +543,7 @@ sipflow_tstamp sipflow__reg_push_first(const sipflow_registrar *reg,
                                        const sipflow__reg_binding *b,
                                        sipflow_tstamp exp);
 /* The expiry heap popped |b| (not yet expired) at |deadline|: ask for a
- * refresh push if one is due (RFC 8599 §6.2.1) and return the binding's next
+ * refresh push if one is due (RFC 8599 §5.5) and return the binding's next
  * deadline: the next refresh push or its expiry. */
 sipflow_tstamp sipflow__reg_push_due(sipflow_registrar *reg,
                                      sipflow__reg_binding *b,

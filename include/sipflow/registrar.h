@@ -205,16 +205,16 @@ typedef struct sipflow_registrar_settings {
   /** The push notification services (RFC 8599 pn-provider values) the host
    * can send pushes through, comma-separated, each optionally followed by
    * ":SECONDS", how long before a binding expires its refresh push is due
-   * (RFC 8599 §6.2.1, the +sip.pnsreg value), overriding |push_refresh| for
+   * (RFC 8599 §5.5; the +sip.pnsreg value), overriding |push_refresh| for
    * that provider: "apns,fcm:300,webpush:0". Names are tokens (letters,
    * digits, '-', '.', '_'), matched case-insensitively. Copied at creation.
    * Empty (default): push is not offered and the pn-* URI parameters are
    * stored but never acted on (a registrar without RFC 8599 support).
    * When not empty, a REGISTER whose Contact names another provider gets
-   * 555 (RFC 8599 §6.2.1). @since 0.2 */
+   * 555 (RFC 8599 §5.6.1.1, §8.1). @since 0.2 */
   sipflow_str push_providers;
   /** Seconds before a push-reachable binding expires that the registrar
-   * asks for a refresh push (RFC 8599 §6.2.1: the +sip.pnsreg value);
+   * asks for a refresh push (RFC 8599 §5.5; the +sip.pnsreg value);
    * a provider's own ":SECONDS" wins. 0: no refresh pushes and no
    * +sip.pnsreg. Default 0. @since 0.2 */
   uint32_t push_refresh;
@@ -284,7 +284,7 @@ typedef struct sipflow_reg_binding {
   /** Its temporary GRUU (RFC 5627 §5.1, §5.2), minted for this answer; filled
    * as |pub_gruu| is. @since 0.2 */
   sipflow_str temp_gruu;
-  /** The Contact URI's pn-provider parameter (RFC 8599 §4), pointing into
+  /** The Contact URI's pn-provider parameter (RFC 8599 §4.1.1), pointing into
    * |uri|; len 0 when absent. @since 0.2 */
   sipflow_str pn_provider;
   /** The Contact URI's pn-param parameter; len 0 when absent. @since 0.2 */
@@ -293,10 +293,10 @@ typedef struct sipflow_reg_binding {
    * when absent. @since 0.2 */
   sipflow_str pn_prid;
   /** 1: the binding can be woken by push (pn-provider and pn-prid given,
-   * RFC 8599 §5.1). @since 0.2 */
+   * RFC 8599 §5.5, §5.6.2). @since 0.2 */
   int push;
   /** 1: a push-reachable binding whose flow failed: kept, reached only by
-   * a push until the UA registers again (RFC 8599 §6.2.2). @since 0.2 */
+   * a push until the UA registers again (RFC 8599 §5.6.2). @since 0.2 */
   int suspended;
 } sipflow_reg_binding;
 
@@ -339,11 +339,11 @@ typedef void (*sipflow_reg_change_cb)(sipflow_registrar *reg,
 
 /** Why the registrar asks the host for a push (RFC 8599). @since 0.2 */
 typedef enum sipflow_reg_push_reason {
-  /** A request waits for the UA (RFC 8599 §6.2.2): the plan gave a branch
+  /** A request waits for the UA (RFC 8599 §5.6.2): the plan gave a branch
    * with push set. */
   SIPFLOW_REG_PUSH_CALL = 1,
   /** The binding nears its expiry: the UA should send a binding-refresh
-   * REGISTER (RFC 8599 §6.2.1, +sip.pnsreg). */
+   * REGISTER (RFC 8599 §5.5). */
   SIPFLOW_REG_PUSH_REFRESH = 2
 } sipflow_reg_push_reason;
 
@@ -356,7 +356,7 @@ SIPFLOW_API const char *sipflow_reg_push_reason_name(int reason);
 /**
  * Push callback: send a push notification to the UA of |binding| through
  * the service |binding->pn_provider| with its pn_prid and pn_param
- * (RFC 8599 §6.2.2). The push is the host's I/O: the registrar only says
+ * (RFC 8599 §5.6.2). The push is the host's I/O: the registrar only says
  * when and to whom.
  * @param binding valid only during the call.
  * The callback may call only callback-safe functions. @since 0.2
@@ -570,8 +570,11 @@ typedef struct sipflow_reg_result {
   const sipflow_reg_binding *contacts;
   size_t n_contacts; /**< number of |contacts| */
   /** 200: the push service the request named, when the registrar supports
-   * it: the value for Feature-Caps "+sip.pns" (RFC 8599 §6.2.1); len 0 when
-   * none. Points into the registrar's copy of the settings. @since 0.2 */
+   * it: the value for Feature-Caps "+sip.pns" (RFC 8599 §5.4, §8.2); len 0 when
+   * none. For a query with an empty pn-provider (RFC 8599 §4.1.5,
+   * §5.6.1.2) the whole settings.push_providers list ("apns,fcm:300"),
+   * one Feature-Caps header per name. Points into the registrar's copy of
+   * the settings. @since 0.2 */
   sipflow_str pns;
   /** 200 with |pns|: the "+sip.pnsreg" value, seconds before expiry the
    * registrar asks for a refresh push; 0: none offered. @since 0.2 */
@@ -663,11 +666,11 @@ SIPFLOW_API int sipflow_reg_contact_parse(const char *value, size_t len,
  * per current binding with its expires, +sip.instance, reg-id, q and other
  * parameters, the request's Path values echoed when the result says so,
  * `Require: outbound`, `Flow-Timer`, `Feature-Caps` with +sip.pns and
- * +sip.pnsreg (RFC 8599 §6.2.1) when the result names a push service; for 423,
- * `Min-Expires`; for 420, `Unsupported` with the options and, when the result
- * says so, each unknown Require tag of the request; for 421, `Require`; then
- * `Supported`. The host adds the status line, Via, From, To (with its tag),
- * Call-ID, CSeq and Content-Length.
+ * +sip.pnsreg (RFC 8599 §5.6.1.1, §8.4) when the result names a push service;
+ * for 423, `Min-Expires`; for 420, `Unsupported` with the options and, when the
+ * result says so, each unknown Require tag of the request; for 421, `Require`;
+ * then `Supported`. The host adds the status line, Via, From, To (with its
+ * tag), Call-ID, CSeq and Content-Length.
  * @param result from sipflow_registrar_process(), still valid.
  * @param req the request given to it (for the Path values to echo and the
  * unknown Require tags); may be NULL when neither applies.
@@ -860,7 +863,7 @@ typedef struct sipflow_reg_branch {
   /** 1: do not send: the push callback has just asked for a push to the
    * binding's UA; hold the request until sipflow_reg_plan_woken() gives the
    * branch to send, or report 480 when the host's wait runs out
-   * (RFC 8599 §6.2.2). @since 0.2 */
+   * (RFC 8599 §5.6.2). @since 0.2 */
   int push;
 } sipflow_reg_branch;
 
@@ -940,7 +943,7 @@ SIPFLOW_API int sipflow_reg_plan_next_group(sipflow_reg_plan *plan,
  *   - 430 or 408 on a push-reachable binding's flow, when the push callback
  *     is set: the binding is suspended (kept, SIPFLOW_REG_UPDATED), the
  *     push callback is called, and |*next| is the same branch again with
- *     push set (RFC 8599 §6.2.2).
+ *     push set (RFC 8599 §5.6.2).
  *   - 430: the binding is removed (SIPFLOW_REG_FLOW_FAILED) and the next
  *     usable flow of the same instance, if any, is given in |*next|.
  *   - 408: the next usable flow of the same instance, if any, is given; the
@@ -962,8 +965,11 @@ SIPFLOW_API int sipflow_reg_plan_report(sipflow_reg_plan *plan,
 /**
  * A push branch's UA registered again (the change callback reported its
  * binding, same id, with a live flow): get the branch to send the held
- * request on now (RFC 8599 §6.2.2). A UA that registered a new binding
- * (another id) is not in this plan: look the AoR up again.
+ * request on now (RFC 8599 §5.6.2). A REGISTER with the same instance and
+ * reg-id, or without an instance but with the same pn-provider, pn-prid and
+ * pn-param (RFC 8599 §5.3; any Contact URI), keeps the binding's id. A UA
+ * that registered a new binding (another id, e.g. a new pn-prid without an
+ * instance) is not in this plan: look the AoR up again.
  * @param branch_id a branch given with push set and not yet reported.
  * @param next receives the branch to send (push 0, same id), owned by the
  * plan, valid until the next call of this function.

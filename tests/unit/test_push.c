@@ -3,6 +3,8 @@
  * and Feature-Caps, binding identity, push-then-wait target plans, and
  * refresh pushes before expiry with backoff. Every row names its section.
  */
+#include <sipflow/changes.h>
+
 #include "reg_harness.h"
 
 #define AOR "sip:alice@example.com"
@@ -77,6 +79,14 @@ static bool str_is(sipflow_str s, const char *want) {
          (s.len == 0 || memcmp(s.ptr, want, s.len) == 0);
 }
 
+static bool contains(sipflow_str s, const char *needle) {
+  size_t n = strlen(needle);
+  for (size_t i = 0; s.ptr && i + n <= s.len; i++)
+    if (memcmp(s.ptr + i, needle, n) == 0)
+      return true;
+  return false;
+}
+
 /* ---- parameters, 555, Feature-Caps ----------------------------------------
  */
 
@@ -91,24 +101,26 @@ typedef struct param_row {
 } param_row;
 
 static const param_row param_rows[] = {
-    {"RFC 8599 §4, §5.1: provider, param and prid kept",
+    {"RFC 8599 §4.1.1, §5.6.1.1: provider, param and prid kept",
      "sip:a@192.0.2.1;pn-provider=apns;pn-param=T.x.voip;pn-prid=00fc13",
      "apns,fcm", 200, 1, "00fc13", "apns"},
-    {"RFC 8599 §6.2.1: provider matched case-insensitively",
+    {"RFC 8599 §5.6.1.1, RFC 3261 §19.1.4: provider in any case",
      "sip:a@192.0.2.1;PN-Provider=FCM;pn-prid=tok", "apns,fcm", 200, 1, "tok",
      "fcm"},
-    {"RFC 8599 §6.2.1: unsupported provider gets 555",
+    {"RFC 8599 §5.6.1.1, §8.1: unsupported provider gets 555",
      "sip:a@192.0.2.1;pn-provider=webpush;pn-prid=tok", "apns,fcm", 555, 0, "",
      ""},
-    {"RFC 8599 §5.2: provider without prid is a query: caps, no push",
+    {"RFC 8599 §4.1.5, §5.6.1.2: no prid is a query: caps, no push",
      "sip:a@192.0.2.1;pn-provider=apns", "apns", 200, 0, "", "apns"},
-    {"RFC 8599 §6.2.1: no pn-provider: no caps, no push",
+    {"RFC 8599 §4.1.5, §5.6.1.2: empty pn-provider: every service",
+     "sip:a@192.0.2.1;pn-provider", "apns,fcm:300", 200, 0, "", "apns,fcm:300"},
+    {"RFC 8599 §5.6.1: no pn-provider: no caps, no push",
      "sip:a@192.0.2.1;transport=tcp", "apns", 200, 0, "", ""},
-    {"RFC 8599 §6.2.1: registrar without push support ignores pn-*",
+    {"RFC 8599 §5.6.1.1: registrar without push support ignores pn-*",
      "sip:a@192.0.2.1;pn-provider=webpush;pn-prid=tok", "", 200, 1, "tok", ""},
-    {"RFC 8599 §4: pn-* in the user part are not URI parameters",
+    {"RFC 8599 §8.7: pn-* in the user part are not URI parameters",
      "sip:a;pn-provider=x;pn-prid=y@192.0.2.1", "apns", 200, 0, "", ""},
-    {"RFC 8599 §4: empty prid is not push-reachable",
+    {"RFC 8599 §5.5, §5.6.2: empty prid is not push-reachable",
      "sip:a@192.0.2.1;pn-provider=apns;pn-prid=", "apns", 200, 0, "", "apns"},
 };
 
@@ -141,7 +153,8 @@ Test(push, parameters_555_and_feature_caps) {
 }
 
 Test(push, feature_caps_text_with_pnsreg) {
-  /* RFC 8599 §6.2.1, RFC 6809: Feature-Caps names the service and, with
+  /* RFC 8599 §5.4, §5.6.1.1, §8.2, §8.4, RFC 6809: Feature-Caps names the
+   * service and, with
    * refresh pushes, the lead; a provider's own lead wins. */
   push_harness p;
   reg_req r;
@@ -162,11 +175,22 @@ Test(push, feature_caps_text_with_pnsreg) {
                0);
   cr_expect(strstr(buf, "+sip.pns=\"fcm\";+sip.pnsreg=\"120\"") != NULL, "%s",
             buf);
+  /* §4.1.5, §5.6.1.2, §5.4: a query naming no service gets one
+   * Feature-Caps per service, no lead (nothing is pushed to a query). */
+  req_init(&r, AOR, "c3", 1);
+  req_contact(&r, "sip:c@192.0.2.1;pn-provider");
+  cr_assert_eq(sipflow_reg_answer_format(submit(&p.h, &r), &r.req, buf,
+                                         sizeof(buf), NULL),
+               0);
+  cr_expect(strstr(buf, "Feature-Caps: *;+sip.pns=\"apns\"\r\n"
+                        "Feature-Caps: *;+sip.pns=\"fcm\"\r\n") != NULL,
+            "%s", buf);
   harness_close(&p.h);
 }
 
 Test(push, provider_list_is_checked) {
-  /* RFC 8599 §6.1: provider names are tokens; a bad list is refused. */
+  /* RFC 8599 §8.7: pn-provider values; the host lists tokens, and a bad
+   * list is refused. */
   static const char *const bad[] = {"apns,",          ",apns",  "apns fcm",
                                     "apns:",          "apns:x", "a\"b",
                                     "apns:1234567890"};
@@ -187,8 +211,8 @@ Test(push, provider_list_is_checked) {
 /* ---- binding identity ---------------------------------------------------- */
 
 Test(push, identity_with_instance_and_reg_id) {
-  /* RFC 8599 §5.1 with RFC 5626 §6: the key is (AoR, instance, reg-id); a
-   * new pn-prid (the OS gave a new token) updates the same binding. */
+  /* RFC 8599 §4.1.3 with RFC 5626 §6: the key is (AoR, instance, reg-id);
+   * a new pn-prid (the PNS updated the PRID) updates the same binding. */
   push_harness p;
   open_push(&p, "apns", 0, 1);
   cr_assert_eq(reg_push(&p, PUSH_URI("tok1", "5060"), "c1", 1, 1)->status, 200);
@@ -201,18 +225,82 @@ Test(push, identity_with_instance_and_reg_id) {
   harness_close(&p.h);
 }
 
-Test(push, identity_without_instance_is_the_uri) {
-  /* RFC 8599 §5.1 with RFC 3261 §10.3 step 7, §19.1.4: without an instance
-   * the Contact URI is the key, pn-* included: another prid is another
-   * binding; the same URI refreshes. */
-  push_harness p;
-  open_push(&p, "apns", 0, 1);
-  cr_assert_eq(reg_plain(&p.h, AOR, PUSH_URI("tok1", "5060"), "c1", 1, 0), 200);
-  cr_assert_eq(reg_plain(&p.h, AOR, PUSH_URI("tok1", "5060"), "c1", 2, 0), 200);
-  cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), 1);
-  cr_assert_eq(reg_plain(&p.h, AOR, PUSH_URI("tok2", "5060"), "c1", 3, 0), 200);
-  cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), 2);
-  harness_close(&p.h);
+/* A plain Contact at |host_port| with the given pn-* suffix. */
+#define PLAIN(host_port, pn) "sip:alice@" host_port ";transport=tcp" pn
+#define PN_T1 ";pn-provider=apns;pn-param=T.x.voip;pn-prid=tok1"
+
+typedef struct identity_row {
+  const char *rfc;
+  const char *providers; /* the registrar's push_providers */
+  const char *first, *second;
+  size_t bindings; /* after both REGISTERs */
+  int same;        /* the second REGISTER updated the first binding */
+} identity_row;
+
+static const identity_row identity_rows[] = {
+    {"RFC 3261 §10.3 step 7: the same Contact URI refreshes", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1), PLAIN("192.0.2.1:5060", PN_T1), 1, 1},
+    {"RFC 8599 §5.3: same pn-* from a new address and port: same binding",
+     "apns", PLAIN("192.0.2.1:5060", PN_T1), PLAIN("198.51.100.7:40001", PN_T1),
+     1, 1},
+    {"RFC 8599 §5.3: same pn-* over another transport: same binding", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     "sip:alice@192.0.2.9:5070;transport=udp" PN_T1, 1, 1},
+    {"RFC 8599 §5.3: provider compared in any case", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.2:5060", ";pn-provider=APNS;pn-param=T.x.voip;"
+                             "pn-prid=tok1"),
+     1, 1},
+    {"RFC 8599 §5.3: another pn-prid is another binding", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.1:5060", ";pn-provider=apns;pn-param=T.x.voip;"
+                             "pn-prid=tok2"),
+     2, 0},
+    {"RFC 8599 §5.3: pn-prid compared byte for byte", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.2:5060", ";pn-provider=apns;pn-param=T.x.voip;"
+                             "pn-prid=TOK1"),
+     2, 0},
+    {"RFC 8599 §5.3: another pn-param is another binding", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.2:5060", ";pn-provider=apns;pn-param=T.y.voip;"
+                             "pn-prid=tok1"),
+     2, 0},
+    {"RFC 8599 §5.3: pn-param in one URI only: no match", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.2:5060", ";pn-provider=apns;pn-prid=tok1"), 2, 0},
+    {"RFC 8599 §5.6.1.2: a query (no pn-prid) is not matched by pn-*", "apns",
+     PLAIN("192.0.2.1:5060", PN_T1),
+     PLAIN("192.0.2.2:5060", ";pn-provider=apns;pn-param=T.x.voip"), 2, 0},
+    {"RFC 3261 §19.1.4: a registrar without push keeps URI identity", "",
+     PLAIN("192.0.2.1:5060", PN_T1), PLAIN("198.51.100.7:40001", PN_T1), 2, 0},
+};
+
+Test(push, identity_without_instance) {
+  for (size_t i = 0; i < sizeof(identity_rows) / sizeof(identity_rows[0]);
+       i++) {
+    const identity_row *row = &identity_rows[i];
+    push_harness p;
+    uint64_t id;
+    open_push(&p, row->providers, 0, 1);
+    cr_assert_eq(reg_plain(&p.h, AOR, row->first, "c1", 1, 7), 200, "%s",
+                 row->rfc);
+    id = p.h.ev[p.h.n_ev - 1].id;
+    cr_assert_eq(reg_plain(&p.h, AOR, row->second, "c1", 2, 9), 200, "%s",
+                 row->rfc);
+    cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), row->bindings,
+                 "%s: %zu bindings", row->rfc,
+                 sipflow_registrar_binding_count(p.h.reg));
+    if (row->same) {
+      cr_expect_eq(p.h.ev[p.h.n_ev - 1].id, id, "%s: same id", row->rfc);
+      cr_expect_eq(p.h.ev[p.h.n_ev - 1].flow_id, 9, "%s: new flow", row->rfc);
+    } else {
+      cr_expect_eq(p.h.ev[p.h.n_ev - 1].change, SIPFLOW_REG_ADDED, "%s",
+                   row->rfc);
+    }
+    cr_expect_eq(sipflow__registrar_check(p.h.reg), 0, "%s", row->rfc);
+    harness_close(&p.h);
+  }
 }
 
 /* ---- push, then wait ----------------------------------------------------- */
@@ -232,7 +320,7 @@ static const sipflow_reg_branch *first(sipflow_reg_plan *plan) {
 }
 
 Test(push, flow_failure_suspends_instead_of_removing) {
-  /* RFC 8599 §6.2.2: a push-reachable binding outlives its flow. */
+  /* RFC 8599 §1, §5.6.2: a push-reachable binding outlives its flow. */
   push_harness p;
   open_push(&p, "apns", 0, 1);
   cr_assert_eq(reg_push(&p, PUSH_URI("tok1", "5060"), "c1", 1, 7)->status, 200);
@@ -246,7 +334,7 @@ Test(push, flow_failure_suspends_instead_of_removing) {
 }
 
 Test(push, without_push_callback_flow_failure_removes) {
-  /* RFC 5626 §7 as before when the host does not push (RFC 8599 §6.2.2
+  /* RFC 5626 §7 as before when the host does not push (RFC 8599 §5.6.2
    * needs a push service). */
   push_harness p;
   open_push(&p, "apns", 0, 0);
@@ -264,13 +352,14 @@ typedef struct plan_row {
 } plan_row;
 
 static const plan_row plan_rows[] = {
-    {"RFC 8599 §6.2.2: suspended binding: push, REGISTER, forward", 0, 1, 200},
-    {"RFC 8599 §6.2.2: no REGISTER in time: 480", 0, 0, 480},
-    {"RFC 8599 §6.2.2, RFC 5626 §7: live flow answers 430: push, forward", 430,
-     1, 200},
-    {"RFC 8599 §6.2.2, RFC 5626 §7: live flow times out (408): push", 408, 1,
+    {"RFC 8599 §5.2, §5.6.2: suspended binding: push, REGISTER, forward", 0, 1,
      200},
-    {"RFC 8599 §6.2.2: 430 then no REGISTER: 480, binding kept", 430, 0, 480},
+    {"RFC 8599 §5.6.2: no REGISTER before the Bucket Timer: 480", 0, 0, 480},
+    {"RFC 8599 §5.6.2, RFC 5626 §7: live flow answers 430: push, forward", 430,
+     1, 200},
+    {"RFC 8599 §5.6.2, RFC 5626 §7: live flow times out (408): push", 408, 1,
+     200},
+    {"RFC 8599 §5.6.2: 430 then no REGISTER: 480, binding kept", 430, 0, 480},
 };
 
 Test(push, push_then_wait_plans) {
@@ -337,7 +426,7 @@ Test(push, push_then_wait_plans) {
 }
 
 Test(push, woken_by_a_replacing_register) {
-  /* RFC 8599 §6.2.2: the woken UA's REGISTER may change the Contact's
+  /* RFC 8599 §4.1.3, §5.6.2: the woken UA's REGISTER may change the Contact's
    * length (another port, another token): the plan follows the binding's
    * id to its new storage. */
   push_harness p;
@@ -359,8 +448,97 @@ Test(push, woken_by_a_replacing_register) {
   harness_close(&p.h);
 }
 
+Test(push, woken_without_instance_from_a_new_address) {
+  /* RFC 8599 §5.6.2, §5.3, §4.1.3: a phone registered without an instance
+   * is suspended; the call pushes; the phone re-registers with the same
+   * pn-* from another address and port over a new flow; the held branch
+   * goes out on that flow, to the binding's new URI. */
+  push_harness p;
+  sipflow_reg_plan *plan;
+  const sipflow_reg_branch *br, *next = NULL;
+  uint64_t id;
+  open_push(&p, "apns", 0, 1);
+  cr_assert_eq(reg_plain(&p.h, AOR, PLAIN("192.0.2.1:5060", PN_T1), "c1", 1, 7),
+               200);
+  id = p.h.ev[p.h.n_ev - 1].id;
+  cr_assert_eq(sipflow_registrar_flow_failed(p.h.reg, 7, p.h.now), 0);
+  plan = lookup(&p);
+  br = first(plan);
+  cr_assert_eq(br->push, 1);
+  cr_expect_eq(p.n, 1);
+  p.h.now += 2 * SEC;
+  cr_assert_eq(
+      reg_plain(&p.h, AOR, PLAIN("198.51.100.7:40001", PN_T1), "c9", 1, 9),
+      200);
+  cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), 1);
+  cr_assert_eq(sipflow_reg_plan_woken(plan, br->id, p.h.now, &next), 0);
+  cr_assert_not_null(next);
+  cr_expect_eq(next->binding->id, id);
+  cr_expect_eq(next->binding->flow_id, 9);
+  cr_expect(contains(next->binding->uri, "198.51.100.7:40001"));
+  cr_assert_eq(sipflow_reg_plan_report(plan, next->id, 200, p.h.now, &next), 0);
+  cr_expect_eq(sipflow_reg_plan_final_status(plan), 200);
+  sipflow_reg_plan_del(plan);
+  harness_close(&p.h);
+}
+
+static int grab(const sipflow_reg_binding *b, void *ud) {
+  sipflow_change *c = ud;
+  cr_assert_eq(sipflow_change_from_binding(c, SIPFLOW_REG_UPDATED, b, 0,
+                                           1800000000u, T0),
+               0);
+  return 0;
+}
+
+Test(push, woken_by_a_record_from_another_node) {
+  /* RFC 8599 §5.6.2 in a cluster: this node reaches the phone through
+   * another node's Path (flow 0 here); that Path fails (430), the binding
+   * is suspended here and pushed; the phone registers at the other node,
+   * whose record arrives: the binding is awake again and the held branch
+   * goes out. */
+  push_harness p;
+  reg_req r;
+  sipflow_reg_plan *plan;
+  const sipflow_reg_branch *br, *next = NULL;
+  sipflow_change c;
+  sipflow_str path = S("<sip:tok@192.0.2.50:5060;lr;ob>");
+  open_push(&p, "apns", 0, 1);
+  req_init(&r, AOR, "c1", 1);
+  req_ob_contact(&r, PUSH_URI("tok1", "5060"), INST, "1");
+  r.req.path = &path;
+  r.req.n_path = 1;
+  r.req.via_count = 2;
+  r.req.supported |= SIPFLOW_REG_OPT_PATH;
+  cr_assert_eq(submit(&p.h, &r)->status, 200);
+  plan = lookup(&p);
+  br = first(plan);
+  cr_assert_eq(br->push, 0);
+  cr_assert_eq(sipflow_reg_plan_report(plan, br->id, 430, p.h.now, &next), 0);
+  cr_assert_not_null(next);
+  cr_assert_eq(next->push, 1);
+  cr_expect_eq(p.n, 1);
+  br = next;
+  cr_expect_eq(sipflow_reg_plan_woken(plan, br->id, p.h.now, &next),
+               SIPFLOW_ERR_NOT_FOUND);
+  /* The other node's record: the same binding, a later CSeq, flow 0. */
+  memset(&c, 0, sizeof(c));
+  cr_assert_eq(sipflow_registrar_foreach(p.h.reg, p.h.now, grab, &c), 0);
+  c.u.binding.cseq++;
+  c.u.binding.flow_id = 0;
+  c.version = 1800000000000ull;
+  cr_assert_eq(sipflow_change_apply_binding(p.h.reg, &c, 1800000000u, p.h.now),
+               0);
+  cr_assert_eq(sipflow_reg_plan_woken(plan, br->id, p.h.now, &next), 0);
+  cr_assert_not_null(next);
+  cr_expect_eq(next->push, 0);
+  cr_assert_eq(sipflow_reg_plan_report(plan, next->id, 200, p.h.now, &next), 0);
+  cr_expect_eq(sipflow_reg_plan_final_status(plan), 200);
+  sipflow_reg_plan_del(plan);
+  harness_close(&p.h);
+}
+
 Test(push, woken_rejects_a_branch_that_is_not_a_push) {
-  /* RFC 8599 §6.2.2: only a waiting push branch can be woken. */
+  /* RFC 8599 §5.6.2: only a waiting push branch can be woken. */
   push_harness p;
   sipflow_reg_plan *plan;
   const sipflow_reg_branch *br, *next = NULL;
@@ -401,14 +579,13 @@ typedef struct refresh_row {
 } refresh_row;
 
 static const refresh_row refresh_rows[] = {
-    {"RFC 8599 §6.2.1: push +sip.pnsreg before expiry, then backoff", "apns",
-     600, 3600, 0, 4, 600},
-    {"RFC 8599 §6.2.1: the re-REGISTER stops the retries", "apns", 600, 3600, 1,
+    {"RFC 8599 §5.5: refresh push before expiry, then backoff", "apns", 600,
+     3600, 0, 4, 600},
+    {"RFC 8599 §5.5: the re-REGISTER stops the retries", "apns", 600, 3600, 1,
      1, 600},
-    {"RFC 8599 §6.2.1: per-provider lead wins over the default", "apns:300",
-     600, 3600, 0, 4, 300},
-    {"RFC 8599 §6.2.1: lead 0: no refresh pushes", "apns:0", 600, 3600, 0, 0,
-     0},
+    {"RFC 8599 §5.5: per-provider lead wins over the default", "apns:300", 600,
+     3600, 0, 4, 300},
+    {"RFC 8599 §5.5: lead 0: no refresh pushes", "apns:0", 600, 3600, 0, 0, 0},
 };
 
 Test(push, refresh_pushes_before_expiry) {
@@ -454,7 +631,7 @@ Test(push, refresh_pushes_before_expiry) {
 }
 
 Test(push, view_names_and_v1_structs) {
-  /* RFC 8599 §6.2.2: the reason names a webhook carries. */
+  /* RFC 8599 §5.6.2, §5.5: the reason names a webhook carries. */
   cr_expect_str_eq(sipflow_reg_push_reason_name(SIPFLOW_REG_PUSH_CALL), "call");
   cr_expect_str_eq(sipflow_reg_push_reason_name(SIPFLOW_REG_PUSH_REFRESH),
                    "refresh");
@@ -502,7 +679,7 @@ static int64_t bytes_for(const char *uri_fmt, unsigned n) {
 }
 
 Test(push, memory_is_the_uri_bytes_alone) {
-  /* RFC 8599 §4: the pn-* parameters cost their bytes in the Contact URI
+  /* RFC 8599 §4.1.1: the pn-* parameters cost their bytes in the Contact URI
    * and nothing else: no per-binding push state, refresh schedule
    * included. 1000 bindings, with and without a 103-byte push suffix. */
   const char *suffix = ";pn-provider=apns;pn-param=ABCD1234.com.example.voip;"

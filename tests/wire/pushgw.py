@@ -11,6 +11,11 @@ usage: pushgw.py PROXY_PORT STEP
   STEP sleepy-NAME    call NAME, whose phone never wakes; expect 480
   STEP refresh-NAME   register NAME (Expires 8); expect a refresh push
                       before it expires
+  STEP udpsleep-NAME  register NAME over UDP, then answer nothing for
+                      $PUSHGW_LISTEN s, noting each request in $PUSHGW_PROBES
+With $PUSHGW_REG_PORT a woken phone registers at that port instead of
+PROXY_PORT. With $PUSHGW_PLAIN=1 the phones register without +sip.instance and
+reg-id (their Contact URI changes with every connection).
 The gateway listens on the port in $PUSHGW_PORT and appends every POST to
 $PUSHGW_LOG as one JSON line.
 """
@@ -28,6 +33,10 @@ HOST = "127.0.0.1"
 DOMAIN = "example.com"
 WAKE = {}  # prid -> phone name, for the phones that wake when pushed
 RESULT = {}
+# PUSHGW_PLAIN=1: phones register without +sip.instance and reg-id.
+PLAIN = os.environ.get("PUSHGW_PLAIN") == "1"
+# PUSHGW_PROVIDER: the pn-provider of Outbound phones (default apns).
+PROVIDER = os.environ.get("PUSHGW_PROVIDER", "apns")
 
 
 def inst(name):
@@ -84,10 +93,17 @@ def register(port, name, prid, cseq, expires=600, sock=None):
     """REGISTER phone |name| over |sock| (a new connection when None)."""
     s = sock or Sock(port)
     lport = s.s.getsockname()[1]
-    contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=apns;"
-               "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
-               ";+sip.instance=\"<urn:uuid:%s>\";reg-id=1"
-               % (name, HOST, lport, prid, inst(name)))
+    if PLAIN:
+        # No instance, no reg-id: the Contact URI names this connection's
+        # port, so a woken phone registers another URI (RFC 8599 §5.3).
+        contact = ("<sip:%s@%s:%d;transport=tcp;pn-provider=apns;"
+                   "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
+                   % (name, HOST, lport, prid))
+    else:
+        contact = ("<sip:%s@%s:%d;transport=tcp;ob;pn-provider=%s;"
+                   "pn-param=ABCD1234.com.example.voip;pn-prid=%s>"
+                   ";+sip.instance=\"<urn:uuid:%s>\";reg-id=1"
+                   % (name, HOST, lport, PROVIDER, prid, inst(name)))
     msg = ("REGISTER sip:%s SIP/2.0\r\n"
            "Via: SIP/2.0/TCP %s:%d;branch=z9hG4bK%s\r\n"
            "Max-Forwards: 70\r\n"
@@ -164,7 +180,9 @@ class Gateway(http.server.BaseHTTPRequestHandler):
 
 
 def serve(proxy_port):
-    Gateway.proxy_port = proxy_port
+    # A woken phone registers at $PUSHGW_REG_PORT when set (another node of
+    # a cluster than the one the call went to), else where the call went.
+    Gateway.proxy_port = int(os.environ.get("PUSHGW_REG_PORT") or proxy_port)
     srv = http.server.ThreadingHTTPServer(
         (HOST, int(os.environ["PUSHGW_PORT"])), Gateway)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -224,7 +242,7 @@ def main():
     if step == "register":
         s, head = register(port, name, prid, 1)
         ok = head.startswith("SIP/2.0 200") and \
-            '+sip.pns="apns"' in head
+            ('+sip.pns="%s"' % PROVIDER) in head
         s.close()
         print(head.split("\r\n")[0], "feature-caps" if ok else "no caps")
         return 0 if ok else 1
@@ -234,13 +252,61 @@ def main():
         s, head = register(port, name, prid, 1, sock=s)
         s.close()
         return 0
+    if step == "udpsleep":
+        # A UDP phone that registers with pn-* and then sleeps: it answers
+        # nothing, and notes every request that reaches it (the proxy's
+        # keepalive probes) in $PUSHGW_PROBES, one "METHOD SECONDS" a line.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((HOST, 0))
+        lport = u.getsockname()[1]
+        msg = ("REGISTER sip:%s SIP/2.0\r\n"
+               "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:%s@%s>;tag=u1\r\n"
+               "To: <sip:%s@%s>\r\nCall-ID: udp-%s@pushgw\r\n"
+               "CSeq: 1 REGISTER\r\n"
+               "Contact: <sip:%s@%s:%d;pn-provider=apns;pn-prid=%s>\r\n"
+               "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+               % (DOMAIN, HOST, lport, uuid.uuid4().hex, name, DOMAIN, name,
+                  DOMAIN, name, name, HOST, lport, prid))
+        u.sendto(msg.encode(), (HOST, port))
+        t0 = time.time()
+        end = t0 + float(os.environ.get("PUSHGW_LISTEN", "14"))
+        status = 0
+        with open(os.environ["PUSHGW_PROBES"], "w") as f:
+            while time.time() < end:
+                u.settimeout(max(0.01, end - time.time()))
+                try:
+                    data, _ = u.recvfrom(65536)
+                except socket.timeout:
+                    break
+                line = data.decode("utf-8", "replace").split("\r\n")[0]
+                if line.startswith("SIP/2.0 2") and not status:
+                    status = 200
+                elif not line.startswith("SIP/2.0"):
+                    f.write("%s %.3f\n" % (line.split(" ")[0],
+                                           time.time() - t0))
+                    f.flush()
+        print("register", status)
+        return 0 if status == 200 else 1
     if step in ("call", "sleepy"):
         if step == "call":
             WAKE[prid] = name
         srv = serve(port)
         wait = float(os.environ.get("PUSHGW_WAIT", "10"))
+        # $PUSHGW_CALLS > 1: as many calls at once (one push is enough).
+        extra = []
+        more = [threading.Thread(target=lambda: extra.append(
+            call(port, name, wait)[0])) for _ in
+            range(int(os.environ.get("PUSHGW_CALLS", "1")) - 1)]
+        for t in more:
+            t.start()
         status, secs = call(port, name, wait)
+        for t in more:
+            t.join()
         srv.shutdown()
+        if any(x != status for x in extra):
+            print("the other calls got", extra)
+            return 1
         print("status %d after %.3f s %s" % (status, secs, RESULT))
         if "invite_seen" in RESULT and "reg_ok" in RESULT:
             r = RESULT
@@ -260,12 +326,23 @@ def main():
         s, head = register(port, name, prid, 1, expires=8)
         s.close()
         ok = head.startswith("SIP/2.0 200")
-        time.sleep(7)
+        # The schedule's last push is due 0.5 s before the 8 s expiry.
+        time.sleep(8.2)
         srv.shutdown()
         log = [json.loads(l) for l in open(os.environ["PUSHGW_LOG"])]
-        got = [e for e in log if e["reason"] == "refresh" and
-               e["prid"] == prid and e["t"] < t0 + 8]
-        print("refresh pushes before expiry:", len(got))
+        got = [round(e["t"] - t0, 3) for e in log
+               if e["reason"] == "refresh" and e["prid"] == prid and
+               e["t"] < t0 + 8]
+        print("refresh pushes before expiry, seconds after the REGISTER:",
+              got)
+        # $PUSHGW_REFRESH_N: how many pushes the schedule must have sent;
+        # $PUSHGW_REFRESH_FIRST: none before that many seconds.
+        want = int(os.environ.get("PUSHGW_REFRESH_N", "0"))
+        first = float(os.environ.get("PUSHGW_REFRESH_FIRST", "0"))
+        if want and len(got) != want:
+            return 1
+        if got and min(got) < first:
+            return 1
         return 0 if ok and got else 1
     print("unknown step", step)
     return 2

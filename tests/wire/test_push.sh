@@ -18,7 +18,7 @@ run_proxy() {
     --domain example.com --control "$CTL" --state "$STATE" \
     --register-rate 0 --min-expires 5 --log-level debug \
     --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" \
-    --push-providers apns,fcm --push-refresh 4 --push-wait 3
+    --push-providers apns,fcm:2 --push-refresh 4 --push-wait 3
   PROXY_PID=$LAST_PID
 }
 run_proxy
@@ -41,11 +41,35 @@ sys.exit(0 if e['provider']=='apns' and e['reason']=='call' and \
 e['param']=='ABCD1234.com.example.voip' and e['aor']=='sip:bob@example.com' \
 and e['call_id']=='reg-bob@pushgw' else 1)"
 
-check "register carol, who never wakes" $PUSH register-carol
-check "a call to a phone that never wakes gets 480 within the 3 s wait" \
-  env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 $PUSH sleepy-carol
+# RFC 8599 §5.3: a phone without +sip.instance wakes up on a new
+# connection, so its Contact URI (the port) changes; the registrar matches
+# it by its pn-* parameters and the held call goes out to it.
+check "register frank without an instance, then close his connection" \
+  env PUSHGW_PLAIN=1 $PUSH register-frank
+check "frank's binding is kept, suspended" \
+  until_true 5 json_check "$CTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:frank@example.com']"
+check "a call to frank: woken on a new Contact URI, forwarded, answered" \
+  env PUSHGW_PLAIN=1 $PUSH call-frank
+check "frank still has one binding, on the new URI" json_check "$CTL" dump \
+  "len([b for b in d['bindings'] if b['aor']=='sip:frank@example.com'])==1"
 
-check "a refresh push arrives before the binding expires" $PUSH refresh-dave
+check "register carol, who never wakes" $PUSH register-carol
+check "two calls to a phone that never wakes get 480 within the 3 s wait" \
+  env PUSHGW_WAIT=8 PUSHGW_MAX=4.5 PUSHGW_CALLS=2 $PUSH sleepy-carol
+check "the two calls shared one push (coalesced within --push-wait)" \
+  python3 -c "import json,sys; sys.exit(0 if len([1 for l in open('$PUSHGW_LOG') \
+if json.loads(l)['prid']=='prid-carol'])==1 else 1)"
+check "the second push was counted as coalesced" json_check "$CTL" stats \
+  "d.get('push_coalesced',0)==1"
+
+# RFC 8599 §5.5: lead 4 s on an 8 s binding the phone never refreshes:
+# pushes at 4, 4.5, 5.5 and 7.5 s (backoff), four in all, none after 8 s.
+check "refresh pushes before the binding expires: four, with backoff" \
+  env PUSHGW_REFRESH_N=4 PUSHGW_REFRESH_FIRST=3 $PUSH refresh-dave
+# fcm has its own lead of 2 s: its first push comes at 6 s, not at 4 s.
+check "a provider's own lead: fcm's first refresh push 2 s before expiry" \
+  env PUSHGW_PROVIDER=fcm PUSHGW_REFRESH_FIRST=5 $PUSH refresh-fay
 check "gateway answers counted" json_check "$CTL" stats \
   "d.get('push_ok',0)>=3 and d.get('push_timeouts',0)>=1"
 

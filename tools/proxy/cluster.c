@@ -282,6 +282,17 @@ static void learn_edge(px *p, const sipflow_change_binding *b,
   cl->edges[i].node[origin_len] = '\0';
 }
 
+bool px_cluster_path_foreign(px *p, const char *path, size_t len) {
+  char addr[80];
+  if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)
+    return false;
+  for (int i = 0; i < p->cluster->nedges; i++)
+    if (strcmp(p->cluster->edges[i].addr, addr) == 0)
+      return sipflow_redis_node_alive(p->redis, p->cluster->edges[i].node,
+                                      strlen(p->cluster->edges[i].node)) > 0;
+  return false;
+}
+
 bool px_cluster_path_dead(px *p, const char *path, size_t len) {
   char addr[80];
   if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)

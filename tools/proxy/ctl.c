@@ -276,6 +276,9 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, push_dropped);
   STAT(o, s, push_woken);
   STAT(o, s, push_timeouts);
+  STAT(o, s, push_elsewhere);
+  STAT(o, s, push_coalesced);
+  STAT(o, s, push_held_over);
   json_object_set_new(o, "flows",
                       json_integer((json_int_t)sipflow_flow_count(p->flows)));
   json_object_set_new(

@@ -199,7 +199,8 @@ typedef struct px_stats {
   uint64_t ws_idle_closed, ws_pongs;
 
   uint64_t push_sent, push_ok, push_failed, push_retries, push_dropped;
-  uint64_t push_woken, push_timeouts;
+  uint64_t push_woken, push_timeouts, push_elsewhere, push_coalesced;
+  uint64_t push_held_over;
 } px_stats;
 
 typedef struct px {
@@ -506,6 +507,10 @@ void px_cluster_binding(px *p, sipflow_reg_change change,
                         const sipflow_reg_binding *b);
 /* Whether a Path's first value names a node whose heartbeat ran out. */
 bool px_cluster_path_dead(px *p, const char *path, size_t len);
+/* Whether the first Path value of a binding names another cluster node
+ * that is alive: that node took the phone's REGISTER and sends its
+ * refresh pushes (RFC 8599 §5.5), so this one does not. */
+bool px_cluster_path_foreign(px *p, const char *path, size_t len);
 
 /* ---- ctl.c ---- */
 int px_ctl_start(px *p);

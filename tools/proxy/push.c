@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uthash.h>
 
 #include "proxy.h"
 
@@ -18,6 +19,18 @@
 #define PUSH_TRIES 3
 /* POSTs in flight or waiting to be retried; more are dropped and counted. */
 #define PUSH_MAX_QUEUED 1024
+/* Requests held for pushed phones; more get 480 at once. */
+#define PUSH_MAX_HELD 4096
+/* Bindings remembered as pushed for a call within --push-wait. */
+#define PUSH_MAX_RECENT 4096
+
+/* A binding pushed for a call lately: more requests for it within
+ * --push-wait wait for the same wake-up instead of pushing again. */
+typedef struct px_recent {
+  uint64_t binding;
+  uint64_t at_ms;
+  UT_hash_handle hh;
+} px_recent;
 
 typedef struct px_post {
   struct px_push *pp;
@@ -45,7 +58,9 @@ typedef struct px_push {
   px_post *posts;
   size_t n_posts;
   px_waiter *waiters;
-  int closing; /* handles of this struct still closing */
+  size_t n_waiters;
+  px_recent *recent; /* by binding id */
+  int closing;       /* handles of this struct still closing */
 } px_push;
 
 typedef struct sock_ctx {
@@ -211,6 +226,39 @@ static json_t *str_json(sipflow_str s) {
   return json_stringn(s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
+/* Whether |binding| had a call push within --push-wait; if not, it is
+ * noted as pushed now. The table is pruned of entries older than the wait
+ * when it is full; still full, the oldest goes. */
+static bool recently_pushed(px_push *pp, uint64_t binding) {
+  uint64_t now = uv_now(pp->p->loop);
+  uint64_t wait = (uint64_t)pp->p->cfg.push_wait * 1000u;
+  px_recent *r, *tmp;
+  HASH_FIND(hh, pp->recent, &binding, sizeof(binding), r);
+  if (r && now - r->at_ms < wait)
+    return true;
+  if (!r) {
+    if (HASH_COUNT(pp->recent) >= PUSH_MAX_RECENT) {
+      HASH_ITER(hh, pp->recent, r, tmp) {
+        if (now - r->at_ms >= wait) {
+          HASH_DEL(pp->recent, r);
+          free(r);
+        }
+      }
+      if (HASH_COUNT(pp->recent) >= PUSH_MAX_RECENT) {
+        r = pp->recent; /* the oldest inserted */
+        HASH_DEL(pp->recent, r);
+        free(r);
+      }
+    }
+    if (!(r = calloc(1, sizeof(*r))))
+      return false;
+    r->binding = binding;
+    HASH_ADD(hh, pp->recent, binding, sizeof(r->binding), r);
+  }
+  r->at_ms = now;
+  return false;
+}
+
 /* The push callback: called inside a registrar call. */
 void px_push_request(sipflow_registrar *reg, sipflow_reg_push_reason reason,
                      const sipflow_reg_binding *b, void *ud) {
@@ -221,6 +269,18 @@ void px_push_request(sipflow_registrar *reg, sipflow_reg_push_reason reason,
   (void)reg;
   if (!pp)
     return;
+  /* In a cluster every node holds the binding and its refresh schedule;
+   * the node the phone registered at pushes, the others only when it is
+   * down. A call push comes from the node holding the call, once. */
+  if (reason == SIPFLOW_REG_PUSH_REFRESH && b->path.len &&
+      px_cluster_path_foreign(p, b->path.ptr, b->path.len)) {
+    p->stats.push_elsewhere++;
+    return;
+  }
+  if (reason == SIPFLOW_REG_PUSH_CALL && recently_pushed(pp, b->id)) {
+    p->stats.push_coalesced++;
+    return;
+  }
   if (pp->n_posts >= PUSH_MAX_QUEUED) {
     p->stats.push_dropped++;
     return;
@@ -260,6 +320,7 @@ void px_push_request(sipflow_registrar *reg, sipflow_reg_push_reason reason,
 
 static void waiter_free(px_waiter *w) {
   px_push *pp = w->pp;
+  pp->n_waiters--;
   for (px_waiter **pl = &pp->waiters; *pl; pl = &(*pl)->next)
     if (*pl == w) {
       *pl = w->next;
@@ -283,8 +344,13 @@ static void on_wait_timeout(uv_timer_t *t) {
 int px_push_hold(px *p, px_fork *f, uint32_t branch_id) {
   px_push *pp = p->push;
   px_waiter *w;
+  if (pp && pp->n_waiters >= PUSH_MAX_HELD) {
+    p->stats.push_held_over++;
+    return -1;
+  }
   if (!pp || !(w = calloc(1, sizeof(*w))))
     return -1;
+  pp->n_waiters++;
   w->pp = pp;
   w->f = f;
   w->branch_id = branch_id;
@@ -389,6 +455,13 @@ void px_push_close(px *p) {
   }
   while (pp->waiters)
     waiter_free(pp->waiters);
+  {
+    px_recent *r, *tmp;
+    HASH_ITER(hh, pp->recent, r, tmp) {
+      HASH_DEL(pp->recent, r);
+      free(r);
+    }
+  }
   curl_multi_cleanup(pp->multi);
   pp->closing = 2;
   pp->curl_timer.data = pp;

@@ -333,7 +333,7 @@ static int binding_target(px *p, const sipflow_reg_binding *b, px_target *t,
 static int start_plan_branch(px *p, px_fork *f, const sipflow_reg_branch *br) {
   char ruri[600], path[2100];
   px_target t;
-  /* RFC 8599 §6.2.2: the library asked for a push; hold the request. */
+  /* RFC 8599 §5.6.2: the library asked for a push; hold the request. */
   if (br->push) {
     if (px_push_hold(p, f, br->id) != 0)
       return 480;

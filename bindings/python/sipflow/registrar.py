@@ -738,7 +738,7 @@ class TargetPlan(Live):
               now: Optional[int] = None) -> Optional[Branch]:
         """A push branch's phone registered again: the branch to send the
         held request on now, or None while it is still suspended (RFC 8599
-        §6.2.2)."""
+        §5.6.2)."""
         bid = branch.id if isinstance(branch, Branch) else int(branch)
         out = POINTER(S.reg_branch)()
         rv = self._ctx._invoke(C.sipflow_reg_plan_woken, self._p(), bid,

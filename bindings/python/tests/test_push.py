@@ -23,7 +23,7 @@ def register(reg, flow_id, cseq, prid="tok", provider="apns"):
 
 
 def test_parameters_and_feature_caps(ctx):
-    # RFC 8599 §6.2.1: a served provider gets +sip.pns and +sip.pnsreg.
+    # RFC 8599 §5.4, §5.6.1.1: a served provider gets +sip.pns and +sip.pnsreg.
     reg = sipflow.Registrar(ctx, push_providers="apns,fcm:300",
                             push_refresh=600)
     res = register(reg, 1, 1)
@@ -34,14 +34,14 @@ def test_parameters_and_feature_caps(ctx):
 
 
 def test_unsupported_provider_gets_555(ctx):
-    # RFC 8599 §6.2.1
+    # RFC 8599 §5.6.1.1, §8.1
     reg = sipflow.Registrar(ctx, push_providers="apns")
     res = register(reg, 1, 1, provider="webpush")
     assert res.status == 555 and len(reg) == 0
 
 
 def test_push_then_wait_then_woken(ctx):
-    # RFC 8599 §6.2.2: the flow fails, the call pushes, the REGISTER over a
+    # RFC 8599 §5.6.2: the flow fails, the call pushes, the REGISTER over a
     # new flow releases the held request there.
     pushes = []
     reg = sipflow.Registrar(ctx, push_providers="apns",

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Push (RFC 8599 §5.6.2) in the deployments docs/proxy.md offers beyond a
+# single proxy: an edge in front of the registrar, and a Redis cluster of
+# registrar nodes. A local HTTP receiver plays the push gateway and the
+# phone (tests/wire/pushgw.py). Prints TAP.
+# usage: test_push_deploy.sh PATH/TO/sipflow-proxy
+PROXY=$1
+. "$(dirname "$0")/lib.sh"
+
+export PUSHGW_PORT PUSHGW_LOG
+PUSHGW_PORT=$(free_port)
+PUSHGW_LOG=$WIRE_TMP/pushes.jsonl
+: >"$PUSHGW_LOG"
+PUSHOPTS=(--push-webhook "http://127.0.0.1:$PUSHGW_PORT/push"
+  --push-providers apns --push-wait 5)
+# pushes NAME REASON: how many the gateway got for NAME's phone.
+pushes() {
+  python3 -c "import json,sys; print(len([1 for l in open('$PUSHGW_LOG') \
+for e in [json.loads(l)] if e['prid']=='prid-$1' and e['reason']=='$2']))"
+}
+pushes_are() { [ "$(pushes "$1" "$2")" = "$3" ]; }
+
+# ---- edge + registrar -------------------------------------------------------
+# The phone registers through the edge; its connection closes, which the
+# edge sees and the registrar does not: to the registrar the binding still
+# has a live flow (the edge's Path). The call goes to that flow, the edge
+# answers 430 (RFC 5626 §5.3.1), the registrar pushes, the phone registers
+# over a new connection through the edge, and the held INVITE goes out
+# through the edge on the new flow.
+R=$(free_port)
+E=$(free_port)
+RCTL=$WIRE_TMP/reg.ctl
+ECTL=$WIRE_TMP/edge.ctl
+start registrar "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
+  --listen tcp:127.0.0.1:$R --domain example.com --control "$RCTL" \
+  --peer udp:127.0.0.1:$E --keepalive off --txn-timeout-ms 3000 --register-rate 0 \
+  --log-level debug "${PUSHOPTS[@]}"
+REG_PID=$LAST_PID
+start edge "$PROXY" --role edge --listen udp:127.0.0.1:$E \
+  --listen tcp:127.0.0.1:$E --registrar udp:127.0.0.1:$R --control "$ECTL" \
+  --token-key "$WIRE_TMP/edge.keys" --txn-timeout-ms 3000 --log-level debug
+EDGE_PID=$LAST_PID
+check "edge and registrar up" wait_for "$RCTL" 10
+check "edge control socket up" wait_for "$ECTL" 10
+PUSH="python3 $HERE/pushgw.py"
+check "the phone registers with pn-* through the edge: 200, +sip.pns" \
+  $PUSH $E register-bob
+check "the registrar keeps bob with the edge's Path" \
+  until_true 5 json_check "$RCTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:bob@example.com' and ';ob' in b['path']]"
+check "the edge sees the phone's connection close" \
+  until_true 5 json_check "$ECTL" stats "d['flows_failed']>=1"
+check "a call through the edge: 430 from the edge, push, REGISTER through the edge, forwarded, answered" \
+  $PUSH $E call-bob
+check "one call push for bob" pushes_are bob call 1
+check "the registrar counted one woken phone" json_check "$RCTL" stats \
+  "d.get('push_woken',0)==1"
+check "the phone registered again through the edge (a new flow token)" \
+  json_check "$RCTL" dump \
+  "len([b for b in d['bindings'] if b['aor']=='sip:bob@example.com' and ';ob' in b['path']])==1"
+stop_pid $EDGE_PID
+stop_pid $REG_PID
+
+# ---- keepalive: no NAT pings for a suspended binding -------------------------
+# A UDP phone registers with pn-* and falls asleep. The proxy pings it
+# (OPTIONS every second), gets no answer, and the flow fails: the binding is
+# suspended (kept, reached by push) and the pings stop. The phone counts
+# the probes it gets.
+S=$(free_port)
+SCTL=$WIRE_TMP/single.ctl
+start single "$PROXY" --listen udp:127.0.0.1:$S --domain example.com \
+  --control "$SCTL" --register-rate 0 --keepalive options --ka-interval 1 \
+  --ka-timeout 1 --ka-misses 2 --log-level debug "${PUSHOPTS[@]}"
+SINGLE_PID=$LAST_PID
+check "single proxy with keepalive and push up" wait_for "$SCTL" 10
+export PUSHGW_PROBES=$WIRE_TMP/probes.txt
+check "a UDP phone with pn-* registers, then answers nothing for 14 s" \
+  env PUSHGW_LISTEN=14 $PUSH $S udpsleep-uma
+check "the proxy probed it while its flow was thought alive" \
+  grep -q '^OPTIONS ' "$PUSHGW_PROBES"
+check "its binding is kept, suspended (no flow)" json_check "$SCTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:uma@example.com' and not b['flow']]"
+check "no probe in the last 6 s: a suspended binding is not pinged" \
+  python3 -c "import sys; t=[float(l.split()[1]) for l in open('$PUSHGW_PROBES')]; \
+sys.exit(0 if t and max(t) < 8 else 1)"
+check "the proxy keeps no keepalive endpoint for it" json_check "$SCTL" stats \
+  "d['keepalive_endpoints']==0"
+stop_pid $SINGLE_PID
+
+# ---- a Redis cluster ----------------------------------------------------------
+if ! command -v redis-server >/dev/null; then
+  echo "# no redis-server: the cluster half skipped"
+  wire_done
+  exit
+fi
+RP=$(free_port)
+start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
+  --appendonly no --dir "$WIRE_TMP"
+declare -A PORT
+for n in a b; do PORT[$n]=$(free_port); done
+node() { # name
+  # shellcheck disable=SC2046
+  start "node$1" "$PROXY" $(cluster_peers "$1") \
+    --listen udp:127.0.0.1:${PORT[$1]} --listen tcp:127.0.0.1:${PORT[$1]} \
+    --domain example.com --control "$WIRE_TMP/ctl.$1" \
+    --token-key "$WIRE_TMP/key.$1" --redis redis://127.0.0.1:$RP \
+    --node-id "$1" --register-rate 0 --min-expires 5 --push-refresh 4 \
+    --txn-timeout-ms 3000 --log-level debug "${PUSHOPTS[@]}"
+}
+node a
+node b
+nodes_up() { wait_for "$WIRE_TMP/ctl.a" 10 && wait_for "$WIRE_TMP/ctl.b" 10; }
+check "redis and two nodes with --push-webhook up" nodes_up
+loaded() { grep -q 'state loaded' "$WIRE_TMP/nodea.log" &&
+  grep -q 'state loaded' "$WIRE_TMP/nodeb.log"; }
+check "both nodes loaded the state" until_true 10 loaded
+check "carol registers at node a, then closes her connection" \
+  $PUSH ${PORT[a]} register-carol
+check "node b holds carol's binding too" until_true 5 json_check \
+  "$WIRE_TMP/ctl.b" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:carol@example.com']"
+check "a call at node b, carol woken, registers at node a: answered" \
+  env PUSHGW_REG_PORT=${PORT[a]} $PUSH ${PORT[b]} call-carol
+check "one call push for carol, not one per node" pushes_are carol call 1
+check "dave registers at node a, then closes his connection" \
+  $PUSH ${PORT[a]} register-dave
+check "a call at node b, dave woken, registers at node b: answered" \
+  $PUSH ${PORT[b]} call-dave
+check "one call push for dave" pushes_are dave call 1
+# Refresh pushes (RFC 8599 §5.5): erin registers for 8 s with a 4 s lead;
+# the schedule's four tries come from one node, not from each.
+check "a refresh push before erin's binding expires" \
+  $PUSH ${PORT[a]} refresh-erin
+check "erin's refresh pushes come from one node only (at most 4)" \
+  python3 -c "import sys; sys.exit(0 if 1 <= $(pushes erin refresh) <= 4 else 1)"
+wire_done
