@@ -38,14 +38,14 @@ prefetch_binding(const void *p, size_t bytes) {
 #endif
 }
 
-/* Start loading the record |s| names and, from the hints, the parts of its
- * first bindings a lookup reads: they then arrive beside the record, not
- * after it, one memory latency instead of two. */
+/* Start loading the record |s| names and, from the hints, the first |bytes|
+ * of its first bindings (what the find is for reads): they then arrive
+ * beside the record, not after it, one memory latency instead of two. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((always_inline))
 #endif
 static inline void
-preload(const sipflow__reg_slot *s) {
+preload(const sipflow__reg_slot *s, size_t bytes) {
 #if defined(__GNUC__) || defined(__clang__)
   /* First, as the key compare waits for it: a record is 8 bytes, one
    * pointer per binding it has room for (2 at first) and the AoR, 48 bytes
@@ -53,15 +53,15 @@ preload(const sipflow__reg_slot *s) {
   __builtin_prefetch(s->obj);
   __builtin_prefetch((const char *)s->obj + 63);
 #endif
-  prefetch_binding(s->hint[0], LOOKUP_BYTES);
-  prefetch_binding(s->hint[1], LOOKUP_BYTES);
+  prefetch_binding(s->hint[0], bytes);
+  prefetch_binding(s->hint[1], bytes);
 }
 
 void sipflow__reg_aor_preload(const sipflow_registrar *reg, uint64_t hash) {
   size_t pos = sipflow__reg_index_home(&reg->aors, hash);
   const sipflow__reg_slot *s;
   while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos)))
-    preload(s);
+    preload(s, LOOKUP_BYTES);
 }
 
 sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
@@ -75,14 +75,14 @@ sipflow__reg_aor *sipflow__reg_aor_find(const sipflow_registrar *reg,
   while ((s = sipflow__reg_index_next(&reg->aors, hash, &pos))) {
     sipflow__reg_aor *aor = s->obj;
     if (why != SIPFLOW__REG_FIND_PRELOADED)
-      preload(s);
+      preload(s, bytes);
     if (aor->len != len || memcmp(sipflow__reg_aor_key(aor), key, len) != 0)
       continue;
     for (uint32_t k = 0; k < aor->n; k++) {
       if (k < SIPFLOW__REG_HINTS && s->hint[k] != aor->b[k])
         s->hint[k] = aor->b[k]; /* stale since a removal: mended */
-      else if (k < SIPFLOW__REG_HINTS && !deep)
-        continue; /* preloaded */
+      else if (k < SIPFLOW__REG_HINTS)
+        continue; /* preloaded from the hint, as deep as |why| needs */
       prefetch_binding(aor->b[k], bytes);
     }
     for (uint32_t k = aor->n; k < SIPFLOW__REG_HINTS; k++)

@@ -576,6 +576,25 @@ static int room(sipflow_registrar *reg, job *j) {
 
 /* ---- phase 3: allocate everything the commit needs ----------------------- */
 
+/* The commit of a new binding, or of one moving to another flow, writes
+ * the flow index's slot for its flow; a new binding is also queued and
+ * compared with its heap parent. Both are in random places of large
+ * arrays: they start loading now and arrive while the binding is
+ * allocated and written, instead of one after the other at the end. */
+static void preload_commit(sipflow_registrar *reg, const job *j) {
+  bool adds = false, moves = false;
+  for (size_t i = 0; i < j->req->n_contacts; i++) {
+    uint8_t a = reg->cinfo[i].action;
+    adds |= a == ACT_ADD;
+    moves |= a == ACT_ADD || a == ACT_REPLACE || a == ACT_UPDATE;
+  }
+  if (moves && j->req->flow_id)
+    sipflow__reg_index_prefetch(&reg->flows,
+                                sipflow__reg_hash_flow(reg, j->req->flow_id));
+  if (adds)
+    sipflow__pq_prefetch_parent(&reg->expiry);
+}
+
 static void unprepare(sipflow_registrar *reg, job *j) {
   for (size_t i = 0; i < j->req->n_contacts; i++) {
     sipflow__free(&reg->ctx->mem, reg->cinfo[i].fresh);
@@ -820,6 +839,7 @@ static int run(sipflow_registrar *reg, const sipflow_reg_request *req,
   find_aor(reg, &j);
   if (match(reg, &j) || room(reg, &j))
     return 0;
+  preload_commit(reg, &j);
   if (prepare(reg, &j) != 0) {
     answer(reg, 500, "Server Internal Error");
     return SIPFLOW_ERR_NOMEM;
