@@ -11,75 +11,15 @@
 //   --rtt       check that the page's binding shows a round-trip time
 //   --pages-only  open the two pages, register, print "# ready", then
 //               wait for a line on stdin (another client calls them)
-import { execSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import fs from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
-import puppeteer from "puppeteer-core";
 import readline from "node:readline";
+import { bindingsOf, check, failed, parseArgs, sleep, until } from "./harness.mjs";
+import { jssipBrowser } from "./jssip-pages.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const args = {};
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i].replace(/^--/, "");
-  const next = process.argv[i + 1];
-  if (next === undefined || next.startsWith("--")) args[a] = true;
-  else { args[a] = next; i++; }
-}
+const args = parseArgs();
 const cycles = Number(args.cycles ?? 100);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-let failed = 0;
-function check(ok, text) {
-  if (!ok) failed++;
-  console.log(`${ok ? "ok" : "not ok"} - ${text}`);
-  return ok;
-}
-async function until(secs, fn) {
-  const end = Date.now() + secs * 1000;
-  for (;;) {
-    try { if (await fn()) return true; } catch { /* retried */ }
-    if (Date.now() >= end) return false;
-    await sleep(100);
-  }
-}
-function bindings(user) {
-  const out = execSync(args.dump, { encoding: "utf8", timeout: 5000 });
-  return JSON.parse(out).bindings.filter((b) => b.aor === `sip:${user}@${args.domain}`);
-}
-
-// The page and JsSIP bundled for it, in the scratch directory.
-fs.copyFileSync(path.join(here, "jssip.html"), path.join(args.tmp, "jssip.html"));
-await esbuild.build({
-  entryPoints: [path.join(here, "node_modules/jssip/lib/JsSIP.js")],
-  bundle: true, format: "iife", globalName: "JsSIP", logLevel: "error",
-  outfile: path.join(args.tmp, "jssip.js"),
-});
-
-const browser = await puppeteer.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  userDataDir: path.join(args.tmp, "chromium"),
-  args: ["--no-sandbox", "--ignore-certificate-errors",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--disable-gpu", "--no-first-run", "--disable-extensions",
-    "--disable-background-networking", "--disable-component-update"],
-  protocolTimeout: 30000,
-});
-const watchdog = setTimeout(() => {
-  console.log("not ok - the scenario finished within its time bound");
-  browser.process()?.kill("SIGKILL");
-  process.exit(1);
-}, Number(args.bound ?? 300) * 1000);
-
-async function openPage(user, instance) {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => console.log(`# ${user}: page error ${e.message}`));
-  const q = new URLSearchParams({ user, domain: args.domain, ws: args.ws, instance });
-  await page.goto(`file://${args.tmp}/jssip.html?${q}`);
-  return page;
-}
+const bindings = bindingsOf(args);
+const { openPage, finish } = await jssipBrowser(args, Number(args.bound ?? 300));
 const registered = (page) => page.evaluate(() => window.phone.registered > 0);
 const phoneState = (page) => page.evaluate(() => JSON.stringify(window.phone));
 
@@ -217,6 +157,4 @@ await bob.close();
 check(await until(5, () => bindings("bob").length === 0), "bob's tab closed: his binding is gone within 5 s");
 check(bindings("alice").length === 1, "alice's binding is still there");
 
-clearTimeout(watchdog);
-await browser.close();
-process.exit(failed ? 1 : 0);
+await finish(failed);

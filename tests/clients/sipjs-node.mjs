@@ -6,34 +6,14 @@
 //
 // usage: node sipjs-node.mjs --ws ws://127.0.0.1:PORT --domain DOMAIN
 //          --dump 'COMMAND' [--seconds N] [--interval S]
-import { execSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
+import { bindingsOf, check, failed, parseArgs, sleep, until } from "./harness.mjs";
 
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2)
-  args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
+const args = parseArgs();
 const seconds = Number(args.seconds ?? 12);
 const interval = Number(args.interval ?? 2);
-let failed = 0;
-function check(ok, text) {
-  if (!ok) failed++;
-  console.log(`${ok ? "ok" : "not ok"} - ${text}`);
-  return ok;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(secs, fn) {
-  const end = Date.now() + secs * 1000;
-  for (;;) {
-    try { if (await fn()) return true; } catch { /* retried */ }
-    if (Date.now() >= end) return false;
-    await sleep(100);
-  }
-}
-function bindings(user) {
-  const out = execSync(args.dump, { encoding: "utf8", timeout: 5000 });
-  return JSON.parse(out).bindings.filter((b) => b.aor === `sip:${user}@${args.domain}`);
-}
+const bindings = bindingsOf(args);
 
 // SIP.js's transport uses the browser's WebSocket; here it is `ws`'s, which
 // also counts the keepalives each way.
