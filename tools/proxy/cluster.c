@@ -282,26 +282,25 @@ static void learn_edge(px *p, const sipflow_change_binding *b,
   cl->edges[i].node[origin_len] = '\0';
 }
 
-bool px_cluster_path_foreign(px *p, const char *path, size_t len) {
+/* Whether the node that owns the edge a Path names is alive (1), gone (0),
+ * or not known (-1: no cluster, no edge address, an edge never seen). */
+static int path_edge_alive(px *p, const char *path, size_t len) {
   char addr[80];
   if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)
-    return false;
+    return -1;
   for (int i = 0; i < p->cluster->nedges; i++)
     if (strcmp(p->cluster->edges[i].addr, addr) == 0)
       return sipflow_redis_node_alive(p->redis, p->cluster->edges[i].node,
-                                      strlen(p->cluster->edges[i].node)) > 0;
-  return false;
+                                      strlen(p->cluster->edges[i].node));
+  return -1;
+}
+
+bool px_cluster_path_foreign(px *p, const char *path, size_t len) {
+  return path_edge_alive(p, path, len) > 0;
 }
 
 bool px_cluster_path_dead(px *p, const char *path, size_t len) {
-  char addr[80];
-  if (!p->redis || !p->cluster || path_edge(path, len, addr, sizeof(addr)) != 0)
-    return false;
-  for (int i = 0; i < p->cluster->nedges; i++)
-    if (strcmp(p->cluster->edges[i].addr, addr) == 0)
-      return sipflow_redis_node_alive(p->redis, p->cluster->edges[i].node,
-                                      strlen(p->cluster->edges[i].node)) == 0;
-  return false;
+  return path_edge_alive(p, path, len) == 0;
 }
 
 static void on_change(sipflow_redis *r, const sipflow_change *rec,
