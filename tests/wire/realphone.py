@@ -275,24 +275,33 @@ def call(caller_spec, callee_spec, uri, secs):
     return 0 if len(steps) == want else 1
 
 
+def _dial_established(phone, uri, secs, steps):
+    """Dials uri; appends "dialed" and "established-caller" to steps as
+    they happen; True when the call is established within secs."""
+    if not phone.dial(uri):
+        return False
+    steps.append("dialed")
+    state = [None]
+
+    def settled():
+        state[0] = phone.call_state()
+        return state[0] in ("established", "none")
+    time.sleep(0.2)
+    if not (until(secs, settled) and state[0] == "established"):
+        return False
+    steps.append("established-caller")
+    return True
+
+
 def dial(spec, uri, secs):
     phone = open_phone(spec)
     steps = []
-    if phone.dial(uri):
-        steps.append("dialed")
-        state = [None]
-
-        def settled():
-            state[0] = phone.call_state()
-            return state[0] in ("established", "none")
-        time.sleep(0.2)
-        if until(secs, settled) and state[0] == "established":
-            steps.append("established-caller")
-            time.sleep(1)
-            if phone.hangup():
-                steps.append("hung-up")
-            if until(secs, lambda: phone.call_state() == "none"):
-                steps.append("closed-caller")
+    if _dial_established(phone, uri, secs, steps):
+        time.sleep(1)
+        if phone.hangup():
+            steps.append("hung-up")
+        if until(secs, lambda: phone.call_state() == "none"):
+            steps.append("closed-caller")
     for s in steps:
         print(s)
     return 0 if len(steps) == 4 else 1
@@ -301,18 +310,9 @@ def dial(spec, uri, secs):
 def dial_wait(spec, uri, secs):
     phone = open_phone(spec)
     steps = []
-    if phone.dial(uri):
-        steps.append("dialed")
-        state = [None]
-
-        def settled():
-            state[0] = phone.call_state()
-            return state[0] in ("established", "none")
-        time.sleep(0.2)
-        if until(secs, settled) and state[0] == "established":
-            steps.append("established-caller")
-            if until(secs, lambda: phone.call_state() == "none"):
-                steps.append("closed-by-peer")
+    if _dial_established(phone, uri, secs, steps):
+        if until(secs, lambda: phone.call_state() == "none"):
+            steps.append("closed-by-peer")
     for s in steps:
         print(s)
     return 0 if len(steps) == 3 else 1
