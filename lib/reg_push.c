@@ -94,8 +94,8 @@ int sipflow_reg_feature_caps_pns(const char *value, size_t len) {
     while (a < len && (value[a] == ' ' || value[a] == '\t'))
       a++;
     z = a;
-    while (z < len && value[z] != '=' && value[z] != ';' && value[z] != ' ' &&
-           value[z] != '\t')
+    while (z < len && value[z] != '=' && value[z] != ';' && value[z] != ',' &&
+           value[z] != ' ' && value[z] != '\t')
       z++;
     if (name_is(value + a, z - a, "+sip.pns"))
       return 1;

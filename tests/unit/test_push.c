@@ -343,6 +343,7 @@ static const fcap_row fcap_rows[] = {
      "*;+sip.pnsreg=\"300\"", 0},
     {"RFC 6809 §6: inside a quoted value it is no indicator",
      "*;+sip.foo=\"a;+sip.pns\"", 0},
+    {"RFC 6809 §6: two values, comma-separated", "*;+sip.pns, *;+sip.foo", 1},
     {"RFC 6809 §6: no indicator", "*", 0},
     {"RFC 6809 §6: empty", "", 0},
 };

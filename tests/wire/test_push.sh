@@ -29,6 +29,29 @@ check "REGISTER with pn-* gets 200 with Feature-Caps +sip.pns" \
 check "a pn-provider not served gets 555" \
   $SIPRAW expect 127.0.0.1 $P 555 REGISTER sip:eve@example.com \
   "Contact: <sip:eve@127.0.0.1:5999;pn-provider=webpush;pn-prid=x>"
+# RFC 8599 §5.6.1.1: +sip.pnsreg (here fcm's 2 s lead) goes back only to a
+# Contact with the +sip.pnsreg media feature tag.
+check "a Contact with the +sip.pnsreg tag gets +sip.pnsreg in Feature-Caps" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:gus@example.com \
+  "Contact: <sip:gus@127.0.0.1:5998;pn-provider=fcm;pn-prid=g1>;+sip.pnsreg" \
+  --has 'Feature-Caps: *;+sip.pns="fcm";+sip.pnsreg="2"'
+check "a Contact without the tag gets +sip.pns alone" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:hal@example.com \
+  "Contact: <sip:hal@127.0.0.1:5997;pn-provider=fcm;pn-prid=h1>" \
+  --has 'Feature-Caps: *;+sip.pns="fcm"'$'\r\n' --lacks 'pnsreg'
+# RFC 8599 §5.6.1.1: a Feature-Caps with +sip.pns in the REGISTER says a
+# proxy in front pushes: normal procedures here, no 555 and no caps.
+check "Feature-Caps +sip.pns in the REGISTER: no 555 for a provider not served" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:ivy@example.com \
+  "Contact: <sip:ivy@127.0.0.1:5996;pn-provider=webpush;pn-prid=i1>" \
+  'Feature-Caps: *;+sip.pns="webpush"' --lacks 'Feature-Caps'
+check "fc (compact form) +sip.pns: a served provider gets no Feature-Caps" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:jan@example.com \
+  "Contact: <sip:jan@127.0.0.1:5995;pn-provider=apns;pn-prid=j1>" \
+  'fc: *;+sip.pns="apns"' --lacks 'Feature-Caps'
+check "a binding registered behind a pushing proxy is no push binding here" \
+  json_check "$CTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:jan@example.com' and not b.get('push')]"
 check "the closed connection leaves bob's binding, suspended" \
   until_true 5 json_check "$CTL" dump \
   "[b for b in d['bindings'] if b['aor']=='sip:bob@example.com']"
