@@ -96,6 +96,25 @@ check "a provider's own lead: fcm's first refresh push 2 s before expiry" \
 check "gateway answers counted" json_check "$CTL" stats \
   "d.get('push_ok',0)>=3 and d.get('push_timeouts',0)>=1"
 
+# The held-request cap (--push-max-held, default 4096) with a cap of 1: of
+# two calls at once to a phone that never wakes, one is held (480 after
+# the 3 s wait) and the other gets 480 at once, counted.
+P2=$(free_port)
+CTL2=$WIRE_TMP/ctl2
+start proxy2 "$PROXY" --listen udp:127.0.0.1:$P2 --listen tcp:127.0.0.1:$P2 \
+  --domain example.com --control "$CTL2" --register-rate 0 --min-expires 5 \
+  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
+  --push-wait 3 --push-max-held 1
+PROXY2_PID=$LAST_PID
+check "a proxy with --push-max-held 1 up" wait_for "$CTL2" 10
+check "register kim, who never wakes" python3 $HERE/pushgw.py $P2 register-kim
+check "two calls to kim with one place to hold: both 480" \
+  env PUSHGW_WAIT=8 PUSHGW_MAX=6 PUSHGW_CALLS=2 \
+  python3 $HERE/pushgw.py $P2 sleepy-kim
+check "one of them was over the cap (push_held_over)" json_check "$CTL2" stats \
+  "d.get('push_held_over',0)==1 and d.get('push_timeouts',0)==1"
+stop_pid $PROXY2_PID
+
 # A restart with --state: the binding comes back and can still be woken.
 check "register erin, then close her connection" $PUSH register-erin
 kill -KILL $PROXY_PID
