@@ -115,6 +115,29 @@ check "one of them was over the cap (push_held_over)" json_check "$CTL2" stats \
   "d.get('push_held_over',0)==1 and d.get('push_timeouts',0)==1"
 stop_pid $PROXY2_PID
 
+# The coalescing table (--push-max-recent, default 4096) with room for one
+# binding: calls to kim, lee, then kim again within the wait; lee's push
+# evicts kim's entry, so the second call to kim pushes again (with room
+# for both it would share kim's first push).
+P3=$(free_port)
+CTL3=$WIRE_TMP/ctl3
+start proxy3 "$PROXY" --listen udp:127.0.0.1:$P3 --listen tcp:127.0.0.1:$P3 \
+  --domain example.com --control "$CTL3" --register-rate 0 --min-expires 5 \
+  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
+  --push-wait 3 --push-max-recent 1
+PROXY3_PID=$LAST_PID
+check "a proxy with --push-max-recent 1 up" wait_for "$CTL3" 10
+check "register kim and lee, who never wake" sh -c \
+  "python3 $HERE/pushgw.py $P3 register-kim && python3 $HERE/pushgw.py $P3 register-lee"
+before=$(grep -c '"prid-kim"' "$PUSHGW_LOG")
+check "calls to kim, lee, kim within the wait: all 480" \
+  env PUSHGW_WAIT=8 python3 $HERE/pushgw.py $P3 sleepyseq-kim+lee+kim
+check "kim was pushed twice: the full table forgot the first push" \
+  test "$(grep -c '"prid-kim"' "$PUSHGW_LOG")" -eq $((before + 2))
+check "nothing was coalesced" json_check "$CTL3" stats \
+  "d.get('push_coalesced',0)==0 and d.get('push_sent',0)==3"
+stop_pid $PROXY3_PID
+
 # A restart with --state: the binding comes back and can still be woken.
 check "register erin, then close her connection" $PUSH register-erin
 kill -KILL $PROXY_PID
