@@ -143,6 +143,10 @@ bool sipflow__reg_content_same(const sipflow__reg_binding *b,
       b->q != ct->q || (b->flags & kinds) != ct->flags ||
       b->flow_id != ct->flow_id || !tuple_same(&b->tuple, ct_tuple(ct)))
     return false;
+  /* A proxy in front that starts or stops pushing changes the binding. */
+  if (((b->flags & SIPFLOW__REG_F_PUSH) != 0) !=
+      (!ct->no_push && sipflow__reg_uri_is_push(ct->uri.ptr, ct->uri.len)))
+    return false;
   {
     sipflow_addr r = b_received(b);
     if (!sipflow_addr_equal(&r, ct_received(ct)))
@@ -178,9 +182,10 @@ void sipflow__reg_content_write(sipflow__reg_binding *b,
                         SIPFLOW__REG_F_RECV_FLOW | SIPFLOW__REG_F_RECV_OWN |
                         SIPFLOW__REG_F_PUSH;
   uint8_t recv = recv_kind(ct);
-  uint8_t push = sipflow__reg_uri_is_push(ct->uri.ptr, ct->uri.len)
-                     ? SIPFLOW__REG_F_PUSH
-                     : 0;
+  uint8_t push =
+      !ct->no_push && sipflow__reg_uri_is_push(ct->uri.ptr, ct->uri.len)
+          ? SIPFLOW__REG_F_PUSH
+          : 0;
   char *o = b->s;
   /* Lengths are below 65536: the settings' limits are checked at creation
    * and every string against them before a binding is written. */

@@ -49,6 +49,61 @@ bool sipflow__reg_uri_param(const char *uri, size_t len, const char *name,
   return false;
 }
 
+bool sipflow__reg_params_has(sipflow_str params, const char *name) {
+  const char *p = params.ptr, *end = params.ptr + params.len;
+  if (!p)
+    return false;
+  while (p < end) {
+    const char *stop = memchr(p, ';', (size_t)(end - p));
+    const char *eq, *a, *z;
+    if (!stop)
+      stop = end;
+    eq = memchr(p, '=', (size_t)(stop - p));
+    a = p;
+    z = eq ? eq : stop;
+    while (a < z && (*a == ' ' || *a == '\t'))
+      a++;
+    while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
+      z--;
+    if (name_is(a, (size_t)(z - a), name))
+      return true;
+    p = stop + 1;
+  }
+  return false;
+}
+
+/* RFC 6809 §6: fc-value = "*" *(SEMI feature-cap), feature-cap = "+"
+ * fcap-name [EQUAL LDQUOT (fcap-value-list / fcap-string-value) RDQUOT].
+ * A ';' inside the quotes belongs to the value. */
+int sipflow_reg_feature_caps_pns(const char *value, size_t len) {
+  size_t i = 0;
+  if (!value)
+    return 0;
+  while (i < len) {
+    size_t a, z;
+    while (i < len && value[i] != ';') {
+      if (value[i] == '"') /* skip a quoted string */
+        for (i++; i < len && value[i] != '"'; i++)
+          if (value[i] == '\\')
+            i++;
+      i++;
+    }
+    if (i >= len)
+      break;
+    a = ++i;
+    while (a < len && (value[a] == ' ' || value[a] == '\t'))
+      a++;
+    z = a;
+    while (z < len && value[z] != '=' && value[z] != ';' && value[z] != ',' &&
+           value[z] != ' ' && value[z] != '\t')
+      z++;
+    if (name_is(value + a, z - a, "+sip.pns"))
+      return 1;
+    i = z;
+  }
+  return 0;
+}
+
 /* Whether "pn-" occurs in |s|, in any case: most Contacts have none, and
  * this spares them a URI parse on every REGISTER. */
 static bool maybe_pn(const char *s, size_t len) {

@@ -38,6 +38,8 @@ typedef struct job {
   bool honoured;             /* some Contact's reg-id is used */
   sipflow_str pns;           /* RFC 8599: the push service named, supported */
   uint32_t pnsreg;           /* its refresh lead, seconds */
+  bool pnsreg_tag;           /* the Contact has +sip.pnsreg (§4.1.4) */
+  bool pns_in_front;         /* SIPFLOW_REG_FACT_PNS_IN_FRONT */
 } job;
 
 static int answer(sipflow_registrar *reg, int status, const char *reason) {
@@ -248,7 +250,9 @@ static int check_push(sipflow_registrar *reg, job *j,
                       const sipflow_reg_contact *c) {
   sipflow_str prov, name;
   uint32_t refresh = 0;
-  if (!reg->push_list ||
+  /* §5.6.1.1: a Feature-Caps with +sip.pns in the REGISTER says a proxy
+   * in front pushes; this registrar then follows normal procedures. */
+  if (!reg->push_list || j->pns_in_front ||
       !sipflow__reg_uri_param(c->uri.ptr, c->uri.len, "pn-provider", &prov))
     return 0;
   /* §4.1.5, §5.6.1.2: an empty pn-provider asks for every service. */
@@ -261,6 +265,9 @@ static int check_push(sipflow_registrar *reg, job *j,
     return answer(reg, 555, "Push Notification Service Not Supported");
   j->pns = name;
   j->pnsreg = refresh;
+  /* §5.6.1.1: +sip.pnsreg goes back to a Contact that carries the
+   * +sip.pnsreg media feature tag (§4.1.4). */
+  j->pnsreg_tag = sipflow__reg_params_has(opt_str(c->params), "+sip.pnsreg");
   return 0;
 }
 
@@ -444,7 +451,8 @@ static bool binding_matches(const sipflow__reg_binding *b,
  * Two plain bindings then never end up with the same text. */
 static sipflow__reg_binding *find_binding(const sipflow_registrar *reg,
                                           const sipflow__reg_aor *aor,
-                                          const sipflow__reg_cinfo *ci) {
+                                          const sipflow__reg_cinfo *ci,
+                                          bool no_push) {
   sipflow__reg_binding *first = NULL;
   for (uint32_t k = 0; aor && k < aor->n; k++) {
     sipflow__reg_binding *b = aor->b[k];
@@ -462,7 +470,7 @@ static sipflow__reg_binding *find_binding(const sipflow_registrar *reg,
    * address, port or transport). A registrar that offers push takes the
    * pn-* triple as the binding's identity then, so the REGISTER refreshes
    * the binding a held request waits for instead of adding another. */
-  if (!first && !ci->outbound && reg->push_list &&
+  if (!first && !ci->outbound && reg->push_list && !no_push &&
       sipflow__reg_uri_is_push(ci->c->uri.ptr, ci->c->uri.len))
     for (uint32_t k = 0; aor && k < aor->n; k++) {
       sipflow__reg_binding *b = aor->b[k];
@@ -503,6 +511,7 @@ static void content(const job *j, const sipflow__reg_cinfo *ci,
   ct->q = (int16_t)ci->c->q;
   ct->flags = (uint8_t)((ci->outbound ? SIPFLOW__REG_F_OUTBOUND : 0) |
                         (ci->c->ob ? SIPFLOW__REG_F_OB : 0));
+  ct->no_push = j->pns_in_front;
   ct->flow_id = req->flow_id;
   ct->tuple = &req->flow;
   ct->received = &req->received;
@@ -531,7 +540,7 @@ static int match(sipflow_registrar *reg, job *j) {
     return st;
   for (size_t i = 0; i < n; i++) {
     sipflow__reg_cinfo *ci = &reg->cinfo[i];
-    ci->old = find_binding(reg, j->aor, ci);
+    ci->old = find_binding(reg, j->aor, ci, j->pns_in_front);
     /* The same key twice in one request, or two Contacts for one binding:
      * the later Contact wins. */
     for (size_t k = 0; k < i; k++) {
@@ -794,7 +803,7 @@ static void answer_200(sipflow_registrar *reg, const job *j) {
   r->contacts = n ? reg->views : NULL;
   r->n_contacts = n;
   r->pns = j->pns;
-  r->pnsreg = j->pns.len ? j->pnsreg : 0;
+  r->pnsreg = j->pns.len && j->pnsreg_tag ? j->pnsreg : 0;
 }
 
 /* RFC 3261 §10.3 step 6: "*" removes every binding, unless one of them
@@ -821,11 +830,12 @@ static int wildcard(sipflow_registrar *reg, job *j) {
 }
 
 static int run(sipflow_registrar *reg, const sipflow_reg_request *req,
-               sipflow_tstamp now) {
+               unsigned facts, sipflow_tstamp now) {
   job j;
   memset(&j, 0, sizeof(j));
   j.req = req;
   j.now = now;
+  j.pns_in_front = (facts & SIPFLOW_REG_FACT_PNS_IN_FRONT) != 0;
   if (check_request(reg, &j) || hash_aor(reg, &j))
     return 0;
   if (req->wildcard) {
@@ -859,6 +869,14 @@ int sipflow_registrar_process_versioned(sipflow_registrar *reg,
                                         const sipflow_reg_request *req,
                                         sipflow_tstamp now,
                                         const sipflow_reg_result **result) {
+  return sipflow_registrar_process_facts(reg, request_version, req, 0, now,
+                                         result);
+}
+
+int sipflow_registrar_process_facts(sipflow_registrar *reg, int request_version,
+                                    const sipflow_reg_request *req,
+                                    unsigned facts, sipflow_tstamp now,
+                                    const sipflow_reg_result **result) {
   int rv;
   if (result)
     *result = NULL;
@@ -873,7 +891,7 @@ int sipflow_registrar_process_versioned(sipflow_registrar *reg,
     answer(reg, 500, "Server Internal Error");
     return rv;
   }
-  rv = run(reg, req, now);
+  rv = run(reg, req, facts, now);
   if (reg->result.status >= 400)
     sipflow__log_net(reg->ctx, now, SIPFLOW_LOG_DEBUG,
                      "registrar: REGISTER answered %d %s", reg->result.status,

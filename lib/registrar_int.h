@@ -329,6 +329,7 @@ typedef struct sipflow__reg_content {
   uint32_t cseq, reg_id;
   int16_t q;
   uint8_t flags; /* SIPFLOW__REG_F_OUTBOUND | SIPFLOW__REG_F_OB */
+  bool no_push;  /* RFC 8599 §5.6.1.1: a proxy in front pushes */
   sipflow_flow_id flow_id;
   const sipflow_flow_tuple *tuple;
   const sipflow_addr *received;
@@ -520,6 +521,9 @@ bool sipflow__reg_push_list_valid(sipflow_str list);
 int sipflow__reg_push_init(sipflow_registrar *reg);
 /* Look |provider| up in the host's list: true with *name (the configured
  * spelling, in reg->push_list) and *refresh (seconds) set. */
+/* Whether the Contact header parameters |params| (";+sip.ice;...") hold
+ * the parameter |name| (lower case), with or without a value. */
+bool sipflow__reg_params_has(sipflow_str params, const char *name);
 bool sipflow__reg_push_find(const sipflow_registrar *reg, sipflow_str provider,
                             sipflow_str *name, uint32_t *refresh);
 /* Fill a view's pn-* members from |b|. */

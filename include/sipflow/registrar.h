@@ -606,6 +606,40 @@ SIPFLOW_API int sipflow_registrar_process_versioned(
   sipflow_registrar_process_versioned((REG), SIPFLOW_REG_REQUEST_VERSION,      \
                                       (REQ), (NOW), (RESULT))
 
+/** sipflow_registrar_process_facts() fact: the REGISTER carries a
+ * Feature-Caps header field with a "+sip.pns" indicator
+ * (sipflow_reg_feature_caps_pns()), so a proxy between the UA and this
+ * registrar pushes to the UA itself (RFC 8599 §5.6.1.1). The registrar
+ * then skips its own push procedures for the request: no 555, no
+ * Feature-Caps in the 2xx, and the request's bindings are ordinary ones
+ * (never suspended or pushed to). @since 0.2 */
+#define SIPFLOW_REG_FACT_PNS_IN_FRONT 1u
+
+/**
+ * sipflow_registrar_process_versioned() with facts of the REGISTER that
+ * sipflow_reg_request has no field for, so that its layout (embedded in
+ * the adapters' structs) stays as in 0.1.
+ * @param facts SIPFLOW_REG_FACT_* bits, or 0 (then the same as
+ * sipflow_registrar_process_versioned()); unknown bits are ignored.
+ * Other parameters, return and errors as sipflow_registrar_process_versioned().
+ * @since 0.2
+ */
+SIPFLOW_API int sipflow_registrar_process_facts(
+    sipflow_registrar *reg, int request_version, const sipflow_reg_request *req,
+    unsigned facts, sipflow_tstamp now, const sipflow_reg_result **result);
+
+/**
+ * Whether one Feature-Caps header field value (RFC 6809 §6: "*" then
+ * ";+name[=\"value\"]" indicators) holds the "+sip.pns" indicator of
+ * RFC 8599 §8.2 ("+sip.pnsreg" and the like are other indicators).
+ * @param value the header field value, without the name; need not be
+ * NUL-terminated.
+ * @param len its length.
+ * @return 1 when it does, 0 when not (or value is NULL). Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API int sipflow_reg_feature_caps_pns(const char *value, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Text for hosts with their own SIP parser                                  */
 /* ------------------------------------------------------------------------ */

@@ -85,6 +85,17 @@ SIPFLOW_API int sipflow_sofia_reg_id(const sip_contact_t *m, uint32_t *reg_id);
  */
 SIPFLOW_API int sipflow_sofia_flow_timer(const sip_t *sip, uint32_t *seconds);
 
+/**
+ * Whether the message has a Feature-Caps header field (or its compact form
+ * "fc", RFC 6809 §6), which sofia files among the unknown headers, with the
+ * "+sip.pns" indicator (sipflow_reg_feature_caps_pns()): in a REGISTER, a
+ * proxy in front pushes to the UA (RFC 8599 §5.6.1.1), and the host passes
+ * SIPFLOW_REG_FACT_PNS_IN_FRONT to sipflow_registrar_process_facts().
+ * @return 1 when it has, 0 when not (or |sip| is NULL). Callback-safe.
+ * @since 0.2
+ */
+SIPFLOW_API int sipflow_sofia_pns_in_front(const sip_t *sip);
+
 /* ------------------------------------------------------------------------ */
 /* REGISTER facts and the answer                                             */
 /* ------------------------------------------------------------------------ */

@@ -126,6 +126,17 @@ int sipflow_sofia_reg_id(const sip_contact_t *m, uint32_t *reg_id) {
   return 0;
 }
 
+int sipflow_sofia_pns_in_front(const sip_t *sip) {
+  for (const sip_unknown_t *u = sip ? sip->sip_unknown : NULL; u;
+       u = u->un_next)
+    if (u->un_name && u->un_value &&
+        (strcasecmp(u->un_name, "Feature-Caps") == 0 ||
+         strcasecmp(u->un_name, "fc") == 0) &&
+        sipflow_reg_feature_caps_pns(u->un_value, strlen(u->un_value)))
+      return 1;
+  return 0;
+}
+
 int sipflow_sofia_flow_timer(const sip_t *sip, uint32_t *seconds) {
   for (const sip_unknown_t *u = sip ? sip->sip_unknown : NULL; u;
        u = u->un_next) {

@@ -161,7 +161,8 @@ Test(push, feature_caps_text_with_pnsreg) {
   char buf[2048];
   open_push(&p, "apns:600,fcm", 120, 1);
   req_init(&r, AOR, "c1", 1);
-  req_contact(&r, "sip:a@192.0.2.1;pn-provider=apns;pn-prid=t");
+  req_contact(&r, "sip:a@192.0.2.1;pn-provider=apns;pn-prid=t")->params =
+      S(";+sip.pnsreg");
   cr_assert_eq(sipflow_reg_answer_format(submit(&p.h, &r), &r.req, buf,
                                          sizeof(buf), NULL),
                0);
@@ -169,7 +170,8 @@ Test(push, feature_caps_text_with_pnsreg) {
                         "\"600\"\r\n") != NULL,
             "%s", buf);
   req_init(&r, AOR, "c2", 1);
-  req_contact(&r, "sip:b@192.0.2.1;pn-provider=fcm;pn-prid=t");
+  req_contact(&r, "sip:b@192.0.2.1;pn-provider=fcm;pn-prid=t")->params =
+      S(";+sip.ice;+SIP.PNSREG;methods=\"INVITE\"");
   cr_assert_eq(sipflow_reg_answer_format(submit(&p.h, &r), &r.req, buf,
                                          sizeof(buf), NULL),
                0);
@@ -186,6 +188,173 @@ Test(push, feature_caps_text_with_pnsreg) {
                         "Feature-Caps: *;+sip.pns=\"fcm\"\r\n") != NULL,
             "%s", buf);
   harness_close(&p.h);
+}
+
+/* RFC 8599 §5.6.1.1 (+sip.pnsreg only when the Contact carries the
+ * +sip.pnsreg media feature tag, §4.1.4) */
+typedef struct pnsreg_row {
+  const char *rfc;
+  const char *params; /* the Contact's header parameters, NULL none */
+  uint32_t pnsreg;    /* in the result */
+  const char *text;   /* the Feature-Caps line the 200 carries */
+} pnsreg_row;
+
+static const pnsreg_row pnsreg_rows[] = {
+    {"RFC 8599 §5.6.1.1, §4.1.4: tag: +sip.pnsreg with the lead",
+     ";+sip.pnsreg", 600,
+     "Feature-Caps: *;+sip.pns=\"apns\";+sip.pnsreg=\"600\"\r\n"},
+    {"RFC 8599 §5.6.1.1, RFC 3840 §9: the tag in any case, among others",
+     ";+sip.ice;+Sip.PnsReg;expires-x=1", 600,
+     "Feature-Caps: *;+sip.pns=\"apns\";+sip.pnsreg=\"600\"\r\n"},
+    {"RFC 8599 §5.6.1.1: no tag: +sip.pns alone", NULL, 0,
+     "Feature-Caps: *;+sip.pns=\"apns\"\r\n"},
+    {"RFC 8599 §5.6.1.1: other tags only: +sip.pns alone",
+     ";+sip.pnsregx;+sip.pns", 0, "Feature-Caps: *;+sip.pns=\"apns\"\r\n"},
+};
+
+Test(push, pnsreg_only_for_the_media_feature_tag) {
+  for (size_t i = 0; i < sizeof(pnsreg_rows) / sizeof(pnsreg_rows[0]); i++) {
+    const pnsreg_row *row = &pnsreg_rows[i];
+    push_harness p;
+    reg_req r;
+    const sipflow_reg_result *res;
+    char buf[2048];
+    open_push(&p, "apns:600", 0, 1);
+    req_init(&r, AOR, "c1", 1);
+    req_contact(&r, "sip:a@192.0.2.1;pn-provider=apns;pn-prid=t")->params =
+        row->params ? S(row->params) : (sipflow_str){NULL, 0};
+    res = submit(&p.h, &r);
+    cr_assert_eq(res->status, 200, "%s", row->rfc);
+    cr_expect_eq(res->pnsreg, row->pnsreg, "%s: pnsreg %u", row->rfc,
+                 (unsigned)res->pnsreg);
+    cr_assert_eq(sipflow_reg_answer_format(res, &r.req, buf, sizeof(buf), NULL),
+                 0);
+    cr_expect(strstr(buf, row->text) != NULL, "%s: %s", row->rfc, buf);
+    /* §5.5: the refresh pushes are the registrar's either way. */
+    cr_expect(res->contacts[0].push, "%s", row->rfc);
+    harness_close(&p.h);
+  }
+}
+
+static void run_until(push_harness *p, sipflow_tstamp until);
+
+/* RFC 8599 §5.6.1.1: a REGISTER whose Feature-Caps already names a push
+ * service (a proxy in front pushes) gets normal SIP procedures. */
+typedef struct front_row {
+  const char *rfc;
+  const char *uri;
+  int status; /* without the fact */
+} front_row;
+
+static const front_row front_rows[] = {
+    {"RFC 8599 §5.6.1.1: supported provider: no caps, no push",
+     "sip:a@192.0.2.1;pn-provider=apns;pn-prid=tok", 200},
+    {"RFC 8599 §5.6.1.1: unsupported provider: no 555, stored",
+     "sip:a@192.0.2.1;pn-provider=webpush;pn-prid=tok", 555},
+};
+
+static const sipflow_reg_result *submit_facts(harness *h, const reg_req *r,
+                                              unsigned facts) {
+  const sipflow_reg_result *res = NULL;
+  cr_assert_eq(sipflow_registrar_process_facts(h->reg, SIPFLOW_REG_REQUEST_V1,
+                                               &r->req, facts, h->now, &res),
+               0);
+  cr_assert_not_null(res);
+  cr_assert_eq(sipflow__registrar_check(h->reg), 0);
+  return res;
+}
+
+Test(push, feature_caps_in_the_register_skips_push) {
+  for (size_t i = 0; i < sizeof(front_rows) / sizeof(front_rows[0]); i++) {
+    const front_row *row = &front_rows[i];
+    push_harness p;
+    reg_req r;
+    const sipflow_reg_result *res;
+    char buf[2048];
+    open_push(&p, "apns:600", 600, 1);
+    /* Without the fact: the registrar's own procedures. */
+    req_init(&r, "sip:other@example.com", "c0", 1);
+    req_contact(&r, row->uri)->params = S(";+sip.pnsreg");
+    res = submit_facts(&p.h, &r, 0);
+    cr_expect_eq(res->status, row->status, "%s", row->rfc);
+    if (res->status == 200)
+      cr_expect_gt(res->pns.len, 0, "%s", row->rfc);
+    harness_close(&p.h);
+    open_push(&p, "apns:600", 600, 1);
+    req_init(&r, AOR, "c1", 1);
+    req_contact(&r, row->uri)->params = S(";+sip.pnsreg");
+    req_flow(&r, 7);
+    res = submit_facts(&p.h, &r, SIPFLOW_REG_FACT_PNS_IN_FRONT);
+    cr_expect_eq(res->status, 200, "%s: status %d", row->rfc, res->status);
+    cr_expect_eq(res->pns.len, 0, "%s", row->rfc);
+    cr_expect_eq(res->pnsreg, 0, "%s", row->rfc);
+    cr_assert_eq(res->n_contacts, 1, "%s", row->rfc);
+    cr_expect_eq(res->contacts[0].push, 0, "%s: not push-reachable here",
+                 row->rfc);
+    cr_assert_eq(sipflow_reg_answer_format(res, &r.req, buf, sizeof(buf), NULL),
+                 0);
+    cr_expect(strstr(buf, "Feature-Caps") == NULL, "%s: %s", row->rfc, buf);
+    /* §5.5, §5.6.2 are the proxy in front's: no refresh push, and a failed
+     * flow removes the binding (RFC 5626 §7) instead of suspending it. */
+    run_until(&p, p.h.now + 3590 * SEC);
+    cr_expect_eq(p.n, 0, "%s: %zu pushes", row->rfc, p.n);
+    cr_assert_eq(sipflow_registrar_flow_failed(p.h.reg, 7, p.h.now), 0);
+    cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), 0, "%s", row->rfc);
+    harness_close(&p.h);
+  }
+}
+
+Test(push, feature_caps_fact_changes_a_refresh) {
+  /* RFC 8599 §5.6.1.1: the same Contact refreshed once the proxy in front
+   * stops pushing becomes push-reachable here, and back. */
+  push_harness p;
+  reg_req r;
+  open_push(&p, "apns", 0, 1);
+  req_init(&r, AOR, "c1", 1);
+  req_contact(&r, "sip:a@192.0.2.1;pn-provider=apns;pn-prid=tok");
+  cr_expect_eq(
+      submit_facts(&p.h, &r, SIPFLOW_REG_FACT_PNS_IN_FRONT)->contacts[0].push,
+      0);
+  r.req.cseq = 2;
+  cr_expect_eq(submit_facts(&p.h, &r, 0)->contacts[0].push, 1);
+  r.req.cseq = 3;
+  cr_expect_eq(
+      submit_facts(&p.h, &r, SIPFLOW_REG_FACT_PNS_IN_FRONT)->contacts[0].push,
+      0);
+  cr_expect_eq(sipflow_registrar_binding_count(p.h.reg), 1);
+  harness_close(&p.h);
+}
+
+/* RFC 6809 §6, RFC 8599 §8.2: which Feature-Caps values name a service. */
+typedef struct fcap_row {
+  const char *rfc;
+  const char *value;
+  int pns;
+} fcap_row;
+
+static const fcap_row fcap_rows[] = {
+    {"RFC 8599 §8.2: +sip.pns", "*;+sip.pns=\"apns\"", 1},
+    {"RFC 8599 §5.4, §8.4: with +sip.pnsreg after it",
+     "*;+sip.pns=\"fcm\";+sip.pnsreg=\"300\"", 1},
+    {"RFC 6809 §6: names in any case, spaces around ';'",
+     "* ; +SIP.PNS = \"apns\"", 1},
+    {"RFC 6809 §6: another indicator first", "*;+sip.foo;+sip.pns=\"apns\"", 1},
+    {"RFC 8599 §8.4: +sip.pnsreg alone is not +sip.pns",
+     "*;+sip.pnsreg=\"300\"", 0},
+    {"RFC 6809 §6: inside a quoted value it is no indicator",
+     "*;+sip.foo=\"a;+sip.pns\"", 0},
+    {"RFC 6809 §6: two values, comma-separated", "*;+sip.pns, *;+sip.foo", 1},
+    {"RFC 6809 §6: no indicator", "*", 0},
+    {"RFC 6809 §6: empty", "", 0},
+};
+
+Test(push, feature_caps_value_names_pns) {
+  for (size_t i = 0; i < sizeof(fcap_rows) / sizeof(fcap_rows[0]); i++)
+    cr_expect_eq(sipflow_reg_feature_caps_pns(fcap_rows[i].value,
+                                              strlen(fcap_rows[i].value)),
+                 fcap_rows[i].pns, "%s: '%s'", fcap_rows[i].rfc,
+                 fcap_rows[i].value);
+  cr_expect_eq(sipflow_reg_feature_caps_pns(NULL, 3), 0);
 }
 
 Test(push, provider_list_is_checked) {

@@ -179,6 +179,40 @@ Test(sofia, flow_timer_is_read_from_unknown_headers) {
   msg_destroy(msg);
 }
 
+Test(sofia, feature_caps_pns_is_read_from_unknown_headers) {
+  /* RFC 8599 §5.6.1.1, RFC 6809 §6: Feature-Caps or its compact form fc
+   * with +sip.pns (a proxy in front pushes); +sip.pnsreg alone is not. */
+  static const struct {
+    const char *hdr;
+    int want;
+  } rows[] = {
+      {"Feature-Caps: *;+sip.pns=\"apns\"\r\n", 1},
+      {"fc: *;+sip.pns=\"fcm\";+sip.pnsreg=\"300\"\r\n", 1},
+      {"Feature-Caps: *;+sip.pnsreg=\"300\"\r\n", 0},
+      {"X-Feature-Caps: *;+sip.pns=\"apns\"\r\n", 0},
+      {"", 0},
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    char text[1024];
+    msg_t *msg;
+    snprintf(text, sizeof(text),
+             "REGISTER sip:example.com SIP/2.0\r\n"
+             "Via: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK9\r\n"
+             "From: <sip:bob@example.com>;tag=2\r\n"
+             "To: <sip:bob@example.com>\r\n"
+             "Call-ID: fc@192.0.2.2\r\n"
+             "CSeq: 1 REGISTER\r\n"
+             "%s"
+             "Content-Length: 0\r\n\r\n",
+             rows[i].hdr);
+    msg = parse_ok(text);
+    cr_expect_eq(sipflow_sofia_pns_in_front(sip_object(msg)), rows[i].want,
+                 "%s", rows[i].hdr);
+    msg_destroy(msg);
+  }
+  cr_expect_eq(sipflow_sofia_pns_in_front(NULL), 0);
+}
+
 Test(sofia, garbage_keepalives_and_incomplete_messages_are_malformed) {
   static const char *inputs[] = {
       "\r\n\r\n",

@@ -320,6 +320,25 @@ def main():
             return 0 if status == 200 else 1
         most = float(os.environ.get("PUSHGW_MAX", "60"))
         return 0 if status == 480 and secs < most else 1
+    if step == "sleepyseq":
+        # sleepyseq-A+B+A: calls to phones that never wake, 0.3 s apart,
+        # all at once in flight; each must end in 480.
+        names = name.split("+")
+        srv = serve(port)
+        wait = float(os.environ.get("PUSHGW_WAIT", "10"))
+        got = []
+        threads = []
+        for n in names:
+            t = threading.Thread(target=lambda n=n: got.append(
+                call(port, n, wait)[0]))
+            t.start()
+            threads.append(t)
+            time.sleep(0.3)
+        for t in threads:
+            t.join()
+        srv.shutdown()
+        print("statuses", got)
+        return 0 if got == [480] * len(names) else 1
     if step == "refresh":
         srv = serve(port)
         t0 = time.time()

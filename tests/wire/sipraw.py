@@ -201,17 +201,35 @@ def main():
         return 0
     if cmd == "expect":
         # expect HOST PORT CODE METHOD RURI [EXTRA-HEADER-LINE...] [--tcp]
+        #   [--has TEXT]... [--lacks TEXT]...: the answer holds / lacks TEXT
         args = sys.argv[4:]
         transport = "udp"
+        has, lacks = [], []
         if "--tcp" in args:
             args.remove("--tcp")
             transport = "tcp"
+        for flag, into in (("--has", has), ("--lacks", lacks)):
+            while flag in args:
+                i = args.index(flag)
+                into.append(args[i + 1])
+                del args[i:i + 2]
         code, method, ruri = int(args[0]), args[1], args[2]
         extra = "".join(h + "\r\n" for h in args[3:])
-        got = request(host, port, method, ruri, extra, transport)
+        answer = {}
+        got = request(host, port, method, ruri, extra, transport,
+                      answer=answer)
         if got != code:
             print(f"expected {code}, got {got}", file=sys.stderr)
             return 1
+        text = answer.get("data", b"").decode(errors="replace")
+        for t in has:
+            if t not in text:
+                print(f"answer lacks {t!r}:\n{text}", file=sys.stderr)
+                return 1
+        for t in lacks:
+            if t in text:
+                print(f"answer has {t!r}:\n{text}", file=sys.stderr)
+                return 1
         return 0
     if cmd == "vias":
         # vias HOST PORT METHOD RURI VIA-TAIL: the Via lines of the answer,

@@ -29,6 +29,29 @@ check "REGISTER with pn-* gets 200 with Feature-Caps +sip.pns" \
 check "a pn-provider not served gets 555" \
   $SIPRAW expect 127.0.0.1 $P 555 REGISTER sip:eve@example.com \
   "Contact: <sip:eve@127.0.0.1:5999;pn-provider=webpush;pn-prid=x>"
+# RFC 8599 §5.6.1.1: +sip.pnsreg (here fcm's 2 s lead) goes back only to a
+# Contact with the +sip.pnsreg media feature tag.
+check "a Contact with the +sip.pnsreg tag gets +sip.pnsreg in Feature-Caps" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:gus@example.com \
+  "Contact: <sip:gus@127.0.0.1:5998;pn-provider=fcm;pn-prid=g1>;+sip.pnsreg" \
+  --has 'Feature-Caps: *;+sip.pns="fcm";+sip.pnsreg="2"'
+check "a Contact without the tag gets +sip.pns alone" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:hal@example.com \
+  "Contact: <sip:hal@127.0.0.1:5997;pn-provider=fcm;pn-prid=h1>" \
+  --has 'Feature-Caps: *;+sip.pns="fcm"'$'\r\n' --lacks 'pnsreg'
+# RFC 8599 §5.6.1.1: a Feature-Caps with +sip.pns in the REGISTER says a
+# proxy in front pushes: normal procedures here, no 555 and no caps.
+check "Feature-Caps +sip.pns in the REGISTER: no 555 for a provider not served" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:ivy@example.com \
+  "Contact: <sip:ivy@127.0.0.1:5996;pn-provider=webpush;pn-prid=i1>" \
+  'Feature-Caps: *;+sip.pns="webpush"' --lacks 'Feature-Caps'
+check "fc (compact form) +sip.pns: a served provider gets no Feature-Caps" \
+  $SIPRAW expect 127.0.0.1 $P 200 REGISTER sip:jan@example.com \
+  "Contact: <sip:jan@127.0.0.1:5995;pn-provider=apns;pn-prid=j1>" \
+  'fc: *;+sip.pns="apns"' --lacks 'Feature-Caps'
+check "a binding registered behind a pushing proxy is no push binding here" \
+  json_check "$CTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:jan@example.com' and not b.get('push')]"
 check "the closed connection leaves bob's binding, suspended" \
   until_true 5 json_check "$CTL" dump \
   "[b for b in d['bindings'] if b['aor']=='sip:bob@example.com']"
@@ -72,6 +95,48 @@ check "a provider's own lead: fcm's first refresh push 2 s before expiry" \
   env PUSHGW_PROVIDER=fcm PUSHGW_REFRESH_FIRST=5 $PUSH refresh-fay
 check "gateway answers counted" json_check "$CTL" stats \
   "d.get('push_ok',0)>=3 and d.get('push_timeouts',0)>=1"
+
+# The held-request cap (--push-max-held, default 4096) with a cap of 1: of
+# two calls at once to a phone that never wakes, one is held (480 after
+# the 3 s wait) and the other gets 480 at once, counted.
+P2=$(free_port)
+CTL2=$WIRE_TMP/ctl2
+start proxy2 "$PROXY" --listen udp:127.0.0.1:$P2 --listen tcp:127.0.0.1:$P2 \
+  --domain example.com --control "$CTL2" --register-rate 0 --min-expires 5 \
+  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
+  --push-wait 3 --push-max-held 1
+PROXY2_PID=$LAST_PID
+check "a proxy with --push-max-held 1 up" wait_for "$CTL2" 10
+check "register kim, who never wakes" python3 $HERE/pushgw.py $P2 register-kim
+check "two calls to kim with one place to hold: both 480" \
+  env PUSHGW_WAIT=8 PUSHGW_MAX=6 PUSHGW_CALLS=2 \
+  python3 $HERE/pushgw.py $P2 sleepy-kim
+check "one of them was over the cap (push_held_over)" json_check "$CTL2" stats \
+  "d.get('push_held_over',0)==1 and d.get('push_timeouts',0)==1"
+stop_pid $PROXY2_PID
+
+# The coalescing table (--push-max-recent, default 4096) with room for one
+# binding: calls to kim, lee, then kim again within the wait; lee's push
+# evicts kim's entry, so the second call to kim pushes again (with room
+# for both it would share kim's first push).
+P3=$(free_port)
+CTL3=$WIRE_TMP/ctl3
+start proxy3 "$PROXY" --listen udp:127.0.0.1:$P3 --listen tcp:127.0.0.1:$P3 \
+  --domain example.com --control "$CTL3" --register-rate 0 --min-expires 5 \
+  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
+  --push-wait 3 --push-max-recent 1
+PROXY3_PID=$LAST_PID
+check "a proxy with --push-max-recent 1 up" wait_for "$CTL3" 10
+check "register kim and lee, who never wake" sh -c \
+  "python3 $HERE/pushgw.py $P3 register-kim && python3 $HERE/pushgw.py $P3 register-lee"
+before=$(grep -c '"prid-kim"' "$PUSHGW_LOG")
+check "calls to kim, lee, kim within the wait: all 480" \
+  env PUSHGW_WAIT=8 python3 $HERE/pushgw.py $P3 sleepyseq-kim+lee+kim
+check "kim was pushed twice: the full table forgot the first push" \
+  test "$(grep -c '"prid-kim"' "$PUSHGW_LOG")" -eq $((before + 2))
+check "nothing was coalesced" json_check "$CTL3" stats \
+  "d.get('push_coalesced',0)==0 and d.get('push_sent',0)==3"
+stop_pid $PROXY3_PID
 
 # A restart with --state: the binding comes back and can still be woken.
 check "register erin, then close her connection" $PUSH register-erin

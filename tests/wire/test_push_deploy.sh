@@ -61,6 +61,45 @@ check "the phone registered again through the edge (a new flow token)" \
 stop_pid $EDGE_PID
 stop_pid $REG_PID
 
+# ---- keepalive through the edge stops for a suspended binding -----------------
+# A registrar behind an edge probes a binding through its Path (the binding
+# has no flow of the registrar's own). The phone's connection closes; the
+# edge answers the next probe with 430, the registrar suspends the binding,
+# and the suspended binding, which keeps its Path for the woken phone, must
+# get no more probes (main.c: px_ka_binding() with !suspended).
+R=$(free_port)
+E=$(free_port)
+RCTL=$WIRE_TMP/reg2.ctl
+ECTL=$WIRE_TMP/edge2.ctl
+start registrar2 "$PROXY" --role registrar --listen udp:127.0.0.1:$R \
+  --listen tcp:127.0.0.1:$R --domain example.com --control "$RCTL" \
+  --peer udp:127.0.0.1:$E --keepalive options --ka-interval 1 --ka-timeout 1 \
+  --ka-misses 2 --txn-timeout-ms 3000 --register-rate 0 \
+  --log-level debug "${PUSHOPTS[@]}"
+REG_PID=$LAST_PID
+start edge2 "$PROXY" --role edge --listen udp:127.0.0.1:$E \
+  --listen tcp:127.0.0.1:$E --registrar udp:127.0.0.1:$R --control "$ECTL" \
+  --token-key "$WIRE_TMP/edge2.keys" --txn-timeout-ms 3000 --log-level debug
+EDGE_PID=$LAST_PID
+check "edge and registrar with keepalive through the Path up" \
+  wait_for "$RCTL" 10
+check "edge control socket up" wait_for "$ECTL" 10
+check "the phone registers with pn-* through the edge" $PUSH $E register-bob
+check "bob's closed connection: the registrar suspends his binding" \
+  until_true 15 json_check "$RCTL" dump \
+  "[b for b in d['bindings'] if b['aor']=='sip:bob@example.com' and b['suspended']]"
+check "the registrar keeps no keepalive endpoint for the suspended binding" \
+  until_true 3 json_check "$RCTL" stats "d['keepalive_endpoints']==0"
+check "it probed bob through the edge before" json_check "$RCTL" stats \
+  "d['options_sent']>=1"
+sent=$(ctl "$RCTL" stats | python3 -c \
+  "import json,sys; print(json.load(sys.stdin)['options_sent'])" || echo x)
+sleep 3
+check "and sends it no probe in 3 s" json_check "$RCTL" stats \
+  "d['options_sent']==$sent"
+stop_pid $EDGE_PID
+stop_pid $REG_PID
+
 # ---- keepalive: no NAT pings for a suspended binding -------------------------
 # A UDP phone registers with pn-* and falls asleep. The proxy pings it
 # (OPTIONS every second), gets no answer, and the flow fails: the binding is

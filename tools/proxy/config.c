@@ -120,6 +120,10 @@ void px_usage(FILE *out) {
       "                                     none)\n"
       "  --push-wait S                      hold a call for a woken phone\n"
       "                                     (1..300, default 30), then 480\n"
+      "  --push-max-held N                  requests held for pushed phones\n"
+      "                                     at once (default 4096), then 480\n"
+      "  --push-max-recent N                bindings remembered as pushed\n"
+      "                                     within --push-wait (default 4096)\n"
       "  --gruu on|off                      GRUUs (RFC 5627) in the registrar\n"
       "                                     and single roles (default on)\n",
       out);
@@ -217,6 +221,8 @@ static void config_defaults(px_config *cfg) {
   cfg->auth_nonce_ttl = 300;
   cfg->auth_nonces = 65536;
   cfg->push_wait = 30;
+  cfg->push_max_held = 4096;
+  cfg->push_max_recent = 4096;
   cfg->gruu = true;
 }
 
@@ -274,6 +280,8 @@ enum {
   O_PUSH_PROVIDERS,
   O_PUSH_REFRESH,
   O_PUSH_WAIT,
+  O_PUSH_MAX_HELD,
+  O_PUSH_MAX_RECENT,
   O_GRUU
 };
 
@@ -332,6 +340,8 @@ static const struct option options[] = {
     {"push-providers", required_argument, NULL, O_PUSH_PROVIDERS},
     {"push-refresh", required_argument, NULL, O_PUSH_REFRESH},
     {"push-wait", required_argument, NULL, O_PUSH_WAIT},
+    {"push-max-held", required_argument, NULL, O_PUSH_MAX_HELD},
+    {"push-max-recent", required_argument, NULL, O_PUSH_MAX_RECENT},
     {"gruu", required_argument, NULL, O_GRUU},
     {NULL, 0, NULL, 0}};
 
@@ -638,6 +648,16 @@ static int apply(px_config *cfg, int opt, const char *v) {
     if (n == 0 || n > 300)
       return bad("push-wait", v);
     cfg->push_wait = n;
+    break;
+  case O_PUSH_MAX_HELD:
+    if (n == 0 || n > 1000000)
+      return bad("push-max-held", v);
+    cfg->push_max_held = n;
+    break;
+  case O_PUSH_MAX_RECENT:
+    if (n == 0 || n > 1000000)
+      return bad("push-max-recent", v);
+    cfg->push_max_recent = n;
     break;
   case O_REGISTER_RATE:
     cfg->register_rate = n;

@@ -164,6 +164,8 @@ static int dump_one(const sipflow_reg_binding *b, void *ud) {
   json_object_set_new(o, "call_id", str_json(b->call_id));
   json_object_set_new(o, "cseq", json_integer(b->cseq));
   json_object_set_new(o, "user_agent", str_json(b->user_agent));
+  json_object_set_new(o, "push", json_boolean(b->push));
+  json_object_set_new(o, "suspended", json_boolean(b->suspended));
   if (b->instance.len) { /* RFC 5627: this binding's GRUUs */
     char gbuf[4096];
     sipflow_str pub, temp;

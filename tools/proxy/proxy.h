@@ -122,6 +122,8 @@ typedef struct px_config {
   char push_providers[256]; /* --push-providers LIST (RFC 8599 pn-provider) */
   uint32_t push_refresh;    /* --push-refresh S: +sip.pnsreg; 0: none */
   uint32_t push_wait;       /* --push-wait S: hold for a woken phone */
+  uint32_t push_max_held;   /* --push-max-held N: requests held at once */
+  uint32_t push_max_recent; /* --push-max-recent N: coalescing table */
 } px_config;
 
 struct px;

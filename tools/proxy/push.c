@@ -19,10 +19,9 @@
 #define PUSH_TRIES 3
 /* POSTs in flight or waiting to be retried; more are dropped and counted. */
 #define PUSH_MAX_QUEUED 1024
-/* Requests held for pushed phones; more get 480 at once. */
-#define PUSH_MAX_HELD 4096
-/* Bindings remembered as pushed for a call within --push-wait. */
-#define PUSH_MAX_RECENT 4096
+/* Requests held for pushed phones (--push-max-held, more get 480 at once)
+ * and bindings remembered as pushed for a call within --push-wait
+ * (--push-max-recent) are the configuration's. */
 
 /* A binding pushed for a call lately: more requests for it within
  * --push-wait wait for the same wake-up instead of pushing again. */
@@ -237,14 +236,14 @@ static bool recently_pushed(px_push *pp, uint64_t binding) {
   if (r && now - r->at_ms < wait)
     return true;
   if (!r) {
-    if (HASH_COUNT(pp->recent) >= PUSH_MAX_RECENT) {
+    if (HASH_COUNT(pp->recent) >= pp->p->cfg.push_max_recent) {
       HASH_ITER(hh, pp->recent, r, tmp) {
         if (now - r->at_ms >= wait) {
           HASH_DEL(pp->recent, r);
           free(r);
         }
       }
-      if (HASH_COUNT(pp->recent) >= PUSH_MAX_RECENT) {
+      if (HASH_COUNT(pp->recent) >= pp->p->cfg.push_max_recent) {
         r = pp->recent; /* the oldest inserted */
         HASH_DEL(pp->recent, r);
         free(r);
@@ -344,7 +343,7 @@ static void on_wait_timeout(uv_timer_t *t) {
 int px_push_hold(px *p, px_fork *f, uint32_t branch_id) {
   px_push *pp = p->push;
   px_waiter *w;
-  if (pp && pp->n_waiters >= PUSH_MAX_HELD) {
+  if (pp && pp->n_waiters >= p->cfg.push_max_held) {
     p->stats.push_held_over++;
     return -1;
   }

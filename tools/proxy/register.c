@@ -187,7 +187,12 @@ static void register_locally(px *p, msg_t *msg, sipflow_flow_id flow,
    * home domain, as they do for lookups (docs/registrar.md). */
   facts.req.aor.ptr = aor;
   facts.req.aor.len = strlen(aor);
-  rv = sipflow_registrar_process(p->reg, &facts.req, sipflow_uv_now(), &res);
+  /* RFC 8599 §5.6.1.1: a proxy in front that pushes itself says so in
+   * Feature-Caps; the registrar then leaves push to it. */
+  rv = sipflow_registrar_process_facts(
+      p->reg, SIPFLOW_REG_REQUEST_VERSION, &facts.req,
+      sipflow_sofia_pns_in_front(sip) ? SIPFLOW_REG_FACT_PNS_IN_FRONT : 0,
+      sipflow_uv_now(), &res);
   if (!res) {
     answer(p, msg, flow, tuple, 500, NULL, NULL);
     return;
