@@ -153,6 +153,9 @@ def test_every_enum_is_an_int_enum():
 # Core functions the binding deliberately leaves out: allocator hooks and the
 # context's user_data belong to C hosts (Python objects carry their own).
 UNBOUND = {"sipflow_mem_default", "sipflow_ctx_get_user_data",
+           # a proxy in front that pushes (RFC 8599 §5.6.1.1): C hosts only
+           "sipflow_registrar_process_facts",
+           "sipflow_reg_feature_caps_pns",
            # change records (changes.h): not bound yet, see docs/python.md
            "sipflow_change_apply_binding",
            "sipflow_change_apply_endpoint",

@@ -13,20 +13,23 @@ def tcp(flow_id):
                              ("198.51.100.7", 40000 + flow_id), 1)
 
 
-def register(reg, flow_id, cseq, prid="tok", provider="apns"):
+def register(reg, flow_id, cseq, prid="tok", provider="apns", params=None):
     return reg.process(
         aor=AOR, call_id="c1", cseq=cseq,
         contacts=[dict(uri="sip:bob@192.0.2.9;transport=tcp;pn-provider=%s;"
                            "pn-param=P.voip;pn-prid=%s" % (provider, prid),
-                       instance=INST, reg_id=1)],
+                       instance=INST, reg_id=1, params=params)],
         supported={"outbound", "path"}, flow_id=flow_id, flow=tcp(flow_id))
 
 
 def test_parameters_and_feature_caps(ctx):
-    # RFC 8599 §5.4, §5.6.1.1: a served provider gets +sip.pns and +sip.pnsreg.
+    # RFC 8599 §5.4, §5.6.1.1: a served provider gets +sip.pns; +sip.pnsreg
+    # only for a Contact that carries the +sip.pnsreg media feature tag.
     reg = sipflow.Registrar(ctx, push_providers="apns,fcm:300",
                             push_refresh=600)
     res = register(reg, 1, 1)
+    assert res.status == 200 and res.pns == "apns" and res.pnsreg == 0
+    res = register(reg, 1, 2, params="+sip.pnsreg")
     assert res.status == 200 and res.pns == "apns" and res.pnsreg == 600
     b = res.contacts[0]
     assert (b.pn_provider, b.pn_param, b.pn_prid, b.push) == \
