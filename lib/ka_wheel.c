@@ -333,8 +333,18 @@ static sipflow_tstamp level_min(sipflow_keepalive *ka, unsigned level) {
   return SIPFLOW_TSTAMP_NONE;
 }
 
+/* The earliest deadline is in the lowest busy level, except that a higher
+ * level may hold an earlier one: an entry goes up when it is placed more
+ * than a ring ahead of the cursor, and stays there until the cursor enters
+ * its block, while entries placed after the cursor has moved land lower
+ * with later deadlines. Every entry of a higher level lies in a block after
+ * the cursor's, so the next block boundary of the lowest busy higher level
+ * is a lower bound for all of them: the wheel wakes there at the latest and
+ * brings that block down (at most one extra wake-up per turn of the ring,
+ * 34 s). */
 sipflow_tstamp sipflow__ka_wheel_expiry(sipflow_keepalive *ka) {
   sipflow__ka_wheel *w = &ka->wheel;
+  unsigned above = 1;
   if (!w->dirty)
     return w->expiry;
   w->expiry = SIPFLOW_TSTAMP_NONE;
@@ -346,9 +356,18 @@ sipflow_tstamp sipflow__ka_wheel_expiry(sipflow_keepalive *ka) {
     for (unsigned l = 1; l < SIPFLOW__KA_LEVELS; l++)
       if (w->count[l]) {
         w->expiry = level_min(ka, l);
+        above = l + 1;
         break;
       }
   }
+  for (unsigned l = above; l < SIPFLOW__KA_LEVELS; l++)
+    if (w->count[l]) {
+      uint64_t b = ((w->cur >> shift[l]) + 1) << shift[l];
+      if (b < (SIPFLOW_TSTAMP_NONE >> SIPFLOW__KA_TICK_SHIFT) &&
+          (b << SIPFLOW__KA_TICK_SHIFT) < w->expiry)
+        w->expiry = b << SIPFLOW__KA_TICK_SHIFT;
+      break;
+    }
   w->dirty = 0;
   return w->expiry;
 }

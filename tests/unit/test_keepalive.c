@@ -814,6 +814,50 @@ Test(keepalive, deadlines_near_and_far_fire_exactly_on_time,
   cr_expect_eq(sipflow_ctx_get_expiry(ctx), SIPFLOW_TSTAMP_NONE);
 }
 
+Test(keepalive, deadlines_added_while_time_moves_fire_exactly_on_time,
+     .init = fixture_random, .fini = ka_teardown) {
+  enum { N = 3000 };
+  static sipflow_tstamp due[N + 1];
+  sipflow_flow_id added = 0;
+  /* As deadlines_near_and_far, but endpoints keep arriving as the cursor
+   * moves, so that deadlines placed in a higher ring early meet later ones
+   * placed in the first ring after the cursor has moved. */
+  for (size_t gone = 0; gone < N;) {
+    sipflow_tstamp next = UINT64_MAX;
+    for (int k = 0; k < 1 + (int)(added % 3) && added < N; k++) {
+      sipflow_keepalive_endpoint ep =
+          ka_ep(++added, SIPFLOW_TRANSPORT_UDP, 0, 0);
+      uint64_t r;
+      uint8_t b[8];
+      ka_rand(b, 8, NULL);
+      memcpy(&r, b, 8);
+      /* Mostly 1 ms to 70 s, two turns of the first ring; one in eight
+       * up to about 18 h. */
+      sipflow_duration wait =
+          MS + (r % 8 ? r % (70 * S) : r % (1ull << (20 + r % 27)));
+      due[added] = now + wait;
+      cr_assert_eq(sipflow_keepalive_reason_open(ka, &ep,
+                                                 SIPFLOW_KEEPALIVE_SUBSCRIPTION,
+                                                 added, wait, now),
+                   0);
+    }
+    for (sipflow_flow_id i = 1; i <= added; i++)
+      if (due[i] && due[i] < next)
+        next = due[i];
+    cr_assert_leq(sipflow_ctx_get_expiry(ctx), next);
+    ka_step();
+    while (R.nremoved > gone) {
+      cr_assert_eq(R.nremoved, gone + 1);
+      cr_assert_eq(due[R.removed_flow], now, "flow %llu late by %llu ns",
+                   (unsigned long long)R.removed_flow,
+                   (unsigned long long)(now - due[R.removed_flow]));
+      due[R.removed_flow] = 0;
+      gone++;
+    }
+  }
+  cr_expect_eq(sipflow_keepalive_count(ka), 0);
+}
+
 Test(keepalive, a_slot_reused_after_the_ring_turned_keeps_exact_deadlines,
      .init = fixture_plain, .fini = ka_teardown) {
   /* Found by fuzz_keepalive: a level-0 slot emptied by an answer kept its
@@ -837,6 +881,31 @@ Test(keepalive, a_slot_reused_after_the_ring_turned_keeps_exact_deadlines,
   ka_step();
   cr_expect_eq(now, t2);
   cr_expect_eq(R.events[R.nstate - 1], SIPFLOW_KEEPALIVE_DEAD);
+}
+
+Test(keepalive, a_far_deadline_is_not_hidden_by_a_later_near_one,
+     .init = fixture_plain, .fini = ka_teardown) {
+  /* A deadline more than one turn of the first ring (34.4 s) ahead sits in
+   * a higher ring until the cursor reaches its block. Once the cursor has
+   * moved, a later deadline can land in the first ring: the expiry must
+   * still be the earlier, farther-placed one. Here the first ring's turn
+   * boundaries fall at 996.4 s and 1030.8 s, so at 1011 s the watch due at
+   * 1040 s has not been brought down yet. */
+  sipflow_tstamp t0 = now; /* 1000 s */
+  cr_assert_eq(add(1, SIPFLOW_TRANSPORT_TCP, SIPFLOW_KEEPALIVE_PASSIVE, 30 * S),
+               0); /* due t0 + 40 s: a higher ring */
+  cr_assert_eq(add(2, SIPFLOW_TRANSPORT_TCP, SIPFLOW_KEEPALIVE_PASSIVE, S),
+               0); /* due t0 + 11 s */
+  ka_step();       /* the cursor moves to t0 + 11 s */
+  cr_assert_eq(now, t0 + 11 * S);
+  cr_assert_eq(sipflow_keepalive_remove(ka, 2, now), 0);
+  cr_assert_eq(add(3, SIPFLOW_TRANSPORT_TCP, SIPFLOW_KEEPALIVE_PASSIVE, 23 * S),
+               0); /* due t0 + 44 s: the first ring */
+  cr_expect_leq(sipflow_ctx_get_expiry(ctx), t0 + 40 * S);
+  ka_run_until(t0 + 40 * S);
+  cr_expect_eq(stats(1).health, SIPFLOW_HEALTH_DEAD,
+               "the watch due at t0 + 40 s fired late");
+  cr_expect_eq(stats(3).health, SIPFLOW_HEALTH_UNKNOWN);
 }
 
 Test(keepalive, a_long_silence_is_caught_up_in_one_call, .init = fixture_plain,
