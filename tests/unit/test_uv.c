@@ -258,25 +258,39 @@ static void on_connect(uv_connect_t *c, int status) {
   uv_write(w, (uv_stream_t *)&r->client, &b, 1, client_wrote);
 }
 
-Test(uv, stream_answers_a_ping_and_delivers_a_message) {
-  static rig r;
+/* Runs the rig: a listener on a loopback port, a client connected to it,
+ * the loop until both sides are done (or the watchdog fires). */
+static void rig_run(rig *r, uv_connection_cb accept_cb,
+                    uv_connect_cb connect_cb) {
   struct sockaddr_in addr;
   int len = sizeof(addr);
+  cr_assert_eq(uv_loop_init(&r->loop), 0);
+  start_watchdog(&r->loop, &r->wd);
+  uv_tcp_init(&r->loop, &r->server);
+  r->server.data = r;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  cr_assert_eq(uv_tcp_bind(&r->server, (struct sockaddr *)&addr, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&r->server, 4, accept_cb), 0);
+  uv_tcp_getsockname(&r->server, (struct sockaddr *)&addr, &len);
+  uv_tcp_init(&r->loop, &r->client);
+  r->client.data = r;
+  r->conn.data = r;
+  uv_tcp_connect(&r->conn, &r->client, (struct sockaddr *)&addr, connect_cb);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+}
+
+/* Closes the watchdog and the loop, which must have nothing else open. */
+static void rig_end(rig *r) {
+  uv_close((uv_handle_t *)&r->wd, NULL);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  cr_expect_eq(uv_loop_close(&r->loop), 0);
+}
+
+Test(uv, stream_answers_a_ping_and_delivers_a_message) {
+  static rig r;
   memset(&r, 0, sizeof(r));
   r.to_send = "\r\n\r\nOPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n";
-  cr_assert_eq(uv_loop_init(&r.loop), 0);
-  start_watchdog(&r.loop, &r.wd);
-  uv_tcp_init(&r.loop, &r.server);
-  r.server.data = &r;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
-  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
-  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
-  uv_tcp_init(&r.loop, &r.client);
-  r.client.data = &r;
-  r.conn.data = &r;
-  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  rig_run(&r, on_accept, on_connect);
   cr_expect_eq(r.pings, 1);
   cr_expect_eq(r.messages, 1);
   cr_expect_str_eq(r.last_msg,
@@ -285,9 +299,7 @@ Test(uv, stream_answers_a_ping_and_delivers_a_message) {
   cr_expect_str_eq(r.client_got, "\r\n");
   cr_expect_eq(r.closed, 1);
   cr_expect_eq(r.close_err, UV_ECANCELED);
-  uv_close((uv_handle_t *)&r.wd, NULL);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  cr_expect_eq(uv_loop_close(&r.loop), 0);
+  rig_end(&r);
 }
 
 /* Answers a message with "ANS" on the same stream. */
@@ -304,61 +316,29 @@ static const sipflow_uv_stream_callbacks answer_cb = {
  * those of the pings before a message go out before its answer. */
 Test(uv, stream_answers_each_ping_of_a_burst_in_order_with_messages) {
   static rig r;
-  struct sockaddr_in addr;
-  int len = sizeof(addr);
   memset(&r, 0, sizeof(r));
   r.to_send = "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
               "OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
               "\r\n\r\n\r\n\r\n";
   r.cb = &answer_cb;
   r.want = 5 * 2 + 3 + 2 * 2;
-  cr_assert_eq(uv_loop_init(&r.loop), 0);
-  start_watchdog(&r.loop, &r.wd);
-  uv_tcp_init(&r.loop, &r.server);
-  r.server.data = &r;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
-  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
-  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
-  uv_tcp_init(&r.loop, &r.client);
-  r.client.data = &r;
-  r.conn.data = &r;
-  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  rig_run(&r, on_accept, on_connect);
   cr_expect_eq(r.pings, 7);
   cr_expect_eq(r.messages, 1);
   cr_expect_str_eq(r.client_got, "\r\n\r\n\r\n\r\n\r\nANS\r\n\r\n");
   cr_expect_eq(r.closed, 1);
-  uv_close((uv_handle_t *)&r.wd, NULL);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  cr_expect_eq(uv_loop_close(&r.loop), 0);
+  rig_end(&r);
 }
 
 Test(uv, stream_closes_on_a_framing_error) {
   static rig r;
-  struct sockaddr_in addr;
-  int len = sizeof(addr);
   memset(&r, 0, sizeof(r));
   r.to_send = "INVITE sip:a SIP/2.0\r\nContent-Length: nope\r\n\r\n";
-  cr_assert_eq(uv_loop_init(&r.loop), 0);
-  start_watchdog(&r.loop, &r.wd);
-  uv_tcp_init(&r.loop, &r.server);
-  r.server.data = &r;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
-  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept), 0);
-  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
-  uv_tcp_init(&r.loop, &r.client);
-  r.client.data = &r;
-  r.conn.data = &r;
-  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr, on_connect);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  rig_run(&r, on_accept, on_connect);
   cr_expect_eq(r.messages, 0);
   cr_expect_eq(r.closed, 1);
   cr_expect_eq(r.close_err, SIPFLOW_ERR_MALFORMED);
-  uv_close((uv_handle_t *)&r.wd, NULL);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  cr_expect_eq(uv_loop_close(&r.loop), 0);
+  rig_end(&r);
 }
 
 Test(uv, addresses_convert_both_ways_and_refuse_other_families) {
@@ -431,26 +411,9 @@ static void on_connect_silent(uv_connect_t *c, int status) {
 
 Test(uv, stream_ends_when_the_peer_does_not_read_past_the_cap) {
   static rig r;
-  struct sockaddr_in addr;
-  int len = sizeof(addr);
   memset(&r, 0, sizeof(r));
-  cr_assert_eq(uv_loop_init(&r.loop), 0);
-  start_watchdog(&r.loop, &r.wd);
-  uv_tcp_init(&r.loop, &r.server);
-  r.server.data = &r;
-  uv_ip4_addr("127.0.0.1", 0, &addr);
-  cr_assert_eq(uv_tcp_bind(&r.server, (struct sockaddr *)&addr, 0), 0);
-  cr_assert_eq(uv_listen((uv_stream_t *)&r.server, 4, on_accept_no_reader), 0);
-  uv_tcp_getsockname(&r.server, (struct sockaddr *)&addr, &len);
-  uv_tcp_init(&r.loop, &r.client);
-  r.client.data = &r;
-  r.conn.data = &r;
-  uv_tcp_connect(&r.conn, &r.client, (struct sockaddr *)&addr,
-                 on_connect_silent);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
+  rig_run(&r, on_accept_no_reader, on_connect_silent);
   cr_expect_eq(r.closed, 1);
   cr_expect_eq(r.close_err, UV_ENOBUFS);
-  uv_close((uv_handle_t *)&r.wd, NULL);
-  uv_run(&r.loop, UV_RUN_DEFAULT);
-  cr_expect_eq(uv_loop_close(&r.loop), 0);
+  rig_end(&r);
 }

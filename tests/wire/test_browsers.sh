@@ -14,11 +14,7 @@ PROXY=$1
 . "$HERE/tls_server.sh"
 
 tls_skip_unless_supported
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$CLIENTS/node_modules/puppeteer-core" ]; then
-  not_ok "chromium and the npm clients are installed (scripts/deps.sh)"
-  wire_done
-  exit
-fi
+need_clients
 
 # WebSocket Pings every 10 s (the first within one interval), so the RTT
 # check's 30 s wait holds whatever the spread.

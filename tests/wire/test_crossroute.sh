@@ -14,25 +14,17 @@ PROXY=$1
 . "$HERE/tls_server.sh"
 
 tls_skip_unless_supported
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$CLIENTS/node_modules/puppeteer-core" ] ||
-  ! command -v baresip >/dev/null || [ ! -f /usr/lib/baresip/modules/dtls_srtp.so ]; then
-  not_ok "chromium, baresip and the npm clients are installed (scripts/deps.sh)"
-  wire_done
-  exit
-fi
+need_clients baresip
 PHONE="$PY $HERE/realphone.py"
 WIRE="$PY $HERE/sipwire.py"
 check "the server is up with UDP, TCP, TLS, WS and WSS listeners" server_start
 read -r CP CC DP DC <<<"$($PHONE free-ports 4)"
-# DTLS-SRTP and ICE, as a browser wants them; the certificate made here is
-# its own CA.
-media() { printf 'sip_cafile %s\nmodule dtls_srtp.so\nmodule ice.so\n' "$WIRE_TMP/cert.pem" >>"$1/config"; }
 $PHONE baresip-config "$WIRE_TMP/carol" "$CP" "$CC" \
   "<sip:carol@$DOMAIN;transport=udp>;regint=300;answermode=auto;audio_codecs=pcmu,pcma;mediaenc=dtls_srtp;medianat=ice;outbound=\"sip:127.0.0.1:$SRV_UDP;transport=udp\""
-media "$WIRE_TMP/carol"
+baresip_media "$WIRE_TMP/carol"
 $PHONE baresip-config "$WIRE_TMP/dave" "$DP" "$DC" \
   "<sip:dave@$DOMAIN;transport=tls>;sipnat=outbound;regint=300;answermode=auto;audio_codecs=pcmu,pcma;mediaenc=dtls_srtp;medianat=ice;outbound=\"sip:127.0.0.1:$SRV_TLS;transport=tls\""
-media "$WIRE_TMP/dave"
+baresip_media "$WIRE_TMP/dave"
 start carol baresip -f "$WIRE_TMP/carol" -s
 start dave baresip -f "$WIRE_TMP/dave" -s
 check "baresip carol and dave: control sockets answer" sh -c \

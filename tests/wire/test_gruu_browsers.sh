@@ -12,11 +12,7 @@ PROXY=$1
 . "$HERE/tls_server.sh"
 
 tls_skip_unless_supported
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$CLIENTS/node_modules/puppeteer-core" ]; then
-  not_ok "chromium and the npm clients are installed (scripts/deps.sh)"
-  wire_done
-  exit
-fi
+need_clients
 check "the proxy is up with UDP, TCP, TLS, WS and WSS listeners" server_start
 mkdir -p "$WIRE_TMP/pages"
 client_tap < <(cd "$CLIENTS" && timeout 300 node gruu-browser.mjs \

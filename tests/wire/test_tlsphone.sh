@@ -11,21 +11,13 @@ PROXY=$1
 . "$HERE/tls_server.sh"
 
 tls_skip_unless_supported
-if [ ! -x /usr/bin/chromium ] || [ ! -d "$CLIENTS/node_modules/puppeteer-core" ] ||
-  ! command -v baresip >/dev/null || [ ! -f /usr/lib/baresip/modules/dtls_srtp.so ]; then
-  not_ok "chromium, baresip and the npm clients are installed (scripts/deps.sh)"
-  wire_done
-  exit
-fi
+need_clients baresip
 PHONE="$PY $HERE/realphone.py"
 check "the server is up with UDP, TCP, TLS, WS and WSS listeners" server_start
 read -r PD CD <<<"$($PHONE free-ports 2)"
 $PHONE baresip-config "$WIRE_TMP/dave" "$PD" "$CD" \
   "<sip:dave@$DOMAIN;transport=tls>;sipnat=outbound;regint=300;answermode=auto;audio_codecs=pcmu,pcma;mediaenc=dtls_srtp;medianat=ice;outbound=\"sip:127.0.0.1:$SRV_TLS;transport=tls\""
-# The certificate made here is its own CA; DTLS-SRTP and ICE, as a browser
-# wants them.
-printf 'sip_cafile %s\nmodule dtls_srtp.so\nmodule ice.so\n' "$WIRE_TMP/cert.pem" \
-  >>"$WIRE_TMP/dave/config"
+baresip_media "$WIRE_TMP/dave"
 start dave baresip -f "$WIRE_TMP/dave" -s
 DAVE_PID=$LAST_PID
 check "baresip: control socket answers" $PHONE ready "baresip:$CD" 10

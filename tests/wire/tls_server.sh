@@ -42,6 +42,34 @@ tls_skip_unless_supported() {
   fi
 }
 
+# need_clients [baresip]: headless Chromium and the npm clients, and with
+# "baresip" the phone with its DTLS-SRTP module; without them the test
+# fails with one check saying what is missing (scripts/deps.sh installs it).
+need_clients() {
+  local what="chromium and the npm clients"
+  if [ "${1:-}" = baresip ]; then
+    what="chromium, baresip and the npm clients"
+    if ! command -v baresip >/dev/null ||
+      [ ! -f /usr/lib/baresip/modules/dtls_srtp.so ]; then
+      not_ok "$what are installed (scripts/deps.sh)"
+      wire_done
+      exit
+    fi
+  fi
+  if [ ! -x /usr/bin/chromium ] || [ ! -d "$CLIENTS/node_modules/puppeteer-core" ]; then
+    not_ok "$what are installed (scripts/deps.sh)"
+    wire_done
+    exit
+  fi
+}
+
+# baresip_media DIR: the phone in DIR does DTLS-SRTP and ICE, as a browser
+# wants them, and trusts the certificate made here (its own CA).
+baresip_media() {
+  printf 'sip_cafile %s\nmodule dtls_srtp.so\nmodule ice.so\n' \
+    "$WIRE_TMP/cert.pem" >>"$1/config"
+}
+
 # server_start: the server under test on loopback, listening on
 #   UDP and TCP $SRV_UDP, TLS $SRV_TLS, WS $SRV_WS, WSS $SRV_WSS
 # with the certificate in $WIRE_TMP; SRV_CTL is its control socket.
