@@ -222,7 +222,11 @@ run() {
     if open_server "$k"; then alive+=("$k"); else stop "$k"; fi
   done
   [ ${#alive[@]} -gt 0 ] || return 1
-  # Each server's own CPU with its connections idle, over the same 10 s.
+  # Each server's own CPU with its connections idle, over the same 10 s,
+  # from GAP s after the last registration: Kamailio's readers give the
+  # connections back to its TCP main process 5 s after their last traffic,
+  # and that work, if counted as idle, would be subtracted from every round.
+  sleep "$GAP"
   for k in "${alive[@]}"; do srv_use "$k"; T0[$k]=$(srv_cpu_us); done
   sleep 10
   for k in "${alive[@]}"; do
