@@ -21,8 +21,8 @@
 # Prints a line per round and the figures; passes or fails nothing (a
 # benchmark, run by hand).
 #
-# usage: wss.sh [--n N] [--rounds R (3)] [--runs K (3)] [--conc C] [--spread MS]
-#               [--gap S] PATH/TO/sipflow-proxy
+# usage: wss.sh [--n N] [--rounds R (4)] [--runs K (3)] [--conc C] [--spread MS]
+#               [--gap S] [--warmup W (1)] PATH/TO/sipflow-proxy
 #   --conc C     handshakes at a time (default 50; see docs/performance.md
 #                §7 for why not more)
 #   --spread MS  a round's keepalives are sent over MS ms (default 2000; all
@@ -34,13 +34,17 @@
 #                back to its TCP main process after 5 s, as happens between
 #                real keepalives, 25 s or more apart) and again right
 #                after ("again": the connection is still with a worker)
+#   --warmup W   the first W rounds are printed but left out of the figures:
+#                the figures are those of servers that have already answered
+#                a keepalive on every connection, as a long-running server
+#                has (default 1)
 # Environment: KA_INTERVAL (each server's own WebSocket keepalive interval,
 # default 180 s: Kamailio's keepalive_timeout, sipflow-proxy's
 # --ka-interval), KAM_CHILDREN (default 2), KAM_SHM_MB (default 1024),
 # KAM_ALLOC (Kamailio memory manager, default tlsf), SERVERS (default
 # "sipflow kamailio"), COMPARE_KEEP=1.
 set -u
-N=5000 ROUNDS=3 RUNS=3 CONC=50 SPREAD=2000 GAP=6
+N=5000 ROUNDS=4 RUNS=3 CONC=50 SPREAD=2000 GAP=6 WARMUP=1
 while [ $# -gt 1 ]; do
   case $1 in
   --n) N=$2; shift 2 ;;
@@ -49,6 +53,7 @@ while [ $# -gt 1 ]; do
   --conc) CONC=$2; shift 2 ;;
   --spread) SPREAD=$2; shift 2 ;;
   --gap) GAP=$2; shift 2 ;;
+  --warmup) WARMUP=$2; shift 2 ;;
   *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -166,36 +171,62 @@ open_server() {
 # WHAT.WHEN. WHEN is "idle" (no keepalive on that server for GAP s
 # before) or "again" (right after the previous round).
 round() {
-  local k=$1 w=$2 when=$3 t0 t1 line key=$1.$2.$3
+  local k=$1 w=$2 when=$3 r=$4 t0 t1 line key=$1.$2.$3
   alive "$k" || return 1
   t0=$(srv_cpu_us)
   echo "$w 1" >&"${L_IN[$k]}"
   read -r -t 300 line <&"${L_OUT[$k]}" || { echo "$k: $w did not finish"; return 1; }
   t1=$(srv_cpu_us)
-  LAST[$k]=${EPOCHREALTIME/./}
+  LAST[$k]=${EPOCHREALTIME/./} LASTCPU[$k]=$t1 LASTANS[$k]=0
   set -- $line # WHAT SENT ANSWERED MS CLOSED
+  # This round's own figure (idle CPU over as long subtracted), so that
+  # rounds can be told apart: the first after the connections opened, and
+  # the later ones, when the server has been up for minutes.
   echo "$k: $w ($when) sent $2, answered $3 in $4 ms, CPU $((t1 - t0)) us," \
-    "connections closed by the server so far ${5:-?}"
+    "$(awk -v d=$((t1 - t0)) -v i="${IDLE[$k]}" -v ms="$4" -v a="$3" \
+      'BEGIN { b = d - i * ms / 10000; if (b < 0) b = 0
+               printf "%.1f us per keepalive", a ? b / a : 0 }')," \
+    "connections closed by the server so far ${5:-?}," \
+    "load $(cut -d' ' -f1 /proc/loadavg)$([ "$r" -le "$WARMUP" ] && echo ', warm-up: not counted')"
+  [ "$r" -le "$WARMUP" ] && return 0
+  LASTANS[$k]=$3 LASTKEY[$k]=$k.$w.idle # the give-back of each idle spell
   SENT[$key]=$((${SENT[$key]:-0} + $2)) ANS[$key]=$((${ANS[$key]:-0} + $3))
   MS[$key]=$((${MS[$key]:-0} + $4)) CPU[$key]=$((${CPU[$key]:-0} + t1 - t0))
 }
 
 # gap KIND: waits until KIND's connections have had no keepalive round for
 # GAP seconds.
+# What a server spends after a round, on top of its idle CPU, until the
+# next round on it (the other server's rounds run meanwhile) is part of
+# what the keepalives of that round cost: Kamailio's TCP readers give the
+# connections back to its TCP main process 5 s after their last traffic.
+# It is added up per kind of round (AFTER) and printed apart.
 gap() {
-  local left
-  left=$((${LAST[$1]:-0} + GAP * 1000000 - ${EPOCHREALTIME/./}))
+  local k=$1 left now c
+  left=$((${LAST[$k]:-0} + GAP * 1000000 - ${EPOCHREALTIME/./}))
   [ "$left" -le 0 ] || sleep "$((left / 1000000)).$(printf %06d $((left % 1000000)))"
+  [ "${LASTANS[$k]:-0}" -gt 0 ] || return 0
+  now=${EPOCHREALTIME/./}
+  srv_use "$k"
+  c=$(srv_cpu_us)
+  local key=${LASTKEY[$k]}
+  AFTER[$key]=$((${AFTER[$key]:-0} + c - LASTCPU[$k] - IDLE[$k] * (now - LAST[$k]) / 10000000))
+  LASTANS[$k]=0
 }
 
 run() {
   local servers=(${SERVERS:-sipflow kamailio}) k w r order alive=()
-  declare -gA OK=() IDLE=() SENT=() ANS=() MS=() CPU=() T0=() DEAD=() LAST=()
+  declare -gA OK=() IDLE=() SENT=() ANS=() MS=() CPU=() T0=() DEAD=() LAST=() \
+    LASTCPU=() LASTANS=() LASTKEY=() AFTER=()
   for k in "${servers[@]}"; do
     if open_server "$k"; then alive+=("$k"); else stop "$k"; fi
   done
   [ ${#alive[@]} -gt 0 ] || return 1
-  # Each server's own CPU with its connections idle, over the same 10 s.
+  # Each server's own CPU with its connections idle, over the same 10 s,
+  # from GAP s after the last registration: Kamailio's readers give the
+  # connections back to its TCP main process 5 s after their last traffic,
+  # and that work, if counted as idle, would be subtracted from every round.
+  sleep "$GAP"
   for k in "${alive[@]}"; do srv_use "$k"; T0[$k]=$(srv_cpu_us); done
   sleep 10
   for k in "${alive[@]}"; do
@@ -211,25 +242,42 @@ run() {
       for k in "${order[@]}"; do
         [ -z "${DEAD[$k]:-}" ] || continue
         gap "$k"
-        round "$k" "$w" idle && round "$k" "$w" again || DEAD[$k]="died in round $r"
+        round "$k" "$w" idle "$r" && round "$k" "$w" again "$r" || DEAD[$k]="died in round $r"
       done
     done
+  done
+  # The idle CPU again, after the rounds (once every server has had GAP s
+  # without a keepalive round): the figures subtract the mean of the two,
+  # and both are printed, so that a drift shows.
+  for k in "${alive[@]}"; do gap "$k"; done
+  for k in "${alive[@]}"; do
+    [ -z "${DEAD[$k]:-}" ] || continue
+    srv_use "$k"; T0[$k]=$(srv_cpu_us)
+  done
+  sleep 10
+  for k in "${alive[@]}"; do
+    [ -z "${DEAD[$k]:-}" ] || continue
+    srv_use "$k"
+    local after=$(($(srv_cpu_us) - ${T0[$k]}))
+    echo "$k: idle CPU $after us in 10 s after the rounds (${IDLE[$k]} before)"
+    IDLE[$k]=$(((IDLE[$k] + after) / 2))
   done
   for k in "${alive[@]}"; do
     [ -z "${DEAD[$k]:-}" ] || { echo "$k: ${DEAD[$k]}: no CPU figures"; continue; }
     for w in ping.idle ping.again crlf.idle crlf.again; do
       awk -v k="$k" -v w="$w" -v s="${SENT[$k.$w]}" -v a="${ANS[$k.$w]}" \
+        -v after="${AFTER[$k.$w]:-0}" \
         -v ms="${MS[$k.$w]}" -v d="${CPU[$k.$w]}" -v idle="${IDLE[$k]}" \
         'BEGIN {
           busy = d - idle * ms / 10000; if (busy < 0) busy = 0
-          printf "%s: %s %d sent, %d answered in %d ms, CPU %d us (%d idle): %.2f us CPU per keepalive\n",
-            k, w, s, a, ms, d, idle * ms / 10000, (a ? busy / a : 0) }'
+          printf "%s: %s %d sent, %d answered in %d ms, CPU %d us (%d idle): %.2f us CPU per keepalive; %.2f us more per keepalive after the rounds, until the next\n",
+            k, w, s, a, ms, d, idle * ms / 10000, (a ? busy / a : 0), (a ? after / a : 0) }'
     done
   done
   for k in "${alive[@]}"; do stop "$k"; done
 }
 
-echo "wss.sh: $N WSS connections per server, $ROUNDS keepalive rounds, $CONC handshakes at a time, spread $SPREAD ms, gap $GAP s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wss.sh: $N WSS connections per server, $ROUNDS keepalive rounds ($WARMUP of them warm-up), $CONC handshakes at a time, spread $SPREAD ms, gap $GAP s, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "sipflow-proxy $PROXY ($(git -C "$HERE" rev-parse --short HEAD 2>/dev/null)); $(kamailio -v 2>/dev/null | head -1)"
 for r in $(seq "$RUNS"); do
   echo "== run $r ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
