@@ -190,6 +190,17 @@ for form in plain folded; do
     test "$(stat_of rx_malformed)" = "$M0"
 done
 
+# Probes due in one timer callback go out in one sendmmsg() (net.c): 40
+# phones registered together are each pinged and answer, and every probe
+# they answered went through a batch.
+B0=$(stat_of tx_batched)
+read -r KA_FEWEST KA_TOTAL < <(python3 "$HERE/ka_many.py" 127.0.0.1 $P kamany 40 3.5) ||
+  KA_FEWEST=0
+check "40 UDP phones pinged together: each answered OPTIONS (fewest $KA_FEWEST)" \
+  test "${KA_FEWEST:-0}" -ge 1
+check "their probes went out batched ($(($(stat_of tx_batched) - B0)) batched, $KA_TOTAL answered)" \
+  test "$(($(stat_of tx_batched) - B0))" -ge "${KA_TOTAL:-1}"
+
 # Hostile input: garbage, floods, oversized and partial messages.
 E=$(free_port)
 start eve sipp -nostdin -sf "$SCEN/ob_register.xml" -t t1 -i 127.0.0.1 -p $E -m 1 \

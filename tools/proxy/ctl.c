@@ -260,6 +260,8 @@ static json_t *cmd_stats(px *p) {
   STAT(o, s, ws_idle_closed);
   STAT(o, s, ws_pongs);
   STAT(o, s, udp_flows_forgotten);
+  STAT(o, s, tx_batched);
+  STAT(o, s, tx_batches);
   STAT(o, s, flows_refused);
   STAT(o, s, flows_shed);
   STAT(o, s, tcp_hello_timeouts);

@@ -145,8 +145,15 @@ static void fix_via(msg_t *msg, const sipflow_flow_tuple *tuple) {
   if (!v->v_host || strcmp(v->v_host, ip) != 0 || v->v_rport || ws)
     msg_header_replace_param(home, v->v_common, param(home, "received", ip));
   if (v->v_rport || ws) {
-    snprintf(port, sizeof(port), "%u", (unsigned)tuple->remote.port);
-    msg_header_replace_param(home, v->v_common, param(home, "rport", port));
+    /* Decimal without printf: this runs for every request. */
+    unsigned n = tuple->remote.port;
+    size_t i = sizeof(port) - 1;
+    port[i] = '\0';
+    do {
+      port[--i] = (char)('0' + n % 10);
+      n /= 10;
+    } while (n);
+    msg_header_replace_param(home, v->v_common, param(home, "rport", port + i));
   }
   msg_fragment_clear(v->v_common);
 }

@@ -203,6 +203,7 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
                       const sipflow_keepalive_probe *probe, void *ud,
                       void *ep_ud) {
   px *p = ud;
+  int rv;
   (void)ka;
   (void)ep_ud;
   if (probe->method == SIPFLOW_KEEPALIVE_OPTIONS)
@@ -216,13 +217,15 @@ static int send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
     return px_send_ws_ping(p, flow, probe->data, probe->len) == 0
                ? 0
                : SIPFLOW_ERR_CALLBACK_FAILURE;
+  /* UDP probes are batched: one sendmmsg() when the timer callback
+   * returns (px_udp_flush(), net.c). */
+  p->tx_defer = 1;
   if (probe->tuple && probe->tuple->transport == SIPFLOW_TRANSPORT_UDP)
-    return px_send_udp_tuple(p, probe->tuple, probe->data, probe->len) == 0
-               ? 0
-               : SIPFLOW_ERR_CALLBACK_FAILURE;
-  return px_send_flow(p, flow, probe->data, probe->len) == 0
-             ? 0
-             : SIPFLOW_ERR_CALLBACK_FAILURE;
+    rv = px_send_udp_tuple(p, probe->tuple, probe->data, probe->len);
+  else
+    rv = px_send_flow(p, flow, probe->data, probe->len);
+  p->tx_defer = 0;
+  return rv == 0 ? 0 : SIPFLOW_ERR_CALLBACK_FAILURE;
 }
 
 static void on_rtt(sipflow_keepalive *ka, sipflow_flow_id flow,

@@ -153,6 +153,13 @@ void px_flow_dead(px *p, sipflow_flow_id flow) {
 
 /* ---- set-up and shutdown ------------------------------------------------- */
 
+/* After each timer callback: the probes it batched go out together. */
+static void on_expired(sipflow_uv_timer *t, int rv, void *ud) {
+  (void)t;
+  (void)rv;
+  px_udp_flush(ud);
+}
+
 static int make_objects(px *p) {
   sipflow_ctx_callbacks ccb = {px_sipflow_log, sipflow_uv_rand};
   sipflow_ctx_settings cs;
@@ -217,7 +224,8 @@ static int make_objects(px *p) {
     fprintf(stderr, "sipflow-proxy: keepalive: %s\n", sipflow_strerror(rv));
     return -1;
   }
-  if ((rv = sipflow_uv_timer_new(&p->timer, p->loop, p->ctx, NULL, NULL)) != 0)
+  if ((rv = sipflow_uv_timer_new(&p->timer, p->loop, p->ctx, on_expired, p)) !=
+      0)
     return rv;
   /* Keepalive probes and expiries due within 10 ms share one wake-up
    * (docs/proxy.md, "Keepalive cost"): at 50 000 contacts that is ~50
@@ -232,6 +240,7 @@ static uv_check_t rearm;
  * context's deadline, whatever was called. */
 static void rearm_timer(uv_check_t *h) {
   px *p = h->data;
+  px_udp_flush(p); /* probes sent outside the timer's callback */
   sipflow_uv_timer_update(p->timer);
 }
 

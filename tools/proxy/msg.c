@@ -395,22 +395,42 @@ static void home_domain(px *p, char *buf, size_t len) {
   snprintf(buf, len, "%s", a);
 }
 
+/* Appends |n| bytes of |s| at |*w| if they fit before |end|; false if not. */
+static bool put(char **w, const char *end, const char *s, size_t n) {
+  if (n > (size_t)(end - *w))
+    return false;
+  memcpy(*w, s, n);
+  *w += n;
+  return true;
+}
+
+/* Copied with memcpy, not printf: this runs for every REGISTER. */
 int px_aor_key(px *p, const url_t *url, char *buf, size_t len) {
-  char host[300];
-  int n;
-  if (!url || !url->url_host)
+  char home[300];
+  const char *user, *scheme;
+  char *w = buf, *end;
+  bool ok;
+  if (!url || !url->url_host || len == 0)
     return -1;
-  if (px_host_is_own(p, url))
-    home_domain(p, host, sizeof(host));
-  else
-    snprintf(host, sizeof(host), "%s%s%s", url->url_host,
-             url->url_port ? ":" : "", url->url_port ? url->url_port : "");
-  /* Parameters and headers are left out here; the registrar drops them and
-   * decodes escapes itself (RFC 3261 §10.3 step 5). */
-  n = snprintf(
-      buf, len, "%s:%s%s%s", url->url_type == url_sips ? "sips" : "sip",
-      url->url_user ? url->url_user : "", url->url_user ? "@" : "", host);
-  return n < 0 || (size_t)n >= len ? -1 : 0;
+  end = buf + len - 1; /* room for the NUL */
+  scheme = url->url_type == url_sips ? "sips:" : "sip:";
+  user = url->url_user;
+  ok = put(&w, end, scheme, strlen(scheme)) &&
+       (!user || (put(&w, end, user, strlen(user)) && put(&w, end, "@", 1)));
+  if (ok && px_host_is_own(p, url)) {
+    home_domain(p, home, sizeof(home));
+    ok = put(&w, end, home, strlen(home));
+  } else if (ok) {
+    /* The host as given, with its port if it has one. Parameters and
+     * headers are left out here; the registrar drops them and decodes
+     * escapes itself (RFC 3261 §10.3 step 5). */
+    ok = put(&w, end, url->url_host, strlen(url->url_host)) &&
+         (!url->url_port ||
+          (put(&w, end, ":", 1) &&
+           put(&w, end, url->url_port, strlen(url->url_port))));
+  }
+  *w = '\0';
+  return ok ? 0 : -1;
 }
 
 bool px_next_hop_allowed(px *p, const px_endpoint_cfg *ep) {

@@ -194,6 +194,9 @@ typedef struct px_stats {
   uint64_t options_sent, options_answered;
   uint64_t flows_failed;
   uint64_t udp_flows_forgotten, flows_refused;
+  /* UDP datagrams sent in batches (net.c, keepalive probes), and the
+   * sendmmsg() calls that sent them. */
+  uint64_t tx_batched, tx_batches;
   uint64_t flows_shed, tcp_hello_timeouts, tcp_queue_overflows;
   uint64_t register_rate_limited, udp_answers_trimmed;
 
@@ -245,6 +248,9 @@ typedef struct px {
   uv_timer_t log_timer; /* the summary of dropped lines, when none follows */
   int log_timer_ready;
   int stopping;
+  /* Set while a keepalive probe is sent: UDP datagrams are batched until
+   * px_udp_flush() (net.c). */
+  int tx_defer;
   int forgetting; /* udpflow.c is ending a silent flow */
 
   /* limits.c, and net.c's connections that sent no SIP yet. */
@@ -282,6 +288,8 @@ void px_net_stop(px *p);
 int px_send_flow(px *p, sipflow_flow_id flow, const void *data, size_t len);
 /* Send over a UDP flow known by its tuple, without a flow-table lookup
  * (the keepalive scheduler hands every probe its tuple). */
+/* Sends the UDP datagrams batched while tx_defer was set (net.c). */
+void px_udp_flush(px *p);
 int px_send_udp_tuple(px *p, const sipflow_flow_tuple *t, const void *data,
                       size_t len);
 /* Send to an address: UDP from a listener of that family, TCP over an

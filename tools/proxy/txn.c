@@ -72,12 +72,16 @@ struct px_ctrans {
 #define LINGER_SLACK_MS 50
 /* The arena's chunks; records larger than a quarter of one are malloc'd. */
 #define ARENA_CHUNK ((size_t)64 * 1024)
-/* Empty chunks kept for reuse while records linger (1 MiB): at a steady
- * rate the oldest chunks empty in bursts (LINGER_SLACK_MS of records at a
- * time), and one spare was not enough: every other chunk was mapped anew
- * and its 16 pages faulted in one by one, and each unmap cost a TLB
- * shootdown, about a tenth of the CPU per REGISTER at 2 000/s. They go
- * back to the system when nothing lingers any more. */
+/* Empty chunks kept for reuse while records linger: at least 16 (1 MiB),
+ * and as many as the chunks in use. At a steady rate the oldest chunks
+ * empty in bursts (LINGER_SLACK_MS of records at a time, more when a
+ * loaded machine holds the loop back), and one spare was not enough: every
+ * other chunk was mapped anew and its 16 pages faulted in one by one, and
+ * each unmap cost a TLB shootdown, about a tenth of the CPU per REGISTER
+ * at 2 000/s. A fixed 16 still unmapped after every stall longer than
+ * 16 chunks' worth of records. Keeping at most as many spares as chunks in
+ * use bounds them by the load itself (the arena's own size, twice at
+ * most); they go back to the system when nothing lingers any more. */
 #define ARENA_SPARES 16
 
 enum {
@@ -131,6 +135,7 @@ struct px_txn {
   uv_timer_t timer;
   arena_chunk *cur, *spare; /* spare: a stack of empty chunks */
   unsigned nspare;
+  unsigned nchunks; /* chunks in use (cur included), spares not */
   px *p;
 };
 
@@ -226,6 +231,7 @@ static arena_chunk *chunk_new(struct px_txn *t) {
       return NULL;
     c = m;
   }
+  t->nchunks++;
   c->used = CHUNK_START;
   c->live = 0;
   c->next_spare = NULL;
@@ -233,7 +239,8 @@ static arena_chunk *chunk_new(struct px_txn *t) {
 }
 
 static void chunk_release(struct px_txn *t, arena_chunk *c) {
-  if (t->nspare < ARENA_SPARES) {
+  t->nchunks--;
+  if (t->nspare < ARENA_SPARES || t->nspare < t->nchunks) {
     c->next_spare = t->spare;
     t->spare = c;
     t->nspare++;
