@@ -12,7 +12,12 @@
 # unanswered; the module drops a flow after dead_after (2) probes missed for
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
 # MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
-# module's timer_tick_ms (50).
+# module's timer_tick_ms (50); PROCS the phones' processes (ka_peers.py
+# --procs, 1). Where answers can be lost is printed per mode: datagrams the
+# kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
+# phones' sockets (SO_RXQ_OVFL), the phones' send errors and answers they
+# sent 1 s or more late (their --answer-rate queue), and the machine-wide
+# UdpRcvbufErrors/UdpSndbufErrors over the run (other jobs' too).
 # Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
@@ -23,6 +28,7 @@ ROUNDS=${5:-1}
 KA_TIMEOUT=${KA_TIMEOUT:-0}
 TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
 TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
+PROCS=${PROCS:-1}              # ka_peers.py processes
 MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
@@ -49,10 +55,17 @@ ticks() { # user+system ticks of kamailio and its children
 shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
 contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
 sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed/ {printf "%s %s ", $1, $2}'; }
-status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0"; }
+status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0 0 0 0 0"; }
+# datagrams the kernel dropped on the UDP sockets bound to local port $1
+sock_drops() {
+  awk -v p="$(printf ':%04X' "$1")" 'NR > 1 && substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp
+}
+snmp_udp() { # machine-wide InErrors RcvbufErrors SndbufErrors
+  awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) k[$i] = i; h = 1} else print $k["InErrors"], $k["RcvbufErrors"], $k["SndbufErrors"]}' /proc/net/snmp
+}
 
 run() { # mode: module | usrloc
-  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left
+  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
@@ -74,7 +87,8 @@ run() { # mode: module | usrloc
   for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.1; done
   sleep 1
   s0=$(shm_used)
-  python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 \
+  read -r u0 r0 n0 <<<"$(snmp_udp)"
+  python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 --procs "$PROCS" \
     --seconds $((SECONDS_RUN + INTERVAL + 600)) --status "$TMP/peers.status" \
     >"$TMP/peers.log" 2>&1 &
   PPID_PEERS=$!
@@ -89,6 +103,10 @@ run() { # mode: module | usrloc
   c1=$(ticks) o1=$(status | cut -d' ' -f3)
   left=$(contacts)
   [ -n "$left" ] || left="unknown (kamcmd failed)"
+  kd=$(sock_drops "$port")
+  read -r u1 r1 n1 <<<"$(snmp_udp)"
+  echo "$mode: drops on kamailio's socket: $kd; phones: $(status | awk '{printf "options %s answers %s drops %s send-errors %s late %s max-lag %s ms", $2, $3, $4, $5, $6, $7}');" \
+    "machine-wide UDP InErrors +$((u1 - u0)) RcvbufErrors +$((r1 - r0)) SndbufErrors +$((n1 - n0))"
   [ "$mode" = module ] && echo "module: $(sfstats)"
   echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
