@@ -3,9 +3,11 @@
  * key ring live in shared memory behind one lock (README.md says why); SIP
  * workers feed it, one timer process sends its probes.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "../../core/data_lump.h"
@@ -13,6 +15,7 @@
 #include "../../core/dset.h"
 #include "../../core/events.h"
 #include "../../core/forward.h"
+#include "../../core/globals.h"
 #include "../../core/ip_addr.h"
 #include "../../core/locking.h"
 #include "../../core/mem/mem.h"
@@ -227,6 +230,74 @@ static sipflow_flow_id sf_flow_id(const sipflow_flow_tuple *t) {
 
 /* ---- keepalive callbacks (run with the lock held) ------------------------ */
 
+/*
+ * UDP probes from the timer process leave in batches: sf_send_probe() copies
+ * each one here while sipflow_ctx_handle_expiry() runs, and sf_batch_flush()
+ * sends them with one sendmmsg() per run of probes on the same socket, after
+ * the lock is released (or under it, when the batch fills). A probe the
+ * kernel then refuses is not reported back to the library: it goes
+ * unanswered and is missed after keepalive_timeout_ms, as a datagram lost on
+ * the way would be. Process memory: only the timer process fills it.
+ */
+#define SF_BATCH 64
+#define SF_PROBE_MAX 1024
+static struct {
+  int on; /* inside sf_timer(), in the timer process */
+  unsigned n;
+  int fd[SF_BATCH];
+  union sockaddr_union to[SF_BATCH];
+  struct iovec iov[SF_BATCH];
+  struct mmsghdr mh[SF_BATCH];
+  char buf[SF_BATCH][SF_PROBE_MAX];
+} sf_batch;
+
+static void sf_batch_flush(void) {
+  unsigned i = 0, j, k;
+  int n;
+  while (i < sf_batch.n) {
+    for (j = i + 1; j < sf_batch.n && sf_batch.fd[j] == sf_batch.fd[i]; j++)
+      ;
+    for (k = i; k < j; k++) {
+      sf_batch.iov[k].iov_base = sf_batch.buf[k];
+      memset(&sf_batch.mh[k], 0, sizeof(sf_batch.mh[k]));
+      sf_batch.mh[k].msg_hdr.msg_name = &sf_batch.to[k].s;
+      sf_batch.mh[k].msg_hdr.msg_namelen = sockaddru_len(sf_batch.to[k]);
+      sf_batch.mh[k].msg_hdr.msg_iov = &sf_batch.iov[k];
+      sf_batch.mh[k].msg_hdr.msg_iovlen = 1;
+    }
+    while (i < j) {
+      n = sendmmsg(sf_batch.fd[i], &sf_batch.mh[i], j - i, 0);
+      if (n > 0) {
+        i += (unsigned)n;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        /* the first probe left is refused: skip it, send the rest */
+        LM_ERR("sipflow: sendmmsg of a keepalive probe: %s\n",
+               strerror(errno));
+        i++;
+      }
+    }
+  }
+  sf_batch.n = 0;
+}
+
+/* 0 queued, -1 not batched (send it at once) */
+static int sf_batch_add(sf_ep *e, const sipflow_keepalive_probe *probe) {
+  unsigned n;
+  if (!sf_batch.on || e->proto != PROTO_UDP || probe->len > SF_PROBE_MAX ||
+      sr_event_enabled(SREV_NET_DATA_OUT) || raw_udp4_send_sock >= 0)
+    return -1;
+  if (sf_batch.n == SF_BATCH)
+    sf_batch_flush();
+  n = sf_batch.n++;
+  sf_batch.fd[n] = e->sock->socket;
+  sf_batch.to[n] = e->to;
+  memcpy(sf_batch.buf[n], probe->data, probe->len);
+  sf_batch.iov[n].iov_len = probe->len;
+  return 0;
+}
+
 static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
                          const sipflow_keepalive_probe *probe, void *ud,
                          void *eud) {
@@ -237,6 +308,8 @@ static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   (void)ud;
   if (!e || !e->sock)
     return -1;
+  if (sf_batch_add(e, probe) == 0)
+    return 0;
   init_dest_info(&dst);
   dst.proto = e->proto;
   dst.to = e->to;
@@ -514,9 +587,13 @@ static void sf_timer(unsigned int ticks, void *param) {
   (void)param;
   lock_get(&sf->lock);
   now = sf_now(); /* read under the lock: time never goes backwards */
-  if (sipflow_ctx_get_expiry(sf->ctx) <= now)
+  if (sipflow_ctx_get_expiry(sf->ctx) <= now) {
+    sf_batch.on = 1;
     (void)sipflow_ctx_handle_expiry(sf->ctx, now);
+    sf_batch.on = 0;
+  }
   lock_release(&sf->lock);
+  sf_batch_flush();
   sf_dead_drain();
 }
 
