@@ -13,7 +13,7 @@
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
 # MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
 # module's timer_tick_ms (50); PROCS the phones' processes (ka_peers.py
-# --procs, 1). Where answers can be lost is printed per mode: datagrams the
+# --procs, 1), sharing ANSWER_RATE answers a second (10000). Where answers can be lost is printed per mode: datagrams the
 # kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
 # phones' sockets (SO_RXQ_OVFL), the phones' send errors and answers they
 # sent 1 s or more late (their --answer-rate queue), and the machine-wide
@@ -29,6 +29,7 @@ KA_TIMEOUT=${KA_TIMEOUT:-0}
 TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
 TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
 PROCS=${PROCS:-1}              # ka_peers.py processes
+ANSWER_RATE=${ANSWER_RATE:-10000} # the phones' answers per second, in all
 MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
@@ -89,6 +90,7 @@ run() { # mode: module | usrloc
   s0=$(shm_used)
   read -r u0 r0 n0 <<<"$(snmp_udp)"
   python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 --procs "$PROCS" \
+    --answer-rate $((ANSWER_RATE / PROCS)) \
     --seconds $((SECONDS_RUN + INTERVAL + 600)) --status "$TMP/peers.status" \
     >"$TMP/peers.log" 2>&1 &
   PPID_PEERS=$!
