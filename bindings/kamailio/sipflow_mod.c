@@ -57,6 +57,7 @@ static int sf_max_endpoints = 0;      /* 0: only memory limits them */
 static int sf_tick_ms = 50;           /* the timer process's resolution */
 static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
 static int sf_dgram_hook = 1; /* take probe answers off the UDP receiver */
+static int sf_probe_batch = 64; /* UDP probes per sendmmsg(); 0: one sendto */
 
 /* ---- shared state -------------------------------------------------------- */
 
@@ -285,10 +286,11 @@ static void sf_batch_flush(void) {
 /* 0 queued, -1 not batched (send it at once) */
 static int sf_batch_add(sf_ep *e, const sipflow_keepalive_probe *probe) {
   unsigned n;
-  if (!sf_batch.on || e->proto != PROTO_UDP || probe->len > SF_PROBE_MAX ||
+  if (!sf_batch.on || sf_probe_batch < 2 || e->proto != PROTO_UDP ||
+      probe->len > SF_PROBE_MAX ||
       sr_event_enabled(SREV_NET_DATA_OUT) || raw_udp4_send_sock >= 0)
     return -1;
-  if (sf_batch.n == SF_BATCH)
+  if (sf_batch.n >= (unsigned)sf_probe_batch)
     sf_batch_flush();
   n = sf_batch.n++;
   sf_batch.fd[n] = e->sock->socket;
@@ -540,6 +542,10 @@ static int mod_init(void) {
       sr_event_register_cb(SREV_NET_DGRAM_IN, sf_dgram_in) != 0)
     LM_INFO("sipflow: another module holds the UDP datagram hook; probe "
             "answers over UDP go through the response hook\n");
+  if (sf_probe_batch < 0 || sf_probe_batch > SF_BATCH) {
+    LM_ERR("probe_batch: 0..%d\n", SF_BATCH);
+    return -1;
+  }
   register_basic_timers(1); /* the keepalive timer process */
   sf = shm_malloc(sizeof(*sf));
   if (!sf)
@@ -1470,6 +1476,7 @@ static param_export_t params[] = {
     {"timer_tick_ms", INT_PARAM, &sf_tick_ms},
     {"dialog_lifetime", INT_PARAM, &sf_dialog_lifetime},
     {"udp_answer_hook", INT_PARAM, &sf_dgram_hook},
+    {"probe_batch", INT_PARAM, &sf_probe_batch},
     {0, 0, 0}};
 
 struct module_exports exports = {

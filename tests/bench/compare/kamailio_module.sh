@@ -11,7 +11,8 @@
 # ka_timeout, so that usrloc too drops contacts whose keepalives go
 # unanswered; the module drops a flow after dead_after (2) probes missed for
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
-# MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
+# MODES (environment) picks the modes run ("usrloc module"; module1 is
+# the module with probe_batch 0, one sendto per probe); TICK_MS the
 # module's timer_tick_ms (50); PROCS the phones' processes (ka_peers.py
 # --procs, 1), sharing ANSWER_RATE answers a second (10000). Where answers can be lost is printed per mode: datagrams the
 # kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
@@ -65,7 +66,7 @@ snmp_udp() { # machine-wide InErrors RcvbufErrors SndbufErrors
   awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) k[$i] = i; h = 1} else print $k["InErrors"], $k["RcvbufErrors"], $k["SndbufErrors"]}' /proc/net/snmp
 }
 
-run() { # mode: module | usrloc
+run() { # mode: module | module1 | usrloc
   local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
@@ -76,6 +77,9 @@ run() { # mode: module | usrloc
   else
     sed -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)|" \
       "$CFG" >"$cfg"
+    # module1: the module sending each probe with its own sendto
+    [ "$mode" = module1 ] &&
+      sed -i '/"timer_tick_ms"/a modparam("sipflow", "probe_batch", 0)' "$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
   rm -f "$TMP/ctl" "$TMP/peers.status"
@@ -109,7 +113,7 @@ run() { # mode: module | usrloc
   read -r u1 r1 n1 <<<"$(snmp_udp)"
   echo "$mode: drops on kamailio's socket: $kd; phones: $(status | awk '{printf "options %s answers %s drops %s send-errors %s late %s max-lag %s ms", $2, $3, $4, $5, $6, $7}');" \
     "machine-wide UDP InErrors +$((u1 - u0)) RcvbufErrors +$((r1 - r0)) SndbufErrors +$((n1 - n0))"
-  [ "$mode" = module ] && echo "module: $(sfstats)"
+  [ "$mode" != usrloc ] && echo "$mode: $(sfstats)"
   echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
     "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
