@@ -56,7 +56,7 @@ static char *sf_usrloc_domain = "location";
 static int sf_max_endpoints = 0;      /* 0: only memory limits them */
 static int sf_tick_ms = 50;           /* the timer process's resolution */
 static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
-static int sf_dgram_hook = 1; /* take probe answers off the UDP receiver */
+static int sf_dgram_hook = 1;   /* take probe answers off the UDP receiver */
 static int sf_probe_batch = 64; /* UDP probes per sendmmsg(); 0: one sendto */
 
 /* ---- shared state -------------------------------------------------------- */
@@ -81,6 +81,8 @@ typedef struct sf_shared {
   sipflow_keyring *kr;
   uint64_t deaths_handled;
   uint64_t contacts_removed;
+  uint64_t batch_calls;  /* sendmmsg() calls that sent probes (timer) */
+  uint64_t batch_probes; /* probes they sent */
 } sf_shared;
 
 static sf_shared *sf = NULL;
@@ -270,12 +272,13 @@ static void sf_batch_flush(void) {
       n = sendmmsg(sf_batch.fd[i], &sf_batch.mh[i], j - i, 0);
       if (n > 0) {
         i += (unsigned)n;
+        __atomic_add_fetch(&sf->batch_calls, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sf->batch_probes, (uint64_t)n, __ATOMIC_RELAXED);
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else {
         /* the first probe left is refused: skip it, send the rest */
-        LM_ERR("sipflow: sendmmsg of a keepalive probe: %s\n",
-               strerror(errno));
+        LM_ERR("sipflow: sendmmsg of a keepalive probe: %s\n", strerror(errno));
         i++;
       }
     }
@@ -287,8 +290,8 @@ static void sf_batch_flush(void) {
 static int sf_batch_add(sf_ep *e, const sipflow_keepalive_probe *probe) {
   unsigned n;
   if (!sf_batch.on || sf_probe_batch < 2 || e->proto != PROTO_UDP ||
-      probe->len > SF_PROBE_MAX ||
-      sr_event_enabled(SREV_NET_DATA_OUT) || raw_udp4_send_sock >= 0)
+      probe->len > SF_PROBE_MAX || sr_event_enabled(SREV_NET_DATA_OUT) ||
+      raw_udp4_send_sock >= 0)
     return -1;
   if (sf_batch.n >= (unsigned)sf_probe_batch)
     sf_batch_flush();
@@ -1382,10 +1385,13 @@ static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
   lock_get(&sf->lock);
   now = sf_now();
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
                   (int)kc.probes_answered, "missed", (int)kc.probes_missed,
                   "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed);
+                  (int)sf->contacts_removed, "sendmmsg_calls",
+                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+                  "probes_batched",
+                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
   if (rpc->struct_add(th, "[", "flows", &lh) < 0)
     goto done;
   for (;;) {
@@ -1436,10 +1442,13 @@ static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
     return;
   lock_get(&sf->lock);
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
                   (int)kc.probes_answered, "missed", (int)kc.probes_missed,
                   "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed);
+                  (int)sf->contacts_removed, "sendmmsg_calls",
+                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+                  "probes_batched",
+                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
   lock_release(&sf->lock);
 }
 
