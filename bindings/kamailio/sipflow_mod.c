@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../../core/cfg_core.h"
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
 #include "../../core/dset.h"
@@ -290,8 +291,12 @@ static void sf_batch_flush(void) {
 static int sf_batch_add(sf_ep *e, const sipflow_keepalive_probe *probe) {
   unsigned n;
   if (!sf_batch.on || sf_probe_batch < 2 || e->proto != PROTO_UDP ||
-      probe->len > SF_PROBE_MAX || sr_event_enabled(SREV_NET_DATA_OUT) ||
-      raw_udp4_send_sock >= 0)
+      probe->len > SF_PROBE_MAX || sr_event_enabled(SREV_NET_DATA_OUT))
+    return -1;
+  /* the core sends IPv4 over its raw socket when udp4_raw is on (the
+   * socket itself is opened whenever kamailio may, as root) */
+  if (raw_udp4_send_sock >= 0 && cfg_get(core, core_cfg, udp4_raw) &&
+      e->sock->address.af == AF_INET)
     return -1;
   if (sf_batch.n >= (unsigned)sf_probe_batch)
     sf_batch_flush();
