@@ -18,7 +18,10 @@
 # kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
 # phones' sockets (SO_RXQ_OVFL), the phones' send errors and answers they
 # sent 1 s or more late (their --answer-rate queue), and the machine-wide
-# UdpRcvbufErrors/UdpSndbufErrors over the run (other jobs' too).
+# UdpRcvbufErrors/UdpSndbufErrors over the run (other jobs' too); the
+# socket drops and the module's counters also for the window alone.
+# MAXBUFFER sets kamailio's maxbuffer core parameter in both modes (the
+# most it raises its UDP receive buffer to; 256 KiB by default).
 # Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
@@ -30,6 +33,7 @@ KA_TIMEOUT=${KA_TIMEOUT:-0}
 TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
 TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
 PROCS=${PROCS:-1}              # ka_peers.py processes
+MAXBUFFER=${MAXBUFFER:-}       # kamailio's maxbuffer (UDP receive buffer)
 ANSWER_RATE=${ANSWER_RATE:-10000} # the phones' answers per second, in all
 MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -67,7 +71,7 @@ snmp_udp() { # machine-wide InErrors RcvbufErrors SndbufErrors
 }
 
 run() { # mode: module | module1 | usrloc
-  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd
+  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd kd0 pd0 m0=
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
@@ -82,6 +86,7 @@ run() { # mode: module | module1 | usrloc
       sed -i '/"timer_tick_ms"/a modparam("sipflow", "probe_batch", 0)' "$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
+  [ -n "$MAXBUFFER" ] && sed -i "s|^children=2|children=2\nmaxbuffer=$MAXBUFFER|" "$cfg"
   rm -f "$TMP/ctl" "$TMP/peers.status"
   kamailio -DD -E -f "$cfg" -Y "$TMP" -w "$TMP" -m 512 -M 16 -n 2 \
     -l "udp:127.0.0.1:$port" -A "SF_MODULE=\"$MODULE\"" \
@@ -104,6 +109,8 @@ run() { # mode: module | module1 | usrloc
   done
   sleep "$INTERVAL" # every contact has been pinged once
   c0=$(ticks) o0=$(status | cut -d' ' -f3)
+  kd0=$(sock_drops "$port") pd0=$(status | cut -d' ' -f4)
+  [ "$mode" != usrloc ] && m0=$(sfstats)
   s1=$(shm_used)
   sleep "$SECONDS_RUN"
   c1=$(ticks) o1=$(status | cut -d' ' -f3)
@@ -111,9 +118,11 @@ run() { # mode: module | module1 | usrloc
   [ -n "$left" ] || left="unknown (kamcmd failed)"
   kd=$(sock_drops "$port")
   read -r u1 r1 n1 <<<"$(snmp_udp)"
-  echo "$mode: drops on kamailio's socket: $kd; phones: $(status | awk '{printf "options %s answers %s drops %s send-errors %s late %s max-lag %s ms", $2, $3, $4, $5, $6, $7}');" \
+  echo "$mode: in the window: drops on kamailio's socket $((kd - kd0)), on the phones' $(($(status | cut -d' ' -f4) - pd0))"
+  echo "$mode: from the start: drops on kamailio's socket: $kd; phones: $(status | awk '{printf "options %s answers %s drops %s send-errors %s late %s max-lag %s ms", $2, $3, $4, $5, $6, $7}');" \
     "machine-wide UDP InErrors +$((u1 - u0)) RcvbufErrors +$((r1 - r0)) SndbufErrors +$((n1 - n0))"
-  [ "$mode" != usrloc ] && echo "$mode: $(sfstats)"
+  [ "$mode" != usrloc ] && echo "$mode: at the window's start: $m0" &&
+    echo "$mode: at its end: $(sfstats)"
   echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
     "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
