@@ -3,16 +3,20 @@
  * key ring live in shared memory behind one lock (README.md says why); SIP
  * workers feed it, one timer process sends its probes.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
+#include "../../core/cfg_core.h"
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
 #include "../../core/dset.h"
 #include "../../core/events.h"
 #include "../../core/forward.h"
+#include "../../core/globals.h"
 #include "../../core/ip_addr.h"
 #include "../../core/locking.h"
 #include "../../core/mem/mem.h"
@@ -53,7 +57,8 @@ static char *sf_usrloc_domain = "location";
 static int sf_max_endpoints = 0;      /* 0: only memory limits them */
 static int sf_tick_ms = 50;           /* the timer process's resolution */
 static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
-static int sf_dgram_hook = 1; /* take probe answers off the UDP receiver */
+static int sf_dgram_hook = 1;   /* take probe answers off the UDP receiver */
+static int sf_probe_batch = 64; /* UDP probes per sendmmsg(); 0: one sendto */
 
 /* ---- shared state -------------------------------------------------------- */
 
@@ -77,6 +82,8 @@ typedef struct sf_shared {
   sipflow_keyring *kr;
   uint64_t deaths_handled;
   uint64_t contacts_removed;
+  uint64_t batch_calls;  /* sendmmsg() calls that sent probes (timer) */
+  uint64_t batch_probes; /* probes they sent */
 } sf_shared;
 
 static sf_shared *sf = NULL;
@@ -227,6 +234,80 @@ static sipflow_flow_id sf_flow_id(const sipflow_flow_tuple *t) {
 
 /* ---- keepalive callbacks (run with the lock held) ------------------------ */
 
+/*
+ * UDP probes from the timer process leave in batches: sf_send_probe() copies
+ * each one here while sipflow_ctx_handle_expiry() runs, and sf_batch_flush()
+ * sends them with one sendmmsg() per run of probes on the same socket, after
+ * the lock is released (or under it, when the batch fills). A probe the
+ * kernel then refuses is not reported back to the library: it goes
+ * unanswered and is missed after keepalive_timeout_ms, as a datagram lost on
+ * the way would be. Process memory: only the timer process fills it.
+ */
+#define SF_BATCH 64
+#define SF_PROBE_MAX 1024
+static struct {
+  int on; /* inside sf_timer(), in the timer process */
+  unsigned n;
+  int fd[SF_BATCH];
+  union sockaddr_union to[SF_BATCH];
+  struct iovec iov[SF_BATCH];
+  struct mmsghdr mh[SF_BATCH];
+  char buf[SF_BATCH][SF_PROBE_MAX];
+} sf_batch;
+
+static void sf_batch_flush(void) {
+  unsigned i = 0, j, k;
+  int n;
+  while (i < sf_batch.n) {
+    for (j = i + 1; j < sf_batch.n && sf_batch.fd[j] == sf_batch.fd[i]; j++)
+      ;
+    for (k = i; k < j; k++) {
+      sf_batch.iov[k].iov_base = sf_batch.buf[k];
+      memset(&sf_batch.mh[k], 0, sizeof(sf_batch.mh[k]));
+      sf_batch.mh[k].msg_hdr.msg_name = &sf_batch.to[k].s;
+      sf_batch.mh[k].msg_hdr.msg_namelen = sockaddru_len(sf_batch.to[k]);
+      sf_batch.mh[k].msg_hdr.msg_iov = &sf_batch.iov[k];
+      sf_batch.mh[k].msg_hdr.msg_iovlen = 1;
+    }
+    while (i < j) {
+      n = sendmmsg(sf_batch.fd[i], &sf_batch.mh[i], j - i, 0);
+      if (n > 0) {
+        i += (unsigned)n;
+        __atomic_add_fetch(&sf->batch_calls, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&sf->batch_probes, (uint64_t)n, __ATOMIC_RELAXED);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        /* the first probe left is refused: skip it, send the rest */
+        LM_ERR("sipflow: sendmmsg of a keepalive probe: %s\n", strerror(errno));
+        i++;
+      }
+    }
+  }
+  sf_batch.n = 0;
+}
+
+/* 0 queued, -1 not batched (send it at once) */
+static int sf_batch_add(sf_ep *e, const sipflow_keepalive_probe *probe) {
+  unsigned n;
+  if (!sf_batch.on || sf_probe_batch < 2 || e->proto != PROTO_UDP ||
+      probe->len > SF_PROBE_MAX || sr_event_enabled(SREV_NET_DATA_OUT))
+    return -1;
+  /* the core sends IPv4 over its raw socket when udp4_raw is on (the
+   * socket itself is opened whenever kamailio may, as root) */
+  if (raw_udp4_send_sock >= 0 && cfg_get(core, core_cfg, udp4_raw) &&
+      e->sock->address.af == AF_INET)
+    return -1;
+  if (sf_batch.n >= (unsigned)sf_probe_batch)
+    sf_batch_flush();
+  n = sf_batch.n++;
+  sf_batch.fd[n] = e->sock->socket;
+  sf_batch.to[n] = e->to;
+  memcpy(sf_batch.buf[n], probe->data, probe->len);
+  sf_batch.iov[n].iov_len = probe->len;
+  return 0;
+}
+
 static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
                          const sipflow_keepalive_probe *probe, void *ud,
                          void *eud) {
@@ -237,6 +318,8 @@ static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   (void)ud;
   if (!e || !e->sock)
     return -1;
+  if (sf_batch_add(e, probe) == 0)
+    return 0;
   init_dest_info(&dst);
   dst.proto = e->proto;
   dst.to = e->to;
@@ -467,6 +550,10 @@ static int mod_init(void) {
       sr_event_register_cb(SREV_NET_DGRAM_IN, sf_dgram_in) != 0)
     LM_INFO("sipflow: another module holds the UDP datagram hook; probe "
             "answers over UDP go through the response hook\n");
+  if (sf_probe_batch < 0 || sf_probe_batch > SF_BATCH) {
+    LM_ERR("probe_batch: 0..%d\n", SF_BATCH);
+    return -1;
+  }
   register_basic_timers(1); /* the keepalive timer process */
   sf = shm_malloc(sizeof(*sf));
   if (!sf)
@@ -514,9 +601,13 @@ static void sf_timer(unsigned int ticks, void *param) {
   (void)param;
   lock_get(&sf->lock);
   now = sf_now(); /* read under the lock: time never goes backwards */
-  if (sipflow_ctx_get_expiry(sf->ctx) <= now)
+  if (sipflow_ctx_get_expiry(sf->ctx) <= now) {
+    sf_batch.on = 1;
     (void)sipflow_ctx_handle_expiry(sf->ctx, now);
+    sf_batch.on = 0;
+  }
   lock_release(&sf->lock);
+  sf_batch_flush();
   sf_dead_drain();
 }
 
@@ -1299,10 +1390,13 @@ static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
   lock_get(&sf->lock);
   now = sf_now();
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
                   (int)kc.probes_answered, "missed", (int)kc.probes_missed,
                   "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed);
+                  (int)sf->contacts_removed, "sendmmsg_calls",
+                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+                  "probes_batched",
+                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
   if (rpc->struct_add(th, "[", "flows", &lh) < 0)
     goto done;
   for (;;) {
@@ -1353,10 +1447,13 @@ static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
     return;
   lock_get(&sf->lock);
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddd", "endpoints", (int)kc.endpoints, "answered",
+  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
                   (int)kc.probes_answered, "missed", (int)kc.probes_missed,
                   "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed);
+                  (int)sf->contacts_removed, "sendmmsg_calls",
+                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+                  "probes_batched",
+                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
   lock_release(&sf->lock);
 }
 
@@ -1393,6 +1490,7 @@ static param_export_t params[] = {
     {"timer_tick_ms", INT_PARAM, &sf_tick_ms},
     {"dialog_lifetime", INT_PARAM, &sf_dialog_lifetime},
     {"udp_answer_hook", INT_PARAM, &sf_dgram_hook},
+    {"probe_batch", INT_PARAM, &sf_probe_batch},
     {0, 0, 0}};
 
 struct module_exports exports = {

@@ -265,6 +265,10 @@ sleep 12
 check "12 s later: probes answered, no flow dead, no contact removed" \
   stats_check 'int(t["answered"]) >= 5 * '$BURST_N' and t["deaths"] == "0" and t["contacts_removed"] == "0"'
 check "all 1000 contacts still in usrloc" test "$(ul_contacts)" = "$BURST_N"
+# the timer process sends UDP probes in batches (probe_batch, sendmmsg):
+# every probe went that way, two or more per call on average
+check "UDP probes sent in batches, several per sendmmsg" \
+  stats_check 'int(t["probes_batched"]) >= 5 * '$BURST_N' and 2 * int(t["sendmmsg_calls"]) <= int(t["probes_batched"])'
 stop_pid "$PEERS_PID"
 stop_pid "$KAM_PID"
 

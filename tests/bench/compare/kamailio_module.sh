@@ -11,8 +11,17 @@
 # ka_timeout, so that usrloc too drops contacts whose keepalives go
 # unanswered; the module drops a flow after dead_after (2) probes missed for
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
-# MODES (environment) picks the modes run ("usrloc module"); TICK_MS the
-# module's timer_tick_ms (50).
+# MODES (environment) picks the modes run ("usrloc module"; module1 is
+# the module with probe_batch 0, one sendto per probe); TICK_MS the
+# module's timer_tick_ms (50); PROCS the phones' processes (ka_peers.py
+# --procs, 1), sharing ANSWER_RATE answers a second (10000). Where answers can be lost is printed per mode: datagrams the
+# kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
+# phones' sockets (SO_RXQ_OVFL), the phones' send errors and answers they
+# sent 1 s or more late (their --answer-rate queue), and the machine-wide
+# UdpRcvbufErrors/UdpSndbufErrors over the run (other jobs' too); the
+# socket drops and the module's counters also for the window alone.
+# MAXBUFFER sets kamailio's maxbuffer core parameter in both modes (the
+# most it raises its UDP receive buffer to; 256 KiB by default).
 # Usage: kamailio_module.sh /path/to/sipflow.so [N] [INTERVAL] [SECONDS] [ROUNDS]
 set -uo pipefail
 MODULE=$1
@@ -23,6 +32,9 @@ ROUNDS=${5:-1}
 KA_TIMEOUT=${KA_TIMEOUT:-0}
 TIMEOUT_MS=${TIMEOUT_MS:-1000} # the module's keepalive_timeout_ms
 TICK_MS=${TICK_MS:-50}         # the module's timer_tick_ms
+PROCS=${PROCS:-1}              # ka_peers.py processes
+MAXBUFFER=${MAXBUFFER:-}       # kamailio's maxbuffer (UDP receive buffer)
+ANSWER_RATE=${ANSWER_RATE:-10000} # the phones' answers per second, in all
 MODES=${MODES:-usrloc module}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CFG="$HERE/../../../bindings/kamailio/examples/single.cfg"
@@ -48,11 +60,18 @@ ticks() { # user+system ticks of kamailio and its children
 }
 shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
 contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
-sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed/ {printf "%s %s ", $1, $2}'; }
-status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0"; }
+sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed|sendmmsg_calls|probes_batched/ {printf "%s %s ", $1, $2}'; }
+status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0 0 0 0 0"; }
+# datagrams the kernel dropped on the UDP sockets bound to local port $1
+sock_drops() {
+  awk -v p="$(printf ':%04X' "$1")" 'NR > 1 && substr($2, length($2) - 4) == p {d += $NF} END {print d + 0}' /proc/net/udp
+}
+snmp_udp() { # machine-wide InErrors RcvbufErrors SndbufErrors
+  awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) k[$i] = i; h = 1} else print $k["InErrors"], $k["RcvbufErrors"], $k["SndbufErrors"]}' /proc/net/snmp
+}
 
-run() { # mode: module | usrloc
-  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left
+run() { # mode: module | module1 | usrloc
+  local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd kd0 pd0 m0=
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
@@ -62,8 +81,12 @@ run() { # mode: module | usrloc
   else
     sed -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)|" \
       "$CFG" >"$cfg"
+    # module1: the module sending each probe with its own sendto
+    [ "$mode" = module1 ] &&
+      sed -i '/"timer_tick_ms"/a modparam("sipflow", "probe_batch", 0)' "$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
+  [ -n "$MAXBUFFER" ] && sed -i "s|^children=2|children=2\nmaxbuffer=$MAXBUFFER|" "$cfg"
   rm -f "$TMP/ctl" "$TMP/peers.status"
   kamailio -DD -E -f "$cfg" -Y "$TMP" -w "$TMP" -m 512 -M 16 -n 2 \
     -l "udp:127.0.0.1:$port" -A "SF_MODULE=\"$MODULE\"" \
@@ -74,7 +97,9 @@ run() { # mode: module | usrloc
   for _ in $(seq 100); do [ -S "$TMP/ctl" ] && break; sleep 0.1; done
   sleep 1
   s0=$(shm_used)
-  python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 \
+  read -r u0 r0 n0 <<<"$(snmp_udp)"
+  python3 "$HERE/ka_peers.py" "$port" "$N" --port "$ppport" --rate 2000 --procs "$PROCS" \
+    --answer-rate $((ANSWER_RATE / PROCS)) \
     --seconds $((SECONDS_RUN + INTERVAL + 600)) --status "$TMP/peers.status" \
     >"$TMP/peers.log" 2>&1 &
   PPID_PEERS=$!
@@ -84,12 +109,20 @@ run() { # mode: module | usrloc
   done
   sleep "$INTERVAL" # every contact has been pinged once
   c0=$(ticks) o0=$(status | cut -d' ' -f3)
+  kd0=$(sock_drops "$port") pd0=$(status | cut -d' ' -f4)
+  [ "$mode" != usrloc ] && m0=$(sfstats)
   s1=$(shm_used)
   sleep "$SECONDS_RUN"
   c1=$(ticks) o1=$(status | cut -d' ' -f3)
   left=$(contacts)
   [ -n "$left" ] || left="unknown (kamcmd failed)"
-  [ "$mode" = module ] && echo "module: $(sfstats)"
+  kd=$(sock_drops "$port")
+  read -r u1 r1 n1 <<<"$(snmp_udp)"
+  echo "$mode: in the window: drops on kamailio's socket $((kd - kd0)), on the phones' $(($(status | cut -d' ' -f4) - pd0))"
+  echo "$mode: from the start: drops on kamailio's socket: $kd; phones: $(status | awk '{printf "options %s answers %s drops %s send-errors %s late %s max-lag %s ms", $2, $3, $4, $5, $6, $7}');" \
+    "machine-wide UDP InErrors +$((u1 - u0)) RcvbufErrors +$((r1 - r0)) SndbufErrors +$((n1 - n0))"
+  [ "$mode" != usrloc ] && echo "$mode: at the window's start: $m0" &&
+    echo "$mode: at its end: $(sfstats)"
   echo "$mode: registered $(status | cut -d' ' -f1) of $N;" \
     "keepalives answered in ${SECONDS_RUN}s: $((o1 - o0));" \
     "CPU s per 1000 keepalives: $(echo "scale=4; ($c1 - $c0) * 1000 / $HZ / ($o1 - $o0)" | bc -l);" \
