@@ -194,7 +194,7 @@ done
 # phones registered together are each pinged and answer, and every probe
 # they answered went through a batch.
 B0=$(stat_of tx_batched)
-read -r KA_FEWEST KA_TOTAL < <(python3 "$HERE/ka_many.py" 127.0.0.1 $P kamany 40 3.5) ||
+read -r KA_FEWEST KA_TOTAL < <(python3 "$HERE/ka_answer.py" 127.0.0.1 $P kamany plain 3.5 40) ||
   KA_FEWEST=0
 check "40 UDP phones pinged together: each answered OPTIONS (fewest $KA_FEWEST)" \
   test "${KA_FEWEST:-0}" -ge 1
