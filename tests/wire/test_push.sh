@@ -99,12 +99,20 @@ check "gateway answers counted" json_check "$CTL" stats \
 # The held-request cap (--push-max-held, default 4096) with a cap of 1: of
 # two calls at once to a phone that never wakes, one is held (480 after
 # the 3 s wait) and the other gets 480 at once, counted.
+# capped_proxy NAME PORT CONTROL OPTION...: a second proxy pushing through
+# the same gateway (APNs only, 3 s wait) with one push limit set low.
+capped_proxy() {
+  local name=$1 port=$2 ctl=$3
+  shift 3
+  start "$name" "$PROXY" --listen udp:127.0.0.1:$port \
+    --listen tcp:127.0.0.1:$port --domain example.com --control "$ctl" \
+    --register-rate 0 --min-expires 5 \
+    --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
+    --push-wait 3 "$@"
+}
 P2=$(free_port)
 CTL2=$WIRE_TMP/ctl2
-start proxy2 "$PROXY" --listen udp:127.0.0.1:$P2 --listen tcp:127.0.0.1:$P2 \
-  --domain example.com --control "$CTL2" --register-rate 0 --min-expires 5 \
-  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
-  --push-wait 3 --push-max-held 1
+capped_proxy proxy2 $P2 "$CTL2" --push-max-held 1
 PROXY2_PID=$LAST_PID
 check "a proxy with --push-max-held 1 up" wait_for "$CTL2" 10
 check "register kim, who never wakes" python3 $HERE/pushgw.py $P2 register-kim
@@ -121,10 +129,7 @@ stop_pid $PROXY2_PID
 # for both it would share kim's first push).
 P3=$(free_port)
 CTL3=$WIRE_TMP/ctl3
-start proxy3 "$PROXY" --listen udp:127.0.0.1:$P3 --listen tcp:127.0.0.1:$P3 \
-  --domain example.com --control "$CTL3" --register-rate 0 --min-expires 5 \
-  --push-webhook "http://127.0.0.1:$PUSHGW_PORT/push" --push-providers apns \
-  --push-wait 3 --push-max-recent 1
+capped_proxy proxy3 $P3 "$CTL3" --push-max-recent 1
 PROXY3_PID=$LAST_PID
 check "a proxy with --push-max-recent 1 up" wait_for "$CTL3" 10
 check "register kim and lee, who never wake" sh -c \
