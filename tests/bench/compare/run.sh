@@ -258,11 +258,11 @@ bench_keepalive() {
   sleep $((KA_INT + 2))
   wait_quiet
   c0=$(srv_ticks) d0=$(srv_udp_drops)
-  read -r _ o0 a0 <<<"$(peers_status)"
+  read -r _ o0 a0 _ <<<"$(peers_status)"
   sleep $((3 * KA_INT))
   wait_quiet
   c1=$(srv_ticks) d1=$(srv_udp_drops)
-  read -r _ o1 a1 <<<"$(peers_status)"
+  read -r _ o1 a1 _ <<<"$(peers_status)"
   kill -TERM "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   srv_stop
