@@ -60,7 +60,8 @@ def response(msg, code, reason, contact=None):
     if "tag=" not in to and code > 100:
         to += ";tag=" + os.urandom(4).hex()
     out.append("To: " + to)
-    if contact:
+    if contact:  # a dialog-forming answer: the route set goes back
+        out.extend("Record-Route: " + v for k, v in hs if k == "record-route")
         out.append(f"Contact: <{contact}>")
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode()

@@ -87,6 +87,29 @@ check "50 calls through worker 1's private port reach every phone" \
   calls "$P1" 15 private1 $(users u) $(users t)
 check "50 calls through worker 2's private port reach every phone" \
   calls "$P2" 15 private2 $(users u) $(users t)
+# Full calls (SIPp: INVITE, ACK and BYE along the Record-Route, each call
+# from its own source port) to phones held by each worker, UDP and TCP.
+held_users() { # worker transport n: users whose flow this worker holds
+  ctl "$WIRE_TMP/ctl.$1" dump | python3 -c "import json,sys
+u=[b['aor'][4:].split('@')[0] for b in json.load(sys.stdin)['bindings']
+   if b['flow'] and b['flow']['transport']==sys.argv[1]]
+print(' '.join(sorted(u)[:int(sys.argv[2])]))" "$2" "$3"
+}
+dialogs() {
+  local w t u n=0 done=0
+  for w in 1 2; do
+    for t in udp tcp; do
+      for u in $(held_users $w $t 3); do
+        n=$((n + 1))
+        sipp_run "dlg$n" -sf "$SCEN/call.xml" -t u1 -i 127.0.0.1 \
+          -p "$(free_port)" -m 1 -set callee "$u" 127.0.0.1:$PUB && done=$((done + 1))
+      done
+    done
+  done
+  echo "# dialogs: $done of $n complete (INVITE, ACK, BYE)" >&3
+  [ "$n" -ge 6 ] && [ "$done" -eq "$n" ]
+}
+check "full calls with ACK and BYE to phones of each worker, UDP and TCP" dialogs
 fwd() { # the workers forwarded to each other: a TCP flow between them
   local n; n=$(ctl "$WIRE_TMP/ctl.$1" flows | grep -c "127.0.0.1:$2")
   [ "$n" -ge 1 ]

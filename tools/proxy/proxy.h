@@ -132,6 +132,7 @@ typedef struct px_config {
   /* Set in a worker only: its private loopback port, named by the first
    * Path value of the records it publishes (cluster.c). */
   uint16_t path_port;
+  int first_worker_peer; /* peers[first_worker_peer..] are the workers */
 } px_config;
 
 struct px;

@@ -162,6 +162,7 @@ static int worker_config(px_config *cfg, unsigned i, const uint16_t *ports) {
   if (add_endpoint(&cfg->listen[cfg->nlisten++], "udp", ports[i]) != 0 ||
       add_endpoint(&cfg->listen[cfg->nlisten++], "tcp", ports[i]) != 0)
     return -1;
+  cfg->first_worker_peer = cfg->npeers;
   for (unsigned j = 0; j < n; j++)
     if (j != i && add_endpoint(&cfg->peers[cfg->npeers++], "tcp", ports[j]))
       return -1;
