@@ -169,4 +169,47 @@ wait "$SUP" 2>/dev/null; RC=$?
 check "the supervisor exits with status 0" eval '[ "$RC" -eq 0 ]'
 check "no process has the public port any more" \
   eval '! ss -Hlnup "sport = :$PUB" | grep -q . && ! ss -Hlntp "sport = :$PUB" | grep -q .'
+
+# A supervisor killed with -9: its workers go too (PR_SET_PDEATHSIG).
+PUB2=$(free_port)
+start sup2 "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB2 --domain example.com \
+  --control "$WIRE_TMP/ctlb" --token-key "$WIRE_TMP/key" \
+  --redis redis://127.0.0.1:$RP --node-id v --log-level warn
+SUP2=$LAST_PID
+up2() { wait_for "$WIRE_TMP/ctlb.1" 10 && wait_for "$WIRE_TMP/ctlb.2" 10; }
+check "a second supervisor started two workers" up2
+WS2=$(cat "/proc/$SUP2/task/$SUP2/children" 2>/dev/null)
+kill -KILL "$SUP2"; wait "$SUP2" 2>/dev/null
+orphans_gone() { for p in $WS2; do ! kill -0 "$p" 2>/dev/null || return 1; done; }
+check "its workers ($(echo $WS2)) exit when it is killed with -9" \
+  eval '[ "$(echo $WS2 | wc -w)" -eq 2 ] && until_true 10 orphans_gone'
+
+# Workers that cannot start (the public UDP port is held by a process
+# that did not ask to share it): the supervisor restarts them with a
+# growing delay, gives up after 5 quick deaths each and exits 1; no fork
+# storm. (A --worker-port that is taken fails before any fork.)
+PUB3=$(free_port)
+python3 -c "import socket,sys,time
+s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', int(sys.argv[1])))
+time.sleep(60)" "$PUB3" &
+HOLDER=$!; WIRE_PIDS+=("$HOLDER")
+held_by_holder() { ss -Hlnup "sport = :$PUB3" | grep -q "pid=$HOLDER,"; }
+check "a process holds UDP port $PUB3 without SO_REUSEPORT" until_true 10 held_by_holder
+start sup3 "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB3 \
+  --domain example.com --token-key "$WIRE_TMP/key" \
+  --redis redis://127.0.0.1:$RP --node-id x --log-level warn
+SUP3=$LAST_PID
+check "the supervisor gives up on workers that cannot start and exits" \
+  until_true 25 eval '! kill -0 $SUP3 2>/dev/null'
+wait "$SUP3" 2>/dev/null; RC3=$?
+N3=$(grep -c "worker 1 started" "$WIRE_TMP/sup3.log")
+echo "# worker 1 started $N3 times, supervisor exit status $RC3"
+check "worker 1 was started 5 times, not more, and the exit status is 1" \
+  eval '[ "$N3" -eq 5 ] && [ "$RC3" -eq 1 ] && grep -q "worker 1 died 5 times" "$WIRE_TMP/sup3.log" && held_by_holder'
+stop_pid "$HOLDER"
+"$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB3 --token-key "$WIRE_TMP/key" \
+  >"$WIRE_TMP/noredis.log" 2>&1
+RC4=$?
+check "--workers without --redis is refused (exit 2)" \
+  eval '[ "$RC4" -eq 2 ] && grep -q "needs --redis" "$WIRE_TMP/noredis.log"'
 wire_done
