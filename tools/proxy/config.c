@@ -755,6 +755,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv) {
                       "between workers)\n");
       return -1;
     }
+    if (strlen(cfg->node_id) + 3 >= sizeof(cfg->node_id)) {
+      fprintf(stderr, "sipflow-proxy: --workers: --node-id too long for "
+                      "ID.N\n");
+      return -1;
+    }
     if (!cfg->token_key_file[0] || cfg->state_file[0]) {
       fprintf(stderr, "sipflow-proxy: --workers needs --token-key (one key "
                       "ring for all) and no --state\n");
