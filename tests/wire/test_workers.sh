@@ -29,7 +29,7 @@ start sup "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB \
 SUP=$LAST_PID
 up() { wait_for "$WIRE_TMP/ctl.1" 10 && wait_for "$WIRE_TMP/ctl.2" 10; }
 check "the supervisor started two workers, each with its control socket" up
-loaded() { [ "$(grep -c 'cluster: state loaded' "$WIRE_TMP/sup.log")" -ge "$1" ]; }
+loaded() { [ "$(grep -o 'cluster: state loaded' "$WIRE_TMP/sup.log" | wc -l)" -ge "$1" ]; }
 check "both workers connected to redis and loaded the state" until_true 10 loaded 2
 # "worker N started (pid P)" and "worker N: node w.N, private port H:P".
 wpid() { grep "worker $1 started" "$WIRE_TMP/sup.log" | tail -1 | sed 's/.*(pid \([0-9]*\)).*/\1/'; }
