@@ -38,7 +38,10 @@ extern "C" {
  *   older PUT arriving late loses too.
  * - Every node subscribes to the channel and receives the others' records
  *   (its own are skipped by node id) through the on_change callback, each
- *   with the version Redis gave it.
+ *   with the version Redis gave it. After a record arrives the channel is
+ *   not read again for 5 ms, so that the records arriving meanwhile take
+ *   one wake-up of the loop and one read, not one each: a record is
+ *   delivered up to 5 ms after Redis published it (since 0.2).
  * - Records are delivered in Redis's order for each identity: the client
  *   keeps the newest version it has seen of each, and delivers only newer
  *   ones. While one of its own writes of an identity is unanswered, what

@@ -70,6 +70,8 @@ struct sipflow_redis {
   rs_list queue, inflight;
   rs_seen_table seen;
   uv_timer_t timer;
+  uv_timer_t pace; /* the subscription's reads, batched (on_message) */
+  int paced;
   int closing;
   uint32_t beat_out, beats;
   uint64_t beat_sent_ms;
@@ -160,6 +162,8 @@ static void lost(sipflow_redis *r, const redisAsyncContext *gone) {
   r->cmd = r->sub = r->sent = NULL;
   r->cmd_up = r->sub_up = 0;
   r->st.connected = 0;
+  uv_timer_stop(&r->pace);
+  r->paced = 0;
   r->sha[0] = r->beat_sha[0] = '\0';
   /* Next time, the next Sentinel: this one may be the one that is down. */
   if (r->nsentinels)
@@ -290,6 +294,20 @@ static void send_scan(sipflow_redis *r, const char *cursor) {
     r->scan_done = 1;
 }
 
+/* Other nodes' records need not be read the instant they come: after a
+ * record the subscription is not read for SUB_PACE_MS, so that the
+ * records arriving meanwhile cost one wake-up and one read, not one
+ * each. */
+#define SUB_PACE_MS 5
+
+/* The subscription is read again: what came meanwhile, in one read. */
+static void on_pace(uv_timer_t *t) {
+  sipflow_redis *r = t->data;
+  r->paced = 0;
+  if (r->sub && !r->closing && r->sub->ev.addRead)
+    r->sub->ev.addRead(r->sub->ev.data);
+}
+
 static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
   sipflow_redis *r = priv;
   redisReply *rep = reply;
@@ -307,6 +325,11 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
       r->st.undecodable++;
     else
       hand(r, (const uint8_t *)frame, flen, v, SRC_CHANNEL, 1);
+    if (!r->paced && ac == r->sub && ac->ev.delRead) {
+      ac->ev.delRead(ac->ev.data);
+      r->paced = 1;
+      uv_timer_start(&r->pace, on_pace, SUB_PACE_MS, 0);
+    }
   } else if (is_str(rep->element[0], "subscribe") && !r->st.connected) {
     r->st.connected = 1;
     r->st.connects++;
@@ -828,6 +851,8 @@ int sipflow_redis_new_versioned(sipflow_redis **pr, uv_loop_t *loop,
   r->node_ttl_ms = s.node_ttl_ms ? s.node_ttl_ms : 3 * r->beat_ms;
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
+  uv_timer_init(loop, &r->pace);
+  r->pace.data = r;
   start_connect(r);
   *pr = r;
   return 0;
@@ -837,6 +862,12 @@ static void on_timer_closed(uv_handle_t *h) {
   sipflow_redis *r = h->data;
   rs_seen_clear(&r->seen);
   free(r);
+}
+
+/* Then the other timer, whose close frees |r|. */
+static void on_pace_closed(uv_handle_t *h) {
+  sipflow_redis *r = h->data;
+  uv_close((uv_handle_t *)&r->timer, on_timer_closed);
 }
 
 void sipflow_redis_del(sipflow_redis *r) {
@@ -855,7 +886,8 @@ void sipflow_redis_del(sipflow_redis *r) {
   rs_list_clear(&r->queue);
   rs_list_clear(&r->inflight);
   uv_timer_stop(&r->timer);
-  uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+  uv_timer_stop(&r->pace);
+  uv_close((uv_handle_t *)&r->pace, on_pace_closed);
 }
 
 int sipflow_redis_get_stats(const sipflow_redis *r, sipflow_redis_stats *out) {

@@ -6,7 +6,9 @@ tests (standard library only, loopback only, every wait bounded).
                            transport host port [reg-id]"), print
                            "registered OK FAILED", then answer OPTIONS,
                            INVITE and BYE and CRLF pings until killed;
-                           SIGUSR1 registers them all again (CSeq + 1).
+                           SIGUSR1 registers them all again (CSeq + 1;
+                           a TCP phone whose connection closed connects
+                           again first).
   phones.py calls HOST PORT SECONDS USER...
                            an INVITE to each user at once over UDP; prints
                            "attempted N completed N codes {...} max_ms N".
@@ -58,7 +60,8 @@ def response(msg, code, reason, contact=None):
     if "tag=" not in to and code > 100:
         to += ";tag=" + os.urandom(4).hex()
     out.append("To: " + to)
-    if contact:
+    if contact:  # a dialog-forming answer: the route set goes back
+        out.extend("Record-Route: " + v for k, v in hs if k == "record-route")
         out.append(f"Contact: <{contact}>")
     out.append("Content-Length: 0")
     return ("\r\n".join(out) + "\r\n\r\n").encode()
@@ -73,16 +76,25 @@ class Phone:
         self.cseq = 0
         self.registered = None  # None: waiting; else the status
         self.buf = b""
-        if transport == "udp":
+        self.s = None
+        self.open()
+
+    def open(self):
+        if self.transport == "udp":
             self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.s.bind(("127.0.0.1", 0))
         else:
             self.s = socket.create_connection(self.dst, timeout=3)
         self.s.setblocking(False)
         self.lport = self.s.getsockname()[1]
-        farm.sel.register(self.s, selectors.EVENT_READ, self)
+        self.farm.sel.register(self.s, selectors.EVENT_READ, self)
 
     def register(self):
+        if self.s is None:  # a TCP connection the server closed: a new flow
+            try:
+                self.open()
+            except OSError:
+                pass
         self.cseq += 1
         self.registered = None
         self.sent_at = time.monotonic()
@@ -103,6 +115,8 @@ class Phone:
         self.send(msg)
 
     def send(self, data, addr=None):
+        if self.s is None:
+            return
         try:
             if self.transport == "udp":
                 self.s.sendto(data, addr or self.dst)
@@ -125,6 +139,7 @@ class Phone:
         if not data:
             self.farm.sel.unregister(self.s)
             self.s.close()
+            self.s = None
             return
         self.buf += data
         while True:

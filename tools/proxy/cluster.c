@@ -84,6 +84,22 @@ static uint64_t unix_ms(px *p) {
 /* ---- what we publish ------------------------------------------------------
  */
 
+/* Where the other nodes reach us: the advertised address, or, in a
+ * worker (--workers), its private loopback port over TCP, so that the
+ * answers to what another worker forwards come back on that connection
+ * and not to the shared public port, which the kernel may give to any
+ * worker (docs/proxy.md, "Using more than one core"). */
+static void path_hop(px *p, int *transport, int family, char *host,
+                     size_t hostlen, uint16_t *port) {
+  if (p->cfg.path_port) {
+    snprintf(host, hostlen, "127.0.0.1");
+    *port = p->cfg.path_port;
+    *transport = SIPFLOW_TRANSPORT_TCP;
+    return;
+  }
+  px_advertise(p, *transport, family, host, hostlen, port);
+}
+
 /* "<sip:TOKEN@us;transport=..;lr;ob>" for the flow, then the binding's own
  * Path, if any. */
 static int own_path(px *p, const sipflow_reg_binding *b, char *buf, size_t cap,
@@ -92,15 +108,15 @@ static int own_path(px *p, const sipflow_reg_binding *b, char *buf, size_t cap,
   size_t tlen, n;
   sipflow_edge_local local;
   uint16_t port;
+  int transport = b->flow.transport;
   if (sipflow_flow_token(p->flows, b->flow_id, token, sizeof(token), &tlen) !=
       0)
     return -1;
-  px_advertise(p, b->flow.transport, b->flow.local.family, host, sizeof(host),
-               &port);
+  path_hop(p, &transport, b->flow.local.family, host, sizeof(host), &port);
   local.host.ptr = host;
   local.host.len = strlen(host);
   local.port = port;
-  local.transport = b->flow.transport;
+  local.transport = (uint8_t)transport;
   if (sipflow_edge_format_uri(&local, token, tlen, SIPFLOW_EDGE_URI_OB, buf,
                               cap, &n) != 0)
     return -1;
@@ -208,8 +224,8 @@ static int strip_own_path(px *p, sipflow_change_binding *b) {
   uint16_t port;
   const char *gt;
   size_t skip;
-  px_advertise(p, b->flow.transport, b->flow.local.family, host, sizeof(host),
-               &port);
+  int transport = b->flow.transport;
+  path_hop(p, &transport, b->flow.local.family, host, sizeof(host), &port);
   snprintf(mark, sizeof(mark), "@%s:%u;", host, port);
   /* The path is a view, not NUL-terminated: bounded searches only. */
   gt = b->path.len ? memchr(b->path.ptr, '>', b->path.len) : NULL;

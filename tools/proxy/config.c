@@ -63,7 +63,14 @@ void px_usage(FILE *out) {
       "once,\n"
       "                                     what is queued in one batch)\n"
       "  --reuse-port                       share the ports with other\n"
-      "                                     processes (SO_REUSEPORT)\n",
+      "                                     processes (SO_REUSEPORT)\n"
+      "  --workers N                        run N worker processes on the\n"
+      "                                     same ports, each a --redis node\n"
+      "                                     (ID.1 .. ID.N), and supervise\n"
+      "                                     them (default 1: one process)\n"
+      "  --worker-port BASE                 worker i's private loopback\n"
+      "                                     port is BASE+i-1 (default: free\n"
+      "                                     ports the kernel gives)\n",
       out);
   fputs(
       "  --max-send-queue BYTES             bytes queued for one TCP peer "
@@ -195,6 +202,7 @@ static int parse_ka(const char *s, px_ka_mode *m) {
 static void config_defaults(px_config *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   cfg->role = PX_ROLE_SINGLE;
+  cfg->workers = 1;
   cfg->outbound = SIPFLOW_REG_OUTBOUND_SUPPORTED;
   cfg->flow_timer = 25;
   cfg->min_expires = 60;
@@ -282,7 +290,9 @@ enum {
   O_PUSH_WAIT,
   O_PUSH_MAX_HELD,
   O_PUSH_MAX_RECENT,
-  O_GRUU
+  O_GRUU,
+  O_WORKERS,
+  O_WORKER_PORT
 };
 
 static const struct option options[] = {
@@ -332,6 +342,8 @@ static const struct option options[] = {
     {"tcp-hello-timeout", required_argument, NULL, O_TCP_HELLO},
     {"max-conns-per-source", required_argument, NULL, O_MAX_CONNS_SRC},
     {"reuse-port", no_argument, NULL, O_REUSE_PORT},
+    {"workers", required_argument, NULL, O_WORKERS},
+    {"worker-port", required_argument, NULL, O_WORKER_PORT},
     {"tls-cert", required_argument, NULL, O_TLS_CERT},
     {"tls-key", required_argument, NULL, O_TLS_KEY},
     {"tls-ca", required_argument, NULL, O_TLS_CA},
@@ -453,6 +465,16 @@ static int apply(px_config *cfg, int opt, const char *v) {
     return set_advertise(cfg, v) == 0 ? 0 : bad("advertise", v);
   case O_REUSE_PORT:
     cfg->reuse_port = true;
+    return 0;
+  case O_WORKERS:
+    if (parse_u32(v, &n) != 0 || n < 1 || n > PX_MAX_WORKERS)
+      return bad("workers", v);
+    cfg->workers = n;
+    return 0;
+  case O_WORKER_PORT:
+    if (parse_u32(v, &n) != 0 || n < 1 || n > 65535)
+      return bad("worker-port", v);
+    cfg->worker_port = (uint16_t)n;
     return 0;
   case O_GRUU:
     if (strcmp(v, "on") == 0)
@@ -723,6 +745,33 @@ int px_config_parse(px_config *cfg, int argc, char **argv) {
         (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
       fprintf(stderr, "sipflow-proxy: tls: and wss: need --tls-cert and "
                       "--tls-key\n");
+      return -1;
+    }
+  }
+  if (cfg->workers > 1) {
+    /* docs/proxy.md, "Using more than one core". */
+    if (!cfg->redis_url[0]) {
+      fprintf(stderr, "sipflow-proxy: --workers needs --redis (the store "
+                      "between workers)\n");
+      return -1;
+    }
+    if (strlen(cfg->node_id) + 3 >= sizeof(cfg->node_id)) {
+      fprintf(stderr, "sipflow-proxy: --workers: --node-id too long for "
+                      "ID.N\n");
+      return -1;
+    }
+    if (!cfg->token_key_file[0] || cfg->state_file[0]) {
+      fprintf(stderr, "sipflow-proxy: --workers needs --token-key (one key "
+                      "ring for all) and no --state\n");
+      return -1;
+    }
+    if (cfg->nlisten + 2 > PX_MAX_LISTENERS ||
+        cfg->npeers + (int)cfg->workers - 1 > PX_MAX_PEERS ||
+        (cfg->worker_port && cfg->worker_port + cfg->workers - 1 > 65535)) {
+      fprintf(stderr,
+              "sipflow-proxy: --workers %u: too many listeners, "
+              "peers or ports\n",
+              (unsigned)cfg->workers);
       return -1;
     }
   }

@@ -14,17 +14,31 @@
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
+/* One write() per line (stderr is unbuffered): the workers of --workers
+ * share stderr, and a line written in pieces would interleave with
+ * theirs. A line longer than the buffer goes out in pieces. */
 static void vline(int level, const char *fmt, va_list ap) {
   struct timespec ts;
   struct tm tm;
-  char when[32];
+  char when[32], line[4096];
+  int n, m;
+  va_list aq;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%H:%M:%S", &tm);
-  fprintf(stderr, "%s.%03ld %-5s ", when, ts.tv_nsec / 1000000,
-          level_names[level < 0   ? 0
-                      : level > 3 ? 3
-                                  : level]);
+  n = snprintf(line, sizeof(line), "%s.%03ld %-5s ", when, ts.tv_nsec / 1000000,
+               level_names[level < 0   ? 0
+                           : level > 3 ? 3
+                                       : level]);
+  va_copy(aq, ap);
+  m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, aq);
+  va_end(aq);
+  if (m >= 0 && (size_t)(n + m) < sizeof(line) - 1) {
+    line[n + m] = '\n';
+    fwrite(line, 1, (size_t)(n + m + 1), stderr);
+    return;
+  }
+  fwrite(line, 1, (size_t)n, stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
 }

@@ -301,6 +301,14 @@ int main(int argc, char **argv) {
     return 1;
   /* A peer that closes while we write must cost an EPIPE, not the process. */
   signal(SIGPIPE, SIG_IGN);
+  /* --workers N: from here on this is one worker with its own options, or
+   * the supervisor, which returns once every worker is gone. Before any
+   * loop, socket or thread exists. */
+  if (p->cfg.workers > 1) {
+    int status;
+    if (px_workers_run(&p->cfg, &status) == 0)
+      return status;
+  }
   p->loop = uv_default_loop();
   px_txn_init(p);
   /* The state is read once the sockets are bound (a UDP binding's flow is

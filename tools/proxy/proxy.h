@@ -21,6 +21,7 @@
 #define PX_MAX_LISTENERS 16
 #define PX_MAX_DOMAINS 16
 #define PX_MAX_PEERS 16
+#define PX_MAX_WORKERS 16 /* --workers: at most (peers) */
 #define PX_MAX_ALIASES 16
 #define PX_MAX_MESSAGE 65535
 #define PX_BRANCH_MAGIC "z9hG4bK"
@@ -124,6 +125,14 @@ typedef struct px_config {
   uint32_t push_wait;       /* --push-wait S: hold for a woken phone */
   uint32_t push_max_held;   /* --push-max-held N: requests held at once */
   uint32_t push_max_recent; /* --push-max-recent N: coalescing table */
+
+  /* --workers N (workers.c, docs/proxy.md "Using more than one core") */
+  uint32_t workers;     /* worker processes; 1: one process, no supervisor */
+  uint16_t worker_port; /* --worker-port BASE; 0: the kernel picks */
+  /* Set in a worker only: its private loopback port, named by the first
+   * Path value of the records it publishes (cluster.c). */
+  uint16_t path_port;
+  int first_worker_peer; /* peers[first_worker_peer..] are the workers */
 } px_config;
 
 struct px;
@@ -268,6 +277,11 @@ typedef struct px {
 
 /* ---- config.c ---- */
 int px_config_parse(px_config *cfg, int argc, char **argv);
+/* --workers N: fork N workers and supervise them (workers.c). Returns 1
+ * in a worker, whose |cfg| now is its own (node id, private port, peers,
+ * control socket), or 0 in the supervisor once every worker is gone,
+ * with the exit status in |*status|. */
+int px_workers_run(px_config *cfg, int *status);
 void px_usage(FILE *out);
 int px_parse_endpoint(const char *s, px_endpoint_cfg *ep);
 

@@ -110,6 +110,24 @@ static bool ruri_is_sips(msg_t *msg) {
          sip->sip_request->rq_url->url_type == url_sips;
 }
 
+/* In a worker (--workers): whether the flow is a connection with another
+ * worker, one that reached our private port or one we opened to theirs.
+ * A value facing it names our private port, not the public one all
+ * workers share: when the route comes back, the worker it reaches sees
+ * that the value is its own only if it minted it (a value naming the
+ * public address would be taken as ours by every worker, and its token,
+ * minted by another, would get 430). */
+static bool worker_flow(px *p, const sipflow_flow_info *info) {
+  if (!p->cfg.path_port)
+    return false;
+  if (info->tuple.local.port == p->cfg.path_port)
+    return true;
+  for (int i = p->cfg.first_worker_peer; i < p->cfg.npeers; i++)
+    if (sipflow_addr_equal(&info->tuple.remote, &p->cfg.peers[i].addr))
+      return true;
+  return false;
+}
+
 static int add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
                             unsigned flags) {
   char token[SIPFLOW_TOKEN_BUFLEN], host[300];
@@ -129,6 +147,10 @@ static int add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
     t = p->cfg.have_registrar ? p->cfg.registrar.transport
                               : SIPFLOW_TRANSPORT_UDP;
   px_advertise(p, t, info.tuple.local.family, host, sizeof(host), &port);
+  if (worker_flow(p, &info)) {
+    snprintf(host, sizeof(host), "127.0.0.1");
+    port = p->cfg.path_port;
+  }
   local.host.ptr = host;
   local.host.len = strlen(host);
   local.port = port;
