@@ -29,6 +29,17 @@ start() {
   WIRE_PIDS+=("$LAST_PID")
 }
 
+# A redis-server of the test's own on loopback port $RP (a free one when
+# RP is unset or empty), with no persistence, in the test's directory;
+# stopped by PID with the others ($LAST_PID). Without redis-server the
+# whole test is skipped (call it before any TAP line).
+start_redis() {
+  command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 0; }
+  RP=${RP:-$(free_port)}
+  start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$WIRE_TMP"
+}
+
 # stop PID: TERM, then KILL after 3 s; only processes this script started.
 stop_pid() {
   local pid=$1

@@ -9,8 +9,7 @@ command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit
 
 RP=$(free_port)
 run_redis() {
-  start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$WIRE_TMP"
+  start_redis
   REDIS_PID=$LAST_PID
 }
 run_redis

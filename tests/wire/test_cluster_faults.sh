@@ -15,13 +15,10 @@
 # Prints TAP. usage: test_cluster_faults.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 0; }
 PHONES="python3 $HERE/phones.py"
 exec 3>&1 # figures go to the TAP output from inside checks
 
-RP=$(free_port)
-start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
-  --appendonly no --dir "$WIRE_TMP"
+start_redis
 declare -A PORT PID
 for n in a b c; do PORT[$n]=$(free_port); done
 # All phones come from 127.0.0.1, so the per-address REGISTER rate limit

@@ -7,7 +7,6 @@
 # usage: test_cluster_skew.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 0; }
 # The library itself, so that the PID started is the proxy's (the faketime
 # program forks).
 FAKELIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
@@ -17,9 +16,7 @@ PRELOAD="$(ldd "$PROXY" | awk '/libasan|libubsan/ {printf "%s ", $3}')$FAKELIB"
 PHONES="python3 $HERE/phones.py"
 exec 3>&1
 
-RP=$(free_port)
-start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
-  --appendonly no --dir "$WIRE_TMP"
+start_redis
 declare -A PORT
 for n in a c; do PORT[$n]=$(free_port); done
 # All phones come from 127.0.0.1, so the per-address REGISTER rate limit

@@ -11,13 +11,10 @@
 # Prints TAP. usage: test_workers.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { echo "1..0 # SKIP no redis-server"; exit 0; }
 PHONES="python3 $HERE/phones.py"
 exec 3>&1 # figures go to the TAP output from inside checks
 
-RP=$(free_port)
-start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' \
-  --appendonly no --dir "$WIRE_TMP"
+start_redis
 PUB=$(free_port)
 # All phones come from 127.0.0.1: no per-address REGISTER rate limit.
 start sup "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB \
