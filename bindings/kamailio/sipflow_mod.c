@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../../core/cfg/cfg_struct.h"
 #include "../../core/cfg_core.h"
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
@@ -54,8 +55,10 @@ static int sf_dead_after = 3;     /* misses in a row that make it dead */
 static int sf_dead_expires = 0;   /* 0: remove contacts; N: expire in N s */
 static int sf_rtt_loglevel = 255; /* 255: no RTT log lines */
 static char *sf_usrloc_domain = "location";
-static int sf_max_endpoints = 0;      /* 0: only memory limits them */
-static int sf_tick_ms = 50;           /* the timer process's resolution */
+static int sf_max_endpoints = 0;  /* 0: only memory limits them */
+static int sf_tick_ms = 50;       /* the timer process's shortest tick */
+static int sf_tick_max_ms = 1000; /* its longest tick (adaptive between) */
+static int sf_tick_batch = 0;     /* probes a tick aims at; 0: from rcvbuf */
 static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
 static int sf_dgram_hook = 1;   /* take probe answers off the UDP receiver */
 static int sf_probe_batch = 64; /* UDP probes per sendmmsg(); 0: one sendto */
@@ -84,6 +87,8 @@ typedef struct sf_shared {
   uint64_t contacts_removed;
   uint64_t batch_calls;  /* sendmmsg() calls that sent probes (timer) */
   uint64_t batch_probes; /* probes they sent */
+  int tick_now_ms;       /* the timer process's current tick */
+  int tick_batch;        /* probes a tick aims at (tick_batch or auto) */
 } sf_shared;
 
 static sf_shared *sf = NULL;
@@ -255,6 +260,9 @@ static struct {
   char buf[SF_BATCH][SF_PROBE_MAX];
 } sf_batch;
 
+/* Probes handed out by the current run of the timer (timer process). */
+static unsigned sf_tick_sent;
+
 static void sf_batch_flush(void) {
   unsigned i = 0, j, k;
   int n;
@@ -318,6 +326,8 @@ static int sf_send_probe(sipflow_keepalive *ka, sipflow_flow_id flow,
   (void)ud;
   if (!e || !e->sock)
     return -1;
+  if (sf_batch.on)
+    sf_tick_sent++;
   if (sf_batch_add(e, probe) == 0)
     return 0;
   init_dest_info(&dst);
@@ -554,6 +564,12 @@ static int mod_init(void) {
     LM_ERR("probe_batch: 0..%d\n", SF_BATCH);
     return -1;
   }
+  if (sf_tick_ms < 1 || sf_tick_ms > 60000 || sf_tick_max_ms < 0 ||
+      sf_tick_max_ms > 60000 || sf_tick_batch < 0) {
+    LM_ERR("timer_tick_ms: 1..60000; timer_tick_max_ms: 0..60000; "
+           "tick_batch: 0 or more\n");
+    return -1;
+  }
   register_basic_timers(1); /* the keepalive timer process */
   sf = shm_malloc(sizeof(*sf));
   if (!sf)
@@ -595,10 +611,10 @@ fail:
   return -1;
 }
 
-static void sf_timer(unsigned int ticks, void *param) {
-  sipflow_tstamp now;
-  (void)ticks;
-  (void)param;
+/* One run of the timer: due probes out, dead flows handled. Returns the
+ * library's next deadline. */
+static sipflow_tstamp sf_timer_run(void) {
+  sipflow_tstamp now, next;
   lock_get(&sf->lock);
   now = sf_now(); /* read under the lock: time never goes backwards */
   if (sipflow_ctx_get_expiry(sf->ctx) <= now) {
@@ -606,20 +622,96 @@ static void sf_timer(unsigned int ticks, void *param) {
     (void)sipflow_ctx_handle_expiry(sf->ctx, now);
     sf_batch.on = 0;
   }
+  next = sipflow_ctx_get_expiry(sf->ctx);
   lock_release(&sf->lock);
   sf_batch_flush();
   sf_dead_drain();
+  return next;
+}
+
+/* Probes a tick aims at when tick_batch is 0: as many answers as the
+ * smallest UDP receive buffer holds at 2 KiB each (a small datagram's
+ * share of the buffer on Linux, with its overhead), 16..4096. */
+static int sf_auto_tick_batch(void) {
+  int least = 0, v;
+  socklen_t len;
+  for (struct socket_info *si = udp_listen; si; si = si->next) {
+    len = sizeof(v);
+    if (si->socket >= 0 &&
+        getsockopt(si->socket, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 && v > 0 &&
+        (least == 0 || v < least))
+      least = v;
+  }
+  if (least == 0)
+    return 256;
+  v = least / 2048;
+  return v < 16 ? 16 : v > 4096 ? 4096 : v;
+}
+
+/*
+ * The next tick (ms). Each wake-up of this process sends a batch, and the
+ * answers to a batch arrive together, so a UDP worker reads several per
+ * wake-up: the longer the tick, the fewer wake-ups on both sides. It is as
+ * long as it takes the probes to reach tick_batch at the recent rate (so
+ * the answers to one tick fit in the receive buffer), and no shorter than
+ * the wait for the library's next deadline; between timer_tick_ms and
+ * timer_tick_max_ms.
+ */
+static int sf_next_tick(double rate, sipflow_tstamp next, sipflow_tstamp now,
+                        int batch) {
+  double want = (double)sf_tick_max_ms;
+  if (rate > 0 && (double)batch * 1000.0 / rate < want)
+    want = (double)batch * 1000.0 / rate;
+  if (next > now && (double)((next - now) / SIPFLOW_MILLISECONDS) > want)
+    want = (double)((next - now) / SIPFLOW_MILLISECONDS);
+  if (want > sf_tick_max_ms)
+    want = sf_tick_max_ms;
+  if (want < sf_tick_ms)
+    want = sf_tick_ms;
+  return (int)want;
+}
+
+/* The timer process: fork_basic_utimer()'s loop with a tick of its own. */
+static void sf_timer_loop(void) {
+  int tick = sf_tick_max_ms > sf_tick_ms ? sf_tick_max_ms : sf_tick_ms;
+  int batch = sf_tick_batch > 0 ? sf_tick_batch : sf_auto_tick_batch();
+  double rate = 0;
+  sipflow_tstamp last = sf_now(), next, now;
+  __atomic_store_n(&sf->tick_batch, batch, __ATOMIC_RELAXED);
+  for (;;) {
+    __atomic_store_n(&sf->tick_now_ms, tick, __ATOMIC_RELAXED);
+    sleep_us((unsigned)tick * 1000u);
+    cfg_update();
+    sf_tick_sent = 0;
+    next = sf_timer_run();
+    now = sf_now();
+    if (now > last) {
+      double r =
+          (double)sf_tick_sent * (double)SIPFLOW_SECONDS / (double)(now - last);
+      /* up at once (a rise must not send one oversized batch after
+       * another), down smoothly */
+      rate = r > rate ? r : rate + (r - rate) / 4;
+    }
+    last = now;
+    tick = sf_next_tick(rate, next, now, batch);
+  }
 }
 
 static int child_init(int rank) {
+  int pid;
   if (sf_have_ul && !sf_domain)
     (void)sf_ul.get_udomain(sf_usrloc_domain, &sf_domain);
   if (rank != PROC_MAIN)
     return 0;
-  if (fork_basic_utimer(PROC_TIMER, "sipflow keepalive timer", 1, sf_timer,
-                        NULL, sf_tick_ms * 1000) < 0) {
+  pid = fork_process(PROC_TIMER, "sipflow keepalive timer", 1);
+  if (pid < 0) {
     LM_ERR("cannot start the keepalive timer process\n");
     return -1;
+  }
+  if (pid == 0) {
+    if (cfg_child_init())
+      return -1;
+    sf_timer_loop(); /* never returns */
   }
   return 0;
 }
@@ -1390,13 +1482,16 @@ static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
   lock_get(&sf->lock);
   now = sf_now();
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
-                  (int)kc.probes_answered, "missed", (int)kc.probes_missed,
-                  "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed, "sendmmsg_calls",
-                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
-                  "probes_batched",
-                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
+  rpc->struct_add(
+      th, "ddddddddd", "endpoints", (int)kc.endpoints, "answered",
+      (int)kc.probes_answered, "missed", (int)kc.probes_missed, "deaths",
+      (int)kc.deaths, "contacts_removed", (int)sf->contacts_removed,
+      "sendmmsg_calls",
+      (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+      "probes_batched",
+      (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED),
+      "timer_tick_ms", __atomic_load_n(&sf->tick_now_ms, __ATOMIC_RELAXED),
+      "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED));
   if (rpc->struct_add(th, "[", "flows", &lh) < 0)
     goto done;
   for (;;) {
@@ -1447,13 +1542,16 @@ static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
     return;
   lock_get(&sf->lock);
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(th, "ddddddd", "endpoints", (int)kc.endpoints, "answered",
-                  (int)kc.probes_answered, "missed", (int)kc.probes_missed,
-                  "deaths", (int)kc.deaths, "contacts_removed",
-                  (int)sf->contacts_removed, "sendmmsg_calls",
-                  (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
-                  "probes_batched",
-                  (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED));
+  rpc->struct_add(
+      th, "ddddddddd", "endpoints", (int)kc.endpoints, "answered",
+      (int)kc.probes_answered, "missed", (int)kc.probes_missed, "deaths",
+      (int)kc.deaths, "contacts_removed", (int)sf->contacts_removed,
+      "sendmmsg_calls",
+      (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
+      "probes_batched",
+      (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED),
+      "timer_tick_ms", __atomic_load_n(&sf->tick_now_ms, __ATOMIC_RELAXED),
+      "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED));
   lock_release(&sf->lock);
 }
 
@@ -1488,6 +1586,8 @@ static param_export_t params[] = {
     {"usrloc_domain", PARAM_STRING, &sf_usrloc_domain},
     {"max_endpoints", INT_PARAM, &sf_max_endpoints},
     {"timer_tick_ms", INT_PARAM, &sf_tick_ms},
+    {"timer_tick_max_ms", INT_PARAM, &sf_tick_max_ms},
+    {"tick_batch", INT_PARAM, &sf_tick_batch},
     {"dialog_lifetime", INT_PARAM, &sf_dialog_lifetime},
     {"udp_answer_hook", INT_PARAM, &sf_dgram_hook},
     {"probe_batch", INT_PARAM, &sf_probe_batch},

@@ -250,7 +250,7 @@ check "edge and registrar stopped by their PIDs" \
 BURST_N=1000
 PEERS_PORT=$(free_port)
 KAM_INTERVAL_MS=2000 kam_start kamailio-burst -A SF_TIMEOUT_MS=3000
-check "kamailio for the burst starts" within 15 dump_check 't.get("endpoints") == "0"'
+check "kamailio for the burst starts; idle, its timer ticks at the longest" within 15 dump_check 't.get("endpoints") == "0" and t.get("timer_tick_ms") == "1000"'
 start burst-peers timeout 60 python3 "$HERE/../bench/compare/ka_peers.py" \
   "$PORT" "$BURST_N" --port "$PEERS_PORT" --rate 2000 --seconds 45 \
   --status "$WIRE_TMP/burst.status"
@@ -269,6 +269,12 @@ check "all 1000 contacts still in usrloc" test "$(ul_contacts)" = "$BURST_N"
 # every probe went that way, two or more per call on average
 check "UDP probes sent in batches, several per sendmmsg" \
   stats_check 'int(t["probes_batched"]) >= 5 * '$BURST_N' and 2 * int(t["sendmmsg_calls"]) <= int(t["probes_batched"])'
+# the adaptive tick: idle, the timer slept its longest tick (1000 ms); with
+# 1000 phones on a 2 s interval (about 550 probes a second) it wakes as
+# often as it takes tick_batch probes to fall due: shorter than the
+# longest, longer than the shortest (50 ms)
+check "the timer's tick shortened with the probe rate, to tick_batch's worth" \
+  stats_check 'int(t["tick_batch"]) >= 16 and 50 < int(t["timer_tick_ms"]) < 1000 and abs(int(t["timer_tick_ms"]) - 1000 * int(t["tick_batch"]) / 550) < 0.5 * 1000 * int(t["tick_batch"]) / 550'
 stop_pid "$PEERS_PID"
 stop_pid "$KAM_PID"
 

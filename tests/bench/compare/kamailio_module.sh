@@ -60,7 +60,7 @@ ticks() { # user+system ticks of kamailio and its children
 }
 shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
 contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
-sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed|sendmmsg_calls|probes_batched/ {printf "%s %s ", $1, $2}'; }
+sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed|sendmmsg_calls|probes_batched|timer_tick_ms|tick_batch/ {printf "%s %s ", $1, $2}'; }
 status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0 0 0 0 0"; }
 # datagrams the kernel dropped on the UDP sockets bound to local port $1
 sock_drops() {
