@@ -92,8 +92,7 @@ static uint64_t unix_ms(px *p) {
 static void path_hop(px *p, int *transport, int family, char *host,
                      size_t hostlen, uint16_t *port) {
   if (p->cfg.path_port) {
-    snprintf(host, hostlen, "127.0.0.1");
-    *port = p->cfg.path_port;
+    px_worker_hop(p, host, hostlen, port);
     *transport = SIPFLOW_TRANSPORT_TCP;
     return;
   }

@@ -282,6 +282,11 @@ int px_config_parse(px_config *cfg, int argc, char **argv);
  * control socket), or 0 in the supervisor once every worker is gone,
  * with the exit status in |*status|. */
 int px_workers_run(px_config *cfg, int *status);
+/* The address a worker's private port listens on (workers.c). */
+#define PX_WORKER_HOST "127.0.0.1"
+/* In a worker: its private address, the one that Path and Record-Route
+ * values facing another worker name ("127.0.0.1", cfg.path_port). */
+void px_worker_hop(const px *p, char *host, size_t hostlen, uint16_t *port);
 void px_usage(FILE *out);
 int px_parse_endpoint(const char *s, px_endpoint_cfg *ep);
 

@@ -147,10 +147,8 @@ static int add_token_header(px *p, msg_t *msg, int path, sipflow_flow_id flow,
     t = p->cfg.have_registrar ? p->cfg.registrar.transport
                               : SIPFLOW_TRANSPORT_UDP;
   px_advertise(p, t, info.tuple.local.family, host, sizeof(host), &port);
-  if (worker_flow(p, &info)) {
-    snprintf(host, sizeof(host), "127.0.0.1");
-    port = p->cfg.path_port;
-  }
+  if (worker_flow(p, &info))
+    px_worker_hop(p, host, sizeof(host), &port);
   local.host.ptr = host;
   local.host.len = strlen(host);
   local.port = port;

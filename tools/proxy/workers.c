@@ -140,8 +140,13 @@ static int pick_ports(const px_config *cfg, uint16_t *ports) {
 
 static int add_endpoint(px_endpoint_cfg *ep, const char *tp, uint16_t port) {
   char s[64];
-  snprintf(s, sizeof(s), "%s:127.0.0.1:%u", tp, (unsigned)port);
+  snprintf(s, sizeof(s), "%s:" PX_WORKER_HOST ":%u", tp, (unsigned)port);
   return px_parse_endpoint(s, ep);
+}
+
+void px_worker_hop(const px *p, char *host, size_t hostlen, uint16_t *port) {
+  snprintf(host, hostlen, PX_WORKER_HOST);
+  *port = p->cfg.path_port;
 }
 
 /* Worker i's own configuration, from the one given (in the child). */
@@ -225,8 +230,8 @@ int px_workers_run(px_config *cfg, int *status) {
   sigprocmask(SIG_BLOCK, &set, &old);
   for (unsigned i = 0; i < n; i++) {
     fprintf(stderr,
-            "sipflow-proxy: worker %u: node %s.%u, private port "
-            "127.0.0.1:%u\n",
+            "sipflow-proxy: worker %u: node %s.%u, private port " PX_WORKER_HOST
+            ":%u\n",
             i + 1, cfg->node_id, i + 1, (unsigned)ports[i]);
     pid_t pid = spawn(&ws[i], i, &old, sup);
     if (pid == 0)
