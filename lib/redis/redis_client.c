@@ -13,7 +13,6 @@
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
  */
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -529,7 +528,7 @@ static redisAsyncContext *open_one(sipflow_redis *r, const char *host,
   if (!ac)
     return NULL;
   ac->data = r;
-  if (ac->err || redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+  if (ac->err || rs_uv_attach(ac, r->loop) != REDIS_OK) {
     redisAsyncFree(ac);
     return NULL;
   }

@@ -12,6 +12,16 @@
 
 #include "sipflow/sipflow_redis.h"
 
+struct redisAsyncContext;
+struct uv_loop_s;
+
+/* ---- redis_uv.c: hiredis on the host's libuv loop ------------------------
+ */
+
+/* Attaches |ac| to |loop| (as hiredis's own libuv adapter does, with
+ * fewer system calls: see redis_uv.c). REDIS_OK or REDIS_ERR. */
+int rs_uv_attach(struct redisAsyncContext *ac, struct uv_loop_s *loop);
+
 /* Longest key: prefix, ":b:" and 32 hex digits. */
 #define RS_PREFIX_MAX 64
 #define RS_KEY_MAX (RS_PREFIX_MAX + 40)

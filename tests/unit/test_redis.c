@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -549,6 +550,51 @@ Test(redis, writes_are_evalsha_of_the_loaded_script, .init = setup,
   RUN_UNTIL(stats(a).written == 1);
   cr_assert(ran("cmdstat_evalsha:"));
   cr_assert_not(ran("cmdstat_eval:"), "the script is not sent each time");
+  sipflow_redis_del(a);
+}
+
+/* A number from Redis's INFO stats ("total_reads_processed:" and the
+ * like), or -1. */
+static long long info_stat(const char *name) {
+  redisContext *c = redisConnect("127.0.0.1", server_port);
+  redisReply *rep = c && !c->err ? redisCommand(c, "INFO stats") : NULL;
+  long long v = -1;
+  const char *at;
+  if (rep && rep->type == REDIS_REPLY_STRING &&
+      (at = strstr(rep->str, name)) != NULL)
+    v = strtoll(at + strlen(name), NULL, 10);
+  freeReplyObject(rep);
+  redisFree(c);
+  return v;
+}
+
+/* Commands queued over a few milliseconds, one a loop iteration half a
+ * millisecond apart, reach
+ * Redis together (redis_uv.c): Redis reads them in a few reads, not one
+ * read each, so their answers too come back together. */
+Test(redis, writes_of_a_few_milliseconds_leave_together, .init = setup,
+     .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis *a = client("a", &sa);
+  char aors[20][32];
+  long long before, after;
+  RUN_UNTIL(sa.loaded_events);
+  before = info_stat("total_reads_processed:");
+  cr_assert_gt(before, 0);
+  for (int i = 0; i < 20; i++) {
+    sipflow_change put;
+    snprintf(aors[i], sizeof(aors[i]), "sip:u%d@example.com", i);
+    put = binding(aors[i], 1, 1, 1, 1);
+    cr_assert_eq(sipflow_redis_write(a, &put), 0);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    nanosleep(&(struct timespec){0, 500000}, NULL); /* Redis reads each */
+  }
+  RUN_UNTIL(stats(a).written == 20);
+  after = info_stat("total_reads_processed:");
+  /* 20 writes over about 10 ms (slower under Valgrind), the INFO above,
+   * a heartbeat or two: one read a write would be 21 or more */
+  cr_assert_leq(after - before, 12, "Redis read %lld times for 20 writes",
+                after - before);
   sipflow_redis_del(a);
 }
 
