@@ -300,11 +300,28 @@ static void send_scan(sipflow_redis *r, const char *cursor) {
 #define SUB_PACE_MS 5
 
 /* The subscription is read again: what came meanwhile, in one read. */
-static void on_pace(uv_timer_t *t) {
-  sipflow_redis *r = t->data;
+static void pace_end(sipflow_redis *r) {
   r->paced = 0;
   if (r->sub && !r->closing && r->sub->ev.addRead)
     r->sub->ev.addRead(r->sub->ev.data);
+}
+
+/* The two paced jobs of a node, its writes (redis_uv.c) and its reads of
+ * the subscription, share their wake-ups: whichever timer fires first does
+ * both. */
+static void on_pace(uv_timer_t *t) {
+  sipflow_redis *r = t->data;
+  pace_end(r);
+  if (!r->closing)
+    rs_uv_flush_now(r->cmd);
+}
+
+static void on_cmd_flushed(void *arg) {
+  sipflow_redis *r = arg;
+  if (!r->paced || r->closing)
+    return;
+  uv_timer_stop(&r->pace);
+  pace_end(r);
 }
 
 static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
@@ -540,6 +557,8 @@ static redisAsyncContext *open_one(sipflow_redis *r, const char *host,
 static void open_pair(sipflow_redis *r) {
   /* Non-blocking connect to a numeric address: returns at once. */
   r->cmd = open_one(r, r->host, r->port);
+  if (r->cmd)
+    rs_uv_also(r->cmd, on_cmd_flushed, r);
   r->sub = r->cmd ? open_one(r, r->host, r->port) : NULL;
   if (!r->cmd || !r->sub)
     lost(r, NULL);

@@ -22,6 +22,14 @@ struct uv_loop_s;
  * fewer system calls: see redis_uv.c). REDIS_OK or REDIS_ERR. */
 int rs_uv_attach(struct redisAsyncContext *ac, struct uv_loop_s *loop);
 
+/* Sends now what waits for the write timer of |ac| (attached with
+ * rs_uv_attach), if anything does. */
+void rs_uv_flush_now(struct redisAsyncContext *ac);
+
+/* |fn|(|arg|) runs each time the write timer of |ac| sends, after the
+ * write (a node's other paced work shares that wake-up); NULL: none. */
+void rs_uv_also(struct redisAsyncContext *ac, void (*fn)(void *), void *arg);
+
 /* Longest key: prefix, ":b:" and 32 hex digits. */
 #define RS_PREFIX_MAX 64
 #define RS_KEY_MAX (RS_PREFIX_MAX + 40)

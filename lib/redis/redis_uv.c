@@ -44,13 +44,16 @@ typedef struct rs_uv {
   redisAsyncContext *ac; /* NULL once hiredis is done with it */
   uv_poll_t poll;
   uv_timer_t flush;
-  int events;   /* what the poll watches now */
-  int flushing; /* inside redisAsyncHandleWrite() from the timer */
-  int pending;  /* the timer runs */
-  int open;     /* handles not closed yet */
+  int events;           /* what the poll watches now */
+  int flushing;         /* inside redisAsyncHandleWrite() from the timer */
+  int pending;          /* the timer runs */
+  int open;             /* handles not closed yet */
+  void (*also)(void *); /* called when the timer sends (rs_uv_also) */
+  void *also_arg;
 } rs_uv;
 
 static void set_events(rs_uv *u, int events);
+static void add_write(void *d);
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   rs_uv *u = h->data;
@@ -72,14 +75,38 @@ static void set_events(rs_uv *u, int events) {
     uv_poll_stop(&u->poll);
 }
 
-static void on_flush(uv_timer_t *h) {
-  rs_uv *u = h->data;
+static void flush(rs_uv *u) {
   u->pending = 0;
   if (!u->ac)
     return;
   u->flushing = 1;
   redisAsyncHandleWrite(u->ac); /* may free the context (an error) */
   u->flushing = 0;
+}
+
+static void on_flush(uv_timer_t *h) {
+  rs_uv *u = h->data;
+  void (*also)(void *) = u->also;
+  void *arg = u->also_arg;
+  flush(u);
+  if (also && u->ac) /* not when the write ended the connection */
+    also(arg);
+}
+
+void rs_uv_flush_now(struct redisAsyncContext *ac) {
+  rs_uv *u = ac ? ac->ev.data : NULL;
+  if (!u || !u->pending || ac->ev.addWrite != add_write)
+    return;
+  uv_timer_stop(&u->flush);
+  flush(u);
+}
+
+void rs_uv_also(struct redisAsyncContext *ac, void (*fn)(void *), void *arg) {
+  rs_uv *u = ac ? ac->ev.data : NULL;
+  if (!u || ac->ev.addWrite != add_write)
+    return;
+  u->also = fn;
+  u->also_arg = arg;
 }
 
 static void add_read(void *d) {
