@@ -1467,20 +1467,9 @@ static int w_sipflow_next_contact(struct sip_msg *msg, char *pcode,
 static const char *sf_dump_doc[] = {
     "Keepalive endpoints with round-trip times (us).", 0};
 
-static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
-  uint64_t cursor = 0;
-  sipflow_keepalive_endpoint ep;
-  sipflow_keepalive_saved_reason reasons[16];
-  size_t nr;
-  void *th, *lh, *eh;
-  sipflow_tstamp now;
-  time_t wall = time(NULL);
+/* The totals of sipflow.dump and sipflow.stats, into |th|; our lock held. */
+static void sf_rpc_totals(rpc_t *rpc, void *th) {
   sipflow_keepalive_counters kc;
-
-  if (rpc->add(ctx, "{", &th) < 0)
-    return;
-  lock_get(&sf->lock);
-  now = sf_now();
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
   rpc->struct_add(
       th, "ddddddddd", "endpoints", (int)kc.endpoints, "answered",
@@ -1492,6 +1481,22 @@ static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
       (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED),
       "timer_tick_ms", __atomic_load_n(&sf->tick_now_ms, __ATOMIC_RELAXED),
       "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED));
+}
+
+static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
+  uint64_t cursor = 0;
+  sipflow_keepalive_endpoint ep;
+  sipflow_keepalive_saved_reason reasons[16];
+  size_t nr;
+  void *th, *lh, *eh;
+  sipflow_tstamp now;
+  time_t wall = time(NULL);
+
+  if (rpc->add(ctx, "{", &th) < 0)
+    return;
+  lock_get(&sf->lock);
+  now = sf_now();
+  sf_rpc_totals(rpc, th);
   if (rpc->struct_add(th, "[", "flows", &lh) < 0)
     goto done;
   for (;;) {
@@ -1536,22 +1541,11 @@ static const char *sf_stats_doc[] = {
     "Keepalive totals only (sipflow.dump without the flows).", 0};
 
 static void sf_rpc_stats(rpc_t *rpc, void *ctx) {
-  sipflow_keepalive_counters kc;
   void *th;
   if (rpc->add(ctx, "{", &th) < 0)
     return;
   lock_get(&sf->lock);
-  (void)sipflow_keepalive_get_counters(sf->ka, &kc);
-  rpc->struct_add(
-      th, "ddddddddd", "endpoints", (int)kc.endpoints, "answered",
-      (int)kc.probes_answered, "missed", (int)kc.probes_missed, "deaths",
-      (int)kc.deaths, "contacts_removed", (int)sf->contacts_removed,
-      "sendmmsg_calls",
-      (int)__atomic_load_n(&sf->batch_calls, __ATOMIC_RELAXED),
-      "probes_batched",
-      (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED),
-      "timer_tick_ms", __atomic_load_n(&sf->tick_now_ms, __ATOMIC_RELAXED),
-      "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED));
+  sf_rpc_totals(rpc, th);
   lock_release(&sf->lock);
 }
 

@@ -530,12 +530,20 @@ Test(redis, after_a_reconnection_nothing_known_comes_again, .init = setup,
 }
 
 /* Whether INFO commandstats names |cmd| ("cmdstat_evalsha:"). */
-static int ran(const char *cmd) {
+/* Redis's INFO |section| as text (free it), or NULL. */
+static char *info(const char *section) {
   redisContext *c = redisConnect("127.0.0.1", server_port);
-  redisReply *rep = c && !c->err ? redisCommand(c, "INFO commandstats") : NULL;
-  int yes = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, cmd);
+  redisReply *rep = c && !c->err ? redisCommand(c, "INFO %s", section) : NULL;
+  char *text = rep && rep->type == REDIS_REPLY_STRING ? strdup(rep->str) : NULL;
   freeReplyObject(rep);
   redisFree(c);
+  return text;
+}
+
+static int ran(const char *cmd) {
+  char *text = info("commandstats");
+  int yes = text && strstr(text, cmd);
+  free(text);
   return yes;
 }
 
@@ -556,22 +564,17 @@ Test(redis, writes_are_evalsha_of_the_loaded_script, .init = setup,
 /* A number from Redis's INFO stats ("total_reads_processed:" and the
  * like), or -1. */
 static long long info_stat(const char *name) {
-  redisContext *c = redisConnect("127.0.0.1", server_port);
-  redisReply *rep = c && !c->err ? redisCommand(c, "INFO stats") : NULL;
-  long long v = -1;
-  const char *at;
-  if (rep && rep->type == REDIS_REPLY_STRING &&
-      (at = strstr(rep->str, name)) != NULL)
-    v = strtoll(at + strlen(name), NULL, 10);
-  freeReplyObject(rep);
-  redisFree(c);
+  char *text = info("stats");
+  const char *at = text ? strstr(text, name) : NULL;
+  long long v = at ? strtoll(at + strlen(name), NULL, 10) : -1;
+  free(text);
   return v;
 }
 
 /* Commands queued over a few milliseconds, one a loop iteration half a
- * millisecond apart, reach
- * Redis together (redis_uv.c): Redis reads them in a few reads, not one
- * read each, so their answers too come back together. */
+ * millisecond apart, reach Redis together (redis_uv.c): Redis reads them
+ * in a few reads, not one read each, so their answers too come back
+ * together. */
 Test(redis, writes_of_a_few_milliseconds_leave_together, .init = setup,
      .fini = teardown) {
   seen sa = {0};
