@@ -137,6 +137,12 @@ check "the 50 other bindings stay, one owner each" within 10 agree 50
 # Worker 1 killed: the supervisor starts it again, it loads from redis;
 # its UDP phones get their flow back, its TCP phones register again.
 T1=$(held 1 tcp)
+U1=$(held_users 1 udp 40); U2=$(held_users 2 udp 40)
+steered() { # each worker's public UDP socket took its slot (steer.c)
+  [ "$(grep -c 'each source stays with one worker (slot 0)' "$WIRE_TMP/sup.log")" -ge "$1" ] &&
+    grep -q 'each source stays with one worker (slot 1)' "$WIRE_TMP/sup.log"
+}
+check "each worker's UDP socket is in its slot of the group's socket array" steered 1
 kill -KILL "$W1"
 restarted() { [ "$(grep -c 'worker 1 started' "$WIRE_TMP/sup.log")" -ge 2 ]; }
 check "worker 1 killed: the supervisor restarts it" until_true 10 restarted
@@ -150,6 +156,15 @@ check "every phone registered again" \
   until_true 15 eval '[ "$(grep -c "^registered 50 0" "$WIRE_TMP/farm.log")" -ge 2 ]'
 check "both workers hold the 50 bindings again, one owner each" within 15 agree 50
 echo "# after restart: $(cat "$WIRE_TMP/agree.out")"
+# Without the socket array the restarted worker's socket joins the
+# kernel's group at the end, the order changes, and the UDP phones' next
+# datagrams reach the other worker (docs/proxy.md).
+check "the restarted worker 1 took slot 0 again" steered 2
+same_udp() {
+  [ "$(held_users 1 udp 40)" = "$U1" ] && [ "$(held_users 2 udp 40)" = "$U2" ]
+}
+check "after the restart every UDP phone is held by the worker that held it before" \
+  within 10 same_udp
 H1=$(held 1); H2=$(held 2)
 check "the restarted worker 1 holds flows again ($H1 + $H2)" \
   eval '[ "$H1" -gt 0 ] && [ "$H2" -gt 0 ] && [ $((H1 + H2)) -eq 50 ]'

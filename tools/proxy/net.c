@@ -920,6 +920,20 @@ static int listen_one(px *p, const px_endpoint_cfg *ep) {
     rx_poll_close(l);
     return -1;
   }
+  if (ep->transport == SIPFLOW_TRANSPORT_UDP && p->cfg.steer) {
+    uv_os_fd_t fd;
+    int st = uv_fileno((uv_handle_t *)&l->h.udp, &fd) == 0
+                 ? px_steer_join(&p->cfg, (int)(ep - p->cfg.listen), fd)
+                 : -EBADF;
+    if (st < 0)
+      px_log(p, SIPFLOW_LOG_WARN,
+             "udp:%s: cannot keep each source with this worker: %s", name,
+             strerror(-st));
+    else if (st > 0)
+      px_log(p, SIPFLOW_LOG_INFO,
+             "udp:%s: each source stays with one worker (slot %u)", name,
+             (unsigned)p->cfg.worker_index);
+  }
   from_sockaddr((struct sockaddr *)&ss, &l->addr);
   sipflow_addr_format(&l->addr, name, sizeof(name));
   px_log(p, SIPFLOW_LOG_INFO, "listening on %s:%s",

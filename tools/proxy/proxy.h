@@ -133,6 +133,12 @@ typedef struct px_config {
    * Path value of the records it publishes (cluster.c). */
   uint16_t path_port;
   int first_worker_peer; /* peers[first_worker_peer..] are the workers */
+  uint32_t worker_index; /* in a worker: its number, from 0 */
+  /* Made by the supervisor (steer.c): per public UDP listener, the socket
+   * array and the program that keep a source on one worker; -1: none. */
+  bool steer;
+  int steer_map[PX_MAX_LISTENERS];
+  int steer_prog[PX_MAX_LISTENERS];
 } px_config;
 
 struct px;
@@ -282,6 +288,13 @@ int px_config_parse(px_config *cfg, int argc, char **argv);
  * control socket), or 0 in the supervisor once every worker is gone,
  * with the exit status in |*status|. */
 int px_workers_run(px_config *cfg, int *status);
+/* steer.c: in the supervisor, for each UDP listener of |cfg|, the socket
+ * array and program that keep a source with one worker; the number made
+ * (0 with no UDP listener), or a negative errno (none made). */
+int px_steer_prepare(px_config *cfg);
+/* In a worker: its socket |fd| of listener |listener| takes its slot and
+ * the group gets the program. 1 done, 0 nothing to do, or -errno. */
+int px_steer_join(const px_config *cfg, int listener, int fd);
 /* The address a worker's private port listens on (workers.c). */
 #define PX_WORKER_HOST "127.0.0.1"
 /* In a worker: its private address, the one that Path and Record-Route

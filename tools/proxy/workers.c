@@ -172,6 +172,7 @@ static int worker_config(px_config *cfg, unsigned i, const uint16_t *ports) {
     if (j != i && add_endpoint(&cfg->peers[cfg->npeers++], "tcp", ports[j]))
       return -1;
   cfg->path_port = ports[i];
+  cfg->worker_index = i;
   cfg->reuse_port = true;
   cfg->workers = 1;
   return 0;
@@ -222,6 +223,15 @@ int px_workers_run(px_config *cfg, int *status) {
   }
   if (pick_ports(cfg, ports) != 0)
     return 0;
+  {
+    int made = px_steer_prepare(cfg);
+    if (made < 0)
+      fprintf(stderr,
+              "sipflow-proxy: warn: cannot keep each UDP source with one "
+              "worker across restarts (eBPF: %s); the kernel's own spread "
+              "applies\n",
+              strerror(-made));
+  }
   memset(ws, 0, sizeof(ws));
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
