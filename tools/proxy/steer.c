@@ -17,7 +17,7 @@
  * to its own pick over the sockets there are. Where the kernel refuses
  * (no BPF), the workers run as before and say so in the log.
  *
- * The program is eleven instructions, written here as such: no compiler
+ * The program is thirteen instructions, written here as such: no compiler
  * for BPF or loader library is needed for it.
  *
  * Copyright (c) 2026 the libsipflow authors. MIT licence, see LICENSE.
