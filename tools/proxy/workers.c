@@ -178,10 +178,17 @@ static int worker_config(px_config *cfg, unsigned i, const uint16_t *ports) {
   return 0;
 }
 
+/* One write() per line: the workers log to the same stderr, and a line
+ * written in pieces can be cut by one of theirs. */
 static void say(const char *fmt, unsigned i, long a) {
-  fprintf(stderr, "sipflow-proxy: worker %u ", i + 1);
-  fprintf(stderr, fmt, a);
-  fputc('\n', stderr);
+  char line[256], what[160];
+  int n;
+  snprintf(what, sizeof(what), fmt, a);
+  n = snprintf(line, sizeof(line), "sipflow-proxy: worker %u %s\n", i + 1,
+               what);
+  if (n > 0)
+    fwrite(line, 1, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+           stderr);
 }
 
 /* Returns the child's pid in the parent, 0 in the child, -1 on error. */
