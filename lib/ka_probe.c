@@ -223,16 +223,20 @@ static uint32_t mapped_hash(const sipflow_keepalive *ka,
          (uint32_t)out[3] << 24;
 }
 
-void sipflow__ka_answered(sipflow_keepalive *ka, uint32_t idx,
-                          sipflow_tstamp now, int rtt_sample,
-                          const sipflow_addr *mapped) {
+/* An answer read at |now| that arrived at |received| (now when unknown). */
+static void answered(sipflow_keepalive *ka, uint32_t idx, sipflow_tstamp now,
+                     sipflow_tstamp received, int rtt_sample,
+                     const sipflow_addr *mapped) {
   sipflow__ka_ep *e = sipflow__ka_ep_at(ka, idx);
   sipflow_flow_id flow = e->flow_id;
-  sipflow_duration rtt = now - e->sent_at;
+  sipflow_duration rtt;
   int rebound = 0;
+  if (received < e->sent_at || received > now)
+    received = now;
+  rtt = received - e->sent_at;
   e->flags &= (uint8_t)~SIPFLOW__KA_F_IN_FLIGHT;
   e->n_answered++;
-  e->answer_at = now;
+  e->answer_at = received;
   e->misses = 0;
   ka->counters.probes_answered++;
   if (SIPFLOW__KA_METHOD(e) == SIPFLOW_KEEPALIVE_PASSIVE) {
@@ -262,6 +266,18 @@ void sipflow__ka_answered(sipflow_keepalive *ka, uint32_t idx,
   sipflow__ka_set_health(ka, idx, SIPFLOW_KEEPALIVE_ALIVE, NULL);
   if (rebound && sipflow__ka_still(ka, idx, flow))
     sipflow__ka_set_health(ka, idx, SIPFLOW_KEEPALIVE_REBOUND, mapped);
+}
+
+void sipflow__ka_answered(sipflow_keepalive *ka, uint32_t idx,
+                          sipflow_tstamp now, int rtt_sample,
+                          const sipflow_addr *mapped) {
+  answered(ka, idx, now, now, rtt_sample, mapped);
+}
+
+void sipflow__ka_answered_at(sipflow_keepalive *ka, uint32_t idx,
+                             sipflow_tstamp now, sipflow_tstamp received,
+                             const sipflow_addr *mapped) {
+  answered(ka, idx, now, received, 1, mapped);
 }
 
 /* ---- sending

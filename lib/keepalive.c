@@ -341,6 +341,14 @@ static int code_listed(const uint16_t *codes, unsigned status) {
 int sipflow_keepalive_on_options_response(sipflow_keepalive *ka,
                                           uint64_t probe_id, unsigned status,
                                           sipflow_tstamp now) {
+  return sipflow_keepalive_on_options_response_at(ka, probe_id, status, now,
+                                                  now);
+}
+
+int sipflow_keepalive_on_options_response_at(sipflow_keepalive *ka,
+                                             uint64_t probe_id, unsigned status,
+                                             sipflow_tstamp now,
+                                             sipflow_tstamp received) {
   int rv;
   uint32_t idx = (uint32_t)(probe_id >> 32);
   if (!ka || status < 100 || status > 699)
@@ -356,7 +364,7 @@ int sipflow_keepalive_on_options_response(sipflow_keepalive *ka,
   if (code_listed(ka->s.options_not_alive, status))
     sipflow__ka_failed(ka, idx, now);
   else
-    sipflow__ka_answered(ka, idx, now, 1, NULL);
+    sipflow__ka_answered_at(ka, idx, now, received, NULL);
   return 0;
 }
 

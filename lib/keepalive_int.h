@@ -377,6 +377,10 @@ sipflow_tstamp sipflow__ka_fifo_ready(const sipflow_keepalive *ka,
 void sipflow__ka_answered(sipflow_keepalive *ka, uint32_t idx,
                           sipflow_tstamp now, int rtt_sample,
                           const sipflow_addr *mapped);
+/* The same, with an RTT sample to |received|: when the answer arrived. */
+void sipflow__ka_answered_at(sipflow_keepalive *ka, uint32_t idx,
+                             sipflow_tstamp now, sipflow_tstamp received,
+                             const sipflow_addr *mapped);
 void sipflow__ka_missed(sipflow_keepalive *ka, uint32_t idx,
                         sipflow_tstamp now);
 /* The probe in flight timed out or was answered with a failure: a miss, and

@@ -514,6 +514,20 @@ SIPFLOW_API int sipflow_keepalive_on_options_response(sipflow_keepalive *ka,
                                                       sipflow_tstamp now);
 
 /**
+ * sipflow_keepalive_on_options_response() for an answer the host reads some
+ * time after it arrived: a host that drains a socket in batches passes the
+ * kernel's receive time as |received|, so the round-trip time and the last
+ * answer's time are the arrival's, not the read's. The probe's timeout is
+ * still judged at |now|: read the answers before running the timer.
+ * @param received when the answer arrived, on the clock of |now|; 0, or a
+ * time before the probe was sent or after |now|, counts as |now|.
+ * @return as sipflow_keepalive_on_options_response(). @since 0.2
+ */
+SIPFLOW_API int sipflow_keepalive_on_options_response_at(
+    sipflow_keepalive *ka, uint64_t probe_id, unsigned status,
+    sipflow_tstamp now, sipflow_tstamp received);
+
+/**
  * The UA sent a keepalive on |flow| (a double CRLF, or a STUN request the
  * host answered). For a PASSIVE endpoint it restarts the watch and makes it
  * alive; for others it is counted only.

@@ -491,6 +491,46 @@ Test(keepalive, options_probe_id_comes_back_with_any_code,
                SIPFLOW_ERR_STALE);
 }
 
+Test(keepalive, options_answer_read_late_times_its_arrival,
+     .init = fixture_plain, .fini = ka_teardown) {
+  sipflow_tstamp t0 = now;
+  sipflow_keepalive_stats st;
+  uint64_t id;
+  cr_assert_eq(add(1, SIPFLOW_TRANSPORT_UDP, SIPFLOW_KEEPALIVE_OPTIONS, 30 * S),
+               0);
+  ka_step();
+  id = ka_last_send()->probe_id;
+  /* Arrived 3 ms after the send, read 400 ms after it: the RTT is 3 ms. */
+  now = t0 + 400 * MS;
+  cr_expect_eq(
+      sipflow_keepalive_on_options_response_at(ka, id, 200, now, t0 + 3 * MS),
+      0);
+  cr_expect_eq(R.rtt, 3 * MS);
+  cr_assert_eq(sipflow_keepalive_get_stats(ka, 1, &st), 0);
+  cr_expect_eq(st.last_rtt, 3 * MS);
+  cr_expect_eq(st.last_answer, t0 + 3 * MS);
+  cr_expect_eq(st.health, SIPFLOW_HEALTH_ALIVE);
+  /* A receive time the scheduler cannot believe (before the send, after
+   * now, 0) counts as now. */
+  ka_step();
+  id = ka_last_send()->probe_id;
+  t0 = now;
+  now = t0 + 20 * MS;
+  cr_expect_eq(sipflow_keepalive_on_options_response_at(ka, id, 200, now, 1),
+               0);
+  cr_expect_eq(R.rtt, 20 * MS);
+  ka_step();
+  id = ka_last_send()->probe_id;
+  t0 = now;
+  now = t0 + 7 * MS;
+  cr_expect_eq(
+      sipflow_keepalive_on_options_response_at(ka, id, 200, now, now + 5 * MS),
+      0);
+  cr_expect_eq(R.rtt, 7 * MS);
+  cr_expect_eq(sipflow_keepalive_on_options_response_at(ka, id, 200, now, 0),
+               SIPFLOW_ERR_STALE);
+}
+
 /* The request of a probe as text, for strstr. */
 static const char *sent_text(void) {
   static char text[sizeof(((ka_send *)0)->data) + 1];

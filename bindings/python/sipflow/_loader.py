@@ -250,6 +250,10 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
         c_int,
         [_vp, c_uint64, c_uint, c_uint64],
     ),
+    "sipflow_keepalive_on_options_response_at": (
+        c_int,
+        [_vp, c_uint64, c_uint, c_uint64, c_uint64],
+    ),
     "sipflow_keepalive_on_peer_keepalive": (c_int, [_vp, c_uint64, c_uint64]),
     "sipflow_keepalive_flow_failed": (c_int, [_vp, c_uint64, c_uint64]),
     "sipflow_keepalive_get_stats_versioned": (

@@ -485,14 +485,23 @@ class KeepaliveScheduler(Live):
                    len(raw), self._now(now), context="STUN response")
 
     def on_options_response(self, probe_id: int, status: int,
-                            now: Optional[int] = None) -> None:
+                            now: Optional[int] = None,
+                            received: Optional[int] = None) -> None:
         """A response to an OPTIONS probe (``probe_id`` from
-        :func:`probe_id_parse`); 1xx are ignored.
+        :func:`probe_id_parse`); 1xx are ignored. ``received``: when it
+        arrived, if it is read later (a kernel timestamp on the clock of
+        ``now``): the round-trip time runs to it.
 
         :raises NotFoundError: no such probe. :raises StaleError: over.
         """
-        owner_call(self, C.sipflow_keepalive_on_options_response, self._p(),
-                   probe_id, status, self._now(now), context="OPTIONS response")
+        if received is None:
+            owner_call(self, C.sipflow_keepalive_on_options_response,
+                       self._p(), probe_id, status, self._now(now),
+                       context="OPTIONS response")
+        else:
+            owner_call(self, C.sipflow_keepalive_on_options_response_at,
+                       self._p(), probe_id, status, self._now(now), received,
+                       context="OPTIONS response")
 
     def on_peer_keepalive(self, flow_id: int, now: Optional[int] = None) -> None:
         """The UA sent a keepalive on the flow (PASSIVE endpoints)."""

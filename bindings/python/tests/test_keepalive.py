@@ -145,6 +145,19 @@ def test_options_probe_carries_its_id_and_any_response_is_alive(ctx, clock):
         h.ka.on_options_response(12345, 200)
 
 
+def test_an_options_answer_read_late_is_timed_to_its_arrival(ctx, clock):
+    h = Host(ctx)
+    h.ka.set_reason(sipflow.Endpoint(4, udp_tuple(), "options", 10 * SECOND),
+                    "other", 1, 600 * SECOND)
+    step(ctx, clock)
+    [p] = h.sent
+    sent = clock()
+    clock.advance(300 * MILLISECOND)  # read a tick after it arrived
+    h.ka.on_options_response(p.probe_id, 200, received=sent + 2 * MILLISECOND)
+    assert h.rtts[-1][1] == 2 * MILLISECOND
+    assert h.ka.stats(4).last_answer == sent + 2 * MILLISECOND
+
+
 def test_an_endpoint_s_own_request_uri_goes_into_its_options_probes(ctx, clock):
     h = Host(ctx)
     uri = "sip:alice@198.51.100.7:5070;ob"
