@@ -44,6 +44,8 @@
 
 #include <sipflow/sipflow.h>
 
+#include "answers.h"
+
 MODULE_VERSION
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -60,8 +62,9 @@ static int sf_tick_ms = 50;       /* the timer process's shortest tick */
 static int sf_tick_max_ms = 1000; /* its longest tick (adaptive between) */
 static int sf_tick_batch = 0;     /* probes a tick aims at; 0: from rcvbuf */
 static int sf_dialog_lifetime = 7200; /* s: a dialog whose BYE never passes */
-static int sf_dgram_hook = 1;   /* take probe answers off the UDP receiver */
-static int sf_probe_batch = 64; /* UDP probes per sendmmsg(); 0: one sendto */
+static int sf_dgram_hook = 1;    /* take probe answers off the UDP receiver */
+static int sf_probe_batch = 64;  /* UDP probes per sendmmsg(); 0: one sendto */
+static int sf_answer_socket = 1; /* UDP probes' 200s to a socket of their own */
 
 /* ---- shared state -------------------------------------------------------- */
 
@@ -85,10 +88,14 @@ typedef struct sf_shared {
   sipflow_keyring *kr;
   uint64_t deaths_handled;
   uint64_t contacts_removed;
-  uint64_t batch_calls;  /* sendmmsg() calls that sent probes (timer) */
-  uint64_t batch_probes; /* probes they sent */
-  int tick_now_ms;       /* the timer process's current tick */
-  int tick_batch;        /* probes a tick aims at (tick_batch or auto) */
+  uint64_t batch_calls;     /* sendmmsg() calls that sent probes (timer) */
+  uint64_t batch_probes;    /* probes they sent */
+  int tick_now_ms;          /* the timer process's current tick */
+  int tick_batch;           /* probes a tick aims at (tick_batch or auto) */
+  int answer_sockets;       /* UDP sockets with an answer socket beside them */
+  uint64_t answers_read;    /* datagrams the timer read off answer sockets */
+  uint64_t answers_other;   /* of those, not an answer to one of our probes */
+  uint64_t answers_dropped; /* dropped there for want of room (kernel) */
 } sf_shared;
 
 static sf_shared *sf = NULL;
@@ -611,6 +618,147 @@ fail:
   return -1;
 }
 
+/* ---- the answer sockets (answers.c; README.md, "Answers read in batches") */
+
+#define SF_ANSWER_MAX 16           /* UDP listening sockets served */
+#define SF_ANSWER_RCVBUF (4 << 20) /* their receive buffer, if allowed */
+static int sf_ans_fd[SF_ANSWER_MAX];
+static int sf_ans_n = 0;
+
+/* What our probes' 200 OK on |si| starts with: the status line, then the
+ * Via as the probe had it, up to the branch's cookie and mark. Taken from
+ * a probe the library builds, so it is byte for byte what phones echo. */
+static int sf_answer_prefix(struct socket_info *si, char *out, size_t cap) {
+  static const char status[] = "SIP/2.0 200 OK\r\n";
+  sipflow_keepalive_options_request req;
+  char probe[SIPFLOW_KEEPALIVE_OPTIONS_MAX];
+  size_t len, n;
+  const char *via, *mark;
+  sipflow_keepalive_options_request_default(&req);
+  req.transport = SIPFLOW_TRANSPORT_UDP;
+  sf_addr_from_ip(&req.local, &si->address, si->port_no);
+  req.remote = req.local;
+  if (sipflow_keepalive_options_build(&req, probe, sizeof(probe), &len) != 0 ||
+      !(via = strstr(probe, "\r\nVia: ")) ||
+      !(mark = strstr(via, ";branch=z9hG4bKsfka")))
+    return -1;
+  via += 2;
+  mark += strlen(";branch=z9hG4bKsfka");
+  n = sizeof(status) - 1 + (size_t)(mark - via);
+  if (n >= cap)
+    return -1;
+  memcpy(out, status, sizeof(status) - 1);
+  memcpy(out + sizeof(status) - 1, via, (size_t)(mark - via));
+  out[n] = '\0';
+  return (int)n;
+}
+
+/* In the main process before any child: an answer socket beside each UDP
+ * listening socket, where the kernel allows; a warning where not. */
+static void sf_answers_open(void) {
+  char prefix[256], log[2048];
+  if (!sf_answer_socket)
+    return;
+  if (sr_event_enabled(SREV_NET_DATA_IN)) {
+    LM_INFO("sipflow: a module reads incoming data (SREV_NET_DATA_IN): "
+            "probe answers stay with the UDP receivers\n");
+    return;
+  }
+  for (struct socket_info *si = udp_listen; si; si = si->next) {
+    int n, fd;
+    if (si->socket < 0 || (si->flags & SI_IS_MCAST) ||
+        sf_ans_n >= SF_ANSWER_MAX)
+      continue;
+    if ((n = sf_answer_prefix(si, prefix, sizeof(prefix))) < 0)
+      continue;
+    fd = sfa_open(si->socket, prefix, (size_t)n, SF_ANSWER_RCVBUF, log,
+                  sizeof(log));
+    if (fd < 0) {
+      LM_WARN("sipflow: no answer socket on %.*s (%s); its probe answers "
+              "wake the UDP receivers%s%s\n",
+              si->sock_str.len, si->sock_str.s, strerror(-fd),
+              log[0] ? ": " : "", log);
+      continue;
+    }
+    LM_INFO("sipflow: probe answers on %.*s read in batches\n",
+            si->sock_str.len, si->sock_str.s);
+    sf_ans_fd[sf_ans_n++] = fd;
+  }
+  sf->answer_sockets = sf_ans_n;
+}
+
+/* Every process but the timer lets go of the answer sockets. */
+static void sf_answers_close(void) {
+  for (int i = 0; i < sf_ans_n; i++)
+    close(sf_ans_fd[i]);
+  sf_ans_n = 0;
+}
+
+/* One recvmmsg()'s worth: parsed first, then applied under one lock. */
+typedef struct sf_answer_batch {
+  sipflow_tstamp now;
+  int64_t shift; /* CLOCK_MONOTONIC minus CLOCK_REALTIME, ns */
+  uint32_t drops;
+} sf_answer_batch;
+
+static void sf_answers_take(const sfa_dgram *d, unsigned n, void *ud) {
+  sf_answer_batch *b = ud;
+  uint64_t id[64];
+  unsigned status[64];
+  sipflow_tstamp rx[64];
+  unsigned k = 0, other = 0;
+  for (unsigned i = 0; i < n && k < 64; i++) {
+    if (d[i].truncated || sipflow_keepalive_options_response_parse(
+                              (const uint8_t *)d[i].data, (size_t)d[i].len,
+                              &id[k], &status[k]) != 0) {
+      other++;
+      continue;
+    }
+    rx[k] = d[i].rx_ns > 0 && d[i].rx_ns + b->shift > 0
+                ? (sipflow_tstamp)(d[i].rx_ns + b->shift)
+                : 0;
+    k++;
+  }
+  if (k) {
+    lock_get(&sf->lock);
+    /* the clock is read under the lock (time never goes backwards), and
+     * no receive time comes after it */
+    b->now = sf_now();
+    for (unsigned i = 0; i < k; i++) {
+      int rc = sipflow_keepalive_on_options_response_at(
+          sf->ka, id[i], status[i], b->now, rx[i]);
+      if (rc != 0)
+        LM_DBG("sipflow: probe answer not taken: %s\n", sipflow_strerror(rc));
+    }
+    lock_release(&sf->lock);
+  }
+  __atomic_add_fetch(&sf->answers_read, n, __ATOMIC_RELAXED);
+  if (other)
+    __atomic_add_fetch(&sf->answers_other, other, __ATOMIC_RELAXED);
+}
+
+/* The timer process, before each run: every answer that has arrived. */
+static void sf_answers_drain(void) {
+  static uint32_t dropped[SF_ANSWER_MAX];
+  for (int i = 0; i < sf_ans_n; i++) {
+    struct timespec m, r;
+    sf_answer_batch b;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_REALTIME, &r);
+    b.shift = ((int64_t)m.tv_sec - (int64_t)r.tv_sec) * 1000000000 +
+              ((int64_t)m.tv_nsec - (int64_t)r.tv_nsec);
+    b.drops = dropped[i];
+    b.now = 0;
+    if (sfa_drain(sf_ans_fd[i], 64, sf_answers_take, &b, &b.drops) < 0)
+      continue;
+    if (b.drops != dropped[i])
+      __atomic_add_fetch(&sf->answers_dropped,
+                         (uint64_t)(uint32_t)(b.drops - dropped[i]),
+                         __ATOMIC_RELAXED);
+    dropped[i] = b.drops;
+  }
+}
+
 /* One run of the timer: due probes out, dead flows handled. Returns the
  * library's next deadline. */
 static sipflow_tstamp sf_timer_run(void) {
@@ -683,6 +831,7 @@ static void sf_timer_loop(void) {
     sleep_us((unsigned)tick * 1000u);
     cfg_update();
     sf_tick_sent = 0;
+    sf_answers_drain(); /* before the run, which judges the timeouts */
     next = sf_timer_run();
     now = sf_now();
     if (now > last) {
@@ -697,13 +846,25 @@ static void sf_timer_loop(void) {
   }
 }
 
+static int sf_forking_timer = 0; /* inside fork_process() for our timer */
+
 static int child_init(int rank) {
   int pid;
   if (sf_have_ul && !sf_domain)
     (void)sf_ul.get_udomain(sf_usrloc_domain, &sf_domain);
-  if (rank != PROC_MAIN)
+  if (rank == PROC_INIT) { /* sockets bound, no child forked yet */
+    sf_answers_open();
     return 0;
+  }
+  if (rank != PROC_MAIN) {
+    /* fork_process() runs child_init() in its child, ours too */
+    if (!sf_forking_timer)
+      sf_answers_close();
+    return 0;
+  }
+  sf_forking_timer = 1;
   pid = fork_process(PROC_TIMER, "sipflow keepalive timer", 1);
+  sf_forking_timer = 0;
   if (pid < 0) {
     LM_ERR("cannot start the keepalive timer process\n");
     return -1;
@@ -1472,7 +1633,7 @@ static void sf_rpc_totals(rpc_t *rpc, void *th) {
   sipflow_keepalive_counters kc;
   (void)sipflow_keepalive_get_counters(sf->ka, &kc);
   rpc->struct_add(
-      th, "ddddddddd", "endpoints", (int)kc.endpoints, "answered",
+      th, "ddddddddddddd", "endpoints", (int)kc.endpoints, "answered",
       (int)kc.probes_answered, "missed", (int)kc.probes_missed, "deaths",
       (int)kc.deaths, "contacts_removed", (int)sf->contacts_removed,
       "sendmmsg_calls",
@@ -1480,7 +1641,13 @@ static void sf_rpc_totals(rpc_t *rpc, void *th) {
       "probes_batched",
       (int)__atomic_load_n(&sf->batch_probes, __ATOMIC_RELAXED),
       "timer_tick_ms", __atomic_load_n(&sf->tick_now_ms, __ATOMIC_RELAXED),
-      "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED));
+      "tick_batch", __atomic_load_n(&sf->tick_batch, __ATOMIC_RELAXED),
+      "answer_sockets", sf->answer_sockets, "answers_read",
+      (int)__atomic_load_n(&sf->answers_read, __ATOMIC_RELAXED),
+      "answers_other",
+      (int)__atomic_load_n(&sf->answers_other, __ATOMIC_RELAXED),
+      "answers_dropped",
+      (int)__atomic_load_n(&sf->answers_dropped, __ATOMIC_RELAXED));
 }
 
 static void sf_rpc_dump(rpc_t *rpc, void *ctx) {
@@ -1585,6 +1752,7 @@ static param_export_t params[] = {
     {"dialog_lifetime", INT_PARAM, &sf_dialog_lifetime},
     {"udp_answer_hook", INT_PARAM, &sf_dgram_hook},
     {"probe_batch", INT_PARAM, &sf_probe_batch},
+    {"udp_answer_socket", INT_PARAM, &sf_answer_socket},
     {0, 0, 0}};
 
 struct module_exports exports = {

@@ -77,6 +77,11 @@ check "UDP Outbound REGISTER saved" within 10 registered alice
 check "TCP Outbound REGISTER saved" within 10 registered bob
 check "UDP flow alive with a round-trip time in sipflow.dump" within 10 \
   dump_check 'any(x["aor"] == "alice" and x["proto"] == "udp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 and int(x["srtt"]) > 0 and int(x["min"]) <= int(x["max"]) for x in f)'
+# The UDP answers reach the timer process through the answer socket, read
+# once a tick (1000 ms idle): their RTT is the kernel's arrival time, not
+# the read's.
+check "UDP probe answers read off the answer socket, RTT from their arrival (under 100 ms at a 1000 ms tick)" \
+  within 10 dump_check 't["answer_sockets"] == "1" and int(t["answers_read"]) > 0 and int(t["timer_tick_ms"]) >= 500 and all(int(x["max"]) < 100000 for x in f if x["proto"] == "udp" and int(x["answered"]) > 0) and any(x["proto"] == "udp" and int(x["answered"]) > 0 for x in f)'
 check "TCP flow alive with a round-trip time in sipflow.dump" within 10 \
   dump_check 'any(x["aor"] == "bob" and x["proto"] == "tcp" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
 check "RTT log lines at rtt_loglevel" \
@@ -182,6 +187,10 @@ sleep 1
 check "token of a closed TCP flow answered 430" \
   test "$($KAMFLOW bye "$PORT" "$TC")" = 430
 
+# After registrations, calls, 430/408 failover and tokens over UDP:
+check "nothing but probe answers reached the answer socket, none dropped there" \
+  dump_check 'int(t["answers_read"]) > 0 and t["answers_other"] == "0" and t["answers_dropped"] == "0"'
+
 # Restart with the same key file: the UDP token still routes.
 stop_pid "$KAM_PID"
 kam_start kamailio2
@@ -222,7 +231,7 @@ start edge kamailio_run -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.c
   -Y "$WIRE_TMP" -w "$WIRE_TMP" -m 64 -M 8 -l "udp:127.0.0.1:$EDGE_PORT" \
   -A "SF_MODULE=\"$MODULE\"" -A "SF_CTL=\"$EDGE_CTL\"" \
   -A "SF_KEY_FILE=\"$WIRE_TMP/key\"" -A "SF_INTERVAL_MS=1000" \
-  -A "SF_REGISTRAR=\"sip:127.0.0.1:$PORT\""
+  -A "SF_REGISTRAR=\"sip:127.0.0.1:$PORT\"" -A "SF_ANSWER_SOCKET=0"
 EDGE_PID=$LAST_PID
 edge_dump_check() { CTL=$EDGE_CTL dump_check "$@"; }
 check "edge and registrar start" within 15 edge_dump_check 't.get("endpoints") == "0"'
@@ -235,6 +244,8 @@ check "registrar keeps the edge's Path with a flow token and ;ob" bash -c \
   "kamcmd -s '$CTL' ul.dump | grep -q 'Path: <sip:[^@>]*@127.0.0.1:$EDGE_PORT;lr;ob>'"
 check "edge keeps ivan's flow alive with an RTT (lifetime from the relayed 2xx)" \
   within 10 edge_dump_check 'any(x["aor"] == "ivan" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'
+check "edge without an answer socket (udp_answer_socket 0): its UDP receivers took the answers" \
+  edge_dump_check 't["answer_sockets"] == "0" and t["answers_read"] == "0" and int(t["answered"]) > 0'
 check "call through the registrar reaches ivan over the edge by token" \
   sipp_run call-ivan -sf "$SCEN/kam_call.xml" -set callee ivan -m 1 \
   -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
@@ -265,6 +276,8 @@ sleep 12
 check "12 s later: probes answered, no flow dead, no contact removed" \
   stats_check 'int(t["answered"]) >= 5 * '$BURST_N' and t["deaths"] == "0" and t["contacts_removed"] == "0"'
 check "all 1000 contacts still in usrloc" test "$(ul_contacts)" = "$BURST_N"
+check "the burst's answers read off the answer socket, several per recvmmsg, none dropped" \
+  stats_check 'int(t["answers_read"]) >= 5 * '$BURST_N' and t["answers_other"] == "0" and t["answers_dropped"] == "0"'
 # the timer process sends UDP probes in batches (probe_batch, sendmmsg):
 # every probe went that way, two or more per call on average
 check "UDP probes sent in batches, several per sendmmsg" \

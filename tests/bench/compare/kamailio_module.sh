@@ -12,7 +12,9 @@
 # unanswered; the module drops a flow after dead_after (2) probes missed for
 # keepalive_timeout_ms each (TIMEOUT_MS, 1000 by default as in single.cfg).
 # MODES (environment) picks the modes run ("usrloc module"; module1 is
-# the module with probe_batch 0, one sendto per probe); TICK_MS the
+# the module with probe_batch 0, one sendto per probe; modulerecv the
+# module with udp_answer_socket 0, the answers read by the UDP receivers;
+# usrloc runs with both the module's answer paths off); TICK_MS the
 # module's timer_tick_ms (50); PROCS the phones' processes (ka_peers.py
 # --procs, 1), sharing ANSWER_RATE answers a second (10000). Where answers can be lost is printed per mode: datagrams the
 # kernel dropped on kamailio's socket (/proc/net/udp "drops") and on the
@@ -60,7 +62,7 @@ ticks() { # user+system ticks of kamailio and its children
 }
 shm_used() { kamcmd -s "unix:$TMP/ctl" core.shmmem | awk '/used:/ {print $2; exit}'; }
 contacts() { kamcmd -s "unix:$TMP/ctl" stats.get_statistics all | awk '/usrloc:location_contacts/ {print $3}'; }
-sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed|sendmmsg_calls|probes_batched|timer_tick_ms|tick_batch/ {printf "%s %s ", $1, $2}'; }
+sfstats() { kamcmd -s "unix:$TMP/ctl" sipflow.stats | awk '/deaths|contacts_removed|missed|sendmmsg_calls|probes_batched|timer_tick_ms|tick_batch|answers_/ {printf "%s %s ", $1, $2}'; }
 status() { cat "$TMP/peers.status" 2>/dev/null || echo "0 0 0 0 0 0 0"; }
 # datagrams the kernel dropped on the UDP sockets bound to local port $1
 sock_drops() {
@@ -70,13 +72,13 @@ snmp_udp() { # machine-wide InErrors RcvbufErrors SndbufErrors
   awk '/^Udp:/ {if (!h) {for (i = 1; i <= NF; i++) k[$i] = i; h = 1} else print $k["InErrors"], $k["RcvbufErrors"], $k["SndbufErrors"]}' /proc/net/snmp
 }
 
-run() { # mode: module | module1 | usrloc
+run() { # mode: module | module1 | modulerecv | usrloc
   local mode=$1 cfg=$TMP/$1.cfg port ppport s0 c0 o0 c1 o1 left u0 r0 n0 u1 r1 n1 kd kd0 pd0 m0=
   port=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   ppport=$(python3 "$HERE/../../wire/sipraw.py" free-port)
   if [ "$mode" = usrloc ]; then
     sed -e 's/sipflow_keepalive();/$var(sf_off) = 0;/' \
-      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", $KA_TIMEOUT)\nmodparam(\"sipflow\", \"udp_answer_hook\", 0)|" \
+      -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)\nmodparam(\"usrloc\", \"ka_mode\", 1)\nmodparam(\"usrloc\", \"ka_timeout\", $KA_TIMEOUT)\nmodparam(\"sipflow\", \"udp_answer_hook\", 0)\nmodparam(\"sipflow\", \"udp_answer_socket\", 0)|" \
       "$CFG" >"$cfg"
   else
     sed -e "s|^modparam(\"usrloc\", \"timer_interval\", 1)|modparam(\"usrloc\", \"timer_interval\", $INTERVAL)|" \
@@ -84,6 +86,10 @@ run() { # mode: module | module1 | usrloc
     # module1: the module sending each probe with its own sendto
     [ "$mode" = module1 ] &&
       sed -i '/"timer_tick_ms"/a modparam("sipflow", "probe_batch", 0)' "$cfg"
+    # modulerecv: the module without its answer socket (the UDP receivers
+    # read the answers)
+    [ "$mode" = modulerecv ] &&
+      sed -i '/"timer_tick_ms"/a modparam("sipflow", "udp_answer_socket", 0)' "$cfg"
   fi
   sed -i 's|^debug=2|debug=0|; s|"rtt_loglevel", 2|"rtt_loglevel", 255|' "$cfg"
   [ -n "$MAXBUFFER" ] && sed -i "s|^children=2|children=2\nmaxbuffer=$MAXBUFFER|" "$cfg"
