@@ -161,6 +161,29 @@ check "caller's flow kept alive during the call (one dialog reason, RTT)" \
 check "the call ends with its BYE answered" wait "$CALL_PID"
 check "the BYE ended the dialog's reason: the caller's flow is gone" \
   within 5 dump_check 'not any(x["flow"].endswith(":'"$CALLER_PORT"'") for x in f)'
+# SUBSCRIBE: the subscriber's flow is kept alive for what the notifier's
+# 200 grants (Expires 4 where 600 was asked), then the reason ends.
+start nina timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
+  -oocsf "$SCEN/kam_notifier.xml" -set user nina -set inst nina-inst \
+  -set regid 1 -set sexp 4 -m 1 -d 30000 -t u1 -i 127.0.0.1 \
+  -p "$(free_port)" "127.0.0.1:$PORT" -timeout 35
+check "notifier nina registered" within 10 registered nina
+SUB_PORT=$(free_port)
+SUB_T0=$(date +%s%N)
+start watcher timeout 30 sipp -nostdin -sf "$SCEN/kam_subscribe.xml" \
+  -set callee nina -m 1 -d 15000 -aa -t u1 -i 127.0.0.1 -p "$SUB_PORT" \
+  "127.0.0.1:$PORT" -timeout 25
+WATCHER_PID=$LAST_PID
+sub_kept() { dump_check 'any(x["flow"].endswith(":'"$SUB_PORT"'") and x["reasons"] == "1" and x["state"] == "alive" and int(x["KA-Roundtrip"]) > 0 for x in f)'; }
+check "a SUBSCRIBE's 2xx keeps the subscriber's flow alive (one reason, RTT)" \
+  within 4 sub_kept
+sub_gone() { dump_check 'not any(x["flow"].endswith(":'"$SUB_PORT"'") for x in f)'; }
+check "the subscription's 4 s over, the flow is no longer kept alive (the phone still answers)" \
+  within 8 sub_gone
+check "not before the 4 s the notifier granted" \
+  test $(( ($(date +%s%N) - SUB_T0) / 1000000 )) -ge 3900
+stop_pid "$WATCHER_PID"
+
 REFUSED_PORT=$(free_port)
 timeout 20 sipp -nostdin -sf "$SCEN/kam_call.xml" -set callee nobody -m 1 \
   -t u1 -i 127.0.0.1 -p "$REFUSED_PORT" "127.0.0.1:$PORT" -timeout 10 \
