@@ -41,7 +41,10 @@
 /* The longest prefix the program compares (an IPv6 address with its port
  * is about 110 bytes of it). */
 #define SFA_PREFIX_MAX 192
-#define SFA_INSNS (40 + 4 * (SFA_PREFIX_MAX / 8 + 3))
+/* The longest answer read: a longer datagram goes to Kamailio's socket
+ * (the program checks), so none is cut. */
+#define SFA_DGRAM 8192
+#define SFA_INSNS (48 + 4 * (SFA_PREFIX_MAX / 8 + 3))
 
 static int sys_bpf(int cmd, union bpf_attr *a) {
   return (int)syscall(SYS_bpf, cmd, a, sizeof(*a));
@@ -82,7 +85,8 @@ static void put_select(prog *g, int map, int16_t key, uint32_t slot) {
 
 /*
  * Slot 1 for a datagram whose payload starts with |prefix|, else slot 0:
- *   r6 = ctx; load len(prefix) bytes after the UDP header onto the stack;
+ *   r6 = ctx; longer than SFA_DGRAM: other; load len(prefix) bytes after
+ *   the UDP header onto the stack;
  *   compare them 8, 4, 2, 1 bytes at a time (aligned stack reads, as the
  *   verifier wants); select slot 1, or slot 0 if that fails or it is not
  *   ours; return SK_PASS.
@@ -96,6 +100,11 @@ static int build(prog *g, int map, const char *prefix, size_t plen) {
   size_t o = 0;
   g->n = 0;
   put(g, BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0);
+  /* longer than our buffers (ctx->len counts the UDP header): not ours */
+  put(g, BPF_LDX | BPF_MEM | BPF_W, 2, 6, offsetof(struct sk_reuseport_md, len),
+      0);
+  to_other[nj++] = g->n;
+  put(g, BPF_JMP | BPF_JGT | BPF_K, 2, 0, 0, 8 + SFA_DGRAM);
   put(g, BPF_ALU64 | BPF_MOV | BPF_K, 2, 0, 0, 8); /* sizeof(udphdr) */
   put(g, BPF_ALU64 | BPF_MOV | BPF_X, 3, 10, 0, 0);
   put(g, BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, buf);
@@ -229,7 +238,6 @@ fail:
 }
 
 #define SFA_BATCH 64
-#define SFA_DGRAM 4096
 
 int sfa_drain(int fd, unsigned max,
               void (*fn)(const sfa_dgram *d, unsigned n, void *ud), void *ud,

@@ -624,6 +624,7 @@ fail:
 #define SF_ANSWER_RCVBUF (4 << 20) /* their receive buffer, if allowed */
 static int sf_ans_fd[SF_ANSWER_MAX];
 static int sf_ans_n = 0;
+static int sf_ans_room = 0; /* datagrams the smallest of them holds */
 
 /* What our probes' 200 OK on |si| starts with: the status line, then the
  * Via as the probe had it, up to the branch's cookie and mark. Taken from
@@ -680,8 +681,15 @@ static void sf_answers_open(void) {
               log[0] ? ": " : "", log);
       continue;
     }
-    LM_INFO("sipflow: probe answers on %.*s read in batches\n",
-            si->sock_str.len, si->sock_str.s);
+    {
+      int v = 0;
+      socklen_t len = sizeof(v);
+      if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 &&
+          (sf_ans_room == 0 || v / 2048 < sf_ans_room))
+        sf_ans_room = v / 2048 > 1 ? v / 2048 : 1;
+    }
+    LM_INFO("sipflow: probe answers on %.*s read in batches (room for %d)\n",
+            si->sock_str.len, si->sock_str.s, sf_ans_room);
     sf_ans_fd[sf_ans_n++] = fd;
   }
   sf->answer_sockets = sf_ans_n;
@@ -737,10 +745,13 @@ static void sf_answers_take(const sfa_dgram *d, unsigned n, void *ud) {
     __atomic_add_fetch(&sf->answers_other, other, __ATOMIC_RELAXED);
 }
 
-/* The timer process, before each run: every answer that has arrived. */
-static void sf_answers_drain(void) {
+/* The timer process, before each run: every answer that has arrived.
+ * Returns the datagrams read. */
+static int sf_answers_drain(void) {
   static uint32_t dropped[SF_ANSWER_MAX];
+  int total = 0;
   for (int i = 0; i < sf_ans_n; i++) {
+    int n;
     struct timespec m, r;
     sf_answer_batch b;
     clock_gettime(CLOCK_MONOTONIC, &m);
@@ -749,14 +760,16 @@ static void sf_answers_drain(void) {
               ((int64_t)m.tv_nsec - (int64_t)r.tv_nsec);
     b.drops = dropped[i];
     b.now = 0;
-    if (sfa_drain(sf_ans_fd[i], 64, sf_answers_take, &b, &b.drops) < 0)
+    if ((n = sfa_drain(sf_ans_fd[i], 64, sf_answers_take, &b, &b.drops)) < 0)
       continue;
+    total += n;
     if (b.drops != dropped[i])
       __atomic_add_fetch(&sf->answers_dropped,
                          (uint64_t)(uint32_t)(b.drops - dropped[i]),
                          __ATOMIC_RELAXED);
     dropped[i] = b.drops;
   }
+  return total;
 }
 
 /* One run of the timer: due probes out, dead flows handled. Returns the
@@ -803,15 +816,22 @@ static int sf_auto_tick_batch(void) {
  * long as it takes the probes to reach tick_batch at the recent rate (so
  * the answers to one tick fit in the receive buffer), and no shorter than
  * the wait for the library's next deadline; between timer_tick_ms and
- * timer_tick_max_ms.
+ * timer_tick_max_ms. And whatever else: short enough that what reaches the
+ * answer sockets at the recent rate (|in_rate| a second, answers or a
+ * stranger's flood of look-alikes) fills at most half of their room, so
+ * that a flood makes the timer read more often instead of crowding the
+ * answers out.
  */
 static int sf_next_tick(double rate, sipflow_tstamp next, sipflow_tstamp now,
-                        int batch) {
+                        int batch, double in_rate) {
   double want = (double)sf_tick_max_ms;
   if (rate > 0 && (double)batch * 1000.0 / rate < want)
     want = (double)batch * 1000.0 / rate;
   if (next > now && (double)((next - now) / SIPFLOW_MILLISECONDS) > want)
     want = (double)((next - now) / SIPFLOW_MILLISECONDS);
+  if (in_rate > 0 && sf_ans_room > 0 &&
+      (double)sf_ans_room * 500.0 / in_rate < want)
+    want = (double)sf_ans_room * 500.0 / in_rate;
   if (want > sf_tick_max_ms)
     want = sf_tick_max_ms;
   if (want < sf_tick_ms)
@@ -823,26 +843,29 @@ static int sf_next_tick(double rate, sipflow_tstamp next, sipflow_tstamp now,
 static void sf_timer_loop(void) {
   int tick = sf_tick_max_ms > sf_tick_ms ? sf_tick_max_ms : sf_tick_ms;
   int batch = sf_tick_batch > 0 ? sf_tick_batch : sf_auto_tick_batch();
-  double rate = 0;
+  double rate = 0, in_rate = 0;
   sipflow_tstamp last = sf_now(), next, now;
+  int read;
   __atomic_store_n(&sf->tick_batch, batch, __ATOMIC_RELAXED);
   for (;;) {
     __atomic_store_n(&sf->tick_now_ms, tick, __ATOMIC_RELAXED);
     sleep_us((unsigned)tick * 1000u);
     cfg_update();
     sf_tick_sent = 0;
-    sf_answers_drain(); /* before the run, which judges the timeouts */
+    read = sf_answers_drain(); /* before the run, which judges timeouts */
     next = sf_timer_run();
     now = sf_now();
     if (now > last) {
       double r =
           (double)sf_tick_sent * (double)SIPFLOW_SECONDS / (double)(now - last);
+      double in = (double)read * (double)SIPFLOW_SECONDS / (double)(now - last);
       /* up at once (a rise must not send one oversized batch after
        * another), down smoothly */
       rate = r > rate ? r : rate + (r - rate) / 4;
+      in_rate = in > in_rate ? in : in_rate + (in - in_rate) / 4;
     }
     last = now;
-    tick = sf_next_tick(rate, next, now, batch);
+    tick = sf_next_tick(rate, next, now, batch, in_rate);
   }
 }
 

@@ -154,6 +154,31 @@ def flood(host, port, count):
     return True
 
 
+def lookalikes(host, port, seconds, rate):
+    """200 OKs that start as the Kamailio module's probe answers (our Via,
+    the sfka branch mark) with ids nobody sent, |rate| a second for
+    |seconds|, in bursts of 1 ms. Returns the number sent."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    head = ("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bKsfka"
+            % (host, port)).encode()
+    sent, start = 0, time.monotonic()
+    while True:
+        now = time.monotonic() - start
+        if now >= seconds:
+            break
+        while sent < now * rate:
+            msg = head + b"%016x;rport\r\nCSeq: 1 OPTIONS\r\n\r\n" % sent
+            try:
+                u.sendto(msg, (host, port))
+            except OSError:
+                pass
+            sent += 1
+        time.sleep(0.001)
+    u.close()
+    return sent
+
+
 def peers(host, port, count, wait=3.0):
     """OPTIONS from |count| sockets of their own (distinct UDP peers); waits
     at most |wait| seconds and returns how many were answered."""
@@ -195,6 +220,9 @@ def main():
         return 0 if stun(host, port) else 1
     if cmd == "flood":
         return 0 if flood(host, port, int(sys.argv[4])) else 1
+    if cmd == "lookalikes":
+        print(lookalikes(host, port, float(sys.argv[4]), float(sys.argv[5])))
+        return 0
     if cmd == "peers":
         print(peers(host, port, int(sys.argv[4]),
                     float(sys.argv[5]) if len(sys.argv) > 5 else 3.0))
