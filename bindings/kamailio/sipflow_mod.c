@@ -1512,6 +1512,15 @@ static int sf_branch_from_row(struct sip_msg *msg, sr_xavp_t *row) {
   sr_xavp_t *so = xavp_get(&sf_f_sock, row);
   struct socket_info *sock =
       so ? (struct socket_info *)(uintptr_t)so->val.v.ll : NULL;
+  /* With a Path the next hop is its first URI, not the contact or the
+   * address it registered from (RFC 3327 section 5.3; registrar's lookup()
+   * does the same): behind an edge, the edge routes by its token. */
+  if (path.len > 0) {
+    str first;
+    if (get_path_dst_uri(&path, &first) < 0)
+      return -1;
+    dst = first;
+  }
   return append_branch(msg, &uri, dst.len ? &dst : NULL,
                        path.len ? &path : NULL, Q_UNSPECIFIED, 0, sock,
                        inst.len ? &inst : NULL, 0, ruid.len ? &ruid : NULL,

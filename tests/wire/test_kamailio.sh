@@ -278,10 +278,11 @@ start edge kamailio_run -DD -E -f "$HERE/../../bindings/kamailio/examples/edge.c
 EDGE_PID=$LAST_PID
 edge_dump_check() { CTL=$EDGE_CTL dump_check "$@"; }
 check "edge and registrar start" within 15 edge_dump_check 't.get("endpoints") == "0"'
+IVAN_PORT=$(free_port)
 start ivan timeout 40 sipp -nostdin -sf "$SCEN/kam_register.xml" \
   -oocsf "$SCEN/ob_answer.xml" -aa -set user ivan -set inst ivan-inst \
-  -set regid 1 -m 1 -d 20000 -t u1 -i 127.0.0.1 -p "$(free_port)" \
-  "127.0.0.1:$EDGE_PORT" -timeout 35
+  -set regid 1 -m 1 -d 30000 -t u1 -i 127.0.0.1 -p "$IVAN_PORT" \
+  "127.0.0.1:$EDGE_PORT" -timeout 35 -trace_msg -message_file "$WIRE_TMP/ivan.msg"
 check "REGISTER through the edge saved at the registrar" within 10 registered ivan
 check "registrar keeps the edge's Path with a flow token and ;ob" bash -c \
   "kamcmd -s '$CTL' ul.dump | grep -q 'Path: <sip:[^@>]*@127.0.0.1:$EDGE_PORT;lr;ob>'"
@@ -292,6 +293,33 @@ check "edge without an answer socket (udp_answer_socket 0): its UDP receivers to
 check "call through the registrar reaches ivan over the edge by token" \
   sipp_run call-ivan -sf "$SCEN/kam_call.xml" -set callee ivan -m 1 \
   -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+# (the registrar sends to the Path's first hop, not to the contact, which
+# loopback would also reach)
+check "the INVITE came to ivan from the edge: its Via on top, the token's Route gone" \
+  python3 -c 'import sys, re
+m = open(sys.argv[1], errors="replace").read()
+inv = re.search(r"^INVITE sip:ivan@.*?\r?\n\r?\n", m, re.M | re.S)
+sys.exit(0 if inv and re.search(r"^Via: SIP/2.0/UDP 127.0.0.1:" + sys.argv[2] + r";", inv.group(0), re.M) and not re.search(r"^Route:", inv.group(0), re.M) else 1)' "$WIRE_TMP/ivan.msg" "$EDGE_PORT"
+# The edge's failover path (RFC 5626 section 5.3): ivan's second flow,
+# registered through the edge, goes silent; the edge finds it dead and
+# answers 430 for its token; the registrar drops that binding and tries
+# ivan's other flow.
+IVAN2_PORT=$(free_port)
+timeout 20 sipp -nostdin -sf "$SCEN/kam_register.xml" -set user ivan \
+  -set inst ivan-inst -set regid 2 -m 1 -d 0 -t u1 -i 127.0.0.1 \
+  -p "$IVAN2_PORT" "127.0.0.1:$EDGE_PORT" -timeout 10 >"$WIRE_TMP/ivan2.log" 2>&1
+check "ivan's second flow registered through the edge: two bindings" \
+  within 10 contacts_are ivan 2
+check "its phone gone, the edge finds that flow dead" within 15 \
+  edge_dump_check 'any(x["flow"].endswith(":'"$IVAN2_PORT"'") and x["state"] == "dead" for x in f)'
+EDGE_T0=$(date +%s%N)
+check "call to ivan through the registrar answered (the edge's 430 for the dead flow, then the live one)" \
+  sipp_run call-ivan2 -sf "$SCEN/kam_call.xml" -set callee ivan -m 1 \
+  -t u1 -i 127.0.0.1 "127.0.0.1:$PORT"
+check "answered without waiting for a branch timeout (430 is at once)" \
+  test $(( ($(date +%s%N) - EDGE_T0) / 1000000 )) -lt 1800
+check "the registrar removed the binding the edge answered 430 for, kept the live one" \
+  eval 'contacts_are ivan 1 && has_contact_port ivan "$IVAN_PORT"'
 stop_pid "$EDGE_PID"
 stop_pid "$REG_PID"
 check "edge and registrar stopped by their PIDs" \
