@@ -704,7 +704,6 @@ static void sf_answers_close(void) {
 
 /* One recvmmsg()'s worth: parsed first, then applied under one lock. */
 typedef struct sf_answer_batch {
-  sipflow_tstamp now;
   int64_t shift; /* CLOCK_MONOTONIC minus CLOCK_REALTIME, ns */
   uint32_t drops;
 } sf_answer_batch;
@@ -729,12 +728,12 @@ static void sf_answers_take(const sfa_dgram *d, unsigned n, void *ud) {
   }
   if (k) {
     lock_get(&sf->lock);
-    /* the clock is read under the lock (time never goes backwards), and
-     * no receive time comes after it */
-    b->now = sf_now();
     for (unsigned i = 0; i < k; i++) {
+      /* the clock is read under the lock, for each answer (time never
+       * goes backwards, whatever a callback did), and no receive time
+       * comes after it */
       int rc = sipflow_keepalive_on_options_response_at(
-          sf->ka, id[i], status[i], b->now, rx[i]);
+          sf->ka, id[i], status[i], sf_now(), rx[i]);
       if (rc != 0)
         LM_DBG("sipflow: probe answer not taken: %s\n", sipflow_strerror(rc));
     }
@@ -759,7 +758,6 @@ static int sf_answers_drain(void) {
     b.shift = ((int64_t)m.tv_sec - (int64_t)r.tv_sec) * 1000000000 +
               ((int64_t)m.tv_nsec - (int64_t)r.tv_nsec);
     b.drops = dropped[i];
-    b.now = 0;
     if ((n = sfa_drain(sf_ans_fd[i], 64, sf_answers_take, &b, &b.drops)) < 0)
       continue;
     total += n;

@@ -50,5 +50,17 @@ check "an INVITE after the restart still reaches the UDP phone" \
   -set callee uma 127.0.0.1:$P
 check "a token minted before the restart gets 430 (its flow is gone), not 403" \
   $SIPRAW expect 127.0.0.1 $P 430 OPTIONS sip:ted@example.com "Route: <sip:$TOKEN@127.0.0.1:$P;lr>"
+# 300 UDP phones (ka_peers.py, one address each) probed every second:
+# their answers arrive many at a time, and every one counts.
+FAILED0=$(ctl "$CTL" stats | python3 -c "import json,sys; print(json.load(sys.stdin)['flows_failed'])")
+start peers python3 "$HERE/../bench/compare/ka_peers.py" "$P" 300 \
+  --port "$(free_port)" --rate 1000 --seconds 20 --status "$WIRE_TMP/peers.status"
+PEERS_PID=$LAST_PID
+check "300 phones registered" until_true 10 json_check "$CTL" dump \
+  "len(d['bindings']) >= 302"
+sleep 5
+check "their answers all taken: answered within 2 % of sent, no flow failed" \
+  json_check "$CTL" stats "d['options_sent'] > 1200 and d['options_answered'] >= 0.98 * d['options_sent'] - 300 and d['flows_failed'] == $FAILED0"
+stop_pid "$PEERS_PID"
 check "the proxy still runs" kill -0 $PROXY_PID
 wire_done
