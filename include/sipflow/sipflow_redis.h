@@ -263,9 +263,13 @@ SIPFLOW_API int sipflow_redis_clock_offset(const sipflow_redis *r,
 
 /**
  * Whether node |node| (|len| bytes) is alive: its heartbeat deadline, as
- * last read, is not past.
- * @return 1 alive, 0 dead, SIPFLOW_ERR_NOT_FOUND (no heartbeat known, or
- * Redis unreachable: unknown), SIPFLOW_ERR_INVALID_ARGUMENT (NULL).
+ * last read, is not past. For one node TTL after this node (re)connects, a
+ * deadline found past is not taken as dead: when Redis paused or dropped
+ * every client, the others lost their heartbeats as this node did and need
+ * a beat to come back.
+ * @return 1 alive, 0 dead, SIPFLOW_ERR_NOT_FOUND (no heartbeat known,
+ * Redis unreachable, or a deadline past within a TTL of connecting:
+ * unknown), SIPFLOW_ERR_INVALID_ARGUMENT (NULL).
  * Callback-safe. @since 0.2
  */
 SIPFLOW_API int sipflow_redis_node_alive(const sipflow_redis *r,

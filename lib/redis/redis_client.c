@@ -74,6 +74,7 @@ struct sipflow_redis {
   int closing;
   uint32_t beat_out, beats;
   uint64_t beat_sent_ms;
+  uint64_t connected_ms; /* wall_ms() when the connection was made */
   int64_t offset_ms, offset_reported;
   int offset_known, offset_ever;
   rs_node nodes[MAX_NODES];
@@ -348,6 +349,7 @@ static void on_message(redisAsyncContext *ac, void *reply, void *priv) {
     }
   } else if (is_str(rep->element[0], "subscribe") && !r->st.connected) {
     r->st.connected = 1;
+    r->connected_ms = wall_ms();
     r->st.connects++;
     r->delay = r->delay_min;
     r->beat_out = 0;
@@ -392,6 +394,10 @@ static int read_nodes(sipflow_redis *r, const redisReply *all,
     }
     n->deadline = reply_u64(v);
     alive = n->deadline > now_ms;
+    /* Within a TTL of our (re)connection a lapsed deadline says nothing:
+     * the others may have been cut off with us and not beaten since. */
+    if (!alive && wall_ms() - r->connected_ms < r->node_ttl_ms)
+      alive = -1;
     if (alive != n->alive)
       changed = 1;
     n->alive = alive;

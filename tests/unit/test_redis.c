@@ -629,6 +629,36 @@ Test(redis, heartbeats_tell_the_nodes_alive_and_the_clock_offset, .init = setup,
   sipflow_redis_del(a);
 }
 
+Test(redis, a_heartbeat_that_lapsed_before_connecting_is_unknown_for_a_ttl,
+     .init = setup, .fini = teardown) {
+  seen sa = {0};
+  sipflow_redis_settings st;
+  sipflow_redis_callbacks cb = {on_change, on_event};
+  sipflow_redis *a;
+  /* A node whose last beat was long ago: after a Redis pause that cut
+   * everyone off, it may only need a beat to come back. */
+  int tries = 0;
+  const struct timespec pause = {0, 20 * 1000 * 1000};
+  char hset[96];
+  /* its deadline a minute ago (an hour ago, a beat would purge it) */
+  snprintf(hset, sizeof(hset), "HSET sipflow:nodes gone %lld",
+           (long long)(time(NULL) - 60) * 1000);
+  while (cli(hset) != 0 && tries++ < 250)
+    nanosleep(&pause, NULL); /* the server may still be starting */
+  cr_assert_lt(tries, 250, "redis-server answers");
+  sipflow_redis_settings_default(&st);
+  st.port = server_port;
+  st.node_id = "a";
+  st.heartbeat_ms = 100;
+  st.node_ttl_ms = 1500;
+  cr_assert_eq(sipflow_redis_new(&a, &loop, &cb, &st, &sa), 0);
+  RUN_UNTIL(sipflow_redis_node_alive(a, "a", 1) == 1); /* a beat was read */
+  cr_assert_eq(sipflow_redis_node_alive(a, "gone", 4), SIPFLOW_ERR_NOT_FOUND,
+               "within a TTL of connecting: unknown, not dead");
+  RUN_UNTIL(sipflow_redis_node_alive(a, "gone", 4) == 0);
+  sipflow_redis_del(a);
+}
+
 Test(redis, a_record_arriving_during_an_own_write_waits_for_its_answer) {
   rs_seen_table t = {0};
   rs_seen *s = rs_seen_get(&t, "p:b:1", 1);
