@@ -274,6 +274,43 @@ def cmd_stale(a):
     return 0
 
 
+def cmd_crossnode(a):
+    """A challenge from one worker or node (PORT) answered at another
+    (--other-port) that shares its key ring: the other answers 401 with
+    stale=true on every challenge (so a UA retries without asking its
+    user, RFC 2617 §3.2.1), and its fresh nonce gives 200. Prints the
+    statuses."""
+    one = Phone(a.host, a.port, a.user, a.transport)
+    two = Phone(a.host, a.other_port, a.user, a.transport)
+    two.call_id, two.cseq = one.call_id, 10
+    ruri = f"sip:{DOMAIN}"
+    msg, _ = one.request("REGISTER", ruri, a.user, "", None,
+                         instance=a.instance, reg_id=a.regid)
+    ch = pick(parse_challenges(one.transact(msg) or "", "WWW-Authenticate"),
+              a.alg)
+    if not ch:
+        return fail("no challenge from the first")
+    auth = two.answer(ch, "REGISTER", ruri, a.user, a.password, a.alg)
+    msg, _ = two.request("REGISTER", ruri, a.user, "", None, auth,
+                         instance=a.instance, reg_id=a.regid)
+    got = two.transact(msg)
+    chs = parse_challenges(got or "", "WWW-Authenticate")
+    stale = [c.get("stale", "").lower() for c in chs]
+    print(f"other: {status(got)} stale {stale}")
+    if status(got) != 401 or not chs or any(x != "true" for x in stale):
+        return fail(f"expected 401 stale=true from the other, got "
+                    f"{status(got)}\n{got}")
+    auth = two.answer(pick(chs, a.alg), "REGISTER", ruri, a.user, a.password,
+                      a.alg)
+    msg, _ = two.request("REGISTER", ruri, a.user, "", None, auth,
+                         instance=a.instance, reg_id=a.regid)
+    got = two.transact(msg)
+    print(f"fresh nonce: {status(got)}")
+    if status(got) != 200:
+        return fail(f"the other's fresh nonce got {status(got)}\n{got}")
+    return 0
+
+
 def cmd_invite(a):
     """--auth all: an INVITE from a user of ours gets 407; answered, it is
     routed (any final answer but 401/403/407)."""
@@ -395,6 +432,7 @@ def main():
     ap.add_argument("--transport", default="udp", choices=["udp", "tcp"])
     ap.add_argument("--wait", type=float, default=0)
     ap.add_argument("--reg-port", type=int)
+    ap.add_argument("--other-port", type=int)
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--route")
     ap.add_argument("--lower-alg", action="store_true")
@@ -404,6 +442,7 @@ def main():
     cmds = {"challenge": cmd_challenge, "register": cmd_register,
             "replay": cmd_replay, "stale": cmd_stale, "invite": cmd_invite,
             "reach": cmd_reach, "moves": cmd_moves,
+            "crossnode": cmd_crossnode,
             "indialog": cmd_indialog}
     return cmds[a.command](a)
 

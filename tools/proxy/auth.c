@@ -9,12 +9,18 @@
  *   SQLite table (--auth-db), read at each authentication, so users added
  *   there count at once.
  * - Nonces are stateless and can't be forged: issue time and a sequence
- *   number, MACed (HMAC-SHA-512-256, libsodium) under a key made at
- *   start-up. One that has aged past --auth-nonce-ttl gets 401 stale=true.
+ *   number, MACed (HMAC-SHA-512-256, libsodium) under a key derived from
+ *   the token key ring's current key (or made at start-up when the ring
+ *   has none of this process's own), so workers and nodes sharing a
+ *   --token-key file verify each other's nonces. One that has aged past
+ *   --auth-nonce-ttl gets 401 stale=true.
  * - Replays: each nonce's sequence number names a slot in a table of
  *   --auth-nonces entries holding the highest nonce-count seen; a count
  *   not above it is refused. A nonce whose slot a later nonce took is
- *   stale: memory stays bounded whatever the rate of challenges.
+ *   stale: memory stays bounded whatever the rate of challenges. Each
+ *   process starts its sequence at a random number, so a nonce another
+ *   process issued (another worker, a node, this one before a restart)
+ *   never finds its slot here: stale, never a replay window.
  * - Hashes: SHA-256 from libsodium; MD5, which libsodium lacks, from
  *   sofia-sip (su_md5), already linked for parsing. Digest fields are read
  *   by sofia-sip's auth_digest_response_get().
@@ -294,8 +300,28 @@ static void warn_open(px *p) {
          "(docs/proxy.md, \"Authentication\").");
 }
 
+/* The nonce key: derived (BLAKE2b keyed by it) from the ring's current
+ * key when that key is one of this process's own (read from --token-key
+ * or made at start-up), so every worker or node sharing the --token-key
+ * file MACs nonces alike; random when the current key came from elsewhere
+ * (restored from --state). */
+static void nonce_key(const px *p, uint8_t key[crypto_auth_KEYBYTES]) {
+  static const char label[] = "sipflow-proxy digest nonces";
+  uint8_t current;
+  if (p->keyring && sipflow_keyring_get_current(p->keyring, &current) == 0)
+    for (int i = 0; i < p->n_own_keys; i++)
+      if (p->own_keys[i].id == current) {
+        crypto_generichash(key, crypto_auth_KEYBYTES, (const uint8_t *)label,
+                           sizeof(label) - 1, p->own_keys[i].key,
+                           sizeof(p->own_keys[i].key));
+        return;
+      }
+  crypto_auth_keygen(key);
+}
+
 int px_auth_open(px *p) {
   struct px_auth *a;
+  uint64_t seq;
   const char *realm = p->cfg.auth_realm;
   int mode = p->cfg.auth_mode;
   int creds = p->cfg.auth_file[0] || p->cfg.auth_db[0];
@@ -328,8 +354,9 @@ int px_auth_open(px *p) {
   }
   a->nslots = p->cfg.auth_nonces;
   snprintf(a->realm, sizeof(a->realm), "%s", realm);
-  crypto_auth_keygen(a->key);
-  a->next_seq = 1;
+  nonce_key(p, a->key);
+  randombytes_buf(&seq, sizeof(seq));
+  a->next_seq = (seq >> 2) + 1; /* never 0 (an empty slot), never wraps */
   if ((p->cfg.auth_file[0] && load_file(p, a, p->cfg.auth_file) != 0) ||
       (p->cfg.auth_db[0] && open_db(p, a, p->cfg.auth_db) != 0)) {
     free_auth(a);
@@ -548,7 +575,7 @@ static int check(px *p, msg_t *msg, int proxy, const url_t *id,
     goto done;
   }
   ns = check_nonce(p, nonce, &seq);
-  if (ns == NONCE_BAD) { /* not ours, or from before a restart */
+  if (ns == NONCE_BAD) { /* forged, or MACed under another key ring */
     challenge(p, proxy, 0, out);
     goto done;
   }
