@@ -334,31 +334,46 @@ def hangup_answered(spec, secs):
 
 
 TRACE_HEAD = re.compile(r"^(UDP|TCP|TLS) (\S+) -> (\S+)$")
+# A SIP start line, wherever it sits in a line: baresip's audio threads
+# print to the same log, so a line of theirs can come between a trace's
+# head and its start line, or a status text without a newline before it.
+START_LINE = re.compile(r"(SIP/2\.0 \d{3} |[A-Z]+ \S+ SIP/2\.0$)")
 
 
 def trace(log, peer):
     with open(log, "rb") as f:
         text = f.read().decode(errors="replace")
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", l) for l in text.split("\n")]
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).rstrip("\r")
+             for l in text.split("\n")]
     for i, line in enumerate(lines):
         m = TRACE_HEAD.match(line.strip())
-        if not m or i + 1 >= len(lines):
+        if not m:
             continue
         src, dst = m.group(2), m.group(3)
         if peer not in (src, dst):
             continue
         way = "out" if dst == peer else "in"
-        first = lines[i + 1].strip().split()
+        start = None
+        for j in range(i + 1, min(i + 6, len(lines))):
+            if TRACE_HEAD.match(lines[j].strip()):
+                break
+            sm = START_LINE.search(lines[j])
+            if sm:
+                start = j
+                first = lines[j][sm.start():].strip().split()
+                break
+        if start is None:
+            continue
         cseq = ""
-        for l in lines[i + 2:i + 40]:
+        for l in lines[start + 1:start + 40]:
             if l.lower().startswith("cseq:"):
                 cseq = l.split()[-1]
                 break
             if not l.strip():
                 break
-        if len(first) >= 2 and first[0] == "SIP/2.0":
+        if first[0] == "SIP/2.0":
             print(f"{way} {first[1]} {cseq}")
-        elif first:
+        else:
             print(f"{way} {first[0]}")
 
 

@@ -62,7 +62,10 @@ check "the three proxies are up (single, registrar, edge)" \
 PHONE_PIDS=()
 baresip_phone() {
   $PHONE baresip-config "$WIRE_TMP/$1" "$2" "$3" "$4"
-  start "$1" baresip -f "$WIRE_TMP/$1" -s
+  # Line-buffered: the trace of a message stays whole in the log even when
+  # another thread of baresip writes there meanwhile (stdbuf execs baresip,
+  # so $LAST_PID is baresip's).
+  start "$1" stdbuf -oL -eL baresip -f "$WIRE_TMP/$1" -s
   PHONE_PIDS+=("$LAST_PID")
 }
 OB=";sipnat=outbound;regint=300;answermode=auto;audio_codecs=pcmu,pcma"
