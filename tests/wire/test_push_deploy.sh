@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Push (RFC 8599 §5.6.2) in the deployments docs/proxy.md offers beyond a
-# single proxy: an edge in front of the registrar, and a Redis cluster of
-# registrar nodes. A local HTTP receiver plays the push gateway and the
+# single proxy: an edge in front of the registrar, a Redis cluster of
+# registrar nodes, and --workers 2. A local HTTP receiver plays the push gateway and the
 # phone (tests/wire/pushgw.py). Prints TAP.
 # usage: test_push_deploy.sh PATH/TO/sipflow-proxy
 PROXY=$1
@@ -172,4 +172,48 @@ check "a refresh push before erin's binding expires" \
   $PUSH ${PORT[a]} refresh-erin
 check "erin's refresh pushes come from one node only (at most 4)" \
   python3 -c "import sys; sys.exit(0 if 1 <= $(pushes erin refresh) <= 4 else 1)"
+
+# ---- --workers 2 (docs/proxy.md, "Using more than one core") ---------------
+# Workers are nodes of the same kind. To make each path sure, a phone
+# registers at one worker's private port and is called at the other's;
+# woken, it registers again through the public port (the kernel picks the
+# worker that takes the connection).
+PUB=$(free_port)
+start supw "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB \
+  --listen tcp:127.0.0.1:$PUB --domain example.com --control "$WIRE_TMP/wctl" \
+  --token-key "$WIRE_TMP/wkey" --redis redis://127.0.0.1:$RP --node-id w \
+  --register-rate 0 --min-expires 5 --push-refresh 4 --txn-timeout-ms 3000 \
+  --log-level debug "${PUSHOPTS[@]}"
+SUPW=$LAST_PID
+wup() { wait_for "$WIRE_TMP/wctl.1" 10 && wait_for "$WIRE_TMP/wctl.2" 10 &&
+  [ "$(grep -c 'state loaded' "$WIRE_TMP/supw.log")" -ge 2 ]; }
+check "two workers with --push-webhook up, both on redis" until_true 10 wup
+wport() { grep -m1 "worker $1: node" "$WIRE_TMP/supw.log" | sed 's/.*:\([0-9]*\)$/\1/'; }
+WP1=$(wport 1); WP2=$(wport 2)
+both_hold() { # user: both workers hold the binding
+  local w
+  for w in 1 2; do
+    json_check "$WIRE_TMP/wctl.$w" dump \
+      "[b for b in d['bindings'] if b['aor']=='sip:$1@example.com']" || return 1
+  done
+}
+check "fran registers at worker 2, then closes her connection" \
+  $PUSH $WP2 register-fran
+check "both workers hold fran's binding" until_true 5 both_hold fran
+check "a call at worker 1, fran woken, registers through the public port: answered" \
+  env PUSHGW_REG_PORT=$PUB $PUSH $WP1 call-fran
+check "one call push for fran, not one per worker" pushes_are fran call 1
+check "gus registers at worker 1, then closes his connection" \
+  $PUSH $WP1 register-gus
+check "both workers hold gus's binding" until_true 5 both_hold gus
+check "a call at worker 2, gus woken, registers through the public port: answered" \
+  env PUSHGW_REG_PORT=$PUB $PUSH $WP2 call-gus
+check "one call push for gus" pushes_are gus call 1
+check "a refresh push before hana's binding expires (registered through the public port)" \
+  $PUSH $PUB refresh-hana
+check "hana's refresh pushes come from one worker only (at most 4)" \
+  python3 -c "import sys; sys.exit(0 if 1 <= $(pushes hana refresh) <= 4 else 1)"
+kill -TERM "$SUPW"
+wgone() { ! kill -0 "$SUPW" 2>/dev/null; }
+check "SIGTERM: the supervisor and its workers exit" until_true 15 wgone
 wire_done
