@@ -5,7 +5,8 @@
 # phones register and calls flow: the nodes follow the failover, and
 # nothing is lost (every node and the new master hold the live set),
 # nothing comes back (an unregistered phone stays gone), calls keep
-# completing. Prints TAP.
+# completing. Then --workers 2 joins through the Sentinels and the master
+# dies again: both workers follow, their phones stay reachable. Prints TAP.
 # usage: test_cluster_sentinel.sh PATH/TO/sipflow-proxy
 PROXY=$1
 . "$(dirname "$0")/lib.sh"
@@ -130,4 +131,72 @@ calls_after() { # the figures line goes to the TAP output as a comment
 }
 check "calls to all 39 phones complete after the failover" calls_after
 for n in a b c; do check "node $n still runs" kill -0 ${PID[$n]}; done
+
+# --workers 2 on the Sentinels (docs/proxy.md, "Using more than one
+# core"): two workers join the cluster, their phones register through the
+# public port, and the master dies a second time (the last replica takes
+# over). Both workers follow; their phones stay reachable and registered.
+PUBW=$(free_port)
+start supw "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUBW \
+  --listen tcp:127.0.0.1:$PUBW --domain example.com --control "$WIRE_TMP/wctl" \
+  --token-key "$WIRE_TMP/wkey" \
+  --redis-sentinel "$(IFS=,; echo "${SENT[*]}")" --redis-master mymaster \
+  --node-id w --keepalive options --ka-interval 1 --ka-timeout 1 \
+  --ka-misses 3 --register-rate 0 --log-level debug
+SUPW=$LAST_PID
+w_on() { # port: both workers connected to it
+  [ "$(grep -c "redis connected to 127.0.0.1:$1 " "$WIRE_TMP/supw.log")" -ge 2 ]
+}
+check "two workers found the master through the Sentinels" until_true 15 w_on "$NM"
+: >"$WIRE_TMP/farmw"
+for i in $(seq -w 1 6); do echo "wu$i udp 127.0.0.1 $PUBW" >>"$WIRE_TMP/farmw"; done
+for i in $(seq -w 1 4); do echo "wt$i tcp 127.0.0.1 $PUBW" >>"$WIRE_TMP/farmw"; done
+start farmw $PHONES farm "$WIRE_TMP/farmw"
+check "10 phones registered through the workers' public port" \
+  until_true 10 grep -q '^registered 10 0' "$WIRE_TMP/farmw.log"
+w_held() { # both workers hold the 10 phones' bindings, each flow on one
+  local d1 d2
+  d1=$(ctl "$WIRE_TMP/wctl.1" dump) && d2=$(ctl "$WIRE_TMP/wctl.2" dump) || return 1
+  python3 -c "import json,sys
+a, b = (json.loads(x)['bindings'] for x in sys.argv[1:3])
+mine = lambda d: {x['aor']: bool(x['flow']) for x in d if x['aor'].startswith('sip:w')}
+m1, m2 = mine(a), mine(b)
+ok = len(m1) == len(m2) == 10 and set(m1) == set(m2) and all(m1[k] != m2[k] for k in m1)
+print('worker 1 holds', sum(m1.values()), 'worker 2 holds', sum(m2.values()), 'of', len(m1), len(m2))
+sys.exit(0 if ok else 1)" "$d1" "$d2"
+}
+check "both workers hold the 10 bindings, each flow on one worker" within 10 w_held
+echo "# $(w_held)"
+WUSERS=$(awk '{print $1}' "$WIRE_TMP/farmw")
+kill -KILL ${RPID[$NM]}; wait ${RPID[$NM]} 2>/dev/null
+$PHONES calls 127.0.0.1 "$PUBW" 8 $WUSERS >"$WIRE_TMP/wduring.out" 2>&1
+echo "# calls through the workers right after the master died: $(cat "$WIRE_TMP/wduring.out")"
+check "calls to the workers' phones during the second failover complete" \
+  grep -q 'attempted 10 completed 10 ' "$WIRE_TMP/wduring.out"
+third_master() {
+  local m; m=$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name mymaster | sed -n 2p)
+  [ -n "$m" ] && [ "$m" != "$NM" ] && [ "$m" != "$M" ] && w_on "$m" &&
+    echo "$m" >"$WIRE_TMP/third_master"
+}
+check "the Sentinels promoted the last replica and both workers follow it" \
+  until_true 30 third_master
+TM=$(cat "$WIRE_TMP/third_master" 2>/dev/null || echo 0)
+live_at() { # port n: that Redis holds n live binding records
+  local n=0 k
+  for k in $(redis-cli -p "$1" --scan --pattern 'sipflow:b:*'); do
+    [ "$(redis-cli -p "$1" TTL "$k")" -gt 300 ] && n=$((n + 1))
+  done
+  echo "# Redis on $1 holds $n live binding records" >&3
+  [ "$n" -eq "$2" ]
+}
+check "the last master holds the 49 live records (39 of a, b, c; 10 of the workers)" \
+  until_true 5 live_at "$TM" 49
+check "both workers still hold the 10 bindings, each flow on one worker" within 10 w_held
+$PHONES calls 127.0.0.1 "$PUBW" 10 $WUSERS >"$WIRE_TMP/wafter.out" 2>&1
+echo "# calls through the workers after the second failover: $(cat "$WIRE_TMP/wafter.out")"
+check "calls to the workers' phones complete after the second failover" \
+  grep -q 'attempted 10 completed 10 ' "$WIRE_TMP/wafter.out"
+kill -TERM "$SUPW"
+wgone() { ! kill -0 "$SUPW" 2>/dev/null; }
+check "SIGTERM: the supervisor and its workers exit" until_true 15 wgone
 wire_done
