@@ -333,11 +333,14 @@ def hangup_answered(spec, secs):
     return 0 if len(steps) == 3 else 1
 
 
-TRACE_HEAD = re.compile(r"^(UDP|TCP|TLS) (\S+) -> (\S+)$")
-# A SIP start line, wherever it sits in a line: baresip's audio threads
-# print to the same log, so a line of theirs can come between a trace's
-# head and its start line, or a status text without a newline before it.
+# baresip's other threads print to the same log (its call status is
+# written over and over with a carriage return and no newline), so any
+# line of a trace may start with their text, and a line of theirs may
+# come between a trace's head and its start line: the head, the start
+# line and CSeq are found wherever they sit in a line.
+TRACE_HEAD = re.compile(r"(UDP|TCP|TLS) (\S+) -> (\S+)$")
 START_LINE = re.compile(r"(SIP/2\.0 \d{3} |[A-Z]+ \S+ SIP/2\.0$)")
+CSEQ = re.compile(r"(?i)cseq:\s*\d+\s+(\S+)")
 
 
 def trace(log, peer):
@@ -346,7 +349,7 @@ def trace(log, peer):
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", l).rstrip("\r")
              for l in text.split("\n")]
     for i, line in enumerate(lines):
-        m = TRACE_HEAD.match(line.strip())
+        m = TRACE_HEAD.search(line.strip())
         if not m:
             continue
         src, dst = m.group(2), m.group(3)
@@ -355,7 +358,7 @@ def trace(log, peer):
         way = "out" if dst == peer else "in"
         start = None
         for j in range(i + 1, min(i + 6, len(lines))):
-            if TRACE_HEAD.match(lines[j].strip()):
+            if TRACE_HEAD.search(lines[j].strip()):
                 break
             sm = START_LINE.search(lines[j])
             if sm:
@@ -366,8 +369,9 @@ def trace(log, peer):
             continue
         cseq = ""
         for l in lines[start + 1:start + 40]:
-            if l.lower().startswith("cseq:"):
-                cseq = l.split()[-1]
+            cm = CSEQ.search(l)
+            if cm:
+                cseq = cm.group(1)
                 break
             if not l.strip():
                 break

@@ -136,7 +136,7 @@ call() {
 trace() { $PHONE trace "$WIRE_TMP/$1.log" "$2" >"$WIRE_TMP/$1.trace"; }
 # call_checks LABEL NAME CALLER CALLER-PEER CALLEE CALLEE-PEER
 call_checks() {
-  local l=$1 n=$2
+  local l=$1 n=$2 failed=$WIRE_FAILED
   trace "$3" "$4"
   trace "$5" "$6"
   check "$l: INVITE from $3 reached $5" bash -c \
@@ -149,6 +149,13 @@ call_checks() {
     "grep -qx 'out ACK' '$WIRE_TMP/$3.trace' && grep -qx 'in ACK' '$WIRE_TMP/$5.trace'"
   check "$l: BYE reached $5, its 200 came back, the call closed on both" bash -c \
     "grep -qx 'in BYE' '$WIRE_TMP/$5.trace' && grep -qx 'in 200 BYE' '$WIRE_TMP/$3.trace' && grep -qx closed-callee '$WIRE_TMP/$n.call' && grep -qx closed-caller '$WIRE_TMP/$n.call'"
+  # A check of this call failed: what each phone's trace gave, and the
+  # lines of their logs around each ACK (printed by the clean-up).
+  [ "$WIRE_FAILED" = "$failed" ] || {
+    echo "$3: $(tr '\n' ',' <"$WIRE_TMP/$3.trace")"
+    echo "$5: $(tr '\n' ',' <"$WIRE_TMP/$5.trace")"
+    grep -a -n -B3 -A1 '^.*ACK sip' "$WIRE_TMP/$3.log" "$WIRE_TMP/$5.log" | cut -c1-200
+  } >"$WIRE_TMP/$n.err" 2>&1
 }
 
 # Through the edge and the registrar, in the background while the single
