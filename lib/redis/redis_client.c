@@ -377,6 +377,9 @@ static rs_node *node_find(sipflow_redis *r, const char *id, size_t len) {
 static int read_nodes(sipflow_redis *r, const redisReply *all,
                       uint64_t now_ms) {
   int changed = 0;
+  /* Within a TTL of our (re)connection a lapsed deadline says nothing:
+   * the others may have been cut off with us and not beaten since. */
+  int fresh = wall_ms() - r->connected_ms < r->node_ttl_ms;
   for (size_t i = 0; i + 1 < all->elements; i += 2) {
     const redisReply *k = all->element[i], *v = all->element[i + 1];
     rs_node *n;
@@ -394,9 +397,7 @@ static int read_nodes(sipflow_redis *r, const redisReply *all,
     }
     n->deadline = reply_u64(v);
     alive = n->deadline > now_ms;
-    /* Within a TTL of our (re)connection a lapsed deadline says nothing:
-     * the others may have been cut off with us and not beaten since. */
-    if (!alive && wall_ms() - r->connected_ms < r->node_ttl_ms)
+    if (!alive && fresh)
       alive = -1;
     if (alive != n->alive)
       changed = 1;

@@ -36,8 +36,10 @@ up() { wait_for "$WIRE_TMP/ctl.1" 10 && wait_for "$WIRE_TMP/ctl.2" 10; }
 check "the supervisor started two workers with TLS, WS and WSS listeners" up
 loaded() { [ "$(grep -o 'cluster: state loaded' "$WIRE_TMP/sup.log" | wc -l)" -ge 2 ]; }
 check "both workers connected to redis and loaded the state" until_true 10 loaded
-wport() { grep -m1 "worker $1: node" "$WIRE_TMP/sup.log" | sed 's/.*:\([0-9]*\)$/\1/'; }
-P1=$(wport 1); P2=$(wport 2)
+wport() { # LOG N: worker N's private port, from its supervisor's log
+  grep -m1 "worker $2: node" "$WIRE_TMP/$1.log" | sed 's/.*:\([0-9]*\)$/\1/'
+}
+P1=$(wport sup 1); P2=$(wport sup 2)
 ALL="$WIRE_TMP/ctl.1@$P1 $WIRE_TMP/ctl.2@$P2"
 
 USERS=""
@@ -135,12 +137,11 @@ start supa "$PROXY" --workers 2 --listen udp:127.0.0.1:$PUB2 \
 SUPA=$LAST_PID
 upa() { wait_for "$WIRE_TMP/actl.1" 10 && wait_for "$WIRE_TMP/actl.2" 10; }
 check "a supervisor with --auth started two workers" upa
-aport() { grep -m1 "worker $1: node" "$WIRE_TMP/supa.log" | sed 's/.*:\([0-9]*\)$/\1/'; }
-A1=$(aport 1); A2=$(aport 2)
+A1=$(wport supa 1); A2=$(wport supa 2)
 regs() { # 16 REGISTERs through the public port, each from its own port
-  local i ok=0 u
+  local i ok=0 u pw
   for i in $(seq 1 16); do
-    u=alice; [ $((i % 2)) = 0 ] && u=bob pw=bobpw || pw=secret
+    if [ $((i % 2)) = 0 ]; then u=bob pw=bobpw; else u=alice pw=secret; fi
     $DIGEST register 127.0.0.1 "$PUB2" --user $u --password $pw \
       --instance "00000000-0000-1000-8000-0000000000$(printf %02d "$i")" \
       --regid 1 && ok=$((ok + 1))
